@@ -1,0 +1,194 @@
+/**
+ * The LLaVA-1.5 prompt strings, the SRF task instructions and the decoding defaults
+ * (SRF-METHOD.md, "Prompts"). The same strings are used for generation and in the emitted
+ * training data, so that the model is asked exactly what it was taught.
+ */
+import type { SamplingOptions } from '../types.js';
+import { invalidArgument } from '../errors.js';
+import { isPlainObject } from './check.js';
+
+/** vicuna_v1 system text, as LLaVA-1.5 was trained with it. */
+export const LLAVA_SYSTEM =
+  "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions.";
+
+/** The image marker of LLaVA's data format (llama.cpp's own marker is swapped in by the engine). */
+export const IMAGE_TOKEN = '<image>';
+
+/** Text without its `<image>` markers, trimmed: what LLaVA's preprocessing does before it puts one back at the start. */
+export function stripImageToken(text: string): string {
+  if (typeof text !== 'string') throw invalidArgument('a string', 'text', text);
+  return text.split(IMAGE_TOKEN).join('').trim();
+}
+
+export interface LlavaPromptParts {
+  /** `{system} USER: ` — the engine puts the image embedding right after this. */
+  beforeImage: string;
+  /** `\n{text} ASSISTANT:` */
+  afterImage: string;
+}
+
+/**
+ * Splits the vicuna_v1 prompt `{system} USER: <image>\n{text} ASSISTANT:` around the image.
+ * llama.cpp's `vicuna` chat template uses newlines instead of spaces, so we build the string ourselves.
+ */
+export function llavaPromptParts(userTextAfterImage: string): LlavaPromptParts {
+  if (typeof userTextAfterImage !== 'string') throw invalidArgument('a string', 'userTextAfterImage', userTextAfterImage);
+  return { beforeImage: `${LLAVA_SYSTEM} USER: `, afterImage: `\n${userTextAfterImage} ASSISTANT:` };
+}
+
+/** The whole prompt with LLaVA's `<image>` marker in place (for logs and tests). */
+export function renderLlavaPrompt(userTextAfterImage: string): string {
+  const { beforeImage, afterImage } = llavaPromptParts(userTextAfterImage);
+  return `${beforeImage}${IMAGE_TOKEN}${afterImage}`;
+}
+
+/** The user text after `<image>\n` for each SRF task. */
+export interface PromptTemplates {
+  /** I->QA: image in, question + answer out. */
+  iToQaInstruction: string;
+  /** IA->Q: image + answer in, question out. */
+  iaToQInstruction(answer: string): string;
+  /** IQ->A: ordinary visual question answering; the question itself by default. */
+  iqToAInstruction(question: string): string;
+}
+
+/** Defaults from SRF-METHOD.md (the paper does not publish its wording). */
+export const DEFAULT_TEMPLATES: Readonly<PromptTemplates> = Object.freeze({
+  iToQaInstruction:
+    'Look at the image, write one question about it, then answer it. Reply exactly as:\nQuestion: <question>\nAnswer: <answer>',
+  iaToQInstruction: (answer: string) =>
+    `Here is an answer about the image: "${answer}"\nWrite the question that this answer responds to.`,
+  iqToAInstruction: (question: string) => question,
+});
+
+/** Templates as plain strings (for a CLI or a config file); `{A}` and `{Q}` are the placeholders of SRF-METHOD.md. */
+export interface PromptTemplateStrings {
+  iToQa?: string;
+  /** Must contain `{A}`. */
+  iaToQ?: string;
+  /** Must contain `{Q}`. */
+  iqToA?: string;
+}
+
+/** Fills the defaults in for missing templates and checks the given ones. */
+export function resolveTemplates(overrides: Partial<PromptTemplates> = {}): PromptTemplates {
+  if (!isPlainObject(overrides as unknown)) throw invalidArgument('an object', 'templates', overrides);
+  const templates = { ...DEFAULT_TEMPLATES, ...overrides };
+  if (typeof templates.iToQaInstruction !== 'string' || templates.iToQaInstruction.trim() === '') {
+    throw invalidArgument('a non-empty string', 'templates.iToQaInstruction', templates.iToQaInstruction);
+  }
+  for (const key of ['iaToQInstruction', 'iqToAInstruction'] as const) {
+    if (typeof templates[key] !== 'function') throw invalidArgument('a function', `templates.${key}`, templates[key]);
+  }
+  return templates;
+}
+
+/** Builds templates from strings with `{A}` / `{Q}` placeholders (every occurrence is replaced). */
+export function templatesFromStrings(strings: PromptTemplateStrings): PromptTemplates {
+  if (!isPlainObject(strings as unknown)) throw invalidArgument('an object', 'templates', strings);
+  const overrides: Partial<PromptTemplates> = {};
+  if (strings.iToQa !== undefined) overrides.iToQaInstruction = strings.iToQa;
+  if (strings.iaToQ !== undefined) {
+    const template = strings.iaToQ;
+    if (typeof template !== 'string' || !template.includes('{A}')) {
+      throw invalidArgument('a string containing {A}', 'templates.iaToQ', template);
+    }
+    overrides.iaToQInstruction = (answer) => template.split('{A}').join(answer);
+  }
+  if (strings.iqToA !== undefined) {
+    const template = strings.iqToA;
+    if (typeof template !== 'string' || !template.includes('{Q}')) {
+      throw invalidArgument('a string containing {Q}', 'templates.iqToA', template);
+    }
+    overrides.iqToAInstruction = (question) => template.split('{Q}').join(question);
+  }
+  return resolveTemplates(overrides);
+}
+
+/** The LLaVA format suffixes a generated question may end with (see data-types.ts). */
+const GRAMMAR_SUFFIXES = [
+  'Answer the question using a single word or phrase.',
+  "Answer with the option's letter from the given choices directly.",
+];
+
+export interface QaReplyGrammarOptions {
+  /** Longest first line of the question, in characters. Default 120. */
+  maxQuestionChars?: number;
+  /** Most option lines (`A. ...`, `B. ...`, in letter order) after the first line, as in LLaVA's multiple-choice data. Default 4. */
+  maxOptions?: number;
+  /** Longest option text, in characters. Default 40. */
+  maxOptionChars?: number;
+  /** Longest answer, in characters. Default 200. */
+  maxAnswerChars?: number;
+}
+
+function gbnfString(text: string): string {
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+}
+
+function checkBound(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidArgument(`an integer between ${min} and ${max}`, name, value);
+  }
+  return value;
+}
+
+/** A line of 1..max characters, no newline, not starting with a space (so a trimmed field is never empty). */
+function lineRule(max: number): string {
+  return max === 1 ? '[^\\r\\n ]' : `[^\\r\\n ] [^\\r\\n]{0,${max - 1}}`;
+}
+
+/**
+ * A GBNF grammar (llama.cpp syntax, root rule `root`) that holds the I->QA reply to
+ *
+ *     Question: <first line>[\nA. <option>[\nB. <option>...]][\n<format suffix>]
+ *     Answer: <one line>
+ *
+ * Why not "one line ending in ?": LLaVA's data has questions that are commands (REC: "Please provide
+ * the bounding box coordinate of the region this sentence describes: ..."), carry option lines, or end
+ * with a format suffix on its own line. The model is taught those (tasks.ts keeps them), and the data
+ * types of data-types.ts are recognised from them, so the grammar lets exactly these shapes through.
+ * No field holds a newline of its own and every field is bounded (defaults: 120-character first line,
+ * up to 4 options of 40 characters, 200-character answer), so a reply is at most 580 characters.
+ * Without option lines the `Answer: ` label comes within 10 + 120 + 65 + 9 = 204 characters, so even a
+ * model that writes one character per token reaches it inside the 256-token budget and the reply parses.
+ * A random-weight model mostly picks multi-character word pieces, so it ends far earlier.
+ */
+export function qaReplyGrammar(options: QaReplyGrammarOptions = {}): string {
+  const maxQuestion = checkBound(options.maxQuestionChars ?? 120, 'maxQuestionChars', 1, 4000);
+  const maxOptions = checkBound(options.maxOptions ?? 4, 'maxOptions', 0, 26);
+  const maxOption = checkBound(options.maxOptionChars ?? 40, 'maxOptionChars', 1, 4000);
+  const maxAnswer = checkBound(options.maxAnswerChars ?? 200, 'maxAnswerChars', 1, 4000);
+  // Options nest so that B can only follow A, C only B, and so on.
+  let optionChain = '';
+  for (let i = maxOptions - 1; i >= 0; i--) {
+    const letter = String.fromCharCode(65 + i);
+    optionChain = `"\\n${letter}. " option${optionChain ? ` (${optionChain})?` : ''}`;
+  }
+  const rules = [
+    'root ::= "Question: " question "\\nAnswer: " answer',
+    `question ::= qline${maxOptions > 0 ? ' options?' : ''} suffix?`,
+    `qline ::= ${lineRule(maxQuestion)}`,
+    maxOptions > 0 ? `options ::= ${optionChain}` : '',
+    maxOptions > 0 ? `option ::= ${lineRule(maxOption)}` : '',
+    `suffix ::= "\\n" (${GRAMMAR_SUFFIXES.map(gbnfString).join(' | ')})`,
+    `answer ::= ${lineRule(maxAnswer)}`,
+  ];
+  return rules.filter(Boolean).join('\n') + '\n';
+}
+
+/** The I->QA reply grammar with the default bounds. */
+export const QA_REPLY_GRAMMAR = qaReplyGrammar();
+
+export type TaskName = 'iToQa' | 'iaToQ' | 'iqToA';
+
+/**
+ * Decoding defaults of SRF-METHOD.md: I->QA sampled (temperature 0.7, top-p 0.9, 256 new tokens),
+ * re-predictions greedy with 128 new tokens. I->QA also carries QA_REPLY_GRAMMAR (our choice; set
+ * `grammar: undefined` to turn it off). Seeds are left to the caller, which should vary them per image.
+ */
+export const DEFAULT_DECODING: Readonly<Record<TaskName, Readonly<SamplingOptions>>> = Object.freeze({
+  iToQa: Object.freeze({ temperature: 0.7, topP: 0.9, maxTokens: 256, grammar: QA_REPLY_GRAMMAR }),
+  iaToQ: Object.freeze({ temperature: 0, maxTokens: 128 }),
+  iqToA: Object.freeze({ temperature: 0, maxTokens: 128 }),
+});
