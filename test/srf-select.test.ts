@@ -18,6 +18,7 @@ t.test('a type with all-high scores cannot crowd out another', async (t) => {
   t.same(result.byType.box, { total: 0, quota: 0, kept: 0, threshold: null });
   t.equal(result.total, 20);
   t.equal(result.kept.length, 4);
+  t.equal(result.keptCount, 4);
 });
 
 t.test('rounding rule', async (t) => {

@@ -52,7 +52,7 @@ export interface SelectionSummary {
   keptIds: ReadonlySet<string>;
   byType: Record<DataType, TypeSelection>;
   total: number;
-  kept: number;
+  keptCount: number;
 }
 
 const EPSILON = 1e-9;
@@ -163,7 +163,7 @@ export class PerTypeSelector {
         stats.threshold = score;
       }
     }
-    return { keptIds, byType, total: this.#seen.size, kept: keptIds.size };
+    return { keptIds, byType, total: this.#seen.size, keptCount: keptIds.size };
   }
 }
 
