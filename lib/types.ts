@@ -1,0 +1,119 @@
+/** Public types shared by the engine wrapper (model.ts, embedder.ts) and the pipeline. */
+import type { SrfError } from './errors.js';
+
+/** An image as the user hands it over: a file path, encoded bytes, or an already prepared image. */
+export type ImageInput = string | Uint8Array | PreparedImage;
+
+/** Pixels ready for the vision encoder: square, RGB, `size` x `size`, padded with the CLIP mean colour. */
+export interface PreparedImage {
+  readonly kind: 'prepared-image';
+  /** Where the image came from (path, or '<buffer>'), for messages. */
+  readonly source: string;
+  readonly size: number;
+  /** size*size*3 bytes, RGB. */
+  readonly rgb: Uint8Array;
+  /** Hex digest of the pixels: the key of the image-prefix cache. */
+  readonly hash: string;
+  /** Original width/height after EXIF orientation, before padding. */
+  readonly width: number;
+  readonly height: number;
+}
+
+export interface SamplingOptions {
+  /** 0 (default) = greedy. */
+  temperature?: number;
+  /** Nucleus sampling; 1 = off. Default 1. */
+  topP?: number;
+  /** 0 = off. Default 0. */
+  topK?: number;
+  /** Seed for temperature sampling; same seed, same request, same text. Default 0. */
+  seed?: number;
+  /** Default 128. */
+  maxTokens?: number;
+  /** Keep generating past end-of-sequence (benchmarks). */
+  ignoreEos?: boolean;
+  /** A GBNF grammar (root rule `root`) the reply is held to. */
+  grammar?: string;
+}
+
+export interface GenerateRequest {
+  image: ImageInput;
+  /** The user's text after the image (the `{...}` in `USER: <image>\n{...} ASSISTANT:`). */
+  prompt: string;
+  sampling?: SamplingOptions;
+  signal?: AbortSignal;
+}
+
+export type FinishReason = 'eos' | 'length' | 'grammar';
+
+export interface GenerateResult {
+  text: string;
+  finishReason: FinishReason;
+  /** Tokens evaluated for this request beyond the shared image prefix. */
+  promptTokens: number;
+  /** Tokens of the shared image prefix (system text + image embedding). */
+  prefixTokens: number;
+  /** Whether the image prefix came from the cache instead of being evaluated for this request. */
+  prefixReused: boolean;
+  generatedTokens: number;
+}
+
+/** One item of a batched call: it either worked or carries its own error; one bad image never fails the batch. */
+export type ItemResult<T> = ({ ok: true } & T) | { ok: false; error: SrfError };
+
+export interface QAPair {
+  question: string;
+  answer: string;
+  /** The model's reply as generated. */
+  raw: string;
+}
+
+export interface TextReply {
+  text: string;
+  raw: string;
+}
+
+export interface LoraAdapterOptions {
+  path: string;
+  /** Default 1. */
+  scale?: number;
+}
+
+export interface OpenVisionModelOptions {
+  /** Text model GGUF (llama architecture, e.g. LLaVA-1.5's language model). */
+  model: string;
+  /** mmproj GGUF (CLIP with the `mlp` projector). */
+  mmproj: string;
+  loras?: LoraAdapterOptions[];
+  /** Layers to offload to the GPU; default all when a GPU is present. */
+  gpuLayers?: number;
+  /** KV cache size in tokens, shared by all sequences; default sized from parallel and prefixCache. */
+  contextSize?: number;
+  /** Sequences decoded together. Default 8. */
+  parallel?: number;
+  /** Image prefixes kept evaluated in the KV cache. Default = parallel. */
+  prefixCache?: number;
+  /** CPU threads. Default: all cores. */
+  threads?: number;
+  /** Tokens per llama_batch. Default 512. */
+  batchSize?: number;
+  flashAttention?: boolean;
+  /** Use the GPU for the vision encoder when present. Default true. */
+  gpuVision?: boolean;
+}
+
+export interface OpenEmbedderOptions {
+  /** BERT-family GGUF. */
+  model: string;
+  gpuLayers?: number;
+  threads?: number;
+  /** Longest text in tokens; longer texts are truncated. Default: the model's context length (max 512). */
+  maxTokens?: number;
+}
+
+export interface Embedding {
+  /** Pooled sentence vector, L2-normalised. */
+  pooled: Float32Array;
+  /** One vector per token (no special tokens), L2-normalised, for BERTScore. */
+  tokens: Float32Array[];
+}

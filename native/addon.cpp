@@ -1,0 +1,89 @@
+// Module entry: exports the engine classes, build information and logging control.
+#include <napi.h>
+
+#include "addon_data.h"
+#include "embedder.h"
+#include "errors.h"
+#include "ggml-backend.h"
+#include "llama.h"
+#include "logging.h"
+#include "vision_model.h"
+
+namespace srf {
+namespace {
+
+const char* DeviceType(enum ggml_backend_dev_type type) {
+  switch (type) {
+    case GGML_BACKEND_DEVICE_TYPE_CPU: return "cpu";
+    case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
+    case GGML_BACKEND_DEVICE_TYPE_IGPU: return "igpu";
+    default: return "accel";
+  }
+}
+
+// What this binary was built with, and the devices it sees now.
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("backend", SRF_BACKEND);
+  out.Set("gpuChoice", SRF_GPU_CHOICE);
+  out.Set("cudaArchitectures", SRF_CUDA_ARCHS);
+  out.Set("llamaCppVersion", SRF_LLAMA_VERSION);
+  out.Set("systemInfo", llama_print_system_info());
+  out.Set("supportsGpuOffload", llama_supports_gpu_offload());
+  Napi::Array devices = Napi::Array::New(env);
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    size_t free = 0, total = 0;
+    ggml_backend_dev_memory(dev, &free, &total);
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", ggml_backend_dev_name(dev));
+    d.Set("description", ggml_backend_dev_description(dev));
+    d.Set("type", DeviceType(ggml_backend_dev_type(dev)));
+    d.Set("memoryTotal", static_cast<double>(total));
+    d.Set("memoryFree", static_cast<double>(free));
+    devices.Set(static_cast<uint32_t>(i), d);
+  }
+  out.Set("devices", devices);
+  return out;
+}
+
+Napi::Value SetErrorClassJs(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) ThrowError(info.Env(), code::kInvalidArgument, "setErrorClass(ctor)");
+  SetErrorClass(info.Env(), info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value SetLogLevelJs(const Napi::CallbackInfo& info) {
+  const std::string level = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "error";
+  LogLevel l = LogLevel::kError;
+  if (level == "none") l = LogLevel::kNone;
+  else if (level == "warn") l = LogLevel::kWarn;
+  else if (level == "info") l = LogLevel::kInfo;
+  else if (level == "debug") l = LogLevel::kDebug;
+  SetLogLevel(l);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  static bool backendReady = false;
+  if (!backendReady) {
+    InstallLogger();
+    llama_backend_init();
+    backendReady = true;
+  }
+  env.SetInstanceData(new AddonData());
+  exports.Set("VisionModel", VisionModel::Define(env));
+  exports.Set("Embedder", Embedder::Define(env));
+  exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClassJs));
+  exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevelJs));
+  return exports;
+}
+
+}  // namespace srf
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return srf::Init(env, exports); }
+NODE_API_MODULE(srf_native, InitModule)

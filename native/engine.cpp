@@ -1,0 +1,492 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "errors.h"
+#include "logging.h"
+#include "mtmd-helper.h"
+
+namespace srf {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t MicrosSince(Clock::time_point start) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+}
+
+std::vector<llama_token> Tokenize(const llama_vocab* vocab, const std::string& text) {
+  // parse_special=false: text after the image may quote model output, which must stay text.
+  std::vector<llama_token> tokens(text.size() + 8);
+  int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                             static_cast<int32_t>(tokens.size()), false, false);
+  if (n < 0) {
+    tokens.resize(-n);
+    n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                       static_cast<int32_t>(tokens.size()), false, false);
+  }
+  tokens.resize(std::max(n, 0));
+  return tokens;
+}
+
+// KV cells kept free of any reservation: llama.cpp may not be able to use every last cell.
+constexpr int64_t kCellSlack = 16;
+
+}  // namespace
+
+struct Engine::Slot {
+  llama_seq_id seq = 0;
+  std::unique_ptr<GenerateRequest> request;  // null = free
+  std::unique_ptr<RequestSampler> sampler;
+  std::shared_ptr<PrefixEntry> prefix;
+  std::vector<llama_token> pending;  // prompt tokens not yet decoded
+  size_t pendingDone = 0;
+  llama_pos pos = 0;
+  llama_token next = LLAMA_TOKEN_NULL;  // sampled, to be decoded in the next step
+  int32_t outputIndex = -1;             // this step's logits row, or -1
+  size_t stepPrompt = 0;                // prompt tokens put into this step's batch
+  int64_t reserved = 0;                 // KV cells reserved for prompt + generation
+  GenerateOutput output;
+
+  bool Free() const { return !request; }
+};
+
+Engine::Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model, EngineConfig config, Sink sink)
+    : ctx_(ctx),
+      mctx_(mctx),
+      vocab_(llama_model_get_vocab(model)),
+      config_(std::move(config)),
+      sink_(std::move(sink)),
+      cellBudget_(static_cast<int64_t>(llama_n_ctx(ctx)) - kCellSlack),
+      grammars_(vocab_),
+      prefixes_(ctx, config_.parallel, config_.prefixCache) {
+  for (int32_t i = 0; i < config_.parallel; ++i) {
+    slots_.push_back(std::make_unique<Slot>());
+    slots_.back()->seq = i;
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+Engine::~Engine() { Stop(); }
+
+void Engine::Submit(std::unique_ptr<GenerateRequest> request) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) {
+      Reject(*request, code::kClosed, "the model is closed");
+      return;
+    }
+    queue_.push_back(std::move(request));
+    queuedCount_++;
+  }
+  wake_.notify_one();
+}
+
+void Engine::Cancel(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancels_.insert(id);
+  }
+  wake_.notify_one();
+}
+
+void Engine::SetLoraScales(uint64_t id, std::vector<float> scales) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!stopping_) {
+      loraQueue_.push_back({id, std::move(scales)});
+      wake_.notify_one();
+      return;
+    }
+  }
+  sink_(Completion{id, false, code::kClosed, "the model is closed", {}});
+}
+
+void Engine::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+EngineStats Engine::Stats() const {
+  EngineStats s;
+  s.steps = steps_;
+  s.generatedTokens = generatedTokens_;
+  s.promptTokens = promptTokens_;
+  s.prefixTokens = prefixTokens_;
+  s.prefixHits = prefixHits_;
+  s.prefixMisses = prefixMisses_;
+  s.completed = completed_;
+  s.failed = failed_;
+  s.prefixEvalMs = prefixEvalUs_ / 1000.0;
+  s.decodeMs = decodeUs_ / 1000.0;
+  s.active = activeCount_;
+  s.queued = queuedCount_;
+  return s;
+}
+
+int32_t Engine::ActiveCount() const {
+  int32_t n = 0;
+  for (auto& slot : slots_) n += slot->Free() ? 0 : 1;
+  return n;
+}
+
+int64_t Engine::CellsReserved() const {
+  int64_t cells = prefixes_.CellsInUse();
+  for (auto& slot : slots_) cells += slot->reserved;
+  return cells;
+}
+
+void Engine::Reject(const GenerateRequest& request, const std::string& code, const std::string& message) {
+  failed_++;
+  sink_(Completion{request.id, false, code, message, {}});
+}
+
+void Engine::TakeMessages(std::deque<std::unique_ptr<GenerateRequest>>& waiting, std::set<uint64_t>& cancels,
+                          std::deque<LoraChange>& loraChanges) {
+  while (!queue_.empty()) {
+    waiting.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  cancels.insert(cancels_.begin(), cancels_.end());
+  cancels_.clear();
+  while (!loraQueue_.empty()) {
+    loraChanges.push_back(std::move(loraQueue_.front()));
+    loraQueue_.pop_front();
+  }
+}
+
+void Engine::Run() {
+  llama_batch batch = llama_batch_init(config_.batchSize, 0, 1);
+  std::deque<std::unique_ptr<GenerateRequest>> waiting;  // taken from queue_, not yet admitted
+  std::deque<LoraChange> loraChanges;
+  for (;;) {
+    std::set<uint64_t> cancels;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      auto hasFreeSlot = [&] {
+        return std::any_of(slots_.begin(), slots_.end(), [](auto& s) { return s->Free(); });
+      };
+      wake_.wait(lock, [&] {
+        return stopping_ || !cancels_.empty() || !loraQueue_.empty() || !loraChanges.empty() ||
+               ActiveCount() > 0 || ((!queue_.empty() || !waiting.empty()) && hasFreeSlot());
+      });
+      if (stopping_) break;
+      TakeMessages(waiting, cancels, loraChanges);
+    }
+
+    // Cancellation, whether queued or running.
+    if (!cancels.empty()) {
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        if (cancels.count((*it)->id)) {
+          Reject(**it, code::kAborted, "the request was cancelled");
+          it = waiting.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (auto& slot : slots_) {
+        if (!slot->Free() && cancels.count(slot->request->id)) Fail(*slot, code::kAborted, "the request was cancelled");
+      }
+    }
+
+    // A LoRA change is a barrier: admit nothing until running requests finish, then apply it.
+    if (!loraChanges.empty()) {
+      if (ActiveCount() == 0) {
+        LoraChange change = std::move(loraChanges.front());
+        loraChanges.pop_front();
+        try {
+          ApplyLoras(change.scales);
+          sink_(Completion{change.id, true, "", "", {}});
+        } catch (const Error& e) {
+          sink_(Completion{change.id, false, e.code(), e.what(), {}});
+        }
+        continue;
+      }
+    } else {
+      // Admit waiting requests into free slots while the KV cache has room for them.
+      for (auto& slot : slots_) {
+        if (waiting.empty()) break;
+        if (!slot->Free()) continue;
+        if (!AdmitOne(waiting.front(), *slot)) break;  // no room yet: wait for running requests
+        waiting.pop_front();
+      }
+    }
+    queuedCount_ = static_cast<uint32_t>(waiting.size());
+    activeCount_ = static_cast<uint32_t>(ActiveCount());
+    if (activeCount_ > 0) Step(batch);
+  }
+
+  for (auto& slot : slots_) {
+    if (!slot->Free()) Fail(*slot, code::kClosed, "the model was closed while the request was running");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::set<uint64_t> ignored;
+    TakeMessages(waiting, ignored, loraChanges);
+  }
+  for (auto& request : waiting) Reject(*request, code::kClosed, "the model was closed before the request ran");
+  for (auto& change : loraChanges) sink_(Completion{change.id, false, code::kClosed, "the model is closed", {}});
+  activeCount_ = 0;
+  queuedCount_ = 0;
+  llama_batch_free(batch);
+}
+
+// Starts `request` in `slot`. Returns false (request left in place) when the KV cache has no room
+// for it yet; a request that can never fit, or that fails, is completed with its error and true.
+bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
+  const GenerateRequest& req = *request;
+  std::vector<llama_token> suffix = Tokenize(vocab_, req.afterImage);
+  if (suffix.empty()) {
+    Reject(req, code::kInvalidArgument, "the prompt after the image is empty");
+    request.reset();
+    return true;
+  }
+  std::shared_ptr<PrefixEntry> prefix = prefixes_.Find(req.prefixKey);
+  if (prefix) prefix->users++;  // pinned while we make room
+  const int64_t own = static_cast<int64_t>(suffix.size()) + req.sampling.maxTokens;
+  // A new prefix's exact size is known only once tokenized: assume the last one's size.
+  const int64_t prefixGuess = prefix ? 0 : lastPrefixTokens_;
+  auto fits = [&] { return CellsReserved() + own + prefixGuess <= cellBudget_; };
+  while (!fits() && prefixes_.EvictIdle()) {
+  }
+  if (!fits()) {
+    if (prefix) prefixes_.Release(prefix);
+    if (ActiveCount() > 0) return false;
+    Reject(req, code::kContextTooSmall,
+           "the request needs " + std::to_string(own + (prefix ? 0 : 1)) + "+ KV cells but the context holds " +
+               std::to_string(cellBudget_) + ": raise contextSize or lower maxTokens");
+    request.reset();
+    return true;
+  }
+
+  bool reused = static_cast<bool>(prefix);
+  if (!prefix) {
+    try {
+      prefix = EvaluatePrefix(req);
+    } catch (const Error& e) {
+      if (e.code() == code::kContextTooSmall && ActiveCount() > 0) return false;
+      Reject(req, e.code(), e.what());
+      request.reset();
+      return true;
+    }
+    prefix->users++;
+  }
+
+  try {
+    slot.sampler = std::make_unique<RequestSampler>(vocab_, req.sampling, grammars_);
+  } catch (const Error& e) {
+    prefixes_.Release(prefix);
+    Reject(req, e.code(), e.what());
+    request.reset();
+    return true;
+  }
+  (reused ? prefixHits_ : prefixMisses_)++;
+  llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+  llama_memory_seq_cp(llama_get_memory(ctx_), prefix->seq, slot.seq, -1, -1);
+  slot.request = std::move(request);
+  slot.prefix = prefix;
+  slot.pending = std::move(suffix);
+  slot.pendingDone = 0;
+  slot.pos = prefix->nPast;
+  slot.next = LLAMA_TOKEN_NULL;
+  slot.reserved = own;
+  slot.output = GenerateOutput{};
+  slot.output.prefixReused = reused;
+  slot.output.prefixTokens = prefix->nTokens;
+  slot.output.promptTokens = static_cast<int32_t>(slot.pending.size());
+  return true;
+}
+
+// Tokenizes `beforeImage + <image>` and evaluates it into a cache sequence of its own.
+std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(const GenerateRequest& req) {
+  const auto start = Clock::now();
+  mtmd_bitmap* bitmap = mtmd_bitmap_init(req.nx, req.ny, req.rgb.data());
+  if (!bitmap) throw Error(code::kImageEncodeFailed, "could not create the image bitmap");
+  mtmd_bitmap_set_id(bitmap, req.prefixKey.c_str());
+  mtmd_input_chunks* chunks = mtmd_input_chunks_init();
+  std::string text = req.beforeImage + mtmd_default_marker();
+  mtmd_input_text input{text.c_str(), true, true};
+  const mtmd_bitmap* bitmaps[] = {bitmap};
+  int32_t rc = mtmd_tokenize(mctx_, chunks, &input, bitmaps, 1);
+  mtmd_bitmap_free(bitmap);
+  if (rc != 0) {
+    mtmd_input_chunks_free(chunks);
+    throw Error(code::kImageEncodeFailed, "mtmd could not preprocess the image (code " + std::to_string(rc) + ")");
+  }
+  const int64_t nTokens = static_cast<int64_t>(mtmd_helper_get_n_tokens(chunks));
+  while (CellsReserved() + nTokens > cellBudget_ && prefixes_.EvictIdle()) {
+  }
+  if (CellsReserved() + nTokens > cellBudget_) {
+    mtmd_input_chunks_free(chunks);
+    throw Error(code::kContextTooSmall, "the image prefix needs " + std::to_string(nTokens) +
+                                            " KV cells but only " + std::to_string(cellBudget_ - CellsReserved()) +
+                                            " are free: raise contextSize");
+  }
+  llama_seq_id seq = prefixes_.ReserveSeq();
+  auto entry = std::make_shared<PrefixEntry>();
+  entry->key = req.prefixKey;
+  entry->seq = seq;
+  entry->nTokens = static_cast<int32_t>(nTokens);
+  llama_memory_seq_rm(llama_get_memory(ctx_), seq, -1, -1);
+  TakeRecentErrors();
+  llama_pos nPast = 0;
+  rc = mtmd_helper_eval_chunks(mctx_, ctx_, chunks, 0, seq, config_.batchSize, false, &nPast);
+  mtmd_input_chunks_free(chunks);
+  if (rc != 0) {
+    prefixes_.ReturnSeq(seq);
+    std::string why = TakeRecentErrors();
+    throw Error(code::kImageEncodeFailed,
+                "evaluating the image prefix failed (code " + std::to_string(rc) + ")" + (why.empty() ? "" : ": " + why));
+  }
+  entry->nPast = nPast;
+  lastPrefixTokens_ = nTokens;
+  prefixes_.Insert(entry);
+  prefixTokens_ += static_cast<uint64_t>(nTokens);
+  prefixEvalUs_ += MicrosSince(start);
+  return entry;
+}
+
+void Engine::Step(llama_batch& batch) {
+  // Running sequences first (one token each), then prompt tokens of new ones, up to batchSize.
+  batch.n_tokens = 0;
+  auto add = [&](llama_token token, llama_pos pos, llama_seq_id seq, bool logits) {
+    const int32_t i = batch.n_tokens++;
+    batch.token[i] = token;
+    batch.pos[i] = pos;
+    batch.n_seq_id[i] = 1;
+    batch.seq_id[i][0] = seq;
+    batch.logits[i] = logits;
+    return i;
+  };
+  for (auto& slot : slots_) {
+    slot->outputIndex = -1;
+    slot->stepPrompt = 0;
+    if (slot->Free() || slot->next == LLAMA_TOKEN_NULL) continue;
+    slot->outputIndex = add(slot->next, slot->pos, slot->seq, true);
+  }
+  for (auto& slot : slots_) {
+    if (slot->Free() || slot->pendingDone >= slot->pending.size()) continue;
+    const size_t room = static_cast<size_t>(config_.batchSize - batch.n_tokens);
+    if (room == 0) break;
+    const size_t n = std::min(room, slot->pending.size() - slot->pendingDone);
+    for (size_t k = 0; k < n; ++k) {
+      const size_t at = slot->pendingDone + k;
+      const bool last = at + 1 == slot->pending.size();
+      const int32_t i = add(slot->pending[at], slot->pos + static_cast<llama_pos>(k), slot->seq, last);
+      if (last) slot->outputIndex = i;
+    }
+    slot->stepPrompt = n;
+  }
+  if (batch.n_tokens == 0) return;
+
+  const auto start = Clock::now();
+  int32_t rc = llama_decode(ctx_, batch);
+  while (rc == 1 && prefixes_.EvictIdle()) rc = llama_decode(ctx_, batch);
+  decodeUs_ += MicrosSince(start);
+  steps_++;
+  if (rc != 0) {
+    const std::string why = TakeRecentErrors();
+    for (auto& slot : slots_) {
+      if (slot->Free() || (slot->outputIndex < 0 && slot->stepPrompt == 0)) continue;
+      if (rc == 1) {
+        Fail(*slot, code::kContextTooSmall, "the KV cache is full: raise contextSize or lower parallel");
+      } else {
+        Fail(*slot, code::kDecodeFailed, "llama_decode failed (code " + std::to_string(rc) + ")" + (why.empty() ? "" : ": " + why));
+      }
+    }
+    return;
+  }
+
+  for (auto& slot : slots_) {
+    if (slot->Free()) continue;
+    if (slot->next != LLAMA_TOKEN_NULL) {
+      slot->pos++;
+      slot->next = LLAMA_TOKEN_NULL;
+    }
+    if (slot->stepPrompt) {
+      slot->pos += static_cast<llama_pos>(slot->stepPrompt);
+      slot->pendingDone += slot->stepPrompt;
+      promptTokens_ += slot->stepPrompt;
+    }
+    if (slot->outputIndex < 0) continue;
+
+    const llama_token token = slot->sampler->Sample(ctx_, slot->outputIndex);
+    const SamplingParams& sp = slot->request->sampling;
+    if (token == LLAMA_TOKEN_NULL) {
+      Finish(*slot, "grammar");
+      continue;
+    }
+    if (llama_vocab_is_eog(vocab_, token) && !sp.ignoreEos) {
+      Finish(*slot, "eos");
+      continue;
+    }
+    char piece[256];
+    const int32_t n = llama_token_to_piece(vocab_, token, piece, sizeof(piece), 0, false);
+    if (n > 0) slot->output.text.append(piece, static_cast<size_t>(n));
+    slot->output.generatedTokens++;
+    generatedTokens_++;
+    if (slot->output.generatedTokens >= sp.maxTokens) {
+      Finish(*slot, "length");
+      continue;
+    }
+    slot->next = token;
+  }
+}
+
+void Engine::Finish(Slot& slot, const char* reason) {
+  slot.output.finishReason = reason;
+  completed_++;
+  Completion done{slot.request->id, true, "", "", std::move(slot.output)};
+  llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+  prefixes_.Release(slot.prefix);
+  slot.prefix.reset();
+  slot.request.reset();
+  slot.sampler.reset();
+  slot.pending.clear();
+  slot.reserved = 0;
+  slot.next = LLAMA_TOKEN_NULL;
+  sink_(std::move(done));
+}
+
+void Engine::Fail(Slot& slot, const std::string& code, const std::string& message) {
+  const uint64_t id = slot.request->id;
+  llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+  prefixes_.Release(slot.prefix);
+  slot.prefix.reset();
+  slot.request.reset();
+  slot.sampler.reset();
+  slot.pending.clear();
+  slot.reserved = 0;
+  slot.next = LLAMA_TOKEN_NULL;
+  slot.outputIndex = -1;
+  slot.stepPrompt = 0;
+  failed_++;
+  sink_(Completion{id, false, code, message, {}});
+}
+
+void Engine::ApplyLoras(const std::vector<float>& scales) {
+  if (scales.size() != config_.loras.size()) {
+    throw Error(code::kInvalidArgument, "expected " + std::to_string(config_.loras.size()) +
+                                            " LoRA scales (one per loaded adapter), got " + std::to_string(scales.size()));
+  }
+  std::vector<llama_adapter_lora*> active;
+  std::vector<float> activeScales;
+  for (size_t i = 0; i < scales.size(); ++i) {
+    if (scales[i] != 0.0f) {
+      active.push_back(config_.loras[i]);
+      activeScales.push_back(scales[i]);
+    }
+  }
+  if (llama_set_adapters_lora(ctx_, active.empty() ? nullptr : active.data(), active.size(),
+                              active.empty() ? nullptr : activeScales.data()) != 0) {
+    throw Error(code::kLoraInvalid, "llama.cpp refused the LoRA adapters: " + TakeRecentErrors());
+  }
+  prefixes_.Clear();
+}
+
+}  // namespace srf

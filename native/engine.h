@@ -1,0 +1,127 @@
+// The batching loop of one loaded vision model: a dedicated thread takes requests from a queue,
+// evaluates (or reuses) their image prefixes, puts every running sequence's next token (and the
+// prompt tokens of newly started ones) into one llama_batch per step, samples, and hands each
+// finished request to a sink. JS never drives it token by token: more requests in flight simply
+// mean a fuller batch. Cancellation, LoRA changes and stopping are messages to this loop.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "llama.h"
+#include "mtmd.h"
+#include "prefix_cache.h"
+#include "sampling.h"
+
+namespace srf {
+
+struct GenerateRequest {
+  uint64_t id = 0;
+  std::string beforeImage;  // prompt text before the image; BOS is added
+  std::string afterImage;   // prompt text after the image
+  std::vector<uint8_t> rgb;  // nx * ny * 3
+  uint32_t nx = 0, ny = 0;
+  std::string prefixKey;  // identifies beforeImage + pixels: requests with the same key share a prefix
+  SamplingParams sampling;
+};
+
+struct GenerateOutput {
+  std::string text;
+  std::string finishReason;  // eos | length | grammar
+  int32_t promptTokens = 0;
+  int32_t prefixTokens = 0;
+  int32_t generatedTokens = 0;
+  bool prefixReused = false;
+};
+
+struct Completion {
+  uint64_t id = 0;
+  bool ok = true;
+  std::string code, message;  // when !ok
+  GenerateOutput output;
+};
+
+struct EngineConfig {
+  int32_t parallel = 8;     // sequences decoded together: seq ids [0, parallel)
+  int32_t prefixCache = 8;  // cached image prefixes: seq ids [parallel, parallel + prefixCache)
+  int32_t batchSize = 512;  // tokens per llama_batch
+  std::vector<llama_adapter_lora*> loras;
+};
+
+struct EngineStats {
+  uint64_t steps = 0, generatedTokens = 0, promptTokens = 0, prefixTokens = 0;
+  uint64_t prefixHits = 0, prefixMisses = 0, completed = 0, failed = 0;
+  double prefixEvalMs = 0, decodeMs = 0;
+  uint32_t active = 0, queued = 0;
+};
+
+class Engine {
+ public:
+  using Sink = std::function<void(Completion&&)>;
+
+  Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model, EngineConfig config, Sink sink);
+  ~Engine();
+
+  void Submit(std::unique_ptr<GenerateRequest> request);
+  void Cancel(uint64_t id);
+  // Replaces the active LoRA scales (one per loaded adapter, 0 = off) once running requests finish;
+  // completes `id` when applied. Cached prefixes are dropped: they were computed with other weights.
+  void SetLoraScales(uint64_t id, std::vector<float> scales);
+  // Rejects everything pending with CLOSED and joins the loop thread. Idempotent.
+  void Stop();
+  EngineStats Stats() const;
+
+ private:
+  struct Slot;
+  struct LoraChange {
+    uint64_t id;
+    std::vector<float> scales;
+  };
+
+  void Run();
+  void TakeMessages(std::deque<std::unique_ptr<GenerateRequest>>& waiting, std::set<uint64_t>& cancels,
+                    std::deque<LoraChange>& loraChanges);
+  bool AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot);
+  std::shared_ptr<PrefixEntry> EvaluatePrefix(const GenerateRequest& request);
+  void Step(llama_batch& batch);
+  void Finish(Slot& slot, const char* reason);
+  void Fail(Slot& slot, const std::string& code, const std::string& message);
+  void Reject(const GenerateRequest& request, const std::string& code, const std::string& message);
+  int64_t CellsReserved() const;
+  int32_t ActiveCount() const;
+  void ApplyLoras(const std::vector<float>& scales);
+
+  llama_context* ctx_;
+  mtmd_context* mctx_;
+  const llama_vocab* vocab_;
+  EngineConfig config_;
+  Sink sink_;
+  int64_t cellBudget_;
+  int64_t lastPrefixTokens_ = 0;
+  GrammarCache grammars_;
+  PrefixCache prefixes_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<GenerateRequest>> queue_;
+  std::set<uint64_t> cancels_;
+  std::deque<LoraChange> loraQueue_;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  std::atomic<uint64_t> steps_{0}, generatedTokens_{0}, promptTokens_{0}, prefixTokens_{0};
+  std::atomic<uint64_t> prefixHits_{0}, prefixMisses_{0}, completed_{0}, failed_{0};
+  std::atomic<uint64_t> prefixEvalUs_{0}, decodeUs_{0};
+  std::atomic<uint32_t> activeCount_{0}, queuedCount_{0};
+};
+
+}  // namespace srf

@@ -1,0 +1,373 @@
+#include "vision_model.h"
+
+#include <thread>
+
+#include "addon_data.h"
+#include "errors.h"
+#include "logging.h"
+#include "promise_worker.h"
+
+namespace srf {
+
+void LoadedVisionModel::Free() {
+  if (mctx) mtmd_free(mctx);
+  if (ctx) llama_free(ctx);
+  for (auto* lora : loras) llama_adapter_lora_free(lora);
+  if (model) llama_model_free(model);
+  mctx = nullptr;
+  ctx = nullptr;
+  model = nullptr;
+  loras.clear();
+}
+
+namespace {
+
+struct LoadOptions {
+  std::string modelPath, mmprojPath;
+  std::vector<std::string> loraPaths;
+  std::vector<float> loraScales;
+  int32_t gpuLayers = -1;
+  uint32_t contextSize = 4096;
+  int32_t parallel = 8, prefixCache = 8, batchSize = 512, threads = 0;
+  int flashAttention = -1;  // -1 auto, 0 off, 1 on
+  bool gpuVision = true;
+};
+
+class LoadWorker : public PromiseWorker {
+ public:
+  LoadWorker(VisionModel* model, const Napi::Object& receiver, LoadOptions options)
+      : PromiseWorker(receiver, "srf:VisionModel.load"), model_(model), options_(std::move(options)) {}
+
+ protected:
+  void Run() override {
+    LoadedVisionModel& m = model_->Loaded();
+    const int threads = options_.threads > 0 ? options_.threads
+                                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    TakeRecentErrors();
+    llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = options_.gpuLayers;
+    m.model = llama_model_load_from_file(options_.modelPath.c_str(), mp);
+    if (!m.model) Fail(code::kModelLoadFailed, options_.modelPath, "llama.cpp could not load the text model");
+
+    for (size_t i = 0; i < options_.loraPaths.size(); ++i) {
+      llama_adapter_lora* lora = llama_adapter_lora_init(m.model, options_.loraPaths[i].c_str());
+      if (!lora) Fail(code::kLoraInvalid, options_.loraPaths[i], "llama.cpp could not load the LoRA adapter");
+      m.loras.push_back(lora);
+    }
+
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = options_.contextSize;
+    cp.n_batch = options_.batchSize;
+    cp.n_ubatch = options_.batchSize;
+    cp.n_seq_max = static_cast<uint32_t>(options_.parallel + options_.prefixCache);
+    cp.kv_unified = true;  // shared image prefixes cost no memory per sequence
+    cp.n_threads = threads;
+    cp.n_threads_batch = threads;
+    cp.flash_attn_type = static_cast<llama_flash_attn_type>(options_.flashAttention);
+    cp.no_perf = true;
+    m.ctx = llama_init_from_model(m.model, cp);
+    if (!m.ctx) {
+      Fail(code::kModelLoadFailed, options_.modelPath,
+           "could not create a context of " + std::to_string(options_.contextSize) + " tokens for " +
+               std::to_string(cp.n_seq_max) + " sequences (out of memory? lower contextSize or parallel)");
+    }
+
+    mtmd_context_params vp = mtmd_context_params_default();
+    vp.use_gpu = options_.gpuVision;
+    vp.n_threads = threads;
+    vp.print_timings = false;
+    vp.warmup = false;
+    vp.flash_attn_type = cp.flash_attn_type;
+    m.mctx = mtmd_init_from_file(options_.mmprojPath.c_str(), m.model, vp);
+    if (!m.mctx) Fail(code::kMmprojInvalid, options_.mmprojPath, "mtmd could not load the mmproj for this text model");
+    if (!mtmd_support_vision(m.mctx)) Fail(code::kMmprojInvalid, options_.mmprojPath, "the mmproj has no vision encoder");
+
+    std::vector<llama_adapter_lora*> active;
+    std::vector<float> scales;
+    for (size_t i = 0; i < m.loras.size(); ++i) {
+      if (options_.loraScales[i] == 0.0f) continue;
+      active.push_back(m.loras[i]);
+      scales.push_back(options_.loraScales[i]);
+    }
+    if (!active.empty() && llama_set_adapters_lora(m.ctx, active.data(), active.size(), scales.data()) != 0) {
+      Fail(code::kLoraInvalid, options_.loraPaths.front(), "llama.cpp refused the LoRA adapters");
+    }
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    LoadedVisionModel& m = model_->Loaded();
+    EngineConfig config;
+    config.parallel = options_.parallel;
+    config.prefixCache = options_.prefixCache;
+    config.batchSize = options_.batchSize;
+    config.loras = m.loras;
+    model_->OnLoaded(config);
+
+    Napi::Object info = Napi::Object::New(env);
+    char desc[256];
+    llama_model_desc(m.model, desc, sizeof(desc));
+    info.Set("description", desc);
+    info.Set("contextSize", llama_n_ctx(m.ctx));
+    info.Set("parallel", options_.parallel);
+    info.Set("prefixCache", options_.prefixCache);
+    info.Set("batchSize", options_.batchSize);
+    info.Set("embeddingLength", llama_model_n_embd(m.model));
+    info.Set("vocabSize", llama_vocab_n_tokens(llama_model_get_vocab(m.model)));
+    info.Set("layers", llama_model_n_layer(m.model));
+    info.Set("parameters", static_cast<double>(llama_model_n_params(m.model)));
+    info.Set("sizeBytes", static_cast<double>(llama_model_size(m.model)));
+    info.Set("loras", static_cast<uint32_t>(m.loras.size()));
+    return info;
+  }
+
+  void Cleanup() override { model_->Loaded().Free(); model_->OnClosed(); }
+
+ private:
+  [[noreturn]] void Fail(const char* code, const std::string& file, const std::string& message) {
+    const std::string why = TakeRecentErrors();
+    throw Error(code, file + ": " + message + (why.empty() ? "" : " (" + why + ")"));
+  }
+
+  VisionModel* model_;
+  LoadOptions options_;
+};
+
+class CloseWorker : public PromiseWorker {
+ public:
+  CloseWorker(VisionModel* model, const Napi::Object& receiver)
+      : PromiseWorker(receiver, "srf:VisionModel.close"), model_(model) {}
+
+ protected:
+  void Run() override {
+    if (model_->EngineRef()) model_->EngineRef()->Stop();  // rejects what is pending with CLOSED
+    model_->EngineRef().reset();
+    model_->Loaded().Free();
+  }
+  Napi::Value Result(Napi::Env env) override {
+    model_->OnClosed();
+    return env.Undefined();
+  }
+
+ private:
+  VisionModel* model_;
+};
+
+}  // namespace
+
+Napi::Function VisionModel::Define(Napi::Env env) {
+  Napi::Function ctor = DefineClass(env, "VisionModel",
+                                    {
+                                        InstanceMethod<&VisionModel::Load>("load"),
+                                        InstanceMethod<&VisionModel::Submit>("submit"),
+                                        InstanceMethod<&VisionModel::Cancel>("cancel"),
+                                        InstanceMethod<&VisionModel::SetLoraScales>("setLoraScales"),
+                                        InstanceMethod<&VisionModel::Stats>("stats"),
+                                        InstanceMethod<&VisionModel::Close>("close"),
+                                    });
+  AddonData::Get(env).visionModelClass = Napi::Persistent(ctor);
+  return ctor;
+}
+
+VisionModel::VisionModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VisionModel>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    ThrowError(env, code::kInvalidArgument, "VisionModel needs a completion callback");
+  }
+  bridge_ = std::make_shared<CompletionBridge>();
+  bridge_->tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "srf:VisionModel.complete", 0, 1);
+  bridge_->tsfn.Unref(env);  // only pending completions keep the process alive
+}
+
+VisionModel::~VisionModel() {
+  // Garbage-collected without close(): stop the loop and free everything now.
+  if (engine_) engine_->Stop();
+  engine_.reset();
+  loaded_.Free();
+  if (bridge_ && !bridge_->released) {
+    bridge_->released = true;
+    bridge_->tsfn.Release();
+  }
+}
+
+Engine::Sink VisionModel::MakeSink() {
+  std::shared_ptr<CompletionBridge> bridge = bridge_;
+  return [bridge](Completion&& done) {
+    auto* heap = new Completion(std::move(done));
+    napi_status status = bridge->tsfn.BlockingCall(heap, [bridge](Napi::Env env, Napi::Function callback, Completion* c) {
+      std::unique_ptr<Completion> owned(c);
+      if (--bridge->pending == 0 && !bridge->released) bridge->tsfn.Unref(env);
+      if (!env || !callback) return;
+      Napi::Value id = Napi::Number::New(env, static_cast<double>(c->id));
+      if (!c->ok) {
+        callback.Call({id, MakeError(env, c->code, c->message), env.Undefined()});
+        return;
+      }
+      Napi::Object result = Napi::Object::New(env);
+      result.Set("text", Napi::String::New(env, c->output.text));
+      result.Set("finishReason", c->output.finishReason);
+      result.Set("promptTokens", c->output.promptTokens);
+      result.Set("prefixTokens", c->output.prefixTokens);
+      result.Set("generatedTokens", c->output.generatedTokens);
+      result.Set("prefixReused", c->output.prefixReused);
+      callback.Call({id, env.Null(), result});
+    });
+    if (status != napi_ok) delete heap;
+  };
+}
+
+void VisionModel::OnLoaded(EngineConfig config) {
+  engine_ = std::make_unique<Engine>(loaded_.ctx, loaded_.mctx, loaded_.model, std::move(config), MakeSink());
+  state_ = State::kReady;
+}
+
+void VisionModel::OnClosed() {
+  state_ = State::kClosed;
+  if (!bridge_->released) {
+    bridge_->released = true;
+    bridge_->tsfn.Release();
+  }
+}
+
+void VisionModel::RequireReady(Napi::Env env, const char* what) {
+  if (state_ == State::kReady) return;
+  if (state_ == State::kClosing || state_ == State::kClosed) {
+    ThrowError(env, code::kClosed, std::string("cannot ") + what + ": the model is closed");
+  }
+  ThrowError(env, code::kInvalidArgument, std::string("cannot ") + what + ": the model is not loaded");
+}
+
+void VisionModel::Expect(Napi::Env env) {
+  if (bridge_->pending++ == 0) bridge_->tsfn.Ref(env);
+}
+
+Napi::Value VisionModel::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ != State::kNew) ThrowError(env, code::kInvalidArgument, "load() can be called once");
+  if (info.Length() < 1 || !info[0].IsObject()) ThrowError(env, code::kInvalidArgument, "load(options) needs an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  LoadOptions options;
+  options.modelPath = GetString(o, "model");
+  options.mmprojPath = GetString(o, "mmproj");
+  Napi::Value loras = o.Get("loras");
+  if (loras.IsArray()) {
+    Napi::Array list = loras.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Object lora = list.Get(i).As<Napi::Object>();
+      options.loraPaths.push_back(GetString(lora, "path"));
+      options.loraScales.push_back(static_cast<float>(GetNumber(lora, "scale", 1.0)));
+    }
+  }
+  options.gpuLayers = static_cast<int32_t>(GetNumber(o, "gpuLayers", -1));
+  options.contextSize = static_cast<uint32_t>(GetNumber(o, "contextSize", 4096));
+  options.parallel = static_cast<int32_t>(GetNumber(o, "parallel", 8));
+  options.prefixCache = static_cast<int32_t>(GetNumber(o, "prefixCache", options.parallel));
+  options.batchSize = static_cast<int32_t>(GetNumber(o, "batchSize", 512));
+  options.threads = static_cast<int32_t>(GetNumber(o, "threads", 0));
+  Napi::Value fa = o.Get("flashAttention");
+  options.flashAttention = fa.IsBoolean() ? (fa.As<Napi::Boolean>().Value() ? 1 : 0) : -1;
+  options.gpuVision = GetBool(o, "gpuVision", true);
+  if (options.modelPath.empty() || options.mmprojPath.empty()) {
+    ThrowError(env, code::kInvalidArgument, "load() needs model and mmproj paths");
+  }
+  if (options.parallel < 1 || options.prefixCache < 1 || options.parallel + options.prefixCache > 256) {
+    ThrowError(env, code::kInvalidArgument, "parallel + prefixCache must be between 2 and 256");
+  }
+  state_ = State::kLoading;
+  auto* worker = new LoadWorker(this, Value(), std::move(options));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value VisionModel::Submit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireReady(env, "generate");
+  if (info.Length() < 1 || !info[0].IsObject()) ThrowError(env, code::kInvalidArgument, "submit(request) needs an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto request = std::make_unique<GenerateRequest>();
+  request->beforeImage = GetString(o, "beforeImage");
+  request->afterImage = GetString(o, "afterImage");
+  request->prefixKey = GetString(o, "prefixKey");
+  const uint32_t size = static_cast<uint32_t>(GetNumber(o, "size", 0));
+  Napi::Value rgb = o.Get("rgb");
+  if (!rgb.IsTypedArray() || rgb.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    ThrowError(env, code::kInvalidArgument, "submit(): rgb must be a Uint8Array");
+  }
+  Napi::Uint8Array pixels = rgb.As<Napi::Uint8Array>();
+  if (size == 0 || pixels.ElementLength() != static_cast<size_t>(size) * size * 3) {
+    ThrowError(env, code::kInvalidArgument, "submit(): rgb must hold size*size*3 bytes");
+  }
+  request->rgb.assign(pixels.Data(), pixels.Data() + pixels.ElementLength());
+  request->nx = request->ny = size;
+  SamplingParams& s = request->sampling;
+  s.temperature = static_cast<float>(GetNumber(o, "temperature", 0));
+  s.topP = static_cast<float>(GetNumber(o, "topP", 1));
+  s.topK = static_cast<int32_t>(GetNumber(o, "topK", 0));
+  s.seed = static_cast<uint32_t>(GetNumber(o, "seed", 0));
+  s.maxTokens = static_cast<int32_t>(GetNumber(o, "maxTokens", 128));
+  s.ignoreEos = GetBool(o, "ignoreEos", false);
+  s.grammar = GetString(o, "grammar");
+  if (s.maxTokens < 1) ThrowError(env, code::kInvalidArgument, "submit(): maxTokens must be at least 1");
+  const uint64_t id = nextId_++;
+  request->id = id;
+  Expect(env);
+  engine_->Submit(std::move(request));
+  return Napi::Number::New(env, static_cast<double>(id));
+}
+
+Napi::Value VisionModel::Cancel(const Napi::CallbackInfo& info) {
+  if (state_ == State::kReady && info.Length() > 0 && info[0].IsNumber()) {
+    engine_->Cancel(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value VisionModel::SetLoraScales(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireReady(env, "set LoRA scales");
+  if (info.Length() < 1 || !info[0].IsArray()) ThrowError(env, code::kInvalidArgument, "setLoraScales(scales) needs an array");
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<float> scales;
+  for (uint32_t i = 0; i < list.Length(); ++i) scales.push_back(static_cast<float>(list.Get(i).As<Napi::Number>().DoubleValue()));
+  const uint64_t id = nextId_++;
+  Expect(env);
+  engine_->SetLoraScales(id, std::move(scales));
+  return Napi::Number::New(env, static_cast<double>(id));
+}
+
+Napi::Value VisionModel::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  EngineStats s = engine_ ? engine_->Stats() : EngineStats{};
+  out.Set("steps", static_cast<double>(s.steps));
+  out.Set("generatedTokens", static_cast<double>(s.generatedTokens));
+  out.Set("promptTokens", static_cast<double>(s.promptTokens));
+  out.Set("prefixTokens", static_cast<double>(s.prefixTokens));
+  out.Set("prefixHits", static_cast<double>(s.prefixHits));
+  out.Set("prefixMisses", static_cast<double>(s.prefixMisses));
+  out.Set("completed", static_cast<double>(s.completed));
+  out.Set("failed", static_cast<double>(s.failed));
+  out.Set("prefixEvalMs", s.prefixEvalMs);
+  out.Set("decodeMs", s.decodeMs);
+  out.Set("active", s.active);
+  out.Set("queued", s.queued);
+  return out;
+}
+
+Napi::Value VisionModel::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_ == State::kClosing || state_ == State::kClosed || state_ == State::kNew) {
+    if (state_ == State::kNew) OnClosed();
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Resolve(env.Undefined());
+    return deferred.Promise();
+  }
+  if (state_ == State::kLoading) ThrowError(env, code::kInvalidArgument, "close(): wait for load() to settle first");
+  state_ = State::kClosing;
+  auto* worker = new CloseWorker(this, Value());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace srf
