@@ -310,7 +310,7 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(const GenerateRequest& req) 
   mtmd_bitmap_set_id(bitmap, req.prefixKey.c_str());
   mtmd_input_chunks* chunks = mtmd_input_chunks_init();
   std::string text = req.beforeImage + mtmd_default_marker();
-  mtmd_input_text input{text.c_str(), true, true};
+  mtmd_input_text input{text.c_str(), text.size(), true, true};
   const mtmd_bitmap* bitmaps[] = {bitmap};
   int32_t rc = mtmd_tokenize(mctx_, chunks, &input, bitmaps, 1);
   mtmd_bitmap_free(bitmap);

@@ -1,0 +1,10 @@
+/** srf-native: what users import. */
+export { SrfError, isSrfError, ERROR_CODES } from './errors.js';
+export type { SrfErrorCode } from './errors.js';
+export { VisionModel } from './model.js';
+export type { VisionModelInfo, TaskCallOptions } from './model.js';
+export { Embedder } from './embedder.js';
+export { prepareImage, CLIP_MEAN_RGB } from './image.js';
+export { buildInfo } from './native.js';
+export type { BuildInfo, EngineStats } from './native.js';
+export type * from './types.js';

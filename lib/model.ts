@@ -1,0 +1,258 @@
+/**
+ * A loaded LLaVA-style vision model: the text GGUF + mmproj GGUF (+ LoRA adapters) in the native
+ * engine. Every call returns a Promise and never blocks the JS thread; many calls in flight are
+ * decoded together in one batch by the engine. The three Triangular Consistency calls are built
+ * on the LLaVA-1.5 prompt (lib/srf/prompts.ts).
+ */
+import { createHash } from 'node:crypto';
+import { SrfError, invalidArgument, isSrfError } from './errors.js';
+import { checkLoraFile, checkVisionModelFiles } from './gguf/check.js';
+import type { VisionModelFileInfo } from './gguf/check.js';
+import { prepareImage } from './image.js';
+import { native } from './native.js';
+import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './native.js';
+import { parseQaReply, cleanReply } from './srf/parse.js';
+import { DEFAULT_DECODING, DEFAULT_TEMPLATES, llavaPromptParts } from './srf/prompts.js';
+import type { PromptTemplates } from './srf/prompts.js';
+import type {
+  GenerateRequest,
+  GenerateResult,
+  ImageInput,
+  ItemResult,
+  OpenVisionModelOptions,
+  PreparedImage,
+  QAPair,
+  SamplingOptions,
+  TextReply,
+} from './types.js';
+
+export interface VisionModelInfo extends NativeVisionModelInfo {
+  files: VisionModelFileInfo;
+  imageSize: number;
+  imageTokens: number;
+}
+
+export interface TaskCallOptions {
+  /** Overrides of the task's decoding defaults (DEFAULT_DECODING). */
+  sampling?: SamplingOptions;
+  templates?: Partial<PromptTemplates>;
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  resolve(result: NativeCompletion): void;
+  reject(error: SrfError): void;
+}
+
+function positiveInt(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalidArgument('a positive integer', name, value);
+  return value;
+}
+
+export class VisionModel implements AsyncDisposable {
+  readonly info: VisionModelInfo;
+  #engine: NativeVisionModel;
+  #pending = new Map<number, Pending>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #loraScales: number[];
+
+  private constructor(engine: NativeVisionModel, pending: Map<number, Pending>, info: VisionModelInfo, scales: number[]) {
+    this.#engine = engine;
+    this.#pending = pending;
+    this.info = info;
+    this.#loraScales = scales;
+  }
+
+  /** Checks the files, then loads them off the JS thread. */
+  static async open(options: OpenVisionModelOptions): Promise<VisionModel> {
+    if (typeof options !== 'object' || options === null) throw invalidArgument('an options object', 'options', options);
+    if (typeof options.model !== 'string' || !options.model) throw invalidArgument('a GGUF file path', 'model', options.model);
+    if (typeof options.mmproj !== 'string' || !options.mmproj) throw invalidArgument('a GGUF file path', 'mmproj', options.mmproj);
+    const parallel = positiveInt(options.parallel, 'parallel', 8);
+    const prefixCache = positiveInt(options.prefixCache, 'prefixCache', parallel);
+    const batchSize = positiveInt(options.batchSize, 'batchSize', 512);
+    const loras = options.loras ?? [];
+    if (!Array.isArray(loras)) throw invalidArgument('an array of { path, scale }', 'loras', loras);
+
+    const files = await checkVisionModelFiles(options.model, options.mmproj);
+    for (const lora of loras) {
+      if (typeof lora?.path !== 'string') throw invalidArgument('a LoRA GGUF path', 'loras[].path', lora?.path);
+      if (lora.scale !== undefined && !Number.isFinite(lora.scale)) throw invalidArgument('a finite number', 'loras[].scale', lora.scale);
+      await checkLoraFile(lora.path, files.text);
+    }
+    const imageTokens = files.vision.imageTokens;
+    // Room for every cached image prefix plus each running sequence's prompt and reply.
+    const contextSize = positiveInt(
+      options.contextSize,
+      'contextSize',
+      prefixCache * (imageTokens + 64) + parallel * 512,
+    );
+    const pending = new Map<number, Pending>();
+    const engine = new (native().VisionModel)((id, error, result) => {
+      const waiter = pending.get(id);
+      if (!waiter) return;
+      pending.delete(id);
+      if (error) waiter.reject(error);
+      else waiter.resolve(result!);
+    });
+    const scales = loras.map((l) => l.scale ?? 1);
+    const nativeInfo = await engine.load({
+      model: options.model,
+      mmproj: options.mmproj,
+      loras: loras.map((l, i) => ({ path: l.path, scale: scales[i] })),
+      gpuLayers: options.gpuLayers ?? -1,
+      contextSize,
+      parallel,
+      prefixCache,
+      batchSize,
+      threads: options.threads ?? 0,
+      flashAttention: options.flashAttention,
+      gpuVision: options.gpuVision ?? true,
+    });
+    return new VisionModel(engine, pending, { ...nativeInfo, files, imageSize: files.vision.imageSize, imageTokens }, scales);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Decodes, orients, pads and resizes an image for this model (reusable across calls). */
+  prepareImage(input: ImageInput): Promise<PreparedImage> {
+    return prepareImage(input, this.info.imageSize);
+  }
+
+  /** One reply to `{system} USER: <image>\n{prompt} ASSISTANT:`. */
+  async generate(request: GenerateRequest): Promise<GenerateResult> {
+    this.#assertOpen();
+    if (typeof request?.prompt !== 'string') throw invalidArgument('a string', 'prompt', request?.prompt);
+    const sampling = request.sampling ?? {};
+    const signal = request.signal;
+    if (signal?.aborted) throw new SrfError('ABORTED', 'the request was cancelled before it started');
+    const image = await this.prepareImage(request.image);
+    this.#assertOpen();
+    if (signal?.aborted) throw new SrfError('ABORTED', 'the request was cancelled before it started');
+    const { beforeImage, afterImage } = llavaPromptParts(request.prompt);
+    const prefixKey = createHash('sha256').update(beforeImage).update(image.hash).digest('hex');
+    const id = this.#engine.submit({
+      beforeImage,
+      afterImage,
+      prefixKey,
+      rgb: image.rgb,
+      size: image.size,
+      temperature: sampling.temperature ?? 0,
+      topP: sampling.topP ?? 1,
+      topK: sampling.topK ?? 0,
+      seed: sampling.seed ?? 0,
+      maxTokens: positiveInt(sampling.maxTokens, 'maxTokens', 128),
+      ignoreEos: sampling.ignoreEos ?? false,
+      grammar: sampling.grammar ?? '',
+    });
+    const onAbort = () => this.#engine.cancel(id);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const done = await this.#wait(id);
+      return { ...done, text: done.text };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Many requests at once; each item settles on its own (a bad image fails only its item). */
+  generateBatch(requests: GenerateRequest[]): Promise<ItemResult<GenerateResult>[]> {
+    return settleAll(requests.map((r) => this.generate(r)));
+  }
+
+  /** I->QA: each image in, one question and its answer out (sampled, held to `Question:/Answer:`). */
+  async imageToQA(images: ImageInput[], options: TaskCallOptions = {}): Promise<ItemResult<QAPair>[]> {
+    const templates = { ...DEFAULT_TEMPLATES, ...options.templates };
+    const sampling = { ...DEFAULT_DECODING.iToQa, ...options.sampling };
+    return settleAll(
+      images.map(async (image, i) => {
+        const seeded = { ...sampling, seed: (sampling.seed ?? 0) + i };
+        const { text } = await this.generate({ image, prompt: templates.iToQaInstruction, sampling: seeded, signal: options.signal });
+        const parsed = parseQaReply(text);
+        if (!parsed.ok) throw new SrfError('DATA_INVALID', `the I->QA reply could not be parsed (${parsed.reason}): ${JSON.stringify(text.slice(0, 200))}`);
+        return { question: parsed.question, answer: parsed.answer, raw: text };
+      }),
+    );
+  }
+
+  /** IA->Q: image + answer in, the question that answer responds to out (greedy). */
+  answerToQuestion(items: { image: ImageInput; answer: string }[], options: TaskCallOptions = {}): Promise<ItemResult<TextReply>[]> {
+    const templates = { ...DEFAULT_TEMPLATES, ...options.templates };
+    return this.#textTask(items.map((it) => ({ image: it.image, prompt: templates.iaToQInstruction(it.answer) })), 'iaToQ', options);
+  }
+
+  /** IQ->A: image + question in, the answer out (greedy): ordinary visual question answering. */
+  questionToAnswer(items: { image: ImageInput; question: string }[], options: TaskCallOptions = {}): Promise<ItemResult<TextReply>[]> {
+    const templates = { ...DEFAULT_TEMPLATES, ...options.templates };
+    return this.#textTask(items.map((it) => ({ image: it.image, prompt: templates.iqToAInstruction(it.question) })), 'iqToA', options);
+  }
+
+  /** Scales of the LoRA adapters loaded with the model, one per adapter (0 = off). Applied between requests. */
+  async setLoraScales(scales: number[]): Promise<void> {
+    this.#assertOpen();
+    if (!Array.isArray(scales) || scales.length !== this.info.loras || !scales.every(Number.isFinite)) {
+      throw invalidArgument(`an array of ${this.info.loras} finite numbers`, 'scales', scales);
+    }
+    await this.#wait(this.#engine.setLoraScales(scales));
+    this.#loraScales = [...scales];
+  }
+
+  get loraScales(): readonly number[] {
+    return this.#loraScales;
+  }
+
+  /** Counters of the batching loop (for progress and benchmarks). */
+  stats(): EngineStats {
+    return this.#engine.stats();
+  }
+
+  /** Frees the model and its GPU memory now; pending requests reject with CLOSED. */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closed = true;
+      this.#closing = this.#engine.close();
+    }
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SrfError('CLOSED', 'the model is closed');
+  }
+
+  #wait(id: number): Promise<NativeCompletion> {
+    return new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+  }
+
+  #textTask(
+    requests: { image: ImageInput; prompt: string }[],
+    task: 'iaToQ' | 'iqToA',
+    options: TaskCallOptions,
+  ): Promise<ItemResult<TextReply>[]> {
+    const sampling = { ...DEFAULT_DECODING[task], ...options.sampling };
+    return settleAll(
+      requests.map(async ({ image, prompt }) => {
+        const { text } = await this.generate({ image, prompt, sampling, signal: options.signal });
+        return { text: cleanReply(text), raw: text };
+      }),
+    );
+  }
+}
+
+async function settleAll<T extends object>(promises: Promise<T>[]): Promise<ItemResult<T>[]> {
+  const settled = await Promise.allSettled(promises);
+  return settled.map((s) => {
+    if (s.status === 'fulfilled') return { ok: true as const, ...s.value };
+    const error = isSrfError(s.reason)
+      ? s.reason
+      : new SrfError('DECODE_FAILED', (s.reason as Error)?.message ?? String(s.reason), { cause: s.reason });
+    return { ok: false as const, error };
+  });
+}

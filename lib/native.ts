@@ -1,0 +1,143 @@
+/**
+ * Loads the compiled engine (build/Release/srf_native.node) once, with a message that says what
+ * to do when it is missing, and hands it the SrfError class so native failures arrive coded.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SrfError } from './errors.js';
+
+export interface NativeCompletion {
+  text: string;
+  finishReason: 'eos' | 'length' | 'grammar';
+  promptTokens: number;
+  prefixTokens: number;
+  generatedTokens: number;
+  prefixReused: boolean;
+}
+
+export type CompletionCallback = (id: number, error: SrfError | null, result?: NativeCompletion) => void;
+
+export interface NativeVisionModelInfo {
+  description: string;
+  contextSize: number;
+  parallel: number;
+  prefixCache: number;
+  batchSize: number;
+  embeddingLength: number;
+  vocabSize: number;
+  layers: number;
+  parameters: number;
+  sizeBytes: number;
+  loras: number;
+}
+
+export interface NativeGenerateRequest {
+  beforeImage: string;
+  afterImage: string;
+  prefixKey: string;
+  rgb: Uint8Array;
+  size: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  seed: number;
+  maxTokens: number;
+  ignoreEos: boolean;
+  grammar: string;
+}
+
+export interface EngineStats {
+  steps: number;
+  generatedTokens: number;
+  promptTokens: number;
+  prefixTokens: number;
+  prefixHits: number;
+  prefixMisses: number;
+  completed: number;
+  failed: number;
+  prefixEvalMs: number;
+  decodeMs: number;
+  active: number;
+  queued: number;
+}
+
+export interface NativeVisionModel {
+  load(options: Record<string, unknown>): Promise<NativeVisionModelInfo>;
+  submit(request: NativeGenerateRequest): number;
+  cancel(id: number): void;
+  setLoraScales(scales: number[]): number;
+  stats(): EngineStats;
+  close(): Promise<void>;
+}
+
+export interface NativeEmbedder {
+  load(options: Record<string, unknown>): Promise<{ dim: number }>;
+  embed(texts: string[]): Promise<{ dim: number; pooled: Float32Array; tokens: Float32Array[] }>;
+  close(): Promise<void>;
+}
+
+export interface BuildInfo {
+  backend: 'cuda' | 'cpu';
+  gpuChoice: 'auto' | 'cuda' | 'cpu';
+  cudaArchitectures: string;
+  llamaCppVersion: string;
+  systemInfo: string;
+  supportsGpuOffload: boolean;
+  devices: { name: string; description: string; type: string; memoryTotal: number; memoryFree: number }[];
+}
+
+export interface NativeAddon {
+  VisionModel: new (onComplete: CompletionCallback) => NativeVisionModel;
+  Embedder: new () => NativeEmbedder;
+  buildInfo(): BuildInfo;
+  setErrorClass(ctor: unknown): void;
+  setLogLevel(level: 'none' | 'error' | 'warn' | 'info' | 'debug'): void;
+}
+
+/** The folder holding srf-native's package.json, from lib/ or dist/lib/. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === 'srf-native') return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new SrfError('NATIVE_MISSING', 'cannot find the srf-native package folder');
+    dir = parent;
+  }
+}
+
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const path = process.env.SRF_NATIVE_ADDON ?? join(packageRoot(), 'build', 'Release', 'srf_native.node');
+  if (!existsSync(path)) {
+    throw new SrfError(
+      'NATIVE_MISSING',
+      `the srf-native engine is not built (${path} is missing). Run \`npm install\` (or \`npm run build:native\`) ` +
+        'in the srf-native folder; it needs cmake >= 3.19, a C++17 compiler and git. ' +
+        'Set SRF_GPU=cuda|cpu to choose the backend (default auto).',
+      { file: path },
+    );
+  }
+  try {
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (cause) {
+    throw new SrfError(
+      'NATIVE_MISSING',
+      `the srf-native engine at ${path} failed to load: ${(cause as Error).message}. ` +
+        'Rebuild it for this machine with `npm run build:native`.',
+      { file: path, cause },
+    );
+  }
+  addon.setErrorClass(SrfError);
+  addon.setLogLevel((process.env.SRF_LLAMA_LOG as 'error') ?? 'none');
+  return addon;
+}
+
+/** What the engine was built with (CUDA or CPU, archs, llama.cpp version) and the devices it sees. */
+export function buildInfo(): BuildInfo {
+  return native().buildInfo();
+}
