@@ -1,0 +1,92 @@
+/**
+ * The output formats, each an Emitter that knows its file name and writes samples as they come
+ * (see record-file.ts: the file appears complete or not at all).
+ */
+import path from 'node:path';
+import { invalidArgument } from '../errors.js';
+import { isPlainObject } from '../srf/check.js';
+import { toLlavaRecord } from './llava.js';
+import { toOpenAiRecord, type OpenAiImageReference } from './openai.js';
+import { RecordFileWriter, type RecordFileLayout } from './record-file.js';
+import { checkImageRoot, type KeptTriplet, type TrainingSample } from './sample.js';
+import { toShareGptRecord } from './sharegpt.js';
+
+export const EMIT_FORMATS = ['llava', 'sharegpt', 'openai'] as const;
+export type EmitFormat = (typeof EMIT_FORMATS)[number];
+
+export interface EmitOptions {
+  /** The folder images are referenced relative to (LLaVA's --image_folder, LLaMA-Factory's media_dir). */
+  imageRoot: string;
+  /** Replace an existing output file. Default false. */
+  overwrite?: boolean;
+  /** Output file name instead of the emitter's default. */
+  fileName?: string;
+  /** openai only: how images are referenced. Default 'relative'. */
+  imageUrl?: OpenAiImageReference;
+}
+
+export interface EmitWriter {
+  readonly path: string;
+  readonly count: number;
+  write(sample: KeptTriplet | TrainingSample): Promise<void>;
+  /** Completes the file and moves it into place. */
+  close(): Promise<{ path: string; count: number }>;
+  /** Leaves no file behind. */
+  abort(): Promise<void>;
+}
+
+export interface Emitter {
+  readonly format: EmitFormat;
+  /** Default file name in the output folder. */
+  readonly fileName: string;
+  readonly layout: RecordFileLayout;
+  toRecord(sample: KeptTriplet | TrainingSample, options: EmitOptions): unknown | Promise<unknown>;
+  open(outputDir: string, options: EmitOptions): Promise<EmitWriter>;
+}
+
+function makeEmitter(
+  format: EmitFormat,
+  fileName: string,
+  layout: RecordFileLayout,
+  toRecord: (sample: KeptTriplet | TrainingSample, options: EmitOptions) => unknown | Promise<unknown>,
+): Emitter {
+  return Object.freeze({
+    format,
+    fileName,
+    layout,
+    toRecord,
+    async open(outputDir: string, options: EmitOptions): Promise<EmitWriter> {
+      if (typeof outputDir !== 'string' || outputDir === '') throw invalidArgument('a folder path', 'outputDir', outputDir);
+      if (!isPlainObject(options as unknown)) throw invalidArgument('an object with imageRoot', 'options', options);
+      checkImageRoot(options.imageRoot);
+      const name = options.fileName ?? fileName;
+      if (typeof name !== 'string' || name === '' || path.basename(name) !== name) {
+        throw invalidArgument('a plain file name', 'fileName', name);
+      }
+      const file = await RecordFileWriter.open(path.join(outputDir, name), layout, { overwrite: options.overwrite ?? false });
+      return {
+        path: file.path,
+        get count() {
+          return file.count;
+        },
+        async write(sample) {
+          await file.write(await toRecord(sample, options));
+        },
+        close: () => file.close(),
+        abort: () => file.abort(),
+      };
+    },
+  });
+}
+
+export const EMITTERS: Readonly<Record<EmitFormat, Emitter>> = Object.freeze({
+  llava: makeEmitter('llava', 'train.llava.json', 'json-array', toLlavaRecord),
+  sharegpt: makeEmitter('sharegpt', 'train.sharegpt.json', 'json-array', toShareGptRecord),
+  openai: makeEmitter('openai', 'train.openai.jsonl', 'jsonl', (sample, options) =>
+    toOpenAiRecord(sample, options.imageUrl === undefined ? { imageRoot: options.imageRoot } : { imageRoot: options.imageRoot, imageUrl: options.imageUrl }),
+  ),
+});
+
+export function isEmitFormat(value: unknown): value is EmitFormat {
+  return typeof value === 'string' && (EMIT_FORMATS as readonly string[]).includes(value);
+}
