@@ -40,7 +40,7 @@ export interface SelectOptions {
 export interface TypeSelection {
   /** Records of this type seen. */
   total: number;
-  /** round(fraction * total): how many the top fraction allows. */
+  /** fraction * total, rounded by `rounding`: how many the top fraction allows. */
   quota: number;
   /** Records kept (quota less those under minScore / at zero). */
   kept: number;
