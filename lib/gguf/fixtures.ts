@@ -80,16 +80,18 @@ export const LLAVA_SHAPES = {
   },
   /**
    * LLaVA-1.5's structure at a size 2 CPU cores get through a triplet workload with: the real
-   * 32000-token vocabulary, 4096 context and 336 px / 14 px images (576 image tokens, as in the
-   * real model, so prompts have the real length), but the text model is 512 wide with 4 layers
-   * (~46 M parameters, most of them the embedding and output matrices; ~8 ms per generated token
-   * and ~1.5 s per 600-token image prefix on 2 cores) and the vision tower 256 wide with 4
-   * blocks (~0.5 s per image encode). A triplet (question, answer, check: ~3 generations
-   * sharing one image prefix) takes a few seconds, so a benchmark sees several images a minute.
+   * 32000-token vocabulary, 4096 context, head size 64 and 336 px / 14 px images (576 image
+   * tokens, so prompts have the real length), but a text model 768 wide with 6 layers (~91 M
+   * parameters, half of them embedding and output; a 185 MB file) and a vision tower 256 wide
+   * with 4 blocks. Measured with llama.cpp on this 2-core machine: ~2 s to evaluate a 600-token
+   * image prefix, 15-20 ms per generated token. A triplet (image prefix once, then question,
+   * answer and check generations of a few dozen tokens each) takes ~5 s: around ten images a
+   * minute, slow enough that prefix reuse and batching show, fast enough for repeated runs.
+   * (512 wide with 4 layers was ~4x faster: dozens of images a minute, dominated by overheads.)
    */
   'bench-cpu': {
     name: 'bench-cpu',
-    text: { nEmbd: 512, nLayer: 4, nHead: 8, nHeadKv: 8, nFf: 1376, vocabSize: 32000, nCtxTrain: 4096, rmsEps: 1e-5, ropeFreqBase: 10000 },
+    text: { nEmbd: 768, nLayer: 6, nHead: 12, nHeadKv: 12, nFf: 2048, vocabSize: 32000, nCtxTrain: 4096, rmsEps: 1e-5, ropeFreqBase: 10000 },
     vision: {
       nEmbd: 256,
       nLayer: 4,

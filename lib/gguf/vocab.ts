@@ -86,10 +86,15 @@ class VocabBuilder {
     return true;
   }
 
-  pad(): void {
+  /**
+   * Fill up to the size with filler pieces; `closed` keeps the vocabulary prefix-closed (each
+   * "▁piece" brings its prefixes), as SentencePiece needs.
+   */
+  pad(closed: boolean): void {
     if (this.room <= 0 || this.size === Infinity) return;
     for (const p of fillerPieces()) {
-      this.add(p);
+      if (closed) this.addClosed(p, p.startsWith(SPACE) ? 2 : 1);
+      else this.add(p);
       if (this.room <= 0) return;
     }
     throw new RangeError(`vocabulary size ${this.size} is too large for the filler pieces`);
@@ -118,7 +123,7 @@ export function buildSpmVocab(size: number): Vocab {
     if (PROMPT_WORDS_SET.has(w) && /^[A-Z]/.test(w)) b.addClosed(w, 1);
   }
   for (const s of SUFFIX_PIECES) b.addClosed(s, 1);
-  b.pad();
+  b.pad(true);
 
   // Scores: specials and bytes 0, pieces in decreasing order of priority (like SentencePiece's
   // log-probabilities, most frequent first).
@@ -159,6 +164,6 @@ export function buildWordPieceVocab(size: number): Vocab {
   }
   const b = new VocabBuilder(size === 0 ? Infinity : size);
   addWordPieces(b);
-  b.pad();
+  b.pad(false);
   return { tokens: b.tokens, tokenTypes: Int32Array.from(b.types) };
 }
