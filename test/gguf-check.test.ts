@@ -14,6 +14,7 @@ import {
   checkTextModelFile,
   checkVisionModelFiles,
   kv,
+  metaArrayLength,
   planLlavaMmproj,
   readGgufInfo,
   writeFixtures,
@@ -177,7 +178,7 @@ t.test('embedders', async (t) => {
     nEmbd: 64,
     nLayer: 2,
     nCtxTrain: 512,
-    vocabSize: (await readGgufInfo(world.embedder!)).metadata.get('tokenizer.ggml.tokens')!.value.length,
+    vocabSize: metaArrayLength(await readGgufInfo(world.embedder!), 'tokenizer.ggml.tokens'),
     poolingType: 'mean',
   });
   await expectError(t, checkEmbedderFile(world.model), 'MODEL_ARCH_UNSUPPORTED', world.model, /text model \(llama\), not a BERT-family/);

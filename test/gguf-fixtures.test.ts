@@ -120,8 +120,10 @@ for (const [name, shape] of Object.entries(LLAVA_SHAPES) as [string, LlavaShape]
     const tokens = keyOf(plan, 'tokenizer.ggml.tokens');
     t.ok(tokens?.type === GgufValueType.ARRAY && tokens.arrayType === GgufValueType.STRING);
     t.equal((tokens?.value as ArrayLike<string>).length, shape.text.vocabSize, 'vocabulary size = token_embd rows');
-    t.equal(keyOf(plan, 'tokenizer.ggml.scores')?.type === GgufValueType.ARRAY && keyOf(plan, 'tokenizer.ggml.scores')!.arrayType === GgufValueType.FLOAT32, true);
-    t.equal(keyOf(plan, 'tokenizer.ggml.token_type')?.type === GgufValueType.ARRAY && keyOf(plan, 'tokenizer.ggml.token_type')!.arrayType === GgufValueType.INT32, true);
+    const scores = keyOf(plan, 'tokenizer.ggml.scores');
+    t.ok(scores?.type === GgufValueType.ARRAY && scores.arrayType === GgufValueType.FLOAT32, 'scores: f32 array');
+    const types = keyOf(plan, 'tokenizer.ggml.token_type');
+    t.ok(types?.type === GgufValueType.ARRAY && types.arrayType === GgufValueType.INT32, 'token types: i32 array');
   });
 
   t.test(`llava preset ${name}: mmproj as clip.cpp loads it`, async (t) => {

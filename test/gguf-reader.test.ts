@@ -70,7 +70,7 @@ t.test('every metadata value type survives a round trip', async (t) => {
     t.equal(got.type, want.type, `${want.key}: type`);
     if (want.type === GgufValueType.ARRAY && got.type === GgufValueType.ARRAY) {
       t.equal(got.arrayType, want.arrayType, `${want.key}: element type`);
-      t.same([...(got.value as ArrayLike<unknown>)] as unknown[], [...(want.value as ArrayLike<unknown>)] as unknown[], `${want.key}: elements`);
+      t.same(Array.from(got.value as ArrayLike<unknown>), Array.from(want.value as ArrayLike<unknown>), `${want.key}: elements`);
     } else {
       t.equal(got.value, want.value, `${want.key}: value`);
     }
