@@ -141,8 +141,17 @@ int64_t Engine::CellsReserved() const {
   return cells;
 }
 
+// Counters are published before each completion, so JS never sees a settled request as active.
+void Engine::PublishCounts() {
+  size_t waiting = 0;
+  for (auto& r : waiting_) waiting += r ? 1 : 0;
+  queuedCount_ = static_cast<uint32_t>(waiting);
+  activeCount_ = static_cast<uint32_t>(ActiveCount());
+}
+
 void Engine::Reject(const GenerateRequest& request, const std::string& code, const std::string& message) {
   failed_++;
+  PublishCounts();
   sink_(Completion{request.id, false, code, message, {}});
 }
 
@@ -162,7 +171,7 @@ void Engine::TakeMessages(std::deque<std::unique_ptr<GenerateRequest>>& waiting,
 
 void Engine::Run() {
   llama_batch batch = llama_batch_init(config_.batchSize, 0, 1);
-  std::deque<std::unique_ptr<GenerateRequest>> waiting;  // taken from queue_, not yet admitted
+  std::deque<std::unique_ptr<GenerateRequest>>& waiting = waiting_;
   std::deque<LoraChange> loraChanges;
   for (;;) {
     std::set<uint64_t> cancels;
@@ -183,8 +192,9 @@ void Engine::Run() {
     if (!cancels.empty()) {
       for (auto it = waiting.begin(); it != waiting.end();) {
         if (cancels.count((*it)->id)) {
-          Reject(**it, code::kAborted, "the request was cancelled");
+          std::unique_ptr<GenerateRequest> cancelled = std::move(*it);
           it = waiting.erase(it);
+          Reject(*cancelled, code::kAborted, "the request was cancelled");
         } else {
           ++it;
         }
@@ -216,8 +226,7 @@ void Engine::Run() {
         waiting.pop_front();
       }
     }
-    queuedCount_ = static_cast<uint32_t>(waiting.size());
-    activeCount_ = static_cast<uint32_t>(ActiveCount());
+    PublishCounts();
     if (activeCount_ > 0) Step(batch);
   }
 
@@ -229,7 +238,9 @@ void Engine::Run() {
     std::set<uint64_t> ignored;
     TakeMessages(waiting, ignored, loraChanges);
   }
-  for (auto& request : waiting) Reject(*request, code::kClosed, "the model was closed before the request ran");
+  std::deque<std::unique_ptr<GenerateRequest>> closing = std::move(waiting);
+  waiting.clear();
+  for (auto& request : closing) Reject(*request, code::kClosed, "the model was closed before the request ran");
   for (auto& change : loraChanges) sink_(Completion{change.id, false, code::kClosed, "the model is closed", {}});
   activeCount_ = 0;
   queuedCount_ = 0;
@@ -240,11 +251,14 @@ void Engine::Run() {
 // for it yet; a request that can never fit, or that fails, is completed with its error and true.
 bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
   const GenerateRequest& req = *request;
+  auto reject = [&](const std::string& code, const std::string& message) {
+    std::unique_ptr<GenerateRequest> owned = std::move(request);  // no longer counted as waiting
+    Reject(*owned, code, message);
+    return true;
+  };
   std::vector<llama_token> suffix = Tokenize(vocab_, req.afterImage);
   if (suffix.empty()) {
-    Reject(req, code::kInvalidArgument, "the prompt after the image is empty");
-    request.reset();
-    return true;
+    return reject(code::kInvalidArgument, "the prompt after the image is empty");
   }
   std::shared_ptr<PrefixEntry> prefix = prefixes_.Find(req.prefixKey);
   if (prefix) prefix->users++;  // pinned while we make room
@@ -257,11 +271,9 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
   if (!fits()) {
     if (prefix) prefixes_.Release(prefix);
     if (ActiveCount() > 0) return false;
-    Reject(req, code::kContextTooSmall,
+    return reject(code::kContextTooSmall,
            "the request needs " + std::to_string(own + (prefix ? 0 : 1)) + "+ KV cells but the context holds " +
                std::to_string(cellBudget_) + ": raise contextSize or lower maxTokens");
-    request.reset();
-    return true;
   }
 
   bool reused = static_cast<bool>(prefix);
@@ -270,9 +282,7 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
       prefix = EvaluatePrefix(req);
     } catch (const Error& e) {
       if (e.code() == code::kContextTooSmall && ActiveCount() > 0) return false;
-      Reject(req, e.code(), e.what());
-      request.reset();
-      return true;
+      return reject(e.code(), e.what());
     }
     prefix->users++;
   }
@@ -281,9 +291,7 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
     slot.sampler = std::make_unique<RequestSampler>(vocab_, req.sampling, grammars_);
   } catch (const Error& e) {
     prefixes_.Release(prefix);
-    Reject(req, e.code(), e.what());
-    request.reset();
-    return true;
+    return reject(e.code(), e.what());
   }
   (reused ? prefixHits_ : prefixMisses_)++;
   llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
@@ -450,6 +458,7 @@ void Engine::Finish(Slot& slot, const char* reason) {
   slot.pending.clear();
   slot.reserved = 0;
   slot.next = LLAMA_TOKEN_NULL;
+  PublishCounts();
   sink_(std::move(done));
 }
 
@@ -466,6 +475,7 @@ void Engine::Fail(Slot& slot, const std::string& code, const std::string& messag
   slot.outputIndex = -1;
   slot.stepPrompt = 0;
   failed_++;
+  PublishCounts();
   sink_(Completion{id, false, code, message, {}});
 }
 

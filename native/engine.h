@@ -96,6 +96,7 @@ class Engine {
   void Fail(Slot& slot, const std::string& code, const std::string& message);
   void Reject(const GenerateRequest& request, const std::string& code, const std::string& message);
   int64_t CellsReserved() const;
+  void PublishCounts();
   int32_t ActiveCount() const;
   void ApplyLoras(const std::vector<float>& scales);
 
@@ -109,6 +110,7 @@ class Engine {
   GrammarCache grammars_;
   PrefixCache prefixes_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  std::deque<std::unique_ptr<GenerateRequest>> waiting_;  // loop thread only: taken from queue_, not yet admitted
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -1,0 +1,77 @@
+// Cancellation (queued and running), close() during work, and calls after close.
+import t from 'tap';
+import { VisionModel, Embedder, SrfError } from '../lib/index.js';
+import { makeWorld } from './helpers/fixtures.js';
+
+const world = await makeWorld(3);
+const open = () => VisionModel.open({ model: world.model, mmproj: world.mmproj, parallel: 2, threads: 1, contextSize: 4096 });
+const long = { maxTokens: 1500, ignoreEos: true };
+
+t.test('cancel a running and a queued request; others finish', async (t) => {
+  await using model = await open();
+  const [ca, cb, cc] = [new AbortController(), new AbortController(), new AbortController()];
+  const a = model.generate({ image: world.images[0]!, prompt: 'a', sampling: long, signal: ca.signal });
+  const b = model.generate({ image: world.images[1]!, prompt: 'b', sampling: long, signal: cb.signal });
+  // parallel 2: these two wait in the queue
+  const c = model.generate({ image: world.images[2]!, prompt: 'c', sampling: long, signal: cc.signal });
+  const d = model.generate({ image: world.images[2]!, prompt: 'd', sampling: { maxTokens: 8, ignoreEos: true } });
+  const checks = [t.rejects(a, { code: 'ABORTED' }), t.rejects(b, { code: 'ABORTED' }), t.rejects(c, { code: 'ABORTED' })];
+  await new Promise((r) => setTimeout(r, 100));
+  t.same([model.stats().active, model.stats().queued], [2, 2]);
+  cc.abort(); // queued
+  ca.abort(); // running: frees a slot for d
+  t.equal((await d).generatedTokens, 8, 'a queued request runs once a cancelled one frees its slot');
+  cb.abort();
+  await Promise.all(checks);
+  const already = new AbortController();
+  already.abort();
+  await t.rejects(model.generate({ image: world.images[0]!, prompt: 'x', signal: already.signal }), { code: 'ABORTED' });
+  const stats = model.stats();
+  t.equal(stats.active, 0);
+  t.equal(stats.queued, 0);
+});
+
+t.test('close during work rejects what is pending and frees the model', async (t) => {
+  const model = await open();
+  const work = [0, 1, 2, 0, 1].map((i) => model.generate({ image: world.images[i]!, prompt: `q${i}`, sampling: long }));
+  await new Promise((r) => setTimeout(r, 100));
+  const closing = model.close();
+  const settled = await Promise.allSettled(work);
+  await closing;
+  for (const s of settled) {
+    t.equal(s.status, 'rejected');
+    if (s.status === 'rejected') {
+      t.type(s.reason, SrfError);
+      t.equal(s.reason.code, 'CLOSED');
+    }
+  }
+  t.equal(model.closed, true);
+  await t.rejects(model.generate({ image: world.images[0]!, prompt: 'after' }), { code: 'CLOSED' });
+  await t.rejects(model.setLoraScales([]), { code: 'CLOSED' });
+  await model.close(); // idempotent
+});
+
+t.test('the embedder closes deterministically too', async (t) => {
+  const embedder = await Embedder.open({ model: world.embedder!, threads: 1 });
+  const pending = embedder.embed(['one', 'two']).then(
+    () => 'finished',
+    (e) => e.code,
+  );
+  await embedder.close();
+  t.match(await pending, /^(finished|CLOSED)$/, 'a call already running may finish; a queued one rejects');
+  await t.rejects(embedder.embed(['three']), { code: 'CLOSED' });
+});
+
+t.test('many open/close cycles do not leak or crash', async (t) => {
+  for (let i = 0; i < 5; i++) {
+    const model = await open();
+    const p = model.generate({ image: world.images[i % 3]!, prompt: 'x', sampling: { maxTokens: 4 } });
+    if (i % 2) await model.close();
+    else {
+      await p;
+      await model.close();
+    }
+    await p.catch(() => {});
+  }
+  t.pass('survived');
+});
