@@ -72,6 +72,9 @@ class LoadWorker : public PromiseWorker {
                std::to_string(cp.n_seq_max) + " sequences (out of memory? lower contextSize or parallel)");
     }
 
+    // llama.cpp clamps the batch to the context; every llama_batch we build must respect that.
+    options_.batchSize = static_cast<int32_t>(std::min<uint32_t>(llama_n_batch(m.ctx), llama_n_ubatch(m.ctx)));
+
     mtmd_context_params vp = mtmd_context_params_default();
     vp.use_gpu = options_.gpuVision;
     vp.n_threads = threads;
