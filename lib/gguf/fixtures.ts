@@ -83,11 +83,12 @@ export const LLAVA_SHAPES = {
    * 32000-token vocabulary, 4096 context, head size 64 and 336 px / 14 px images (576 image
    * tokens, so prompts have the real length), but a text model 768 wide with 6 layers (~91 M
    * parameters, half of them embedding and output; a 185 MB file) and a vision tower 256 wide
-   * with 4 blocks. Measured with llama.cpp on this 2-core machine: ~2 s to evaluate a 600-token
-   * image prefix, 15-20 ms per generated token. A triplet (image prefix once, then question,
-   * answer and check generations of a few dozen tokens each) takes ~5 s: around ten images a
-   * minute, slow enough that prefix reuse and batching show, fast enough for repeated runs.
-   * (512 wide with 4 layers was ~4x faster: dozens of images a minute, dominated by overheads.)
+   * with 4 blocks. Measured with this project's llama.cpp build on one core of this 2-core
+   * machine: image encode + 590-token prefix ~1.0 s, ~21 ms per generated token. A triplet
+   * (the image prefix once, then question, answer and check generations of a few dozen tokens,
+   * several candidates each) takes several seconds: a few images a minute, slow enough that
+   * prefix reuse and batching show, fast enough for repeated runs.
+   * (512 wide with 4 layers was ~3x faster: dozens of images a minute, dominated by overheads.)
    */
   'bench-cpu': {
     name: 'bench-cpu',
@@ -521,8 +522,9 @@ async function writePlan(path: string, plan: FixturePlan, options: WriteFixtureO
   return path;
 }
 
+/** File name stem, e.g. "llava-tiny-seed7" or "llava-1.5-7b-seed1". */
 function stem(kind: string, shapeName: string, seed: number): string {
-  return `${kind}-${shapeName}-seed${seed}`;
+  return `${shapeName.startsWith(kind) ? shapeName : `${kind}-${shapeName}`}-seed${seed}`;
 }
 
 async function ensureDir(dir: string): Promise<void> {
