@@ -152,8 +152,7 @@ export class VisionModel implements AsyncDisposable {
     const onAbort = () => this.#engine.cancel(id);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const done = await this.#wait(id);
-      return { ...done, text: done.text };
+      return await this.#wait(id);
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
@@ -164,7 +163,10 @@ export class VisionModel implements AsyncDisposable {
     return settleAll(requests.map((r) => this.generate(r)));
   }
 
-  /** I->QA: each image in, one question and its answer out (sampled, held to `Question:/Answer:`). */
+  /**
+   * I->QA: each image in, one question and its answer out (sampled, held to `Question:/Answer:`).
+   * Item i is sampled with seed `sampling.seed + i`.
+   */
   async imageToQA(images: ImageInput[], options: TaskCallOptions = {}): Promise<ItemResult<QAPair>[]> {
     const templates = { ...DEFAULT_TEMPLATES, ...options.templates };
     const sampling = { ...DEFAULT_DECODING.iToQa, ...options.sampling };
