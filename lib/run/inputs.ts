@@ -1,0 +1,282 @@
+/**
+ * The images a run works on, streamed: a folder (walked recursively, image extensions only), a glob
+ * (`photos/**\/*.jpg`), a list file (one path per line, relative to the list's folder) or a single
+ * image. Order is deterministic (entries sorted by name within each folder, list order for lists);
+ * `--shard I/N` keeps the images whose relative path hashes to I mod N, so shards do not depend on
+ * the order or on each other; `--limit N` keeps the first N after sharding.
+ *
+ * Memory: the walk holds one sorted folder listing per open level (names only), never the whole
+ * tree; a list file is read line by line.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { opendir, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { SrfError, invalidArgument } from '../errors.js';
+import { globToRegExp, hasGlobMagic, splitGlob } from './glob.js';
+
+/** Extensions a folder walk picks up (case-insensitive): what sharp decodes. */
+export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
+  '.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif',
+]);
+
+export function isImageFileName(name: string): boolean {
+  return IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase());
+}
+
+export type InputKind = 'dir' | 'glob' | 'list' | 'file';
+
+export interface InputSource {
+  kind: InputKind;
+  /** `--images` as given. */
+  spec: string;
+  /** Absolute: the folder walked, the glob's fixed folder, the list file, or the single image. */
+  location: string;
+  /** Absolute: image paths in the outputs are relative to this folder. */
+  imageRoot: string;
+  /** kind 'glob': the pattern below `location`. */
+  pattern?: string;
+}
+
+export interface ResolveInputOptions {
+  /** Overrides the default image root (the folder, the glob's fixed folder, the list's folder). */
+  imageRoot?: string;
+  cwd?: string;
+}
+
+/**
+ * What `--images` names. A path with `*`, `?` or `{` is a glob unless a file of that name exists; a
+ * folder is walked; a file with an image extension is one image; any other file is a list.
+ */
+export async function resolveInputSource(images: string, options: ResolveInputOptions = {}): Promise<InputSource> {
+  if (typeof images !== 'string' || images.trim() === '') throw invalidArgument('a folder, glob or list file', 'images', images);
+  const cwd = options.cwd ?? process.cwd();
+  const absolute = path.resolve(cwd, images);
+  let info: Awaited<ReturnType<typeof stat>> | undefined;
+  try {
+    info = await stat(absolute);
+  } catch {
+    info = undefined;
+  }
+  let source: Omit<InputSource, 'imageRoot'> & { defaultRoot: string };
+  if (!info && hasGlobMagic(images)) {
+    const { base, pattern } = splitGlob(images, cwd);
+    source = { kind: 'glob', spec: images, location: base, pattern, defaultRoot: base };
+  } else if (!info) {
+    throw new SrfError('FILE_NOT_FOUND', 'no such folder, glob or list file for --images', { file: absolute });
+  } else if (info.isDirectory()) {
+    source = { kind: 'dir', spec: images, location: absolute, defaultRoot: absolute };
+  } else if (isImageFileName(absolute)) {
+    source = { kind: 'file', spec: images, location: absolute, defaultRoot: path.dirname(absolute) };
+  } else {
+    source = { kind: 'list', spec: images, location: absolute, defaultRoot: path.dirname(absolute) };
+  }
+  const { defaultRoot, ...rest } = source;
+  return { ...rest, imageRoot: options.imageRoot === undefined ? defaultRoot : path.resolve(cwd, options.imageRoot) };
+}
+
+export interface Shard {
+  /** 0-based. */
+  index: number;
+  count: number;
+}
+
+/** `I/N` with 0 <= I < N (0-based, like a Kubernetes Indexed Job's JOB_COMPLETION_INDEX). */
+export function parseShard(text: string): Shard {
+  const match = typeof text === 'string' ? /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text) : null;
+  const index = match ? Number(match[1]) : NaN;
+  const count = match ? Number(match[2]) : NaN;
+  if (!match || !Number.isSafeInteger(count) || count < 1 || index >= count) {
+    throw invalidArgument('I/N with 0 <= I < N (e.g. 0/4)', 'shard', text);
+  }
+  return { index, count };
+}
+
+export function formatShard(shard: Shard): string {
+  return `${shard.index}/${shard.count}`;
+}
+
+export interface InputImage {
+  /** Stable id: 12 hex digits of the SHA-1 of `image`, then the file name made safe. */
+  id: string;
+  /** Absolute path. */
+  path: string;
+  /** Relative to the image root, `/`-separated: what the outputs carry. */
+  image: string;
+  /** 0-based position in the (sharded) input order. */
+  index: number;
+  /** A stable 32-bit number of the image (from the same hash), for per-image seeds. */
+  key: number;
+  /** Set when the item cannot be processed (e.g. outside the image root); it becomes an error line. */
+  problem?: SrfError;
+}
+
+export interface ImageIdentity {
+  id: string;
+  /** First 32 bits of the hash: the shard is shardKey mod N. */
+  shardKey: number;
+  key: number;
+}
+
+const SAFE_NAME_CHARS = 40;
+
+/** Id, shard key and seed key of an image from its path relative to the image root. */
+export function identifyImage(relativePath: string): ImageIdentity {
+  const digest = createHash('sha1').update(relativePath).digest();
+  const name = path.posix.basename(relativePath).replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, SAFE_NAME_CHARS);
+  return {
+    id: `${digest.toString('hex', 0, 6)}-${name || 'image'}`,
+    shardKey: digest.readUInt32BE(0),
+    key: digest.readUInt32BE(12),
+  };
+}
+
+export function inShard(relativePath: string, shard: Shard | undefined): boolean {
+  return !shard || shard.count === 1 || identifyImage(relativePath).shardKey % shard.count === shard.index;
+}
+
+export interface StreamInputsOptions {
+  shard?: Shard;
+  /** Keep the first N images (after sharding). */
+  limit?: number;
+  /** Folders that cannot be read, symlink loops: reported here and skipped. */
+  onWarning?: (message: string) => void;
+}
+
+interface FoundFile {
+  absolute: string;
+}
+
+/** The images of a source, in order, sharded and limited. */
+export async function* streamInputs(source: InputSource, options: StreamInputsOptions = {}): AsyncGenerator<InputImage> {
+  const limit = options.limit;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw invalidArgument('a non-negative integer', 'limit', limit);
+  if (limit === 0) return;
+  const warn = options.onWarning ?? (() => {});
+  let index = 0;
+  for await (const found of findFiles(source, warn)) {
+    const relative = path.relative(source.imageRoot, found.absolute);
+    const image = relative.split(path.sep).join('/');
+    const identity = identifyImage(image);
+    if (options.shard && options.shard.count > 1 && identity.shardKey % options.shard.count !== options.shard.index) continue;
+    const item: InputImage = { id: identity.id, path: found.absolute, image, index, key: identity.key };
+    if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+      item.problem = new SrfError(
+        'INVALID_ARGUMENT',
+        `the image is not inside the image root ${source.imageRoot}; training data needs paths relative to one folder (set --image-root)`,
+        { file: found.absolute },
+      );
+    }
+    yield item;
+    index++;
+    if (limit !== undefined && index >= limit) return;
+  }
+}
+
+/** How many images a source holds after sharding and limit (walks it once more; for progress ETA). */
+export async function countInputs(source: InputSource, options: StreamInputsOptions = {}): Promise<number> {
+  let count = 0;
+  for await (const _ of streamInputs(source, { ...options, onWarning: () => {} })) count++;
+  return count;
+}
+
+function findFiles(source: InputSource, warn: (message: string) => void): AsyncGenerator<FoundFile> {
+  switch (source.kind) {
+    case 'file':
+      return (async function* () {
+        yield { absolute: source.location };
+      })();
+    case 'list':
+      return readList(source.location);
+    case 'dir':
+      return walk(source.location, '', { maxDepth: Infinity, accept: (_rel, name) => isImageFileName(name), warn, root: true });
+    case 'glob': {
+      const pattern = source.pattern as string;
+      const regexp = globToRegExp(pattern);
+      const segments = pattern.split('/').filter((s) => s !== '');
+      const maxDepth = segments.includes('**') ? Infinity : segments.length;
+      return walk(source.location, '', { maxDepth, accept: (rel) => regexp.test(rel), warn, root: true });
+    }
+  }
+}
+
+async function* readList(listFile: string): AsyncGenerator<FoundFile> {
+  const folder = path.dirname(listFile);
+  const lines = createInterface({ input: createReadStream(listFile, { encoding: 'utf8' }), crlfDelay: Infinity });
+  try {
+    for await (const raw of lines) {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) continue;
+      yield { absolute: path.resolve(folder, line) };
+    }
+  } catch (cause) {
+    throw new SrfError('FILE_UNREADABLE', `cannot read the list file: ${(cause as Error).message}`, { file: listFile, cause });
+  } finally {
+    lines.close();
+  }
+}
+
+interface WalkOptions {
+  maxDepth: number;
+  accept(relative: string, name: string): boolean;
+  warn(message: string): void;
+  root: boolean;
+  visited?: Set<string>;
+}
+
+type EntryKind = 'file' | 'dir' | 'link';
+
+/** Depth-first, entries sorted by name (code-unit order); hidden entries (leading dot) skipped. */
+async function* walk(folder: string, relativeFolder: string, options: WalkOptions, depth = 1): AsyncGenerator<FoundFile> {
+  const visited = options.visited ?? new Set<string>();
+  let real: string;
+  let names: string[];
+  let kinds: Map<string, EntryKind>;
+  try {
+    real = await realpath(folder);
+    if (visited.has(real)) {
+      options.warn(`${folder}: already walked (symlink loop or duplicate link), skipped`);
+      return;
+    }
+    visited.add(real);
+    kinds = new Map();
+    const handle = await opendir(folder, { bufferSize: 256 });
+    for await (const entry of handle) {
+      if (entry.name.startsWith('.')) continue;
+      const kind: EntryKind | null = entry.isDirectory() ? 'dir' : entry.isFile() ? 'file' : entry.isSymbolicLink() ? 'link' : null;
+      if (kind) kinds.set(entry.name, kind);
+    }
+    names = Array.from(kinds.keys()).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (options.root) {
+      throw new SrfError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', `cannot read the image folder (${code ?? cause})`, {
+        file: folder,
+        cause,
+      });
+    }
+    options.warn(`${folder}: cannot read this folder (${code ?? (cause as Error).message}), skipped`);
+    return;
+  }
+  const child: WalkOptions = { ...options, root: false, visited };
+  for (const name of names) {
+    const absolute = path.join(folder, name);
+    const relative = relativeFolder === '' ? name : `${relativeFolder}/${name}`;
+    let kind = kinds.get(name) as EntryKind;
+    kinds.delete(name);
+    if (kind === 'link') {
+      try {
+        kind = (await stat(absolute)).isDirectory() ? 'dir' : 'file';
+      } catch {
+        options.warn(`${absolute}: broken symbolic link, skipped`);
+        continue;
+      }
+    }
+    if (kind === 'dir') {
+      if (depth < options.maxDepth) yield* walk(absolute, relative, child, depth + 1);
+    } else if (options.accept(relative, name)) {
+      yield { absolute };
+    }
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * `OUT/run.json`, the manifest of a run: model files and their SHA-256, every parameter, counts per
+ * type, timings, whether scores are the paper's, the round. Rewritten atomically, so it is valid JSON
+ * at all times. Model hashes are cached in `OUT/.srf-hash-cache.json` by path, size and mtime, so a
+ * resumed run does not hash a 4 GB file again.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { SrfError } from '../errors.js';
+import type { DataType } from '../srf/data-types.js';
+import { writeJsonAtomic } from './files.js';
+
+export const MANIFEST_FILE = 'run.json';
+export const HASH_CACHE_FILE = '.srf-hash-cache.json';
+export const MANIFEST_FORMAT = 'srf-native.run/1';
+
+export interface FileFingerprint {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** SHA-256 of a file, streamed. */
+export function sha256File(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+interface HashCacheEntry {
+  bytes: number;
+  mtimeMs: number;
+  sha256: string;
+}
+
+/**
+ * Path, size and SHA-256 of a file. With `cacheDir`, the hash is looked up in (and added to) the cache
+ * there, keyed by absolute path and checked against size and mtime.
+ */
+export async function fingerprintFile(file: string, cacheDir?: string, onHashing?: (file: string, bytes: number) => void): Promise<FileFingerprint> {
+  const absolute = path.resolve(file);
+  let info;
+  try {
+    info = await stat(absolute);
+  } catch (cause) {
+    throw new SrfError('FILE_NOT_FOUND', 'file not found', { file: absolute, cause });
+  }
+  if (!info.isFile()) throw new SrfError('FILE_UNREADABLE', 'not a regular file', { file: absolute });
+  const cacheFile = cacheDir ? path.join(cacheDir, HASH_CACHE_FILE) : undefined;
+  let cache: Record<string, HashCacheEntry> = {};
+  if (cacheFile) {
+    try {
+      cache = JSON.parse(await readFile(cacheFile, 'utf8')) as Record<string, HashCacheEntry>;
+    } catch {
+      cache = {};
+    }
+    const hit = cache[absolute];
+    if (hit && hit.bytes === info.size && hit.mtimeMs === info.mtimeMs && typeof hit.sha256 === 'string') {
+      return { path: absolute, bytes: info.size, sha256: hit.sha256 };
+    }
+  }
+  onHashing?.(absolute, info.size);
+  let sha256: string;
+  try {
+    sha256 = await sha256File(absolute);
+  } catch (cause) {
+    throw new SrfError('FILE_UNREADABLE', `cannot read (${(cause as NodeJS.ErrnoException).code ?? cause})`, { file: absolute, cause });
+  }
+  if (cacheFile) {
+    cache[absolute] = { bytes: info.size, mtimeMs: info.mtimeMs, sha256 };
+    await writeJsonAtomic(cacheFile, cache);
+  }
+  return { path: absolute, bytes: info.size, sha256 };
+}
+
+export type RunStatus = 'running' | 'complete' | 'interrupted' | 'failed';
+
+export interface TypeCounts {
+  total: number;
+  kept: number;
+}
+
+export interface RunCounts {
+  /** Lines in the journal: one per input image handled. */
+  images: number;
+  scored: number;
+  rejected: number;
+  errors: number;
+  kept: number;
+  byType: Record<DataType, TypeCounts>;
+  rejectedByReason: Record<string, number>;
+  errorsByCode: Record<string, number>;
+}
+
+export interface SelectionRecord {
+  keepTop: number;
+  rounding: 'ceil';
+  keepZeroScores: boolean;
+  /** The file the type mix came from, when the second pass ran. */
+  matchMix: string | null;
+  /** The target mix (fractions) of the second pass. */
+  targetMix?: Record<DataType, number>;
+  policy: string;
+  byType: Record<DataType, { total: number; quota: number; kept: number; threshold: number | null }>;
+  /** Kept after the top-fraction pass (before the mix pass). */
+  keptTopFraction: number;
+  kept: number;
+}
+
+export interface ScoringRecord {
+  /** 'embedding': the paper's measures; 'lexical': the documented fallback; 'mixed': one of each. */
+  similarity: 'embedding' | 'lexical' | 'mixed';
+  paperFaithful: boolean;
+  warning?: string;
+  sentenceModel: string | null;
+  bertscoreModel: string | null;
+}
+
+export interface OutputsRecord {
+  journal: string;
+  train: Record<string, string>;
+  merged?: string;
+  /** The folder image paths of the merged file are relative to. */
+  mergedImageRoot?: string;
+  report?: string;
+  trainScript?: string;
+}
+
+/** What run.json holds. Keys not listed here may be added by later versions. */
+export interface RunManifest {
+  format: typeof MANIFEST_FORMAT;
+  tool: { name: string; version: string };
+  status: RunStatus;
+  /** The command line of the latest session that wrote this folder. */
+  command?: string[];
+  round: number;
+  /** Absolute; every image path in the outputs is relative to it (LLaVA's --image_folder). */
+  imageRoot: string;
+  inputs: Record<string, unknown>;
+  models: {
+    model: FileFingerprint;
+    mmproj: FileFingerprint;
+    loras: (FileFingerprint & { scale: number })[];
+    embedder: FileFingerprint | null;
+    bertscoreModel: FileFingerprint | null;
+  } | null;
+  generation: Record<string, unknown> | null;
+  scoring: ScoringRecord | null;
+  selection: SelectionRecord | null;
+  counts: RunCounts | null;
+  timings: Record<string, unknown>;
+  outputs: OutputsRecord;
+  engine?: Record<string, unknown>;
+  /** SHA-256 over what decides the generated text and scores: a resumed run must match it. */
+  identity?: { hash: string; values: Record<string, unknown> };
+  [key: string]: unknown;
+}
+
+export async function readManifest(dir: string): Promise<RunManifest | null> {
+  const file = path.join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return null;
+  }
+  let value: RunManifest;
+  try {
+    value = JSON.parse(text) as RunManifest;
+  } catch (cause) {
+    throw new SrfError('DATA_INVALID', `not valid JSON: ${(cause as Error).message}`, { file, cause });
+  }
+  if (value?.format !== MANIFEST_FORMAT) throw new SrfError('DATA_INVALID', `not an srf-native run manifest (format ${JSON.stringify(value?.format)})`, { file });
+  return value;
+}
+
+export function writeManifest(dir: string, manifest: RunManifest): Promise<void> {
+  return writeJsonAtomic(path.join(dir, MANIFEST_FILE), manifest);
+}
+
+/** Hash of an identity object (keys sorted), and the list of keys where two identities differ. */
+export function identityHash(values: Record<string, unknown>): string {
+  return createHash('sha256').update(stableJson(values)).digest('hex');
+}
+
+export function identityDifferences(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].filter((key) => stableJson(a[key]) !== stableJson(b[key])).sort();
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
