@@ -1,0 +1,345 @@
+/**
+ * The end of a run (and all of `select`, `merge`): selection over the whole journal, then every
+ * output made from it.
+ *
+ *  1. Read triplets.jsonl once: counts, and (id, type, score) of each scored line into the per-type
+ *     selector (top `keepTop` per type, lib/srf/select.ts).
+ *  2. Optional second pass: resample the kept set to a reference type mix (`matchMix`).
+ *  3. Read it again: rewrite triplets.jsonl with `kept` filled in (temp file + rename, so the journal
+ *     is whole at every moment), and write the kept triplets to train.llava.json and the other formats
+ *     (and after the original records to train.merged.llava.json).
+ *  4. train-lora.sh and report.html.
+ *
+ * Decision: the `kept` flags live in triplets.jsonl itself (rewritten atomically here), so one file
+ * tells the whole story of every image; selection.json is not needed. While a run appends, lines carry
+ * no `kept`; resume ignores the flag.
+ */
+import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { SrfError, invalidArgument } from '../errors.js';
+import { EMITTERS, type EmitFormat, type EmitWriter } from '../emit/emitters.js';
+import { sampleFromLlavaRecord, type KeptTriplet } from '../emit/sample.js';
+import { DATA_TYPES, isDataType, type DataType } from '../srf/data-types.js';
+import { matchTypeMix, PerTypeSelector, typeMixFromLlavaData, type ScoredItem, type TypeMix } from '../srf/select.js';
+import { readJsonArray, writeFileAtomic } from './files.js';
+import { JOURNAL_FILE, isScoredLine, readJournal, type TripletLine } from './journal.js';
+import type { OutputsRecord, RunCounts, SelectionRecord } from './manifest.js';
+import { REPORT_FILE, writeReport } from './report.js';
+import { trainLoraScript } from './train-script.js';
+
+export const MERGED_FILE = 'train.merged.llava.json';
+export const TRAIN_SCRIPT_FILE = 'train-lora.sh';
+
+export interface FinalizeOptions {
+  out: string;
+  /** Absolute; journal image paths are relative to it. */
+  imageRoot: string;
+  /** Fraction kept per type. Default 0.2. */
+  keepTop?: number;
+  /** A LLaVA JSON file whose type mix the kept set is resampled to, or a JSON object of type weights. */
+  matchMix?: string | undefined;
+  /** Formats besides LLaVA (which is always written). */
+  formats?: readonly EmitFormat[];
+  /** Original instruction data (LLaVA JSON): also write train.merged.llava.json = original + kept. */
+  mergeWith?: string | undefined;
+  /** The folder the original data's image paths are relative to, when it is not the image root. */
+  mergeImageFolder?: string | undefined;
+  /** Write report.html. Default true. */
+  report?: boolean;
+  /**
+   * Called once the data files are written and before the report: the place to update run.json, which
+   * the report reads (selection thresholds, scoring).
+   */
+  beforeReport?: (result: FinalizeResult) => Promise<void>;
+  /** Round for the train script when the journal is empty. */
+  round?: number;
+  onLog?: (level: 'info' | 'warn', message: string) => void;
+}
+
+export interface FinalizeResult {
+  counts: RunCounts;
+  selection: SelectionRecord;
+  outputs: OutputsRecord;
+  round: number;
+  /** Whether every scored line used the paper's measures. */
+  paperFaithful: boolean;
+  seconds: number;
+}
+
+function emptyByType<T>(make: () => T): Record<DataType, T> {
+  return Object.fromEntries(DATA_TYPES.map((t) => [t, make()])) as Record<DataType, T>;
+}
+
+export function emptyCounts(): RunCounts {
+  return {
+    images: 0,
+    scored: 0,
+    rejected: 0,
+    errors: 0,
+    kept: 0,
+    byType: emptyByType(() => ({ total: 0, kept: 0 })),
+    rejectedByReason: {},
+    errorsByCode: {},
+  };
+}
+
+/** Adds one journal line to running counts (kept is counted only when set). */
+export function countLine(counts: RunCounts, line: TripletLine): void {
+  counts.images++;
+  if (isScoredLine(line)) {
+    counts.scored++;
+    if (isDataType(line.type)) {
+      counts.byType[line.type].total++;
+      if (line.kept) counts.byType[line.type].kept++;
+    }
+    if (line.kept) counts.kept++;
+  } else if (line.status === 'rejected') {
+    counts.rejected++;
+    const reason = line.rejected ?? 'unknown';
+    counts.rejectedByReason[reason] = (counts.rejectedByReason[reason] ?? 0) + 1;
+  } else {
+    counts.errors++;
+    const code = line.error?.code ?? 'UNKNOWN';
+    counts.errorsByCode[code] = (counts.errorsByCode[code] ?? 0) + 1;
+  }
+}
+
+const MIX_CHUNK = 10_000;
+
+/**
+ * The target type mix of `--match-mix`: a LLaVA JSON list (its type mix by lib/srf/select.ts, read in
+ * chunks so a 1 GB file streams), or a JSON object of weights per type ({"short_answer": 0.4, ...},
+ * or {"fractions": {...}}).
+ */
+export async function loadTypeMix(file: string): Promise<Record<DataType, number>> {
+  const handle = await open(file, 'r').catch((cause) => {
+    throw new SrfError('FILE_NOT_FOUND', 'cannot open the --match-mix file', { file, cause });
+  });
+  const head = Buffer.alloc(64);
+  const { bytesRead } = await handle.read(head, 0, 64, 0);
+  await handle.close();
+  const first = head.subarray(0, bytesRead).toString('utf8').replace(/^\uFEFF/, '').trimStart()[0];
+  if (first === '{') {
+    let value: unknown;
+    try {
+      value = JSON.parse(await readFile(file, 'utf8'));
+    } catch (cause) {
+      throw new SrfError('DATA_INVALID', `not valid JSON: ${(cause as Error).message}`, { file, cause });
+    }
+    const weights = (value as { fractions?: unknown }).fractions ?? value;
+    const out = emptyByType(() => 0);
+    for (const [type, weight] of Object.entries(weights as Record<string, unknown>)) {
+      if (!isDataType(type) || typeof weight !== 'number' || !(weight >= 0)) {
+        throw new SrfError('DATA_INVALID', `expected weights per data type (${DATA_TYPES.join(', ')}), found ${JSON.stringify(type)}: ${JSON.stringify(weight)}`, { file });
+      }
+      out[type] = weight;
+    }
+    return out;
+  }
+  // typeMixFromLlavaData takes a synchronous list; feed it chunks and add the counts up.
+  const counts = emptyByType(() => 0);
+  let total = 0;
+  let chunk: unknown[] = [];
+  const flush = () => {
+    const mix: TypeMix = typeMixFromLlavaData(chunk, { file });
+    for (const type of DATA_TYPES) counts[type] += mix.counts[type];
+    total += mix.total;
+    chunk = [];
+  };
+  for await (const record of readJsonArray(file)) {
+    chunk.push(record);
+    if (chunk.length >= MIX_CHUNK) flush();
+  }
+  flush();
+  if (total === 0) throw new SrfError('DATA_INVALID', 'no image records to take a type mix from', { file });
+  const fractions = emptyByType(() => 0);
+  for (const type of DATA_TYPES) fractions[type] = counts[type] / total;
+  return fractions;
+}
+
+/** Deepest folder holding both paths. */
+function commonFolder(a: string, b: string): string {
+  const left = path.resolve(a).split(path.sep);
+  const right = path.resolve(b).split(path.sep);
+  let i = 0;
+  while (i < left.length && i < right.length && left[i] === right[i]) i++;
+  return left.slice(0, i).join(path.sep) || path.sep;
+}
+
+/** The id a kept triplet carries in training data: round-prefixed, so rounds never collide in a merged set. */
+export function trainingId(line: TripletLine): string {
+  return `srf-r${line.round}-${line.id}`;
+}
+
+function keptTriplet(line: TripletLine, image: string): KeptTriplet {
+  return {
+    id: trainingId(line),
+    image,
+    question: line.question as string,
+    answer: line.answer as string,
+    questionPrime: line.questionPrime ?? '',
+    answerPrime: line.answerPrime ?? '',
+    type: line.type as DataType,
+    simQ: line.simQ as number,
+    simA: line.simA as number,
+    score: line.score as number,
+    paperFaithful: line.paperFaithful === true,
+    round: line.round,
+  };
+}
+
+class LineWriter {
+  #chunks: string[] = [];
+  #size = 0;
+  private constructor(readonly file: string, private handle: Awaited<ReturnType<typeof open>>) {}
+  static async open(file: string): Promise<LineWriter> {
+    return new LineWriter(file, await open(file, 'w'));
+  }
+  async write(line: string): Promise<void> {
+    this.#chunks.push(line);
+    this.#size += line.length;
+    if (this.#size >= 1 << 20) await this.#flush();
+  }
+  async #flush(): Promise<void> {
+    const text = this.#chunks.join('');
+    this.#chunks = [];
+    this.#size = 0;
+    if (text) await this.handle.write(text);
+  }
+  async close(): Promise<void> {
+    await this.#flush();
+    await this.handle.datasync();
+    await this.handle.close();
+  }
+  async abort(): Promise<void> {
+    await this.handle.close().catch(() => {});
+    await rm(this.file, { force: true });
+  }
+}
+
+export async function finalizeOutputs(options: FinalizeOptions): Promise<FinalizeResult> {
+  const started = Date.now();
+  const out = path.resolve(options.out);
+  const imageRoot = path.resolve(options.imageRoot);
+  const keepTop = options.keepTop ?? 0.2;
+  const log = options.onLog ?? (() => {});
+  const formats: EmitFormat[] = ['llava', ...(options.formats ?? []).filter((f) => f !== 'llava')];
+  for (const format of formats) if (!EMITTERS[format]) throw invalidArgument('llava, sharegpt or openai', 'format', format);
+  const journalFile = path.join(out, JOURNAL_FILE);
+
+  // 1. selection by type
+  const selector = new PerTypeSelector({ keepTop });
+  let round = options.round;
+  let paperFaithful = true;
+  let lineNumber = 0;
+  for await (const line of readJournal(journalFile)) {
+    lineNumber++;
+    round ??= line.round;
+    if (isScoredLine(line)) {
+      selector.add({ id: line.id, type: line.type, score: line.score }, `${journalFile} line ${lineNumber}`);
+      if (line.paperFaithful === false) paperFaithful = false;
+    }
+  }
+  const summary = selector.finish();
+  let keptIds: ReadonlySet<string> = summary.keptIds;
+  const selection: SelectionRecord = {
+    keepTop,
+    rounding: 'ceil',
+    keepZeroScores: false,
+    matchMix: null,
+    policy: `top ${+(keepTop * 100).toFixed(4)} % by score within each data type (rounded up; S = 0 never kept)`,
+    byType: summary.byType,
+    keptTopFraction: summary.keptCount,
+    kept: summary.keptCount,
+  };
+
+  // 2. optional type-mix pass
+  if (options.matchMix) {
+    const target = await loadTypeMix(options.matchMix);
+    const keptItems: ScoredItem[] = [];
+    for await (const line of readJournal(journalFile)) {
+      if (isScoredLine(line) && keptIds.has(line.id)) keptItems.push({ id: line.id, type: line.type, score: line.score });
+    }
+    const matched = matchTypeMix(keptItems, target);
+    keptIds = new Set(matched.kept.map((item) => item.id));
+    selection.matchMix = path.resolve(options.matchMix);
+    selection.targetMix = target;
+    selection.kept = keptIds.size;
+    selection.policy += `, then resampled (highest scores first) to the type mix of ${path.basename(options.matchMix)}`;
+    if (matched.missingTypes.length > 0) log('warn', `--match-mix: no kept triplets of type ${matched.missingTypes.join(', ')}; the target mix was renormalised without them`);
+  }
+
+  // 3. rewrite the journal with `kept`, and emit
+  const counts = emptyCounts();
+  const writers: EmitWriter[] = [];
+  const outputs: OutputsRecord = { journal: JOURNAL_FILE, train: {} };
+  const tmpJournal = path.join(out, `.${JOURNAL_FILE}.rewrite.tmp`);
+  const journalOut = await LineWriter.open(tmpJournal);
+  let merged: EmitWriter | undefined;
+  let mergedRoot = imageRoot;
+  try {
+    for (const format of formats) {
+      writers.push(await EMITTERS[format].open(out, { imageRoot, overwrite: true }));
+      outputs.train[format] = EMITTERS[format].fileName;
+    }
+    if (options.mergeWith) {
+      const imageFolder = options.mergeImageFolder ? path.resolve(options.mergeImageFolder) : undefined;
+      mergedRoot = imageFolder ? commonFolder(imageRoot, imageFolder) : imageRoot;
+      merged = await EMITTERS.llava.open(out, { imageRoot: mergedRoot, fileName: MERGED_FILE, overwrite: true });
+      let index = 0;
+      for await (const record of readJsonArray(path.resolve(options.mergeWith))) {
+        const place = { index: index++, file: options.mergeWith };
+        await merged.write(sampleFromLlavaRecord(record, place, imageFolder ? { imageFolder } : {}));
+      }
+      log('info', `--merge-with: ${index} original records`);
+    }
+    for await (const line of readJournal(journalFile)) {
+      if (isScoredLine(line)) {
+        line.kept = keptIds.has(line.id);
+        if (line.kept) {
+          const kept = keptTriplet(line, line.image);
+          for (const writer of writers) await writer.write(kept);
+          if (merged) await merged.write(mergedRoot === imageRoot ? kept : keptTriplet(line, path.resolve(imageRoot, line.image)));
+        }
+      } else {
+        line.kept = false;
+      }
+      countLine(counts, line);
+      await journalOut.write(`${JSON.stringify(line)}\n`);
+    }
+    await journalOut.close();
+    await rename(tmpJournal, journalFile);
+    for (const writer of writers) await writer.close();
+    if (merged) {
+      await merged.close();
+      outputs.merged = MERGED_FILE;
+      outputs.mergedImageRoot = mergedRoot;
+    }
+  } catch (error) {
+    await journalOut.abort();
+    for (const writer of writers) await writer.abort().catch(() => {});
+    await merged?.abort().catch(() => {});
+    throw error;
+  }
+
+  // 4. train script and report
+  const scriptFile = path.join(out, TRAIN_SCRIPT_FILE);
+  await writeFileAtomic(
+    scriptFile,
+    trainLoraScript({
+      purpose: 'refine',
+      data: path.join(out, outputs.merged ?? (outputs.train.llava as string)),
+      imageFolder: outputs.merged ? mergedRoot : imageRoot,
+      round: round ?? 0,
+    }),
+  );
+  await chmod(scriptFile, 0o755);
+  outputs.trainScript = TRAIN_SCRIPT_FILE;
+  const withReport = options.report ?? true;
+  if (withReport) outputs.report = REPORT_FILE;
+  const result: FinalizeResult = { counts, selection, outputs, round: round ?? 0, paperFaithful, seconds: (Date.now() - started) / 1000 };
+  await options.beforeReport?.(result);
+  if (withReport) await writeReport(out);
+  result.seconds = (Date.now() - started) / 1000;
+  return result;
+}

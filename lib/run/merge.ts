@@ -1,0 +1,152 @@
+/**
+ * `srf-native merge`: joins the journals of shard runs (`--shard I/N` on N machines) into one output
+ * folder, one line per id (the first folder named wins a duplicate), then selects over the union and
+ * writes every output as a run would. The shards must share the image root and the round.
+ */
+import { mkdir, rename, rm, open } from 'node:fs/promises';
+import path from 'node:path';
+import { SrfError, invalidArgument } from '../errors.js';
+import type { EmitFormat } from '../emit/emitters.js';
+import { finalizeOutputs, type FinalizeResult } from './finalize.js';
+import { JOURNAL_FILE, readJournal } from './journal.js';
+import { acquireOutputLock } from './lock.js';
+import { MANIFEST_FORMAT, readManifest, writeManifest, type RunManifest } from './manifest.js';
+import { toolVersion } from './version.js';
+
+export interface MergeOptions {
+  /** Output folders of the runs to join. */
+  inputs: string[];
+  out: string;
+  keepTop?: number;
+  matchMix?: string;
+  formats?: EmitFormat[];
+  mergeWith?: string;
+  mergeImageFolder?: string;
+  report?: boolean;
+  command?: string[];
+  onLog?: (level: 'info' | 'warn', message: string) => void;
+}
+
+export interface MergeSummary extends FinalizeResult {
+  out: string;
+  /** Lines read per input folder. */
+  linesPerInput: Record<string, number>;
+  duplicates: number;
+  manifest: RunManifest;
+}
+
+export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
+  if (!Array.isArray(options.inputs) || options.inputs.length === 0) throw invalidArgument('at least one --in folder', 'inputs', options.inputs);
+  const log = options.onLog ?? (() => {});
+  const out = path.resolve(options.out);
+  const inputs = options.inputs.map((dir) => path.resolve(dir));
+  if (inputs.includes(out)) throw invalidArgument('an --out folder that is not one of the --in folders', 'out', options.out);
+  const manifests: RunManifest[] = [];
+  for (const dir of inputs) {
+    const manifest = await readManifest(dir);
+    if (!manifest) throw new SrfError('FILE_NOT_FOUND', 'not an srf-native output folder (no run.json)', { file: dir });
+    manifests.push(manifest);
+  }
+  const first = manifests[0] as RunManifest;
+  for (const [i, manifest] of manifests.entries()) {
+    if (manifest.imageRoot !== first.imageRoot) {
+      throw new SrfError('DATA_INVALID', `${inputs[i]} has image root ${manifest.imageRoot} but ${inputs[0]} has ${first.imageRoot}; shards must share one image root`);
+    }
+    if (manifest.round !== first.round) {
+      throw new SrfError('DATA_INVALID', `${inputs[i]} is round ${manifest.round} but ${inputs[0]} is round ${first.round}; merge one round at a time`);
+    }
+    if (manifest.status !== 'complete') log('warn', `${inputs[i]}: its run is ${manifest.status}; merging what it has`);
+  }
+  const identities = new Set(manifests.map((m) => m.identity?.hash ?? 'none'));
+  if (identities.size > 1) log('warn', 'the folders were made with different models or settings; their scores may not be comparable');
+
+  await mkdir(out, { recursive: true });
+  const lock = await acquireOutputLock(out, (options.command ?? []).join(' '));
+  try {
+    const journal = path.join(out, JOURNAL_FILE);
+    const tmp = path.join(out, `.${JOURNAL_FILE}.merge.tmp`);
+    const handle = await open(tmp, 'w');
+    const seen = new Set<string>();
+    const linesPerInput: Record<string, number> = {};
+    let duplicates = 0;
+    try {
+      let chunks: string[] = [];
+      for (const dir of inputs) {
+        let count = 0;
+        for await (const line of readJournal(path.join(dir, JOURNAL_FILE))) {
+          count++;
+          if (seen.has(line.id)) {
+            duplicates++;
+            continue;
+          }
+          seen.add(line.id);
+          delete line.kept;
+          chunks.push(`${JSON.stringify(line)}\n`);
+          if (chunks.length >= 1024) {
+            await handle.write(chunks.join(''));
+            chunks = [];
+          }
+        }
+        linesPerInput[dir] = count;
+      }
+      await handle.write(chunks.join(''));
+      await handle.datasync();
+      await handle.close();
+      await rename(tmp, journal);
+    } catch (error) {
+      await handle.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw error;
+    }
+    if (duplicates > 0) log('warn', `${duplicates} ids appeared in more than one folder; the first folder's line was kept`);
+
+    const manifest: RunManifest = {
+      format: MANIFEST_FORMAT,
+      tool: { name: 'srf-native', version: toolVersion() },
+      status: 'complete',
+      command: options.command ?? [],
+      round: first.round,
+      imageRoot: first.imageRoot,
+      imagePaths: first.imagePaths,
+      inputs: { merged: inputs, shards: manifests.map((m) => m.inputs?.shard ?? null) },
+      models: first.models,
+      generation: first.generation,
+      scoring: first.scoring ? { ...first.scoring, paperFaithful: manifests.every((m) => m.scoring?.paperFaithful === true) } : null,
+      selection: null,
+      counts: null,
+      timings: {},
+      outputs: { journal: JOURNAL_FILE, train: {} },
+    };
+    if (identities.size === 1 && first.identity) manifest.identity = first.identity;
+    const started = Date.now();
+    const result = await finalizeOutputs({
+      out,
+      imageRoot: first.imageRoot,
+      keepTop: options.keepTop ?? 0.2,
+      matchMix: options.matchMix,
+      formats: options.formats ?? [],
+      mergeWith: options.mergeWith,
+      mergeImageFolder: options.mergeImageFolder,
+      report: options.report ?? true,
+      round: first.round,
+      onLog: log,
+      beforeReport: async (finalized) => {
+        manifest.selection = finalized.selection;
+        manifest.counts = finalized.counts;
+        manifest.outputs = finalized.outputs;
+        manifest.selectionSettings = {
+          keepTop: options.keepTop ?? 0.2,
+          matchMix: options.matchMix ? path.resolve(options.matchMix) : null,
+          formats: ['llava', ...(options.formats ?? []).filter((f) => f !== 'llava')],
+          mergeWith: options.mergeWith ? path.resolve(options.mergeWith) : null,
+          mergeImageFolder: options.mergeImageFolder ? path.resolve(options.mergeImageFolder) : null,
+        };
+        manifest.timings = { finishedAt: new Date().toISOString(), seconds: (Date.now() - started) / 1000 };
+        await writeManifest(out, manifest);
+      },
+    });
+    return { ...result, out, linesPerInput, duplicates, manifest };
+  } finally {
+    await lock.release();
+  }
+}

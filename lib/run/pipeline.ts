@@ -1,0 +1,792 @@
+/**
+ * `refine(options)`: the self-refinement pipeline of SRF-METHOD.md step 2 over a stream of unlabeled
+ * images, as a library call. Follow one image:
+ *
+ *   inputs.ts      the image is found (folder / glob / list), given a stable id, maybe sharded away
+ *   journal.ts     skipped when its id is already in OUT/triplets.jsonl (resume)
+ *   here           prepared once (sharp), then I->QA (sampled, per-image seed, reply grammar),
+ *                  parsed (lib/srf/parse.ts; unparsable -> a rejected line), then IA->Q and IQ->A
+ *                  issued together so the engine batches them on the cached image prefix,
+ *                  scored (lib/srf/score.ts) and appended to the journal
+ *   finalize.ts    after the last image: per-type selection, training data, train-lora.sh, report
+ *
+ * Many images are in flight at once (about twice the engine's parallel sequences) so that batches
+ * stay full; memory is bounded by that number. A bad image is an error line and the run goes on; a bad
+ * model file is one SrfError before any work starts.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { SrfError, invalidArgument, isSrfError } from '../errors.js';
+import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
+import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
+import { VisionModel } from '../model.js';
+import { buildInfo } from '../native.js';
+import { checkFraction, checkSeed } from '../srf/check.js';
+import { DATA_TYPES, type DataType } from '../srf/data-types.js';
+import { cleanReply, parseQaReply } from '../srf/parse.js';
+import {
+  DEFAULT_DECODING,
+  qaReplyGrammar,
+  templatesFromStrings,
+  type PromptTemplateStrings,
+  type PromptTemplates,
+  type QaReplyGrammarOptions,
+  type TaskName,
+} from '../srf/prompts.js';
+import { scoreTriplet } from '../srf/score.js';
+import { quotaFor } from '../srf/select.js';
+import type { LoraAdapterOptions, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
+import { countLine, emptyCounts, finalizeOutputs } from './finalize.js';
+import { countInputs, formatShard, parseShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
+import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from './journal.js';
+import { acquireOutputLock } from './lock.js';
+import {
+  MANIFEST_FORMAT,
+  fingerprintFile,
+  identityDifferences,
+  identityHash,
+  readManifest,
+  writeManifest,
+  type FileFingerprint,
+  type OutputsRecord,
+  type RunCounts,
+  type RunManifest,
+  type SelectionRecord,
+} from './manifest.js';
+import { openScorer, type Scorer } from './scoring.js';
+import { toolVersion } from './version.js';
+
+export interface RefineOptions {
+  /** Text model GGUF (LLaVA-1.5's language model). */
+  model: string;
+  /** mmproj GGUF. */
+  mmproj: string;
+  /** LoRA adapters (the step-1 multi-task generator usually is one). */
+  loras?: LoraAdapterOptions[];
+  /** A folder (walked recursively), a glob, a list file (one path per line) or one image. */
+  images: string;
+  /** Image paths in the outputs are relative to this folder. Default: the folder, the glob's fixed folder, the list's folder. */
+  imageRoot?: string;
+  /** Output folder; a run started again on it resumes. */
+  out: string;
+  /** Sentence-embedding GGUF for the cosines; without it scores use the lexical fallback (not the paper's). */
+  embedder?: string;
+  /** Encoder GGUF for BERTScore. Default: the embedder. */
+  bertscoreModel?: string;
+  /** Fraction kept per data type. Default 0.2. */
+  keepTop?: number;
+  /** Resample the kept set to the type mix of this LLaVA JSON (or JSON object of type weights). */
+  matchMix?: string;
+  /** Extra output formats (LLaVA is always written). */
+  formats?: EmitFormat[];
+  /** Original instruction data: also write train.merged.llava.json (original + kept). */
+  mergeWith?: string;
+  /** Folder the original data's images are relative to, when not the image root. */
+  mergeImageFolder?: string;
+  /** SRF round, recorded in every line, kept record and run.json. Default 0. */
+  round?: number;
+  /** Base seed; image i samples with (seed + its stable key) mod 2^32. Default 0. */
+  seed?: number;
+  /** Only the first N images (after sharding). */
+  limit?: number;
+  /** `I/N`: only the images whose path hashes to I mod N. */
+  shard?: Shard | string;
+  /** Sequences the engine decodes together. Default 8. */
+  parallel?: number;
+  contextSize?: number;
+  /** Layers on the GPU (-1 all, 0 none). Default all when a GPU is present. */
+  gpuLayers?: number;
+  gpuVision?: boolean;
+  prefixCache?: number;
+  threads?: number;
+  /** Images in flight. Default 2 x parallel. */
+  inFlight?: number;
+  /** Hold the I->QA reply to `Question:/Answer:` with a grammar. Default true. */
+  grammar?: boolean;
+  /** Bounds of that grammar (lib/srf/prompts.ts qaReplyGrammar). */
+  grammarBounds?: QaReplyGrammarOptions;
+  /** Instruction wording overrides (`{A}` / `{Q}` placeholders). */
+  templates?: PromptTemplateStrings;
+  /** Decoding overrides per task (temperature, topP, maxTokens); seeds are set per image. */
+  decoding?: Partial<Record<TaskName, Omit<SamplingOptions, 'seed' | 'grammar'>>>;
+  /** Write report.html. Default true. */
+  report?: boolean;
+  /** Count the inputs in the background for the progress ETA. Default true. */
+  countTotal?: boolean;
+  /** Abandons in-flight images (they are not journaled and run again on resume), then writes the outputs. */
+  signal?: AbortSignal;
+  onProgress?: (progress: RefineProgress) => void;
+  onLog?: (entry: RefineLog) => void;
+  /** Progress event period. Default 1000 ms. */
+  progressIntervalMs?: number;
+  /** The command line, recorded in run.json. */
+  command?: string[];
+}
+
+export type RefinePhase = 'starting' | 'generating' | 'finalizing' | 'done';
+
+export interface RefineProgress {
+  phase: RefinePhase;
+  /** Lines in the journal (all sessions). */
+  done: number;
+  /** Lines that were there when this session started. */
+  resumed: number;
+  /** Images finished in this session. */
+  processed: number;
+  /** Inputs after shard and limit, once counted; null until then. */
+  total: number | null;
+  inFlight: number;
+  scored: number;
+  rejected: number;
+  errors: number;
+  /** Kept by per-type selection if the run ended now (exact for the top fraction, before --match-mix). */
+  keptEstimate: number;
+  /** keptEstimate / done; null before the first line. */
+  keepRate: number | null;
+  /** This session's images per second. */
+  imagesPerSecond: number;
+  etaSeconds: number | null;
+  elapsedSeconds: number;
+}
+
+export interface RefineLog {
+  level: 'info' | 'warn';
+  message: string;
+}
+
+export interface RefineSummary {
+  status: 'complete' | 'interrupted';
+  out: string;
+  counts: RunCounts;
+  selection: SelectionRecord;
+  /** File names inside `out`. */
+  outputs: OutputsRecord;
+  resumed: number;
+  processed: number;
+  /** Input entries skipped because their id came twice (a list naming a file twice). */
+  duplicates: number;
+  paperFaithful: boolean;
+  seconds: { total: number; generation: number; finalize: number };
+  imagesPerSecond: number;
+  manifest: RunManifest;
+}
+
+interface ResolvedOptions {
+  out: string;
+  keepTop: number;
+  seed: number;
+  round: number;
+  limit: number | undefined;
+  shard: Shard | undefined;
+  parallel: number;
+  inFlight: number;
+  formats: EmitFormat[];
+  templates: PromptTemplates;
+  sampling: Record<TaskName, SamplingOptions>;
+  grammar: string | undefined;
+}
+
+function positiveInteger(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalidArgument('a positive integer', name, value);
+  return value;
+}
+
+function nonNegativeInteger(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalidArgument('a non-negative integer', name, value);
+  return value;
+}
+
+function resolveOptions(options: RefineOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('an options object', 'options', options);
+  for (const key of ['model', 'mmproj', 'images', 'out'] as const) {
+    if (typeof options[key] !== 'string' || options[key] === '') throw invalidArgument('a path', key, options[key]);
+  }
+  const parallel = options.parallel === undefined ? 8 : positiveInteger(options.parallel, 'parallel');
+  const formats = options.formats ?? [];
+  for (const format of formats) if (!isEmitFormat(format)) throw invalidArgument(`one of ${EMIT_FORMATS.join(', ')}`, 'formats', format);
+  const grammar = options.grammar === false ? undefined : qaReplyGrammar(options.grammarBounds ?? {});
+  const sampling = {} as Record<TaskName, SamplingOptions>;
+  for (const task of ['iToQa', 'iaToQ', 'iqToA'] as const) {
+    const merged: SamplingOptions = { ...DEFAULT_DECODING[task], ...options.decoding?.[task] };
+    delete merged.grammar;
+    delete merged.seed;
+    sampling[task] = merged;
+  }
+  return {
+    out: path.resolve(options.out),
+    keepTop: checkFraction(options.keepTop ?? 0.2, 'keepTop'),
+    seed: checkSeed(options.seed ?? 0, 'seed'),
+    round: nonNegativeInteger(options.round ?? 0, 'round'),
+    limit: options.limit === undefined ? undefined : nonNegativeInteger(options.limit, 'limit'),
+    shard: typeof options.shard === 'string' ? parseShard(options.shard) : options.shard === undefined ? undefined : parseShard(`${options.shard.index}/${options.shard.count}`),
+    parallel,
+    inFlight: options.inFlight === undefined ? 2 * parallel : positiveInteger(options.inFlight, 'inFlight'),
+    formats,
+    templates: templatesFromStrings(options.templates ?? {}),
+    sampling,
+    grammar,
+  };
+}
+
+/** The I->QA seed of an image: base seed plus its stable key, mod 2^32 (never 0xFFFFFFFF, llama.cpp's "random"). */
+export function imageSeed(baseSeed: number, key: number): number {
+  const seed = (baseSeed + key) % 0x100000000;
+  return seed === 0xffffffff ? 0xfffffffe : seed;
+}
+
+/** A bounded hand-over from the pipeline to an async iterator. */
+class ResultChannel<T> {
+  #items: T[] = [];
+  #capacity: number;
+  #closed = false;
+  #error: unknown;
+  #detached = false;
+  #readers: (() => void)[] = [];
+  #writers: (() => void)[] = [];
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  async push(item: T): Promise<void> {
+    if (this.#detached) return;
+    this.#items.push(item);
+    this.#wake(this.#readers);
+    while (this.#items.length > this.#capacity && !this.#detached) await new Promise<void>((resolve) => this.#writers.push(resolve));
+  }
+
+  close(error?: unknown): void {
+    this.#closed = true;
+    this.#error = error;
+    this.#wake(this.#readers);
+  }
+
+  /** The reader went away: drop items from now on. */
+  detach(): void {
+    this.#detached = true;
+    this.#items = [];
+    this.#wake(this.#writers);
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    for (;;) {
+      if (this.#items.length > 0) {
+        const value = this.#items.shift() as T;
+        this.#wake(this.#writers);
+        return { done: false, value };
+      }
+      if (this.#closed) {
+        if (this.#error) throw this.#error;
+        return { done: true, value: undefined };
+      }
+      await new Promise<void>((resolve) => this.#readers.push(resolve));
+    }
+  }
+
+  #wake(list: (() => void)[]): void {
+    for (const resolve of list.splice(0)) resolve();
+  }
+}
+
+/**
+ * A running refinement. Events: 'progress' (RefineProgress), 'log' (RefineLog), 'result' (TripletLine,
+ * each journaled line). Iterate it for the lines as they complete (ask for the iterator right away: lines
+ * completed before that are not replayed); `result` resolves after the outputs are written.
+ */
+export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine> {
+  readonly result: Promise<RefineSummary>;
+  #options: RefineOptions;
+  #resolved: ResolvedOptions;
+  #abort = new AbortController();
+  #stopping = false;
+  #channel: ResultChannel<TripletLine> | undefined;
+  #phase: RefinePhase = 'starting';
+  #counts: RunCounts = emptyCounts();
+  #nonZeroByType = Object.fromEntries(DATA_TYPES.map((t) => [t, 0])) as Record<DataType, number>;
+  #resumed = 0;
+  #processed = 0;
+  #inFlight = 0;
+  #total: number | null = null;
+  #generationStarted = 0;
+  #journal: Journal | undefined;
+  #settled: { error: unknown } | undefined;
+
+  constructor(options: RefineOptions) {
+    super();
+    this.#options = options;
+    this.#resolved = resolveOptions(options);
+    if (options.signal) {
+      if (options.signal.aborted) this.cancel();
+      else options.signal.addEventListener('abort', () => this.cancel(), { once: true });
+    }
+    // Start on the next tick, so listeners and the iterator can be attached first.
+    this.result = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#main());
+    this.result.then(
+      () => {
+        this.#settled = { error: undefined };
+        this.#channel?.close();
+      },
+      (error) => {
+        this.#settled = { error };
+        this.#channel?.close(error);
+      },
+    );
+  }
+
+  /** Stops taking new images; images in flight finish and are journaled; then the outputs are written. */
+  stop(): void {
+    this.#stopping = true;
+  }
+
+  /** Stops taking new images and abandons those in flight (they run again on resume); then the outputs are written. */
+  cancel(): void {
+    this.#stopping = true;
+    this.#abort.abort();
+  }
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<TripletLine> {
+    if (this.#channel) throw new SrfError('INVALID_ARGUMENT', 'a RefineRun can be iterated once');
+    const channel = new ResultChannel<TripletLine>(Math.max(64, this.#resolved.inFlight * 2));
+    this.#channel = channel;
+    if (this.#settled) channel.close(this.#settled.error);
+    return {
+      next: () => channel.next(),
+      return: async () => {
+        channel.detach();
+        this.cancel();
+        await this.result.catch(() => {});
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  /** Runs to the end without iterating; resolves with the summary. */
+  complete(): Promise<RefineSummary> {
+    return this.result;
+  }
+
+  progress(): RefineProgress {
+    const elapsed = this.#generationStarted ? (Date.now() - this.#generationStarted) / 1000 : 0;
+    const rate = elapsed > 0 ? this.#processed / elapsed : 0;
+    const done = this.#counts.images;
+    let keptEstimate = 0;
+    for (const type of DATA_TYPES) {
+      const total = this.#counts.byType[type].total;
+      keptEstimate += Math.min(this.#nonZeroByType[type], quotaFor(this.#resolved.keepTop, total, 'ceil'));
+    }
+    const remaining = this.#total === null ? null : Math.max(0, this.#total - done);
+    return {
+      phase: this.#phase,
+      done,
+      resumed: this.#resumed,
+      processed: this.#processed,
+      total: this.#total,
+      inFlight: this.#inFlight,
+      scored: this.#counts.scored,
+      rejected: this.#counts.rejected,
+      errors: this.#counts.errors,
+      keptEstimate,
+      keepRate: done > 0 ? keptEstimate / done : null,
+      imagesPerSecond: rate,
+      etaSeconds: remaining === null ? null : remaining === 0 ? 0 : rate > 0 ? remaining / rate : null,
+      elapsedSeconds: elapsed,
+    };
+  }
+
+  #log(level: RefineLog['level'], message: string): void {
+    const entry = { level, message };
+    this.emit('log', entry);
+    this.#options.onLog?.(entry);
+  }
+
+  #emitProgress(): void {
+    const progress = this.progress();
+    this.emit('progress', progress);
+    this.#options.onProgress?.(progress);
+  }
+
+  #count(line: TripletLine): void {
+    countLine(this.#counts, line);
+    if (isScoredLine(line) && line.score > 0 && this.#nonZeroByType[line.type] !== undefined) this.#nonZeroByType[line.type]++;
+  }
+
+  async #main(): Promise<RefineSummary> {
+    const started = Date.now();
+    const o = this.#options;
+    const r = this.#resolved;
+    const out = r.out;
+    await mkdir(out, { recursive: true });
+    const lock = await acquireOutputLock(out, (o.command ?? []).join(' '));
+    let manifest: RunManifest | undefined;
+    let model: VisionModel | undefined;
+    let scorer: Scorer | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // --- everything that can be wrong with the setup fails here, before any image work ---
+      const source = await resolveInputSource(o.images, o.imageRoot === undefined ? {} : { imageRoot: o.imageRoot });
+      const files = await checkVisionModelFiles(o.model, o.mmproj);
+      for (const lora of o.loras ?? []) await checkLoraFile(lora.path, files.text);
+      const bertPath = o.bertscoreModel ?? o.embedder;
+      if (o.embedder) await checkEmbedderFile(o.embedder);
+      if (bertPath && bertPath !== o.embedder) await checkEmbedderFile(bertPath);
+
+      const hashing = (file: string, bytes: number) => this.#log('info', `hashing ${file} (${(bytes / 2 ** 20).toFixed(0)} MiB) for run.json; cached for later runs`);
+      const fingerprint = (file: string) => fingerprintFile(file, out, hashing);
+      const models = {
+        model: await fingerprint(o.model),
+        mmproj: await fingerprint(o.mmproj),
+        loras: [] as (FileFingerprint & { scale: number })[],
+        embedder: o.embedder ? await fingerprint(o.embedder) : null,
+        bertscoreModel: bertPath ? await fingerprint(bertPath) : null,
+      };
+      for (const lora of o.loras ?? []) models.loras.push({ ...(await fingerprint(lora.path)), scale: lora.scale ?? 1 });
+
+      const templates = {
+        iToQa: r.templates.iToQaInstruction,
+        iaToQ: r.templates.iaToQInstruction('{A}'),
+        iqToA: r.templates.iqToAInstruction('{Q}'),
+      };
+      const identityValues: Record<string, unknown> = {
+        model: models.model.sha256,
+        mmproj: models.mmproj.sha256,
+        loras: models.loras.map((l) => ({ sha256: l.sha256, scale: l.scale })),
+        sentenceModel: models.embedder?.sha256 ?? null,
+        bertscoreModel: models.bertscoreModel?.sha256 ?? null,
+        seed: r.seed,
+        grammar: r.grammar ?? null,
+        templates,
+        decoding: r.sampling,
+        round: r.round,
+        imageRoot: source.imageRoot,
+      };
+      const identity = { hash: identityHash(identityValues), values: identityValues };
+
+      const previous = await readManifest(out);
+      const journal = await Journal.open(path.join(out, JOURNAL_FILE), {
+        onRepair: (message) => this.#log('warn', message),
+        onExisting: (line) => this.#count(line),
+      });
+      this.#journal = journal;
+      this.#resumed = journal.existing;
+      if (journal.existing > 0) {
+        if (!previous?.identity) {
+          throw new SrfError('OUTPUT_CONFLICT', `${out} holds ${journal.existing} triplets not made by \`run\` with a known configuration; choose another --out`, { file: out });
+        }
+        if (previous.identity.hash !== identity.hash) {
+          const keys = identityDifferences(previous.identity.values, identityValues);
+          throw new SrfError(
+            'OUTPUT_CONFLICT',
+            `${out} holds a run made with other settings (${keys.join(', ')} differ); resume it with the same command, or choose another --out`,
+            { file: out },
+          );
+        }
+        this.#log('info', `resuming: ${journal.existing} images already in ${JOURNAL_FILE}`);
+      }
+
+      scorer = await openScorer({ embedder: o.embedder, bertscoreModel: o.bertscoreModel, gpuLayers: o.gpuLayers, threads: o.threads });
+      if (!scorer.record.paperFaithful) this.#log('warn', `WARNING: ${scorer.record.warning}`);
+      const open: OpenVisionModelOptions = { model: o.model, mmproj: o.mmproj, parallel: r.parallel };
+      if (o.loras) open.loras = o.loras;
+      if (o.contextSize !== undefined) open.contextSize = o.contextSize;
+      if (o.gpuLayers !== undefined) open.gpuLayers = o.gpuLayers;
+      if (o.gpuVision !== undefined) open.gpuVision = o.gpuVision;
+      if (o.prefixCache !== undefined) open.prefixCache = o.prefixCache;
+      if (o.threads !== undefined) open.threads = o.threads;
+      model = await VisionModel.open(open);
+      const info = buildInfo();
+
+      manifest = {
+        format: MANIFEST_FORMAT,
+        tool: { name: 'srf-native', version: toolVersion() },
+        status: 'running',
+        command: o.command ?? [],
+        round: r.round,
+        imageRoot: source.imageRoot,
+        imagePaths: 'every image path in triplets.jsonl and the training data is relative to imageRoot (LLaVA\'s --image_folder)',
+        inputs: {
+          kind: source.kind,
+          spec: source.spec,
+          location: source.location,
+          ...(source.pattern ? { pattern: source.pattern } : {}),
+          shard: r.shard ? formatShard(r.shard) : null,
+          shardRule: 'sha1(relative path) first 32 bits mod N',
+          limit: r.limit ?? null,
+        },
+        models,
+        generation: {
+          seed: r.seed,
+          seedRule: 'I->QA seed of an image = (seed + key) mod 2^32, key = bits 96..127 of sha1(relative path)',
+          grammar: r.grammar !== undefined,
+          grammarBounds: o.grammarBounds ?? {},
+          templates,
+          decoding: r.sampling,
+          parallel: r.parallel,
+          inFlight: r.inFlight,
+          contextSize: model.info.contextSize,
+          prefixCache: model.info.prefixCache,
+          gpuLayers: o.gpuLayers ?? 'all when a GPU is present',
+          threads: o.threads ?? 'all cores',
+        },
+        scoring: scorer.record,
+        selection: previous?.selection ?? null,
+        counts: this.#counts,
+        timings: { ...(previous?.timings ?? {}), startedAt: new Date(started).toISOString() },
+        outputs: previous?.outputs ?? { journal: JOURNAL_FILE, train: {} },
+        engine: { backend: info.backend, llamaCppVersion: info.llamaCppVersion, model: { ...model.info, files: undefined } },
+        identity,
+      };
+      await writeManifest(out, manifest);
+
+      // --- the images ---
+      if (o.countTotal ?? true) {
+        const countOptions = { ...(r.shard ? { shard: r.shard } : {}), ...(r.limit !== undefined ? { limit: r.limit } : {}) };
+        countInputs(source, countOptions).then(
+          (total) => {
+            this.#total = total;
+          },
+          () => {},
+        );
+      }
+      this.#phase = 'generating';
+      this.#generationStarted = Date.now();
+      timer = setInterval(() => this.#emitProgress(), o.progressIntervalMs ?? 1000);
+      timer.unref();
+      this.#emitProgress();
+      const { duplicates, exhausted } = await this.#generate(source, model, scorer, journal);
+      const generationSeconds = (Date.now() - this.#generationStarted) / 1000;
+      clearInterval(timer);
+      timer = undefined;
+      await journal.close();
+      const engineStats = model.stats();
+      await model.close();
+      model = undefined;
+      await scorer.close();
+      scorer = undefined;
+
+      // --- selection and outputs ---
+      const status = exhausted && !this.#stopping ? 'complete' : 'interrupted';
+      this.#phase = 'finalizing';
+      this.#emitProgress();
+      const finalManifest = manifest;
+      const previousGeneration = typeof previous?.timings?.totalGenerationSeconds === 'number' ? previous.timings.totalGenerationSeconds : 0;
+      const sessions = typeof previous?.timings?.sessions === 'number' ? previous.timings.sessions : 0;
+      const finalized = await finalizeOutputs({
+        out,
+        imageRoot: source.imageRoot,
+        keepTop: r.keepTop,
+        matchMix: o.matchMix,
+        formats: r.formats,
+        mergeWith: o.mergeWith,
+        mergeImageFolder: o.mergeImageFolder,
+        report: o.report ?? true,
+        round: r.round,
+        onLog: (level, message) => this.#log(level, message),
+        beforeReport: async (result) => {
+          finalManifest.status = status;
+          finalManifest.selection = result.selection;
+          finalManifest.counts = result.counts;
+          finalManifest.outputs = result.outputs;
+          finalManifest.scoring = { ...finalManifest.scoring!, paperFaithful: finalManifest.scoring!.paperFaithful && result.paperFaithful };
+          finalManifest.selectionSettings = { keepTop: r.keepTop, matchMix: o.matchMix ? path.resolve(o.matchMix) : null, formats: ['llava', ...r.formats.filter((f) => f !== 'llava')], mergeWith: o.mergeWith ? path.resolve(o.mergeWith) : null, mergeImageFolder: o.mergeImageFolder ? path.resolve(o.mergeImageFolder) : null };
+          finalManifest.engineStats = engineStats;
+          finalManifest.timings = {
+            startedAt: new Date(started).toISOString(),
+            finishedAt: new Date().toISOString(),
+            seconds: (Date.now() - started) / 1000,
+            generationSeconds,
+            finalizeSeconds: result.seconds,
+            imagesThisSession: this.#processed,
+            imagesPerSecond: generationSeconds > 0 ? this.#processed / generationSeconds : 0,
+            sessions: sessions + 1,
+            totalGenerationSeconds: previousGeneration + generationSeconds,
+          };
+          await writeManifest(out, finalManifest);
+        },
+      });
+      this.#phase = 'done';
+      this.#counts = finalized.counts;
+      this.#emitProgress();
+      const totalSeconds = (Date.now() - started) / 1000;
+      if (status === 'interrupted') this.#log('info', `stopped early; run the same command again to resume (${finalized.counts.images} images are done)`);
+      return {
+        status,
+        out,
+        counts: finalized.counts,
+        selection: finalized.selection,
+        outputs: finalized.outputs,
+        resumed: this.#resumed,
+        processed: this.#processed,
+        duplicates,
+        paperFaithful: finalManifest.scoring!.paperFaithful,
+        seconds: { total: totalSeconds, generation: generationSeconds, finalize: finalized.seconds },
+        imagesPerSecond: generationSeconds > 0 ? this.#processed / generationSeconds : 0,
+        manifest: finalManifest,
+      };
+    } catch (error) {
+      if (manifest) {
+        manifest.status = 'failed';
+        manifest.error = { code: isSrfError(error) ? error.code : 'UNEXPECTED', message: (error as Error)?.message ?? String(error) };
+        manifest.counts = this.#counts;
+        await writeManifest(out, manifest).catch(() => {});
+      }
+      throw error;
+    } finally {
+      if (timer) clearInterval(timer);
+      await this.#journal?.close().catch(() => {});
+      await model?.close().catch(() => {});
+      await scorer?.close().catch(() => {});
+      await lock.release();
+    }
+  }
+
+  /** Keeps up to inFlight images going until the input ends or the run is stopped. */
+  async #generate(source: InputSource, model: VisionModel, scorer: Scorer, journal: Journal): Promise<{ duplicates: number; exhausted: boolean }> {
+    const r = this.#resolved;
+    const inputs = streamInputs(source, {
+      ...(r.shard ? { shard: r.shard } : {}),
+      ...(r.limit !== undefined ? { limit: r.limit } : {}),
+      onWarning: (message) => this.#log('warn', message),
+    });
+    const running = new Set<Promise<void>>();
+    /** Ids taken this session: with journal.ids, about 100 bytes per image (the one O(images) structure). */
+    const dispatched = new Set<string>();
+    let duplicates = 0;
+    let exhausted = false;
+    let failure: unknown;
+    try {
+      while (!failure) {
+        while (!exhausted && !this.#stopping && running.size < r.inFlight) {
+          const next = await inputs.next();
+          if (next.done) {
+            exhausted = true;
+            break;
+          }
+          const item = next.value;
+          if (dispatched.has(item.id)) {
+            duplicates++;
+            continue;
+          }
+          if (journal.ids.has(item.id)) continue; // done in an earlier session
+          dispatched.add(item.id);
+          this.#inFlight++;
+          const task: Promise<void> = this.#processImage(item, model, scorer)
+            .then(async (line) => {
+              if (line) await this.#record(line, journal);
+            })
+            .catch((error) => {
+              failure ??= error;
+              this.cancel();
+            })
+            .finally(() => {
+              this.#inFlight--;
+              running.delete(task);
+            });
+          running.add(task);
+        }
+        if (running.size === 0) break;
+        await Promise.race(running);
+      }
+    } finally {
+      await Promise.allSettled(running);
+      await inputs.return(undefined);
+    }
+    if (failure) throw failure;
+    return { duplicates, exhausted };
+  }
+
+  async #record(line: TripletLine, journal: Journal): Promise<void> {
+    journal.append(line);
+    this.#processed++;
+    this.#count(line);
+    this.emit('result', line);
+    await this.#channel?.push(line);
+  }
+
+  /** One image through I->QA, parse, IA->Q + IQ->A and scoring. null: abandoned (cancelled), not journaled. */
+  async #processImage(item: InputImage, model: VisionModel, scorer: Scorer): Promise<TripletLine | null> {
+    const r = this.#resolved;
+    const started = Date.now();
+    const signal = this.#abort.signal;
+    const base = { id: item.id, image: item.image, round: r.round };
+    const errorLine = (error: unknown): TripletLine | null => {
+      if (signal.aborted && isSrfError(error, 'ABORTED')) return null;
+      if (isSrfError(error, 'CLOSED')) throw error;
+      const code = isSrfError(error) ? error.code : 'UNEXPECTED';
+      const message = (error as Error)?.message ?? String(error);
+      return { ...base, status: 'error', error: { code, message }, ms: Date.now() - started };
+    };
+    if (item.problem) return errorLine(item.problem);
+    let image: PreparedImage;
+    try {
+      image = await model.prepareImage(item.path);
+    } catch (error) {
+      return errorLine(error);
+    }
+    if (signal.aborted) return null;
+    const seed = imageSeed(r.seed, item.key);
+    let reply: string;
+    try {
+      const sampling: SamplingOptions = { ...r.sampling.iToQa, seed };
+      if (r.grammar) sampling.grammar = r.grammar;
+      reply = (await model.generate({ image, prompt: r.templates.iToQaInstruction, sampling, signal })).text;
+    } catch (error) {
+      return errorLine(error);
+    }
+    const parsed = parseQaReply(reply);
+    if (!parsed.ok) {
+      return { ...base, status: 'rejected', rejected: parsed.reason, raw: reply.slice(0, 1000), seed, ms: Date.now() - started };
+    }
+    const { question, answer } = parsed;
+    let questionPrime: string;
+    let answerPrime: string;
+    try {
+      // Issued together: the engine decodes both in the same batches on the cached image prefix.
+      const [q, a] = await Promise.all([
+        model.generate({ image, prompt: r.templates.iaToQInstruction(answer), sampling: r.sampling.iaToQ, signal }),
+        model.generate({ image, prompt: r.templates.iqToAInstruction(question), sampling: r.sampling.iqToA, signal }),
+      ]);
+      questionPrime = cleanReply(q.text);
+      answerPrime = cleanReply(a.text);
+    } catch (error) {
+      return errorLine(error);
+    }
+    let score;
+    try {
+      score = await scoreTriplet({ question, answer, questionPrime, answerPrime }, scorer.provider);
+    } catch (error) {
+      return errorLine(error);
+    }
+    return {
+      ...base,
+      status: 'scored',
+      question,
+      answer,
+      questionPrime,
+      answerPrime,
+      type: score.type,
+      simQ: score.simQ,
+      simA: score.simA,
+      score: score.score,
+      paperFaithful: score.paperFaithful,
+      seed,
+      ms: Date.now() - started,
+    };
+  }
+}
+
+/**
+ * Starts the pipeline. Iterate the returned run for per-image lines, listen to 'progress' / 'log', and
+ * await `run.result` (or `run.complete()`) for the summary once outputs are written.
+ *
+ *     const run = refine({ model, mmproj, images: 'photos/', out: 'out/', embedder });
+ *     for await (const line of run) console.log(line.id, line.status, line.score);
+ *     const summary = await run.result;
+ */
+export function refine(options: RefineOptions): RefineRun {
+  return new RefineRun(options);
+}

@@ -1,0 +1,86 @@
+/**
+ * `srf-native select`: selection again over an output folder's scored triplets, with another
+ * `--keep-top`, type mix or formats, without generating anything. Settings not given are the ones the
+ * folder was last selected with (run.json `selectionSettings`).
+ */
+import path from 'node:path';
+import { SrfError } from '../errors.js';
+import type { EmitFormat } from '../emit/emitters.js';
+import { finalizeOutputs, type FinalizeResult } from './finalize.js';
+import { acquireOutputLock } from './lock.js';
+import { readManifest, writeManifest, type RunManifest } from './manifest.js';
+
+export interface ReselectOptions {
+  out: string;
+  keepTop?: number;
+  /** A file, or null to switch a previous --match-mix off. */
+  matchMix?: string | null;
+  formats?: EmitFormat[];
+  mergeWith?: string | null;
+  mergeImageFolder?: string | null;
+  report?: boolean;
+  command?: string[];
+  onLog?: (level: 'info' | 'warn', message: string) => void;
+}
+
+interface SelectionSettings {
+  keepTop?: number;
+  matchMix?: string | null;
+  formats?: EmitFormat[];
+  mergeWith?: string | null;
+  mergeImageFolder?: string | null;
+}
+
+export interface ReselectSummary extends FinalizeResult {
+  out: string;
+  /** Kept before this selection. */
+  previousKept: number | null;
+  manifest: RunManifest;
+}
+
+export async function reselectRun(options: ReselectOptions): Promise<ReselectSummary> {
+  const out = path.resolve(options.out);
+  const manifest = await readManifest(out);
+  if (!manifest) throw new SrfError('FILE_NOT_FOUND', 'not an srf-native output folder (no run.json)', { file: out });
+  const lock = await acquireOutputLock(out, (options.command ?? []).join(' '));
+  try {
+    const previous = (manifest.selectionSettings ?? {}) as SelectionSettings;
+    const pick = <K extends keyof SelectionSettings>(key: K): SelectionSettings[K] => (options[key] !== undefined ? options[key] : previous[key]);
+    const settings: Required<SelectionSettings> = {
+      keepTop: pick('keepTop') ?? 0.2,
+      matchMix: pick('matchMix') ?? null,
+      formats: pick('formats') ?? ['llava'],
+      mergeWith: pick('mergeWith') ?? null,
+      mergeImageFolder: pick('mergeImageFolder') ?? null,
+    };
+    const previousKept = manifest.counts?.kept ?? null;
+    const result = await finalizeOutputs({
+      out,
+      imageRoot: manifest.imageRoot,
+      keepTop: settings.keepTop,
+      matchMix: settings.matchMix ?? undefined,
+      formats: settings.formats,
+      mergeWith: settings.mergeWith ?? undefined,
+      mergeImageFolder: settings.mergeImageFolder ?? undefined,
+      report: options.report ?? true,
+      round: manifest.round,
+      ...(options.onLog ? { onLog: options.onLog } : {}),
+      beforeReport: async (finalized) => {
+        manifest.selection = finalized.selection;
+        manifest.counts = finalized.counts;
+        manifest.outputs = { ...finalized.outputs, ...(manifest.outputs?.report && !finalized.outputs.report ? { report: manifest.outputs.report } : {}) };
+        manifest.selectionSettings = {
+          ...settings,
+          matchMix: settings.matchMix ? path.resolve(settings.matchMix) : null,
+          mergeWith: settings.mergeWith ? path.resolve(settings.mergeWith) : null,
+          mergeImageFolder: settings.mergeImageFolder ? path.resolve(settings.mergeImageFolder) : null,
+        };
+        manifest.lastSelection = { at: new Date().toISOString(), command: options.command ?? [] };
+        await writeManifest(out, manifest);
+      },
+    });
+    return { ...result, out, previousKept, manifest };
+  } finally {
+    await lock.release();
+  }
+}
