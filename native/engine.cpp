@@ -450,20 +450,19 @@ void Engine::Finish(Slot& slot, const char* reason) {
   slot.output.finishReason = reason;
   completed_++;
   Completion done{slot.request->id, true, "", "", std::move(slot.output)};
-  llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
-  prefixes_.Release(slot.prefix);
-  slot.prefix.reset();
-  slot.request.reset();
-  slot.sampler.reset();
-  slot.pending.clear();
-  slot.reserved = 0;
-  slot.next = LLAMA_TOKEN_NULL;
-  PublishCounts();
+  FreeSlot(slot);
   sink_(std::move(done));
 }
 
 void Engine::Fail(Slot& slot, const std::string& code, const std::string& message) {
   const uint64_t id = slot.request->id;
+  failed_++;
+  FreeSlot(slot);
+  sink_(Completion{id, false, code, message, {}});
+}
+
+// Drops the slot's sequence from the KV cache and makes the slot free again.
+void Engine::FreeSlot(Slot& slot) {
   llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
   prefixes_.Release(slot.prefix);
   slot.prefix.reset();
@@ -474,9 +473,7 @@ void Engine::Fail(Slot& slot, const std::string& code, const std::string& messag
   slot.next = LLAMA_TOKEN_NULL;
   slot.outputIndex = -1;
   slot.stepPrompt = 0;
-  failed_++;
   PublishCounts();
-  sink_(Completion{id, false, code, message, {}});
 }
 
 void Engine::ApplyLoras(const std::vector<float>& scales) {

@@ -94,6 +94,7 @@ class Engine {
   void Step(llama_batch& batch);
   void Finish(Slot& slot, const char* reason);
   void Fail(Slot& slot, const std::string& code, const std::string& message);
+  void FreeSlot(Slot& slot);
   void Reject(const GenerateRequest& request, const std::string& code, const std::string& message);
   int64_t CellsReserved() const;
   void PublishCounts();
