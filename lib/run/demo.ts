@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { writeFixtures } from '../gguf/fixtures.js';
-import type { QaReplyGrammarOptions, TaskName } from '../srf/prompts.js';
+import type { TaskName } from '../srf/prompts.js';
 import type { SamplingOptions } from '../types.js';
 
 export interface DemoAssets {
@@ -46,15 +46,29 @@ const SHAPES: Shape[] = [
 /** The deliberately broken image: an image extension, but text inside. */
 export const DEMO_BROKEN_IMAGE = 'broken.jpg';
 
-/** Decoding and grammar bounds of the demo: short replies, so the whole run takes seconds on a laptop CPU. */
+/**
+ * The I->QA grammar of the demo: the shape of lib/srf/prompts.ts qaReplyGrammar with short bounds and
+ * without the multiple-choice suffix and option lines (a random model's option letters never match
+ * exactly, so those triplets would all score 0 and the demo would keep nothing). Short-answer
+ * suffix, short text and long text remain.
+ */
+export const DEMO_GRAMMAR = [
+  'root ::= "Question: " qline suffix? "\\nAnswer: " answer',
+  'qline ::= [^\\r\\n ] [^\\r\\n]{0,47}',
+  'suffix ::= "\\nAnswer the question using a single word or phrase."',
+  'answer ::= [^\\r\\n ] [^\\r\\n]{0,47}',
+  '',
+].join('\n');
+
+/** Decoding and grammar of the demo: short replies, so the whole run takes seconds on a laptop CPU. */
 export const DEMO_SETTINGS: {
   parallel: number;
-  grammarBounds: QaReplyGrammarOptions;
+  grammar: string;
   decoding: Partial<Record<TaskName, Omit<SamplingOptions, 'seed' | 'grammar'>>>;
   keepTop: number;
 } = {
   parallel: 4,
-  grammarBounds: { maxQuestionChars: 48, maxOptions: 1, maxOptionChars: 16, maxAnswerChars: 48 },
+  grammar: DEMO_GRAMMAR,
   decoding: { iToQa: { maxTokens: 160 }, iaToQ: { maxTokens: 32 }, iqToA: { maxTokens: 32 } },
   keepTop: 0.5,
 };

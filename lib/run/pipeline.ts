@@ -102,9 +102,12 @@ export interface RefineOptions {
   threads?: number;
   /** Images in flight. Default 2 x parallel. */
   inFlight?: number;
-  /** Hold the I->QA reply to `Question:/Answer:` with a grammar. Default true. */
-  grammar?: boolean;
-  /** Bounds of that grammar (lib/srf/prompts.ts qaReplyGrammar). */
+  /**
+   * Hold the I->QA reply to `Question:/Answer:` with a grammar (lib/srf/prompts.ts qaReplyGrammar).
+   * Default true; false: no grammar; a string: this GBNF grammar instead (root rule `root`).
+   */
+  grammar?: boolean | string;
+  /** Bounds of the default grammar (qaReplyGrammar options). */
   grammarBounds?: QaReplyGrammarOptions;
   /** Instruction wording overrides (`{A}` / `{Q}` placeholders). */
   templates?: PromptTemplateStrings;
@@ -205,7 +208,10 @@ function resolveOptions(options: RefineOptions): ResolvedOptions {
   const parallel = options.parallel === undefined ? 8 : positiveInteger(options.parallel, 'parallel');
   const formats = options.formats ?? [];
   for (const format of formats) if (!isEmitFormat(format)) throw invalidArgument(`one of ${EMIT_FORMATS.join(', ')}`, 'formats', format);
-  const grammar = options.grammar === false ? undefined : qaReplyGrammar(options.grammarBounds ?? {});
+  if (options.grammar !== undefined && typeof options.grammar !== 'boolean' && (typeof options.grammar !== 'string' || options.grammar.trim() === '')) {
+    throw invalidArgument('true, false or a GBNF grammar', 'grammar', options.grammar);
+  }
+  const grammar = options.grammar === false ? undefined : typeof options.grammar === 'string' ? options.grammar : qaReplyGrammar(options.grammarBounds ?? {});
   const sampling = {} as Record<TaskName, SamplingOptions>;
   for (const task of ['iToQa', 'iaToQ', 'iqToA'] as const) {
     const merged: SamplingOptions = { ...DEFAULT_DECODING[task], ...options.decoding?.[task] };
@@ -521,8 +527,9 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
         generation: {
           seed: r.seed,
           seedRule: 'I->QA seed of an image = (seed + key) mod 2^32, key = bits 96..127 of sha1(relative path)',
-          grammar: r.grammar !== undefined,
-          grammarBounds: o.grammarBounds ?? {},
+          grammar: r.grammar === undefined ? false : typeof o.grammar === 'string' ? 'custom' : true,
+          grammarBounds: typeof o.grammar === 'string' ? null : o.grammarBounds ?? {},
+          ...(typeof o.grammar === 'string' ? { grammarText: o.grammar } : {}),
           templates,
           decoding: r.sampling,
           parallel: r.parallel,

@@ -21,6 +21,7 @@ export interface TrainScriptOptions {
   round?: number;
 }
 
+/** A single-quoted shell word (inside `${VAR:-...}` quotes are parsed again, so defaults go through a variable). */
 function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
@@ -50,8 +51,10 @@ HERE="$(cd "$(dirname "\${BASH_SOURCE[0]}")" && pwd)"
 LLAVA_DIR="\${LLAVA_DIR:-$PWD/LLaVA}"               # git clone https://github.com/haotian-liu/LLaVA (pip install -e ".[train]")
 LLAMA_CPP_DIR="\${LLAMA_CPP_DIR:-$PWD/llama.cpp}"   # git clone https://github.com/ggml-org/llama.cpp (pip install -r requirements.txt)
 BASE_MODEL="\${BASE_MODEL:-liuhaotian/llava-v1.5-7b}" # the released LLaVA-1.5 checkpoint the GGUF base came from
-DATA="\${DATA:-${shellQuote(options.data)}}"
-IMAGE_FOLDER="\${IMAGE_FOLDER:-${shellQuote(options.imageFolder)}}"
+DEFAULT_DATA=${shellQuote(options.data)}
+DEFAULT_IMAGE_FOLDER=${shellQuote(options.imageFolder)}
+DATA="\${DATA:-$DEFAULT_DATA}"
+IMAGE_FOLDER="\${IMAGE_FOLDER:-$DEFAULT_IMAGE_FOLDER}"
 OUTPUT_DIR="\${OUTPUT_DIR:-$HERE/checkpoints/${name}}"
 CLIP_DIR="\${CLIP_DIR:-$PWD/clip-vit-large-patch14-336}" # huggingface-cli download openai/clip-vit-large-patch14-336 --local-dir "$CLIP_DIR"
 NUM_GPUS="\${NUM_GPUS:-8}"

@@ -1,0 +1,35 @@
+/** `srf-native info`: what the engine was built with and the devices it sees. */
+import type { Argv, CommandModule } from 'yargs';
+import { buildInfo } from '../native.js';
+import { toolVersion } from '../run/version.js';
+import type { CliContext } from './context.js';
+
+interface InfoArgs {
+  json: boolean;
+}
+
+export function infoCommand(ctx: CliContext): CommandModule<object, InfoArgs> {
+  return {
+    command: 'info',
+    describe: 'print the engine build: backend (CUDA/CPU), devices, llama.cpp version',
+    builder: (y: Argv) => y.options({ json: { type: 'boolean', default: false, describe: 'as JSON on stdout' } }) as unknown as Argv<InfoArgs>,
+    handler: (argv) => {
+      const info = buildInfo();
+      if (argv.json) {
+        ctx.event({ version: toolVersion(), ...info });
+        return;
+      }
+      const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+      const lines = [
+        `srf-native ${toolVersion()}`,
+        `backend:        ${info.backend} (chosen: ${info.gpuChoice})${info.cudaArchitectures ? `, CUDA architectures ${info.cudaArchitectures}` : ''}`,
+        `llama.cpp:      ${info.llamaCppVersion}`,
+        `GPU offload:    ${info.supportsGpuOffload ? 'yes' : 'no'}`,
+        'devices:',
+        ...info.devices.map((d) => `  ${d.name} (${d.type}): ${d.description}${d.memoryTotal ? `, ${gib(d.memoryFree)} free of ${gib(d.memoryTotal)}` : ''}`),
+        `system:         ${info.systemInfo}`,
+      ];
+      ctx.print(lines.join('\n'));
+    },
+  };
+}

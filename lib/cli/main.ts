@@ -1,0 +1,56 @@
+/**
+ * The srf-native command line: `main(argv)` parses with yargs, runs one command and returns the exit
+ * code (0 done, 2 an SrfError or a bad option, 1 anything unexpected, 130 interrupted). Errors are
+ * one line on stderr: `srf-native: CODE: message`.
+ */
+import yargs from 'yargs';
+import { SrfError } from '../errors.js';
+import { toolVersion } from '../run/version.js';
+import { CliContext, type CliOptions } from './context.js';
+import { infoCommand } from './info.js';
+import { mergeCommand } from './merge.js';
+import { reportCommand } from './report.js';
+import { runCommand } from './run.js';
+import { selectCommand } from './select.js';
+import { tasksCommand } from './tasks.js';
+
+export { CliContext, type CliOptions } from './context.js';
+
+export async function main(argv: string[] = process.argv.slice(2), options: CliOptions = {}): Promise<number> {
+  const ctx = new CliContext(options);
+  ctx.argv = argv;
+  let output = '';
+  const parser = yargs(argv)
+    .scriptName('srf-native')
+    .usage(
+      '$0 <command> [options]\n\nSelf-refinement of LLaVA-1.5 with Triangular Consistency (arXiv 2510.10487) on a native llama.cpp engine.\nStart with `$0 run --demo`.',
+    )
+    .command(runCommand(ctx))
+    .command(tasksCommand(ctx))
+    .command(selectCommand(ctx))
+    .command(mergeCommand(ctx))
+    .command(reportCommand(ctx))
+    .command(infoCommand(ctx))
+    .demandCommand(1, 'name a command (run, tasks, select, merge, report, info); see --help')
+    .recommendCommands()
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version(toolVersion())
+    .wrap(Math.min(120, ctx.stderr.columns ?? 100))
+    .exitProcess(false)
+    .showHelpOnFail(false)
+    .fail((message, error) => {
+      if (error) throw error;
+      throw new SrfError('INVALID_ARGUMENT', `${message} (see --help)`);
+    });
+  try {
+    await parser.parseAsync(argv, {}, (_error, _args, text) => {
+      output = text ?? '';
+    });
+    if (output) ctx.print(output);
+    return ctx.exitCode;
+  } catch (error) {
+    return ctx.fail(error);
+  }
+}

@@ -1,0 +1,248 @@
+/** `srf-native run`: unlabeled images in, Triangular-Consistency filtered training data out (and `--demo`). */
+import path from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { SrfError } from '../errors.js';
+import { DEMO_IMAGE_COUNT, DEMO_SETTINGS, writeDemoAssets } from '../run/demo.js';
+import { JOURNAL_FILE } from '../run/journal.js';
+import { refine, type RefineOptions, type RefineSummary } from '../run/pipeline.js';
+import type { QaReplyGrammarOptions } from '../srf/prompts.js';
+import { shellCommand, type CliContext } from './context.js';
+import { optionalInteger, optionalNumber, parseFormats, parseGpu, parseLoraSpec } from './options.js';
+import { attachProgress } from './progress.js';
+
+interface RunArgs {
+  model?: string;
+  mmproj?: string;
+  images?: string;
+  out?: string;
+  'image-root'?: string;
+  lora?: string[];
+  embedder?: string;
+  'bertscore-model'?: string;
+  'keep-top'?: number;
+  'match-mix'?: string;
+  format?: string[];
+  'merge-with'?: string;
+  'merge-image-folder'?: string;
+  round?: number;
+  seed?: number;
+  limit?: number;
+  shard?: string;
+  parallel?: number;
+  ctx?: number;
+  gpu?: string;
+  threads?: number;
+  'prefix-cache'?: number;
+  'in-flight'?: number;
+  grammar: boolean;
+  'max-question-chars'?: number;
+  'max-answer-chars'?: number;
+  'max-options'?: number;
+  report: boolean;
+  json: boolean;
+  demo: boolean;
+  'progress-interval': number;
+}
+
+const IO = 'Inputs and outputs:';
+const MODEL = 'Model:';
+const SCORE = 'Scoring and selection:';
+const ENGINE = 'Engine:';
+const GEN = 'Generation:';
+const SHOW = 'Output and progress:';
+
+function builder(y: Argv): Argv<RunArgs> {
+  return y
+    .usage('$0 run --model TEXT.gguf --mmproj MMPROJ.gguf --images DIR|GLOB|LIST.txt --out DIR [options]\n$0 run --demo [--out DIR]\n\nGenerates one (question, answer) per image with I->QA, re-predicts Q\' from (I, A) and A\' from (I, Q), scores S = sqrt(sim(Q,Q\') * sim(A,A\')) and keeps the top fraction per data type. Started again with the same command on the same --out, a run resumes where it stopped.')
+    .options({
+      images: { group: IO, type: 'string', describe: 'a folder (walked recursively, image files only), a glob such as "photos/**/*.jpg" (quote it), a list file (one path per line, relative to the list\'s folder) or one image' },
+      out: { group: IO, type: 'string', describe: 'output folder: triplets.jsonl, train.llava.json, run.json, report.html, train-lora.sh (default ./srf-demo with --demo)' },
+      'image-root': { group: IO, type: 'string', describe: 'folder the image paths in the outputs are relative to (LLaVA\'s --image_folder); default: the --images folder, the glob\'s fixed folder or the list\'s folder' },
+      shard: { group: IO, type: 'string', describe: 'I/N: process only the images whose relative path hashes to I mod N (0-based; e.g. $JOB_COMPLETION_INDEX/8); join shards with `srf-native merge`' },
+      limit: { group: IO, type: 'number', describe: 'only the first N images (after --shard), in sorted order' },
+      format: { group: IO, type: 'string', array: true, describe: 'extra training-data formats besides LLaVA: sharegpt, openai (repeatable or comma-separated)' },
+      'merge-with': { group: IO, type: 'string', describe: 'original instruction data (LLaVA JSON, e.g. llava_v1_5_mix665k.json): also write train.merged.llava.json = original + kept' },
+      'merge-image-folder': { group: IO, type: 'string', describe: 'folder the --merge-with data\'s image paths are relative to, when it is not the image root (both are re-based onto their common folder)' },
+      round: { group: IO, type: 'number', describe: 'SRF round, recorded in every kept record and run.json (default 0)' },
+      model: { group: MODEL, type: 'string', describe: 'text model GGUF (LLaVA-1.5\'s language model)' },
+      mmproj: { group: MODEL, type: 'string', describe: 'vision encoder + projector GGUF (mmproj)' },
+      lora: { group: MODEL, type: 'string', array: true, describe: 'LoRA adapter GGUF, FILE[:SCALE] (repeatable); usually the step-1 multi-task generator' },
+      embedder: { group: SCORE, type: 'string', describe: 'sentence-embedding GGUF (BERT family) for the cosine similarities; without it scores use a lexical fallback that is NOT the paper\'s measure' },
+      'bertscore-model': { group: SCORE, type: 'string', describe: 'encoder GGUF for BERTScore on long text (default: the --embedder)' },
+      'keep-top': { group: SCORE, type: 'number', describe: 'fraction kept within each data type (default 0.2, the paper\'s choice; 0.5 with --demo)' },
+      'match-mix': { group: SCORE, type: 'string', describe: 'second pass: resample the kept set to the type mix of this LLaVA JSON (or a JSON object of weights per type)' },
+      parallel: { group: ENGINE, type: 'number', describe: 'sequences the engine decodes together (default 8; 4 with --demo)' },
+      ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens (default: sized from --parallel and --prefix-cache)' },
+      gpu: { group: ENGINE, type: 'string', describe: 'on (all layers), off (CPU only) or a number of layers to offload (default: all when a GPU is present)' },
+      threads: { group: ENGINE, type: 'number', describe: 'CPU threads (default: all cores; 1 with --demo)' },
+      'prefix-cache': { group: ENGINE, type: 'number', describe: 'image prefixes kept evaluated in the KV cache (default: --parallel)' },
+      'in-flight': { group: ENGINE, type: 'number', describe: 'images worked on at once (default: 2 x --parallel)' },
+      seed: { group: GEN, type: 'number', describe: 'base seed of the I->QA sampling; each image adds a number from its path (default 0)' },
+      grammar: { group: GEN, type: 'boolean', default: true, describe: 'hold the I->QA reply to "Question: ...\\nAnswer: ..." with a grammar (--no-grammar to switch off)' },
+      'max-question-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest question line (default 120; --demo uses its own short grammar unless a bound is given)' },
+      'max-answer-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest answer (default 200)' },
+      'max-options': { group: GEN, type: 'number', describe: 'grammar bound: most multiple-choice option lines (default 4)' },
+      report: { group: SHOW, type: 'boolean', default: true, describe: 'write report.html (--no-report to skip)' },
+      json: { group: SHOW, type: 'boolean', default: false, describe: 'events as JSON lines on stdout (start, image, progress, finish); logs stay on stderr' },
+      'progress-interval': { group: SHOW, type: 'number', default: 10, describe: 'seconds between progress lines when stderr is not a terminal' },
+      demo: { type: 'boolean', default: false, describe: 'write a tiny generated model, embedder and images into --out and run the whole pipeline on them (no downloads, seconds)' },
+    })
+    .check((argv) => {
+      if (!argv.demo) {
+        const missing = ['model', 'mmproj', 'images', 'out'].filter((key) => argv[key] === undefined);
+        if (missing.length > 0) throw new SrfError('INVALID_ARGUMENT', `run needs ${missing.map((m) => `--${m}`).join(', ')} (or --demo)`);
+      }
+      return true;
+    })
+    .example('$0 run --demo', 'the whole pipeline on generated data, in seconds')
+    .example('$0 run --model llava-v1.5-7b-f16.gguf --mmproj mmproj-f16.gguf --lora srf-multitask-lora.gguf --embedder bge-small-en-v1.5-f16.gguf --images photos/ --out srf-round0', 'one round on a folder of photos')
+    .example('$0 run ... --shard 3/8 --out shard-3', 'one of 8 machines; then `srf-native merge --in shard-0 ... --in shard-7 --out all`') as unknown as Argv<RunArgs>;
+}
+
+function grammarBounds(argv: RunArgs): QaReplyGrammarOptions {
+  const bounds: QaReplyGrammarOptions = {};
+  const q = optionalInteger(argv['max-question-chars'], '--max-question-chars');
+  const a = optionalInteger(argv['max-answer-chars'], '--max-answer-chars');
+  const o = optionalInteger(argv['max-options'], '--max-options');
+  if (q !== undefined) bounds.maxQuestionChars = q;
+  if (a !== undefined) bounds.maxAnswerChars = a;
+  if (o !== undefined) bounds.maxOptions = o;
+  return bounds;
+}
+
+async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptions> {
+  const demo = argv.demo;
+  let base: Pick<RefineOptions, 'model' | 'mmproj' | 'images' | 'out'> & Partial<RefineOptions>;
+  if (demo) {
+    const out = argv.out ?? 'srf-demo';
+    ctx.log(`demo: writing a tiny generated LLaVA model, a tiny BERT embedder and ${DEMO_IMAGE_COUNT} images (one broken on purpose) into ${out}`);
+    const assets = await writeDemoAssets(out);
+    base = {
+      model: argv.model ?? assets.model,
+      mmproj: argv.mmproj ?? assets.mmproj,
+      images: argv.images ?? assets.images,
+      out,
+      embedder: argv.embedder ?? assets.embedder,
+      mergeWith: argv['merge-with'] ?? assets.original,
+      formats: argv.format ? parseFormats(argv.format) : ['sharegpt', 'openai'],
+      keepTop: argv['keep-top'] ?? DEMO_SETTINGS.keepTop,
+      parallel: argv.parallel ?? DEMO_SETTINGS.parallel,
+      threads: argv.threads ?? 1,
+      decoding: DEMO_SETTINGS.decoding,
+    };
+  } else {
+    base = { model: argv.model as string, mmproj: argv.mmproj as string, images: argv.images as string, out: argv.out as string };
+  }
+  const bounds = grammarBounds(argv);
+  // The demo has its own short grammar (DEMO_GRAMMAR) unless the grammar is switched off or bounded by hand.
+  const grammar = !argv.grammar ? false : demo && Object.keys(bounds).length === 0 ? DEMO_SETTINGS.grammar : true;
+  const options: RefineOptions = { ...base, grammar, grammarBounds: bounds, report: argv.report, command: ['run', ...ctx.argv.slice(ctx.argv.indexOf('run') + 1)] };
+  const set = <K extends keyof RefineOptions>(key: K, value: RefineOptions[K] | undefined) => {
+    if (value !== undefined) options[key] = value;
+  };
+  if (!demo) {
+    set('embedder', argv.embedder);
+    set('mergeWith', argv['merge-with']);
+    set('formats', argv.format ? parseFormats(argv.format) : undefined);
+    set('keepTop', optionalNumber(argv['keep-top'], '--keep-top'));
+    set('parallel', optionalInteger(argv.parallel, '--parallel'));
+    set('threads', optionalInteger(argv.threads, '--threads'));
+  }
+  set('loras', argv.lora?.map(parseLoraSpec));
+  set('bertscoreModel', argv['bertscore-model']);
+  set('imageRoot', argv['image-root']);
+  set('matchMix', argv['match-mix']);
+  set('mergeImageFolder', argv['merge-image-folder']);
+  set('round', optionalInteger(argv.round, '--round'));
+  set('seed', optionalInteger(argv.seed, '--seed'));
+  set('limit', optionalInteger(argv.limit, '--limit'));
+  set('shard', argv.shard);
+  set('contextSize', optionalInteger(argv.ctx, '--ctx'));
+  set('prefixCache', optionalInteger(argv['prefix-cache'], '--prefix-cache'));
+  set('inFlight', optionalInteger(argv['in-flight'], '--in-flight'));
+  const gpu = parseGpu(argv.gpu);
+  set('gpuLayers', gpu.gpuLayers);
+  set('gpuVision', gpu.gpuVision);
+  return options;
+}
+
+function printSummary(summary: RefineSummary, ctx: CliContext): void {
+  const c = summary.counts;
+  const rel = (file: string) => path.join(path.relative(process.cwd(), summary.out) || '.', file);
+  const lines = [
+    `${summary.status === 'complete' ? 'done' : 'interrupted'} in ${summary.seconds.total.toFixed(1)} s: ${c.images} images (${c.scored} scored, ${c.rejected} rejected, ${c.errors} error${c.errors === 1 ? '' : 's'}; ${summary.processed} this session, ${summary.resumed} from before), ${c.kept} kept — ${summary.selection.policy}`,
+  ];
+  if (!summary.paperFaithful) lines.push(`WARNING: ${summary.manifest.scoring?.warning ?? "scores are not the paper's"}`);
+  lines.push(`  ${rel(summary.outputs.journal)}  one line per image`);
+  for (const [format, file] of Object.entries(summary.outputs.train)) lines.push(`  ${rel(file)}  ${format}: ${c.kept} kept triplets`);
+  if (summary.outputs.merged) lines.push(`  ${rel(summary.outputs.merged)}  original + kept (images relative to ${summary.outputs.mergedImageRoot})`);
+  lines.push(`  ${rel('run.json')}  models, hashes, parameters, counts (image paths relative to ${summary.manifest.imageRoot})`);
+  if (summary.outputs.report) lines.push(`  ${rel(summary.outputs.report)}  histograms and examples`);
+  if (summary.outputs.trainScript) lines.push(`  ${rel(summary.outputs.trainScript)}  LLaVA LoRA fine-tuning + conversion back to GGUF`);
+  ctx.print(lines.join('\n'));
+}
+
+async function handler(argv: RunArgs, ctx: CliContext): Promise<number> {
+  const options = await buildOptions(argv, ctx);
+  const mode = argv.json ? 'json' : ctx.tty ? 'tty' : 'plain';
+  const run = refine({ ...options, progressIntervalMs: mode === 'tty' ? 200 : 1000 });
+  attachProgress(run, ctx, mode, Math.max(0, (optionalNumber(argv['progress-interval'], '--progress-interval') ?? 10) * 1000));
+  const resume = shellCommand(ctx.argv);
+  let presses = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    presses++;
+    if (presses === 1) {
+      ctx.log(`${signal === 'SIGINT' ? 'Ctrl-C' : signal}: stopping — images in flight are abandoned (they run again on resume), outputs are written for what is done. Press Ctrl-C again to exit at once.`);
+      run.cancel();
+    } else {
+      ctx.log(`exiting now; ${JOURNAL_FILE} is valid. To resume: ${resume}`);
+      process.exit(130);
+    }
+  };
+  if (ctx.signals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  if (argv.json) ctx.event({ event: 'start', out: path.resolve(options.out), options: { ...options, command: undefined } });
+  try {
+    const summary = await run.result;
+    if (argv.json) {
+      ctx.event({
+        event: 'finish',
+        status: summary.status,
+        out: summary.out,
+        counts: summary.counts,
+        selection: summary.selection,
+        outputs: summary.outputs,
+        paperFaithful: summary.paperFaithful,
+        seconds: summary.seconds,
+        imagesPerSecond: summary.imagesPerSecond,
+        resumed: summary.resumed,
+        processed: summary.processed,
+      });
+    } else {
+      printSummary(summary, ctx);
+    }
+    if (summary.status === 'interrupted') {
+      ctx.log(`interrupted with ${summary.counts.images} images done. To resume, run the same command: ${resume}`);
+      return 130;
+    }
+    return 0;
+  } finally {
+    if (ctx.signals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  }
+}
+
+export function runCommand(ctx: CliContext): CommandModule<object, RunArgs> {
+  return {
+    command: 'run',
+    describe: 'unlabeled images in, Triangular-Consistency filtered training data out (--demo: on generated data)',
+    builder,
+    handler: async (argv) => {
+      ctx.exitCode = await handler(argv, ctx);
+    },
+  };
+}
