@@ -38,6 +38,13 @@ interface RunArgs {
   'max-question-chars'?: number;
   'max-answer-chars'?: number;
   'max-options'?: number;
+  temperature?: number;
+  'top-p'?: number;
+  'max-tokens-qa'?: number;
+  'max-tokens-check'?: number;
+  'prompt-qa'?: string;
+  'prompt-a2q'?: string;
+  'prompt-q2a'?: string;
   report: boolean;
   json: boolean;
   demo: boolean;
@@ -82,6 +89,13 @@ function builder(y: Argv): Argv<RunArgs> {
       'max-question-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest question line (default 120; --demo uses its own short grammar unless a bound is given)' },
       'max-answer-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest answer (default 200)' },
       'max-options': { group: GEN, type: 'number', describe: 'grammar bound: most multiple-choice option lines (default 4)' },
+      temperature: { group: GEN, type: 'number', describe: 'I->QA sampling temperature (default 0.7; the re-predictions are greedy)' },
+      'top-p': { group: GEN, type: 'number', describe: 'I->QA nucleus sampling (default 0.9)' },
+      'max-tokens-qa': { group: GEN, type: 'number', describe: 'new tokens for the I->QA reply (default 256)' },
+      'max-tokens-check': { group: GEN, type: 'number', describe: 'new tokens for each re-prediction, IA->Q and IQ->A (default 128, LLaVA\'s evaluation default)' },
+      'prompt-qa': { group: GEN, type: 'string', describe: 'I->QA instruction after <image>\\n (\\n in the text is a newline; default: SRF-METHOD.md\'s "Look at the image, write one question about it, then answer it. ...")' },
+      'prompt-a2q': { group: GEN, type: 'string', describe: 'IA->Q instruction, {A} stands for the answer (default: \'Here is an answer about the image: "{A}"\\nWrite the question that this answer responds to.\')' },
+      'prompt-q2a': { group: GEN, type: 'string', describe: 'IQ->A instruction, {Q} stands for the question (default: "{Q}", the plain LLaVA turn)' },
       report: { group: SHOW, type: 'boolean', default: true, describe: 'write report.html (--no-report to skip)' },
       json: { group: SHOW, type: 'boolean', default: false, describe: 'events as JSON lines on stdout (start, image, progress, finish); logs stay on stderr' },
       'progress-interval': { group: SHOW, type: 'number', default: 10, describe: 'seconds between progress lines when stderr is not a terminal' },
@@ -149,6 +163,25 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
     set('threads', optionalInteger(argv.threads, '--threads'));
   }
   set('loras', argv.lora?.map(parseLoraSpec));
+  const decoding: NonNullable<RefineOptions['decoding']> = { ...(options.decoding ?? {}) };
+  const temperature = optionalNumber(argv.temperature, '--temperature');
+  const topP = optionalNumber(argv['top-p'], '--top-p');
+  const qaTokens = optionalInteger(argv['max-tokens-qa'], '--max-tokens-qa');
+  const checkTokens = optionalInteger(argv['max-tokens-check'], '--max-tokens-check');
+  if (temperature !== undefined || topP !== undefined || qaTokens !== undefined) {
+    decoding.iToQa = { ...decoding.iToQa, ...(temperature !== undefined ? { temperature } : {}), ...(topP !== undefined ? { topP } : {}), ...(qaTokens !== undefined ? { maxTokens: qaTokens } : {}) };
+  }
+  if (checkTokens !== undefined) {
+    decoding.iaToQ = { ...decoding.iaToQ, maxTokens: checkTokens };
+    decoding.iqToA = { ...decoding.iqToA, maxTokens: checkTokens };
+  }
+  if (Object.keys(decoding).length > 0) options.decoding = decoding;
+  const templates: NonNullable<RefineOptions['templates']> = {};
+  const unescape = (text: string) => text.replace(/\\n/g, '\n'); // `\n` typed in a shell is a newline
+  if (argv['prompt-qa'] !== undefined) templates.iToQa = unescape(argv['prompt-qa']);
+  if (argv['prompt-a2q'] !== undefined) templates.iaToQ = unescape(argv['prompt-a2q']);
+  if (argv['prompt-q2a'] !== undefined) templates.iqToA = unescape(argv['prompt-q2a']);
+  if (Object.keys(templates).length > 0) options.templates = templates;
   set('bertscoreModel', argv['bertscore-model']);
   set('imageRoot', argv['image-root']);
   set('matchMix', argv['match-mix']);

@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { validateLlavaDataset } from '../lib/emit/llava.js';
+import { DEMO_BROKEN_IMAGE, DEMO_IMAGE_COUNT } from '../lib/run/demo.js';
+import type { TripletLine } from '../lib/run/journal.js';
+import type { RunManifest } from '../lib/run/manifest.js';
+import { DATA_TYPES } from '../lib/srf/data-types.js';
+import { tempDir } from './helpers/fixtures.js';
+import { parseJsonLines, runCli } from './helpers/cli.js';
+
+const readJson = async (file: string) => JSON.parse(await readFile(file, 'utf8')) as unknown;
+const readLines = async (file: string) => parseJsonLines(await readFile(file, 'utf8')) as TripletLine[];
+
+t.test('run --demo: every output, consistent with each other', async (t) => {
+  const out = join(await tempDir(), 'demo');
+  const started = Date.now();
+  const result = await runCli(['run', '--demo', '--out', out]);
+  const seconds = (Date.now() - started) / 1000;
+  t.equal(result.code, 0, result.stderr);
+  t.comment(`run --demo took ${seconds.toFixed(1)} s`);
+  t.match(result.stdout, /^done in .* 8 images/m);
+
+  const files = await readdir(out);
+  for (const file of ['triplets.jsonl', 'train.llava.json', 'train.sharegpt.json', 'train.openai.jsonl', 'train.merged.llava.json', 'run.json', 'report.html', 'train-lora.sh', 'demo-models', 'demo-images']) {
+    t.ok(files.includes(file), `${file} written`);
+  }
+  t.notOk(files.some((f) => f.endsWith('.tmp')), 'no temporary files left');
+  t.notOk(files.includes('.srf-native.lock'), 'lock released');
+  t.ok(((await stat(join(out, 'train-lora.sh'))).mode & 0o111) !== 0, 'train-lora.sh is executable');
+
+  const lines = await readLines(join(out, 'triplets.jsonl'));
+  t.equal(lines.length, DEMO_IMAGE_COUNT, 'one line per input image, the broken one included');
+  t.equal(new Set(lines.map((l) => l.id)).size, lines.length, 'ids unique');
+  const broken = lines.find((l) => l.image === DEMO_BROKEN_IMAGE);
+  t.match(broken, { status: 'error', error: { code: 'IMAGE_UNREADABLE' }, kept: false });
+  t.ok(lines.every((l) => typeof l.kept === 'boolean'), 'selection filled in kept on every line');
+  const scored = lines.filter((l) => l.status === 'scored');
+  t.ok(scored.length >= 1, 'the grammar makes the random model parse');
+  for (const l of scored) {
+    t.ok(DATA_TYPES.includes(l.type!), `type ${l.type}`);
+    t.ok(l.score! >= 0 && l.score! <= 1 && Math.abs(l.score! - Math.sqrt(l.simQ! * l.simA!)) < 1e-9, 'S = sqrt(simQ * simA)');
+    t.equal(l.paperFaithful, true, 'the demo scores with its embedder');
+  }
+
+  const llava = await readJson(join(out, 'train.llava.json'));
+  t.same(validateLlavaDataset(llava), { ok: true, records: (llava as unknown[]).length }, 'LLaVA trainer format');
+  const kept = lines.filter((l) => l.kept);
+  t.equal((llava as unknown[]).length, kept.length, 'train.llava.json holds exactly the kept lines');
+  t.same((llava as { id: string }[]).map((r) => r.id).sort(), kept.map((l) => `srf-r0-${l.id}`).sort());
+  t.ok((llava as { image: string }[]).every((r) => !r.image.startsWith('/')), 'image paths relative to the image root');
+  const merged = await readJson(join(out, 'train.merged.llava.json'));
+  t.equal(validateLlavaDataset(merged).ok, true);
+  t.equal((merged as unknown[]).length, 3 + kept.length, 'original (3) + kept');
+  t.equal((await readJson(join(out, 'train.sharegpt.json')) as unknown[]).length, kept.length);
+  t.equal(parseJsonLines(await readFile(join(out, 'train.openai.jsonl'), 'utf8')).length, kept.length);
+
+  const manifest = (await readJson(join(out, 'run.json'))) as RunManifest;
+  t.equal(manifest.status, 'complete');
+  t.equal(manifest.counts?.images, lines.length);
+  t.equal(manifest.counts?.scored, scored.length);
+  t.equal(manifest.counts?.errors, 1);
+  t.equal(manifest.counts?.kept, kept.length);
+  t.equal((manifest.counts?.scored ?? 0) + (manifest.counts?.rejected ?? 0) + (manifest.counts?.errors ?? 0), lines.length);
+  for (const type of DATA_TYPES) {
+    t.equal(manifest.counts?.byType[type].total, scored.filter((l) => l.type === type).length, `${type} count`);
+  }
+  t.equal(manifest.scoring?.paperFaithful, true);
+  t.equal(manifest.round, 0);
+  const modelBytes = await readFile(manifest.models!.model.path);
+  t.equal(manifest.models?.model.sha256, createHash('sha256').update(modelBytes).digest('hex'), 'model hash recorded');
+  t.match(manifest.generation, { seed: 0, parallel: 4, grammar: 'custom' });
+  t.equal(manifest.imageRoot, join(out, 'demo-images'));
+
+  const html = await readFile(join(out, 'report.html'), 'utf8');
+  t.notMatch(html, /<script/i);
+  t.match(html, /Keep rate per type/);
+
+  // select again with another keep-top: counts change, nothing is generated
+  const before = lines.map(({ kept: _kept, ...rest }) => rest);
+  const select = await runCli(['select', '--in', out, '--keep-top', '1']);
+  t.equal(select.code, 0, select.stderr);
+  const after = await readLines(join(out, 'triplets.jsonl'));
+  t.same(after.map(({ kept: _kept, ...rest }) => rest), before, 'the triplets themselves are untouched');
+  const keptAll = after.filter((l) => l.kept);
+  t.equal(keptAll.length, scored.filter((l) => l.score! > 0).length, 'keep-top 1 keeps every non-zero score');
+  const reselected = (await readJson(join(out, 'run.json'))) as RunManifest;
+  t.equal(reselected.counts?.kept, keptAll.length);
+  t.equal(reselected.selection?.keepTop, 1);
+  t.equal((reselected.timings as { sessions: number }).sessions, 1, 'no new generation session');
+  t.equal(((await readJson(join(out, 'train.llava.json'))) as unknown[]).length, keptAll.length);
+  t.equal(((await readJson(join(out, 'train.merged.llava.json'))) as unknown[]).length, 3 + keptAll.length, 'select keeps the --merge-with of the run');
+
+  // report rebuild
+  const report = await runCli(['report', '--in', out]);
+  t.equal(report.code, 0, report.stderr);
+  t.equal(report.stdout.trim(), join(out, 'report.html'));
+
+  // the same command again: everything is done, nothing is generated twice
+  const again = await runCli(['run', '--demo', '--out', out, '--keep-top', '0.5']);
+  t.equal(again.code, 0, again.stderr);
+  t.match(again.stderr, /resuming: 8 images already/);
+  t.match(again.stdout, /0 this session, 8 from before/);
+  const third = await readLines(join(out, 'triplets.jsonl'));
+  t.same(third.map(({ kept: _kept, ...rest }) => rest), before);
+});
+
+t.test('run --demo --json: stdout is JSON lines only', async (t) => {
+  const out = join(await tempDir(), 'demo-json');
+  const result = await runCli(['run', '--demo', '--out', out, '--json']);
+  t.equal(result.code, 0, result.stderr);
+  const events = parseJsonLines(result.stdout) as { event: string; status?: string }[];
+  t.equal(events[0]?.event, 'start');
+  t.equal(events.at(-1)?.event, 'finish');
+  t.equal(events.at(-1)?.status, 'complete');
+  t.equal(events.filter((e) => e.event === 'image').length, DEMO_IMAGE_COUNT, 'one image event per image');
+  t.ok(events.some((e) => e.event === 'progress'));
+  t.match(result.stderr, /srf-native: demo: writing/, 'logs go to stderr');
+});
