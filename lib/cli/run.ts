@@ -4,6 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { SrfError } from '../errors.js';
 import { DEMO_IMAGE_COUNT, DEMO_SETTINGS, writeDemoAssets } from '../run/demo.js';
 import { JOURNAL_FILE } from '../run/journal.js';
+import { parseShard } from '../run/inputs.js';
 import { refine, type RefineOptions, type RefineSummary } from '../run/pipeline.js';
 import type { QaReplyGrammarOptions } from '../srf/prompts.js';
 import { shellCommand, type CliContext } from './context.js';
@@ -126,6 +127,11 @@ function grammarBounds(argv: RunArgs): QaReplyGrammarOptions {
 
 async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptions> {
   const demo = argv.demo;
+  // option values are checked before the demo writes anything
+  const gpu = parseGpu(argv.gpu);
+  const shard = argv.shard === undefined ? undefined : parseShard(argv.shard);
+  const loras = argv.lora?.map(parseLoraSpec);
+  const formats = argv.format ? parseFormats(argv.format) : undefined;
   let base: Pick<RefineOptions, 'model' | 'mmproj' | 'images' | 'out'> & Partial<RefineOptions>;
   if (demo) {
     const out = argv.out ?? 'srf-demo';
@@ -138,7 +144,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
       out,
       embedder: argv.embedder ?? assets.embedder,
       mergeWith: argv['merge-with'] ?? assets.original,
-      formats: argv.format ? parseFormats(argv.format) : ['sharegpt', 'openai'],
+      formats: formats ?? ['sharegpt', 'openai'],
       keepTop: argv['keep-top'] ?? DEMO_SETTINGS.keepTop,
       parallel: argv.parallel ?? DEMO_SETTINGS.parallel,
       threads: argv.threads ?? 1,
@@ -157,12 +163,12 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   if (!demo) {
     set('embedder', argv.embedder);
     set('mergeWith', argv['merge-with']);
-    set('formats', argv.format ? parseFormats(argv.format) : undefined);
+    set('formats', formats);
     set('keepTop', optionalNumber(argv['keep-top'], '--keep-top'));
     set('parallel', optionalInteger(argv.parallel, '--parallel'));
     set('threads', optionalInteger(argv.threads, '--threads'));
   }
-  set('loras', argv.lora?.map(parseLoraSpec));
+  set('loras', loras);
   const decoding: NonNullable<RefineOptions['decoding']> = { ...(options.decoding ?? {}) };
   const temperature = optionalNumber(argv.temperature, '--temperature');
   const topP = optionalNumber(argv['top-p'], '--top-p');
@@ -189,11 +195,10 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   set('round', optionalInteger(argv.round, '--round'));
   set('seed', optionalInteger(argv.seed, '--seed'));
   set('limit', optionalInteger(argv.limit, '--limit'));
-  set('shard', argv.shard);
+  set('shard', shard);
   set('contextSize', optionalInteger(argv.ctx, '--ctx'));
   set('prefixCache', optionalInteger(argv['prefix-cache'], '--prefix-cache'));
   set('inFlight', optionalInteger(argv['in-flight'], '--in-flight'));
-  const gpu = parseGpu(argv.gpu);
   set('gpuLayers', gpu.gpuLayers);
   set('gpuVision', gpu.gpuVision);
   return options;

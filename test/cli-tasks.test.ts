@@ -1,0 +1,71 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { validateLlavaDataset } from '../lib/emit/llava.js';
+import { buildMultiTaskData } from '../lib/srf/tasks.js';
+import { tempDir } from './helpers/fixtures.js';
+import { runCli } from './helpers/cli.js';
+
+function records(count: number): unknown[] {
+  const out: unknown[] = [];
+  for (let i = 0; i < count; i++) {
+    if (i % 7 === 3) {
+      out.push({ id: `text-${i}`, conversations: [{ from: 'human', value: `What is ${i} + 1?` }, { from: 'gpt', value: `${i + 1}` }] });
+      continue;
+    }
+    out.push({
+      id: i % 5 === 0 ? i : `img-${i}`,
+      image: `coco/train2017/${String(i).padStart(12, '0')}.jpg`,
+      conversations: [
+        { from: 'human', value: `<image>\nWhat color is object ${i}?\nAnswer the question using a single word or phrase.` },
+        { from: 'gpt', value: i % 2 ? 'Red' : 'Blue' },
+        { from: 'human', value: i % 4 === 0 ? '' : `Is it on the left?` },
+        { from: 'gpt', value: 'Yes' },
+      ],
+    });
+  }
+  return out;
+}
+
+t.test('tasks: the streamed file equals buildMultiTaskData, seed for seed', async (t) => {
+  const dir = await tempDir();
+  const data = join(dir, 'mix.json');
+  const input = records(60);
+  await writeFile(data, JSON.stringify(input, null, 1));
+  const out = join(dir, 'tasks');
+  const result = await runCli(['tasks', '--data', data, '--out', out, '--seed', '3', '--image-folder', '/data/playground']);
+  t.equal(result.code, 0, result.stderr);
+  const written = JSON.parse(await readFile(join(out, 'tasks.llava.json'), 'utf8'));
+  const expected = buildMultiTaskData(input, { seed: 3 });
+  t.same(written, JSON.parse(JSON.stringify(expected.records)), 'same records, same order, same task draw');
+  t.equal(validateLlavaDataset(written).ok, true);
+  const summary = JSON.parse(await readFile(join(out, 'tasks.json'), 'utf8'));
+  t.same(summary.counts, expected.counts);
+  t.equal(summary.textOnlyTurns, expected.textOnlyTurns);
+  t.equal(summary.skippedTurns, expected.skipped.length);
+  t.ok(summary.skippedTurns > 0, 'the data has empty turns to skip');
+  t.ok(written.filter((r: { image?: string }) => r.image === undefined).every((r: { srf: { task: string } }) => r.srf.task === 'iqToA'), 'text-only turns are only IQ->A');
+  t.match(result.stdout, new RegExp(`wrote ${written.length} records`));
+  const script = await readFile(join(out, 'train-lora.sh'), 'utf8');
+  t.match(script, /SRF step 1/);
+  t.match(script, /DEFAULT_IMAGE_FOLDER='\/data\/playground'/);
+
+  const other = await runCli(['tasks', '--data', data, '--out', join(dir, 'tasks-other'), '--seed', '4', '--ratios', '0.2,0.2,0.6', '--json']);
+  t.equal(other.code, 0, other.stderr);
+  const event = JSON.parse(other.stdout);
+  t.same(event.counts, buildMultiTaskData(input, { seed: 4, ratios: { iToQa: 0.2, iaToQ: 0.2, iqToA: 0.6 } }).counts);
+});
+
+t.test('tasks: a bad record is named by its position; bad ratios are refused', async (t) => {
+  const dir = await tempDir();
+  const data = join(dir, 'bad.json');
+  const input = records(4);
+  (input[2] as { conversations: unknown[] }).conversations = [{ from: 'gpt', value: 'x' }, { from: 'human', value: 'y' }];
+  await writeFile(data, JSON.stringify(input));
+  const result = await runCli(['tasks', '--data', data, '--out', join(dir, 'out')]);
+  t.equal(result.code, 2);
+  t.match(result.stderr, /^srf-native: DATA_INVALID: .*record 2 \(id "img-2"\)/m);
+  const ratios = await runCli(['tasks', '--data', data, '--out', join(dir, 'out'), '--ratios', '0.5,0.5,0.5']);
+  t.equal(ratios.code, 2);
+  t.match(ratios.stderr, /INVALID_ARGUMENT: .*sum/);
+});

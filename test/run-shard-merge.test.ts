@@ -1,0 +1,108 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { validateLlavaDataset } from '../lib/emit/llava.js';
+import { writeFixtures } from '../lib/gguf/fixtures.js';
+import { DEMO_SETTINGS } from '../lib/run/demo.js';
+import { identifyImage } from '../lib/run/inputs.js';
+import type { TripletLine } from '../lib/run/journal.js';
+import { refine, type RefineOptions } from '../lib/run/pipeline.js';
+import { tempDir } from './helpers/fixtures.js';
+import { parseJsonLines, runCli, writeImages } from './helpers/cli.js';
+
+const lines = async (out: string) => parseJsonLines(await readFile(join(out, 'triplets.jsonl'), 'utf8')) as TripletLine[];
+
+async function world() {
+  const dir = await tempDir();
+  const models = await writeFixtures(join(dir, 'models'), { llava: 'tiny', seed: 5 });
+  const names = [...Array.from({ length: 10 }, (_, i) => `photos/p${i}.png`), 'photos/broken.png'];
+  await writeImages(join(dir, 'images'), names);
+  const base: RefineOptions = {
+    model: models.model,
+    mmproj: models.mmproj,
+    images: join(dir, 'images'),
+    out: '',
+    parallel: 4,
+    threads: 1,
+    grammar: DEMO_SETTINGS.grammar,
+    decoding: DEMO_SETTINGS.decoding,
+    keepTop: 0.5,
+  };
+  return { dir, names, base };
+}
+
+t.test('shards I/N partition the images; merge joins them and selects over the union', async (t) => {
+  const { dir, names, base } = await world();
+  const shardLines: TripletLine[][] = [];
+  for (const index of [0, 1]) {
+    const run = refine({ ...base, out: join(dir, `shard-${index}`), shard: `${index}/2`, round: 2 });
+    const streamed: TripletLine[] = [];
+    for await (const line of run) streamed.push(line);
+    const summary = await run.result;
+    t.equal(summary.status, 'complete');
+    const written = await lines(join(dir, `shard-${index}`));
+    t.same(written.map((l) => l.id).sort(), streamed.map((l) => l.id).sort(), 'the iterator yields every journaled line');
+    shardLines.push(written);
+  }
+  const [a, b] = shardLines as [TripletLine[], TripletLine[]];
+  t.ok(a.length > 0 && b.length > 0, `both shards have work (${a.length} + ${b.length})`);
+  const union = [...a, ...b].map((l) => l.id);
+  t.equal(new Set(union).size, union.length, 'disjoint');
+  t.same([...union].sort(), names.map((n) => identifyImage(n).id).sort(), 'complete');
+
+  const merged = join(dir, 'merged');
+  const result = await runCli(['merge', '--in', join(dir, 'shard-0'), '--in', join(dir, 'shard-1'), '--in', join(dir, 'shard-0'), '--out', merged, '--keep-top', '0.5', '--format', 'sharegpt']);
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, new RegExp(`${names.length} images \\(${a.length} duplicates dropped\\)`), 'a folder named twice is deduplicated by id');
+  const all = await lines(merged);
+  t.same(all.map((l) => l.id).sort(), [...union].sort());
+  t.ok(all.every((l) => l.round === 2), 'round recorded in every line');
+  const manifest = JSON.parse(await readFile(join(merged, 'run.json'), 'utf8'));
+  t.equal(manifest.counts.images, names.length);
+  t.equal(manifest.round, 2);
+  t.same(manifest.inputs.shards, ['0/2', '1/2', '0/2']);
+  const llava = JSON.parse(await readFile(join(merged, 'train.llava.json'), 'utf8')) as { srf: { round: number } }[];
+  t.equal(validateLlavaDataset(llava).ok, true);
+  t.equal(llava.length, manifest.counts.kept);
+  t.ok(llava.every((r) => r.srf.round === 2), 'round in every kept record');
+  const script = await readFile(join(merged, 'train-lora.sh'), 'utf8');
+  t.match(script, /--lora_r 128 --lora_alpha 256 --mm_projector_lr 2e-5/);
+  t.match(script, /--learning_rate 2e-4/);
+  t.match(script, /--version v1/);
+  t.match(script, /--image_aspect_ratio pad/);
+  t.match(script, /convert_lora_to_gguf\.py/);
+  t.match(script, /--round 3/, 'the next round is announced');
+});
+
+t.test('abort: in-flight images are abandoned, outputs are still written, and a rerun finishes the job', async (t) => {
+  const { dir, names, base } = await world();
+  const out = join(dir, 'out');
+  const controller = new AbortController();
+  const run = refine({ ...base, out, inFlight: 2, signal: controller.signal });
+  run.on('result', () => controller.abort());
+  const summary = await run.result;
+  t.equal(summary.status, 'interrupted');
+  const partial = await lines(out);
+  t.ok(partial.length >= 1 && partial.length < names.length, `stopped early (${partial.length} lines)`);
+  t.ok(partial.every((l) => l.error?.code !== 'ABORTED'), 'abandoned images are not journaled as errors');
+  const manifest = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
+  t.equal(manifest.status, 'interrupted');
+  t.equal(JSON.parse(await readFile(join(out, 'train.llava.json'), 'utf8')).length, manifest.counts.kept, 'outputs for what is done');
+
+  const rest = await refine({ ...base, out }).complete();
+  t.equal(rest.status, 'complete');
+  t.equal(rest.resumed, partial.length);
+  t.equal(rest.processed, names.length - partial.length);
+  const all = await lines(out);
+  t.equal(new Set(all.map((l) => l.id)).size, names.length);
+});
+
+t.test('a resumed run with other generation settings is refused, naming what differs', async (t) => {
+  const { dir, base } = await world();
+  const out = join(dir, 'out');
+  await refine({ ...base, out, limit: 2 }).complete();
+  await t.rejects(refine({ ...base, out, seed: 7 }).complete(), { code: 'OUTPUT_CONFLICT', message: /seed differ/ });
+  const more = await refine({ ...base, out, limit: 4, keepTop: 0.9, formats: ['openai'] }).complete();
+  t.equal(more.resumed, 2, 'selection settings and the limit may change');
+  t.equal(more.counts.images, 4);
+});
