@@ -2,6 +2,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { parseFormats, parseGpu, parseLoraSpec } from '../lib/cli/options.js';
+import { progressBar, progressLine } from '../lib/cli/progress.js';
 import { writeFixtures } from '../lib/gguf/fixtures.js';
 import { tempDir } from './helpers/fixtures.js';
 import { runCli, writeImages } from './helpers/cli.js';
@@ -71,4 +72,12 @@ t.test('option parsers', async (t) => {
   t.same(parseGpu('20'), { gpuLayers: 20 });
   t.same(parseFormats(['sharegpt,openai', 'llava', 'openai']), ['sharegpt', 'openai', 'llava']);
   t.throws(() => parseFormats(['csv']), { code: 'INVALID_ARGUMENT' });
+});
+
+t.test('progress: a bar with images/s, ETA and keep rate on a terminal, plain lines elsewhere', async (t) => {
+  const p = { phase: 'generating' as const, done: 50, resumed: 10, processed: 40, total: 100, inFlight: 8, scored: 45, rejected: 3, errors: 2, keptEstimate: 10, keepRate: 0.2, imagesPerSecond: 2.5, etaSeconds: 20, elapsedSeconds: 16 };
+  const bar = progressBar(p, 10);
+  t.match(bar, /^\[█████░░░░░\] 50\/100 50% · 2\.50 img\/s · ETA 20s · kept≈20\.0% · rejected 3 · errors 2$/);
+  t.match(progressBar({ ...p, total: null, etaSeconds: null }), /^\[counting…\] 50 · .* ETA \?/);
+  t.match(progressLine({ ...p, etaSeconds: 3725 }), /^progress: 50\/100 images \(50\.0%\) · 2\.50 img\/s · ETA 1h02m .* in flight 8$/);
 });

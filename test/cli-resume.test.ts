@@ -91,3 +91,43 @@ t.test('a second run on a folder another process is writing is refused before an
   t.match(second.stderr, new RegExp(`^srf-native: OUTPUT_CONFLICT: .*another srf-native \\(pid ${process.pid}\\)`, 'm'));
   t.same((await readdir(out)).sort(), [], 'nothing written');
 });
+
+t.test('Ctrl-C: the first press stops and writes outputs (JSON events stay valid), the second exits at once', async (t) => {
+  const dir = await tempDir();
+  const models = await writeFixtures(join(dir, 'models'), { llava: 'tiny', seed: 3 });
+  await writeImages(join(dir, 'images'), Array.from({ length: 16 }, (_, i) => `img${i}.png`));
+  const args = (out: string) => ['run', '--model', models.model, '--mmproj', models.mmproj, '--images', join(dir, 'images'), '--out', out, '--parallel', '2', '--in-flight', '2', '--threads', '1', '--json'];
+  const imageEvents = (text: string) => text.split('\n').filter((l) => l.includes('"event":"image"')).length;
+
+  const out = join(dir, 'once');
+  const child = spawnCli(args(out));
+  let stdout = '';
+  child.stdout?.on('data', (chunk) => (stdout += chunk));
+  for (let waited = 0; waited < 120_000 && imageEvents(stdout) < 2 && child.exitCode === null; waited += 20) await sleep(20);
+  child.kill('SIGINT');
+  const once = await child.output;
+  t.equal(once.code, 130, 'interrupted: exit 130');
+  const events = parseJsonLines(once.stdout) as { event: string; status?: string }[];
+  t.equal(events.at(-1)?.event, 'finish');
+  t.equal(events.at(-1)?.status, 'interrupted');
+  t.match(once.stderr, /Ctrl-C: stopping/);
+  t.match(once.stderr, /To resume, run the same command: srf-native run --model /);
+  const manifest = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as RunManifest;
+  t.equal(manifest.status, 'interrupted');
+  const done = parseJsonLines(await readFile(join(out, 'triplets.jsonl'), 'utf8'));
+  t.ok(done.length < 16, `stopped early (${done.length} of 16)`);
+  t.equal(JSON.parse(await readFile(join(out, 'train.llava.json'), 'utf8')).length, manifest.counts?.kept);
+
+  const twice = spawnCli(args(join(dir, 'twice')));
+  let early = '';
+  twice.stdout?.on('data', (chunk) => (early += chunk));
+  for (let waited = 0; waited < 120_000 && imageEvents(early) < 1 && twice.exitCode === null; waited += 20) await sleep(20);
+  twice.kill('SIGINT');
+  await sleep(30);
+  twice.kill('SIGINT');
+  const exited = await twice.output;
+  t.equal(exited.code, 130);
+  t.match(exited.stderr, /exiting now; triplets\.jsonl is valid/);
+  parseJsonLines(await readFile(join(dir, 'twice', 'triplets.jsonl'), 'utf8')); // throws on a broken line
+  t.pass('the journal is whole');
+});

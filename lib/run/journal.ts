@@ -5,6 +5,7 @@
  * cut short by a kill is truncated away; lines are never rewritten while a run appends (selection
  * rewrites the whole file atomically at the end to fill in `kept`, see finalize.ts).
  */
+import { writeSync } from 'node:fs';
 import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { SrfError } from '../errors.js';
 import type { DataType } from '../srf/data-types.js';
@@ -154,7 +155,19 @@ export class Journal {
     this.existing = ids.size;
     this.#batchLines = options.batchLines ?? 32;
     this.#batchMs = options.batchMs ?? 250;
+    process.on('exit', this.#onExit);
   }
+
+  /** process.exit() (a second Ctrl-C) skips pending timers: write the buffered lines synchronously, whole. */
+  #onExit = (): void => {
+    if (this.#closed || this.#buffer.length === 0) return;
+    try {
+      writeSync(this.#handle.fd, this.#buffer.join(''));
+    } catch {
+      // exiting anyway; the lines run again on resume
+    }
+    this.#buffer = [];
+  };
 
   static async open(file: string, options: JournalOptions = {}): Promise<Journal> {
     const ids = new Set<string>();
@@ -212,6 +225,7 @@ export class Journal {
       await this.flush();
     } finally {
       this.#closed = true;
+      process.off('exit', this.#onExit);
       await this.#handle.close();
     }
   }
