@@ -57,6 +57,8 @@ export class VisionModel implements AsyncDisposable {
   #closed = false;
   #closing: Promise<void> | undefined;
   #loraScales: number[];
+  /** One abort listener per signal, however many requests share it. */
+  #abortGroups = new WeakMap<AbortSignal, Set<number>>();
 
   private constructor(engine: NativeVisionModel, pending: Map<number, Pending>, info: VisionModelInfo, scales: number[]) {
     this.#engine = engine;
@@ -149,12 +151,12 @@ export class VisionModel implements AsyncDisposable {
       ignoreEos: sampling.ignoreEos ?? false,
       grammar: sampling.grammar ?? '',
     });
-    const onAbort = () => this.#engine.cancel(id);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const group = signal ? this.#abortGroup(signal) : undefined;
+    group?.add(id);
     try {
       return await this.#wait(id);
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      group?.delete(id);
     }
   }
 
@@ -227,6 +229,17 @@ export class VisionModel implements AsyncDisposable {
 
   #assertOpen(): void {
     if (this.#closed) throw new SrfError('CLOSED', 'the model is closed');
+  }
+
+  #abortGroup(signal: AbortSignal): Set<number> {
+    let group = this.#abortGroups.get(signal);
+    if (!group) {
+      const ids = new Set<number>();
+      signal.addEventListener('abort', () => ids.forEach((id) => this.#engine.cancel(id)), { once: true });
+      this.#abortGroups.set(signal, ids);
+      group = ids;
+    }
+    return group;
   }
 
   #wait(id: number): Promise<NativeCompletion> {
