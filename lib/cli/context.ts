@@ -54,6 +54,7 @@ export class CliContext {
 
   /** A result line on stdout. */
   print(text: string): void {
+    this.#clearLive();
     this.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   }
 
@@ -64,7 +65,7 @@ export class CliContext {
 
   /** Rewrites the live line on a terminal. */
   live(text: string): void {
-    const width = Math.max(20, (this.stderr.columns ?? 100) - 1);
+    const width = Math.max(20, (this.stderr.columns || 100) - 1);
     this.stderr.write(`\r\x1b[2K${text.length > width ? text.slice(0, width) : text}`);
     this.liveLine = true;
   }

@@ -37,7 +37,7 @@ export async function main(argv: string[] = process.argv.slice(2), options: CliO
     .help()
     .alias('h', 'help')
     .version(toolVersion())
-    .wrap(Math.min(120, ctx.stderr.columns ?? 100))
+    .wrap(Math.min(120, ctx.stderr.columns || 100))
     .exitProcess(false)
     .showHelpOnFail(false)
     .fail((message, error) => {

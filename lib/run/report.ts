@@ -244,7 +244,9 @@ export async function writeReport(out: string, reportOptions: ReportOptions = {}
   else {
     parts.push(`<p>${[...data.rejectedByReason].map(([r, n]) => `${escapeHtml(r)}: ${n}`).join(', ')}</p>`);
     for (const line of data.rejected) {
-      parts.push(`<div class="card"><div class="text"><div class="meta">${escapeHtml(line.image)} · ${escapeHtml(line.rejected)}</div><pre>${escapeHtml(line.raw ?? '')}</pre></div></div>`);
+      const thumb = await thumbnail(imageRoot, line.image, size);
+      const img = thumb ? `<img src="${thumb}" alt="" width="${size}">` : '<div class="noimg">no preview</div>';
+      parts.push(`<div class="card">${img}<div class="text"><div class="meta">${escapeHtml(line.image)} · ${escapeHtml(line.rejected)}</div><pre>${escapeHtml(line.raw ?? '')}</pre></div></div>`);
     }
   }
 
