@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { validateLlavaDataset } from '../lib/emit/llava.js';
@@ -18,7 +18,7 @@ t.test('run --demo: every output, consistent with each other', async (t) => {
   const started = Date.now();
   const result = await runCli(['run', '--demo', '--out', out]);
   const seconds = (Date.now() - started) / 1000;
-  t.equal(result.code, 0, result.stderr);
+  t.equal(result.code, 0, result.code === 0 ? 'exit 0' : result.stderr);
   t.comment(`run --demo took ${seconds.toFixed(1)} s`);
   t.match(result.stdout, /^done in .* 8 images/m);
 
@@ -80,7 +80,7 @@ t.test('run --demo: every output, consistent with each other', async (t) => {
   // select again with another keep-top: counts change, nothing is generated
   const before = lines.map(({ kept: _kept, ...rest }) => rest);
   const select = await runCli(['select', '--in', out, '--keep-top', '1']);
-  t.equal(select.code, 0, select.stderr);
+  t.equal(select.code, 0, select.code === 0 ? 'exit 0' : select.stderr);
   const after = await readLines(join(out, 'triplets.jsonl'));
   t.same(after.map(({ kept: _kept, ...rest }) => rest), before, 'the triplets themselves are untouched');
   const keptAll = after.filter((l) => l.kept);
@@ -92,14 +92,38 @@ t.test('run --demo: every output, consistent with each other', async (t) => {
   t.equal(((await readJson(join(out, 'train.llava.json'))) as unknown[]).length, keptAll.length);
   t.equal(((await readJson(join(out, 'train.merged.llava.json'))) as unknown[]).length, 3 + keptAll.length, 'select keeps the --merge-with of the run');
 
+  // a second pass to a type mix, and off again
+  const present = [...new Set(keptAll.map((l) => l.type!))];
+  if (present.length >= 2) {
+    const mixFile = join(out, 'mix.json');
+    const [first, second] = present as [string, string];
+    await writeFile(mixFile, JSON.stringify({ [first]: 1, [second]: 1 }));
+    const mixed = await runCli(['select', '--in', out, '--match-mix', mixFile]);
+    t.equal(mixed.code, 0, mixed.code === 0 ? 'exit 0' : mixed.stderr);
+    const mixedLines = (await readLines(join(out, 'triplets.jsonl'))).filter((l) => l.kept);
+    const firstCount = mixedLines.filter((l) => l.type === first).length;
+    const secondCount = mixedLines.filter((l) => l.type === second).length;
+    t.equal(firstCount, secondCount, `resampled to a 1:1 mix of ${first} and ${second}`);
+    t.equal(firstCount, Math.min(keptAll.filter((l) => l.type === first).length, keptAll.filter((l) => l.type === second).length), 'the scarcer type is kept whole');
+    t.ok(mixedLines.every((l) => l.type === first || l.type === second), 'types outside the target are dropped');
+    const mixManifest = (await readJson(join(out, 'run.json'))) as RunManifest;
+    t.equal(mixManifest.selection?.matchMix, mixFile);
+    t.equal(mixManifest.counts?.kept, mixedLines.length);
+    const off = await runCli(['select', '--in', out, '--no-match-mix']);
+    t.equal(off.code, 0, off.code === 0 ? 'exit 0' : off.stderr);
+    t.equal((await readLines(join(out, 'triplets.jsonl'))).filter((l) => l.kept).length, keptAll.length, '--no-match-mix restores the top-fraction selection');
+  } else {
+    t.comment(`only ${present.length} type kept: type-mix pass not exercised by this demo run`);
+  }
+
   // report rebuild
   const report = await runCli(['report', '--in', out]);
-  t.equal(report.code, 0, report.stderr);
+  t.equal(report.code, 0, report.code === 0 ? 'exit 0' : report.stderr);
   t.equal(report.stdout.trim(), join(out, 'report.html'));
 
   // the same command again: everything is done, nothing is generated twice
   const again = await runCli(['run', '--demo', '--out', out, '--keep-top', '0.5']);
-  t.equal(again.code, 0, again.stderr);
+  t.equal(again.code, 0, again.code === 0 ? 'exit 0' : again.stderr);
   t.match(again.stderr, /resuming: 8 images already/);
   t.match(again.stdout, /0 this session, 8 from before/);
   const third = await readLines(join(out, 'triplets.jsonl'));
@@ -109,7 +133,7 @@ t.test('run --demo: every output, consistent with each other', async (t) => {
 t.test('run --demo --json: stdout is JSON lines only', async (t) => {
   const out = join(await tempDir(), 'demo-json');
   const result = await runCli(['run', '--demo', '--out', out, '--json']);
-  t.equal(result.code, 0, result.stderr);
+  t.equal(result.code, 0, result.code === 0 ? 'exit 0' : result.stderr);
   const events = parseJsonLines(result.stdout) as { event: string; status?: string }[];
   t.equal(events[0]?.event, 'start');
   t.equal(events.at(-1)?.event, 'finish');

@@ -70,3 +70,27 @@ t.test('escapeHtml', async (t) => {
   t.equal(escapeHtml('a\u0000b\u001bc\nd'), 'a\ufffdb\ufffdc\nd', 'control characters cannot reach the page');
   t.equal(escapeHtml(undefined), '');
 });
+
+t.test('--match-mix reads the type mix of a LLaVA file (streamed in chunks) or a weights object', async (t) => {
+  const { loadTypeMix } = await import('../lib/run/finalize.js');
+  const dir = await tempDir();
+  const llava = join(dir, 'mix.json');
+  const records = [];
+  for (let i = 0; i < 25_000; i++) {
+    records.push(
+      i % 4 === 0
+        ? { id: i, image: 'a.jpg', conversations: [{ from: 'human', value: '<image>\nIs it red?' }, { from: 'gpt', value: 'Yes' }] }
+        : { id: i, image: 'a.jpg', conversations: [{ from: 'human', value: '<image>\nWhat colour?\nAnswer the question using a single word or phrase.' }, { from: 'gpt', value: 'Red' }] },
+    );
+  }
+  records.push({ id: 'text', conversations: [{ from: 'human', value: 'Hi?' }, { from: 'gpt', value: 'Hello.' }] });
+  await writeFile(llava, JSON.stringify(records));
+  const mix = await loadTypeMix(llava);
+  t.equal(mix.multiple_choice, 0.25, 'yes/no answers are multiple choice');
+  t.equal(mix.short_answer, 0.75);
+  const weights = join(dir, 'weights.json');
+  await writeFile(weights, JSON.stringify({ fractions: { box: 2, long_text: 1 } }));
+  t.match(await loadTypeMix(weights), { box: 2, long_text: 1, short_text: 0 });
+  await writeFile(weights, JSON.stringify({ cats: 1 }));
+  await t.rejects(loadTypeMix(weights), { code: 'DATA_INVALID' });
+});
