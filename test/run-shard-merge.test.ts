@@ -106,3 +106,14 @@ t.test('a resumed run with other generation settings is refused, naming what dif
   t.equal(more.resumed, 2, 'selection settings and the limit may change');
   t.equal(more.counts.images, 4);
 });
+
+t.test('an engine that fails on every image stops the run with its error and journals nothing for those images', async (t) => {
+  const { dir, base } = await world();
+  const out = join(dir, 'out');
+  await t.rejects(refine({ ...base, out, grammar: 'root ::= [' }).complete(), { code: 'GRAMMAR_INVALID', message: /failed on all \d+ images/ });
+  const journaled = await lines(out);
+  t.ok(journaled.every((l) => l.error?.code === 'IMAGE_UNREADABLE'), 'only bad image files are journaled; engine failures run again once the cause is fixed');
+  const manifest = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
+  t.equal(manifest.status, 'failed');
+  t.equal(manifest.error.code, 'GRAMMAR_INVALID');
+});

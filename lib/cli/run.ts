@@ -83,7 +83,7 @@ function builder(y: Argv): Argv<RunArgs> {
       ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens (default: sized from --parallel and --prefix-cache)' },
       gpu: { group: ENGINE, type: 'string', describe: 'on (all layers), off (CPU only) or a number of layers to offload (default: all when a GPU is present)' },
       threads: { group: ENGINE, type: 'number', describe: 'CPU threads (default: all cores; 1 with --demo)' },
-      'prefix-cache': { group: ENGINE, type: 'number', describe: 'image prefixes kept evaluated in the KV cache (default: --parallel)' },
+      'prefix-cache': { group: ENGINE, type: 'number', describe: 'image prefixes kept evaluated in the KV cache (default: --in-flight, so each image is encoded once; lower it to save KV memory)' },
       'in-flight': { group: ENGINE, type: 'number', describe: 'images worked on at once (default: 2 x --parallel)' },
       seed: { group: GEN, type: 'number', describe: 'base seed of the I->QA sampling; each image adds a number from its path (default 0)' },
       grammar: { group: GEN, type: 'boolean', default: true, describe: 'hold the I->QA reply to "Question: ...\\nAnswer: ..." with a grammar (--no-grammar to switch off)' },

@@ -17,7 +17,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { SrfError, invalidArgument, isSrfError } from '../errors.js';
+import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
 import { VisionModel } from '../model.js';
@@ -98,6 +98,7 @@ export interface RefineOptions {
   /** Layers on the GPU (-1 all, 0 none). Default all when a GPU is present. */
   gpuLayers?: number;
   gpuVision?: boolean;
+  /** Image prefixes kept evaluated in the KV cache. Default: inFlight, so each image is encoded once. */
   prefixCache?: number;
   threads?: number;
   /** Images in flight. Default 2 x parallel. */
@@ -233,6 +234,13 @@ function resolveOptions(options: RefineOptions): ResolvedOptions {
     sampling,
     grammar,
   };
+}
+
+/** Failures of the engine rather than of one image's file. */
+function isEngineFailure(code: string | undefined): boolean {
+  if (code === undefined) return false;
+  if (code === 'IMAGE_ENCODE_FAILED') return true; // the mmproj failed, not the file
+  return !code.startsWith('IMAGE_') && !['FILE_NOT_FOUND', 'FILE_UNREADABLE', 'INVALID_ARGUMENT'].includes(code);
 }
 
 /** The I->QA seed of an image: base seed plus its stable key, mod 2^32 (never 0xFFFFFFFF, llama.cpp's "random"). */
@@ -501,7 +509,9 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       if (o.contextSize !== undefined) open.contextSize = o.contextSize;
       if (o.gpuLayers !== undefined) open.gpuLayers = o.gpuLayers;
       if (o.gpuVision !== undefined) open.gpuVision = o.gpuVision;
-      if (o.prefixCache !== undefined) open.prefixCache = o.prefixCache;
+      // Every image in flight keeps its prefix cached until IA->Q and IQ->A have reused it; with fewer
+      // slots, other images' I->QA requests queued in between evict it and it is encoded again.
+      open.prefixCache = o.prefixCache ?? r.inFlight;
       if (o.threads !== undefined) open.threads = o.threads;
       model = await VisionModel.open(open);
       const info = buildInfo();
@@ -703,10 +713,47 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       await inputs.return(undefined);
     }
     if (failure) throw failure;
+    if (this.#heldBack.length > 0 && !this.#engineProven) {
+      if (!this.#stopping) this.#throwHeldBack();
+      this.#log('warn', `${this.#heldBack.length} images failed in the engine (${this.#heldBack[0]?.error?.message}); not journaled, they run again next time`);
+    }
     return { duplicates, exhausted };
   }
 
+  /**
+   * Engine failures (not a bad image) are held back until one image of this session has gone through:
+   * when the engine fails on every image (a broken grammar, a context too small for any prompt), the run
+   * stops with that error after a few images instead of writing error lines for all of them, and nothing
+   * is journaled for those images, so they run again once the cause is fixed.
+   */
+  #engineProven = false;
+  #heldBack: TripletLine[] = [];
+
   async #record(line: TripletLine, journal: Journal): Promise<void> {
+    if (!this.#engineProven) {
+      if (line.status === 'error' && isEngineFailure(line.error?.code)) {
+        this.#heldBack.push(line);
+        if (this.#heldBack.length >= Math.max(4, this.#resolved.inFlight)) this.#throwHeldBack();
+        return;
+      }
+      if (line.status !== 'error') {
+        this.#engineProven = true;
+        for (const held of this.#heldBack.splice(0)) await this.#append(held, journal);
+      }
+    }
+    await this.#append(line, journal);
+  }
+
+  #throwHeldBack(): never {
+    const first = this.#heldBack[0] as TripletLine;
+    const code = (ERROR_CODES as readonly string[]).includes(first.error!.code) ? (first.error!.code as SrfErrorCode) : 'DECODE_FAILED';
+    throw new SrfError(
+      code,
+      `the engine failed on all ${this.#heldBack.length} images tried so far (${first.error!.message}); stopped without journaling them, so they run again once this is fixed`,
+    );
+  }
+
+  async #append(line: TripletLine, journal: Journal): Promise<void> {
     journal.append(line);
     this.#processed++;
     this.#count(line);
