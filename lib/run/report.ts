@@ -176,7 +176,7 @@ svg .k{fill:#2e7d32}svg .nk{fill:#bbb}svg .axis{stroke:#888}svg text{font-size:1
 .card{display:flex;gap:10px;border:1px solid #ddd;padding:8px;margin:6px 0;overflow-wrap:anywhere}
 .card.kept{border-left:4px solid #2e7d32}.card.notkept{border-left:4px solid #999}
 .card img{flex:none;align-self:flex-start}.noimg{width:96px;height:60px;background:#eee;color:#888;font-size:11px;flex:none}
-.meta{color:#666;font-size:12px}.prime{color:#555}pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6;padding:6px}
+.text div{white-space:pre-wrap}.meta{color:#666;font-size:12px}.prime{color:#555}pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6;padding:6px}
 </style>`;
 }
 

@@ -3,6 +3,7 @@
  * for BERTScore; the same model unless told otherwise) or, with no embedder, the documented lexical
  * fallback, which is not the paper's measure and is said so everywhere.
  */
+import path from 'node:path';
 import { Embedder } from '../embedder.js';
 import { embeddingSimilarityProvider, lexicalSimilarityProvider, type SimilarityProvider } from '../srf/similarity.js';
 import type { ScoringRecord } from './manifest.js';
@@ -59,8 +60,8 @@ export async function openScorer(options: ScorerOptions): Promise<Scorer> {
     const record: ScoringRecord = {
       similarity: paperFaithful ? 'embedding' : sentence.paperFaithful || bert.paperFaithful ? 'mixed' : 'lexical',
       paperFaithful,
-      sentenceModel: sentencePath ?? null,
-      bertscoreModel: bertPath ?? null,
+      sentenceModel: sentencePath ? path.resolve(sentencePath) : null,
+      bertscoreModel: bertPath ? path.resolve(bertPath) : null,
     };
     if (!paperFaithful) {
       record.warning = sentence.paperFaithful || bert.paperFaithful
