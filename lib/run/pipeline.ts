@@ -38,7 +38,7 @@ import { scoreTriplet } from '../srf/score.js';
 import { quotaFor } from '../srf/select.js';
 import type { LoraAdapterOptions, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
 import { countLine, emptyCounts, finalizeOutputs } from './finalize.js';
-import { countInputs, formatShard, parseShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
+import { IMAGE_EXTENSIONS, countInputs, formatShard, parseShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from './journal.js';
 import { acquireOutputLock } from './lock.js';
 import {
@@ -503,7 +503,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       }
 
       scorer = await openScorer({ embedder: o.embedder, bertscoreModel: o.bertscoreModel, gpuLayers: o.gpuLayers, threads: o.threads });
-      if (!scorer.record.paperFaithful) this.#log('warn', `WARNING: ${scorer.record.warning}`);
+      if (!scorer.record.paperFaithful) this.#log('warn', scorer.record.warning as string);
       const open: OpenVisionModelOptions = { model: o.model, mmproj: o.mmproj, parallel: r.parallel };
       if (o.loras) open.loras = o.loras;
       if (o.contextSize !== undefined) open.contextSize = o.contextSize;
@@ -673,6 +673,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
     /** Ids taken this session: with journal.ids, about 100 bytes per image (the one O(images) structure). */
     const dispatched = new Set<string>();
     let duplicates = 0;
+    let seen = 0;
     let exhausted = false;
     let failure: unknown;
     try {
@@ -684,6 +685,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
             break;
           }
           const item = next.value;
+          seen++;
           if (dispatched.has(item.id)) {
             duplicates++;
             continue;
@@ -713,6 +715,9 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       await inputs.return(undefined);
     }
     if (failure) throw failure;
+    if (exhausted && seen === 0) {
+      this.#log('warn', `no images found in ${source.spec} (${source.kind}${source.pattern ? ` ${source.pattern}` : ''}${r.shard ? `, shard ${formatShard(r.shard)}` : ''}); a folder is searched for ${[...IMAGE_EXTENSIONS].join(' ')}`);
+    }
     if (this.#heldBack.length > 0 && !this.#engineProven) {
       if (!this.#stopping) this.#throwHeldBack();
       this.#log('warn', `${this.#heldBack.length} images failed in the engine (${this.#heldBack[0]?.error?.message}); not journaled, they run again next time`);
