@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, readdir } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
@@ -118,16 +118,22 @@ t.test('Ctrl-C: the first press stops and writes outputs (JSON events stay valid
   t.ok(done.length < 16, `stopped early (${done.length} of 16)`);
   t.equal(JSON.parse(await readFile(join(out, 'train.llava.json'), 'utf8')).length, manifest.counts?.kept);
 
-  const twice = spawnCli(args(join(dir, 'twice')));
+  // A big --merge-with keeps the first press busy writing outputs long enough for the second to land.
+  const original = join(dir, 'original.json');
+  const record = { id: 0, image: 'img0.png', conversations: [{ from: 'human', value: '<image>\nWhat is it?' }, { from: 'gpt', value: 'A test pattern.' }] };
+  await writeFile(original, JSON.stringify(Array.from({ length: 150_000 }, (_, id) => ({ ...record, id }))));
+  const twice = spawnCli([...args(join(dir, 'twice')), '--merge-with', original]);
   let early = '';
+  let log = '';
   twice.stdout?.on('data', (chunk) => (early += chunk));
+  twice.stderr?.on('data', (chunk) => (log += chunk));
   for (let waited = 0; waited < 120_000 && imageEvents(early) < 1 && twice.exitCode === null; waited += 20) await sleep(20);
   twice.kill('SIGINT');
-  await sleep(30);
+  for (let waited = 0; waited < 60_000 && !log.includes('Ctrl-C: stopping') && twice.exitCode === null; waited += 5) await sleep(5);
   twice.kill('SIGINT');
   const exited = await twice.output;
   t.equal(exited.code, 130);
-  t.match(exited.stderr, /exiting now; triplets\.jsonl is valid/);
+  t.match(exited.stderr, /exiting now; triplets\.jsonl is valid\. To resume: srf-native run /);
   parseJsonLines(await readFile(join(dir, 'twice', 'triplets.jsonl'), 'utf8')); // throws on a broken line
   t.pass('the journal is whole');
 });
