@@ -1,7 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { validateLlavaDataset } from '../lib/emit/llava.js';
+import { trainLoraScript } from '../lib/run/train-script.js';
 import { buildMultiTaskData } from '../lib/srf/tasks.js';
 import { tempDir } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';
@@ -68,4 +70,19 @@ t.test('tasks: a bad record is named by its position; bad ratios are refused', a
   const ratios = await runCli(['tasks', '--data', data, '--out', join(dir, 'out'), '--ratios', '0.5,0.5,0.5']);
   t.equal(ratios.code, 2);
   t.match(ratios.stderr, /INVALID_ARGUMENT: .*sum/);
+});
+
+t.test('train-lora.sh is valid bash whatever the paths hold, and carries the recipe', async (t) => {
+  const dir = await tempDir();
+  const file = join(dir, 'train-lora.sh');
+  const data = `/data/we"ird $HOME/it's \`x\`/train.merged.llava.json`;
+  const images = "/img folder/with 'quotes'";
+  await writeFile(file, trainLoraScript({ purpose: 'refine', data, imageFolder: images, round: 1 }));
+  execFileSync('bash', ['-n', file]);
+  const printed = execFileSync('bash', ['-c', `eval "$(grep -E '^(DEFAULT_)?(DATA|IMAGE_FOLDER)=' ${JSON.stringify(file)})"; printf '%s\\n%s' "$DATA" "$IMAGE_FOLDER"`], { env: { PATH: process.env.PATH ?? '' } }).toString();
+  t.equal(printed, `${data}\n${images}`, 'paths reach the script unchanged');
+  const script = await readFile(file, 'utf8');
+  for (const flag of ['--lora_enable True', '--lora_r 128', '--lora_alpha 256', '--mm_projector_lr 2e-5', '--learning_rate 2e-4', '--version v1', '--image_aspect_ratio pad', '--num_train_epochs 1', '--warmup_ratio 0.03', '--weight_decay 0.', '--model_max_length 2048', '--bf16 True', '--mm_projector_type mlp2x_gelu', '--mm_vision_select_layer -2', '--group_by_modality_length True', 'openai/clip-vit-large-patch14-336', 'GLOBAL_BATCH=128', 'convert_lora_to_gguf.py']) {
+    t.ok(script.includes(flag), flag);
+  }
 });
