@@ -33,6 +33,8 @@ export const ERROR_CODES = [
   // pipeline data
   'DATA_INVALID',
   'OUTPUT_CONFLICT',
+  // writing outputs (disk full, permissions)
+  'WRITE_FAILED',
 ] as const;
 
 export type SrfErrorCode = (typeof ERROR_CODES)[number];

@@ -8,3 +8,6 @@ export { prepareImage, CLIP_MEAN_RGB } from './image.js';
 export { buildInfo } from './native.js';
 export type { BuildInfo, EngineStats } from './native.js';
 export type * from './types.js';
+export * from './run/index.js';
+export * from './srf/index.js';
+export * from './emit/index.js';

@@ -78,7 +78,6 @@ void Engine::Submit(std::unique_ptr<GenerateRequest> request) {
       return;
     }
     queue_.push_back(std::move(request));
-    queuedCount_++;
   }
   wake_.notify_one();
 }
@@ -125,7 +124,11 @@ EngineStats Engine::Stats() const {
   s.prefixEvalMs = prefixEvalUs_ / 1000.0;
   s.decodeMs = decodeUs_ / 1000.0;
   s.active = activeCount_;
-  s.queued = queuedCount_;
+  {
+    // Not yet taken by the loop, plus taken but not yet admitted.
+    std::lock_guard<std::mutex> lock(mutex_);
+    s.queued = static_cast<uint32_t>(queue_.size()) + waitingCount_;
+  }
   return s;
 }
 
@@ -145,7 +148,7 @@ int64_t Engine::CellsReserved() const {
 void Engine::PublishCounts() {
   size_t waiting = 0;
   for (auto& r : waiting_) waiting += r ? 1 : 0;
-  queuedCount_ = static_cast<uint32_t>(waiting);
+  waitingCount_ = static_cast<uint32_t>(waiting);
   activeCount_ = static_cast<uint32_t>(ActiveCount());
 }
 
@@ -243,7 +246,7 @@ void Engine::Run() {
   for (auto& request : closing) Reject(*request, code::kClosed, "the model was closed before the request ran");
   for (auto& change : loraChanges) sink_(Completion{change.id, false, code::kClosed, "the model is closed", {}});
   activeCount_ = 0;
-  queuedCount_ = 0;
+  waitingCount_ = 0;
   llama_batch_free(batch);
 }
 

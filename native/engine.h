@@ -124,7 +124,7 @@ class Engine {
   std::atomic<uint64_t> steps_{0}, generatedTokens_{0}, promptTokens_{0}, prefixTokens_{0};
   std::atomic<uint64_t> prefixHits_{0}, prefixMisses_{0}, completed_{0}, failed_{0};
   std::atomic<uint64_t> prefixEvalUs_{0}, decodeUs_{0};
-  std::atomic<uint32_t> activeCount_{0}, queuedCount_{0};
+  std::atomic<uint32_t> activeCount_{0}, waitingCount_{0};
 };
 
 }  // namespace srf

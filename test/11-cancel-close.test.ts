@@ -16,7 +16,8 @@ t.test('cancel a running and a queued request; others finish', async (t) => {
   const c = model.generate({ image: world.images[2]!, prompt: 'c', sampling: long, signal: cc.signal });
   const d = model.generate({ image: world.images[2]!, prompt: 'd', sampling: { maxTokens: 8, ignoreEos: true } });
   const checks = [t.rejects(a, { code: 'ABORTED' }), t.rejects(b, { code: 'ABORTED' }), t.rejects(c, { code: 'ABORTED' })];
-  await new Promise((r) => setTimeout(r, 100));
+  // Image preparation is asynchronous: wait (bounded) until all four reached the engine.
+  for (let i = 0; i < 200 && model.stats().active + model.stats().queued < 4; i++) await new Promise((r) => setTimeout(r, 25));
   t.same([model.stats().active, model.stats().queued], [2, 2]);
   cc.abort(); // queued
   ca.abort(); // running: frees a slot for d

@@ -168,6 +168,15 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 }
 
 export async function writeFileAtomic(file: string, text: string, mode?: number): Promise<void> {
+  try {
+    await writeFileAtomicUnchecked(file, text, mode);
+  } catch (error) {
+    if (error instanceof SrfError) throw error;
+    throw new SrfError('WRITE_FAILED', `cannot write: ${(error as Error).message}`, { file, cause: error });
+  }
+}
+
+async function writeFileAtomicUnchecked(file: string, text: string, mode?: number): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(tmp, 'w', mode);
   try {

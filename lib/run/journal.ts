@@ -209,8 +209,7 @@ export class Journal {
           await this.#handle.write(text);
           await this.#handle.datasync();
         } catch (error) {
-          // errors.ts has no code for a failed write (disk full, permissions): a plain Error naming the file
-          this.#failure = new Error(`cannot write ${this.file}: ${(error as Error).message}`, { cause: error });
+          this.#failure = new SrfError('WRITE_FAILED', `cannot write the journal: ${(error as Error).message}`, { file: this.file, cause: error });
         }
       });
     }
