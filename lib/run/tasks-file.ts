@@ -14,6 +14,7 @@ import { createRandom } from '../srf/random.js';
 import {
   DEFAULT_TASK_RATIOS,
   checkTaskRatios,
+  drawTask,
   planTaskRatios,
   splitConversations,
   taskRecord,
@@ -100,12 +101,7 @@ export async function buildTaskFile(options: TaskFileOptions): Promise<TaskFileS
       const { turns, skipped } = turnsOf(value, index, data);
       for (const s of skipped) skippedByReason[s.reason]++;
       for (const turn of turns) {
-        let task: TaskName = 'iqToA';
-        if (turn.image !== undefined) {
-          const draw = random();
-          if (draw < plan.image.iToQa) task = 'iToQa';
-          else if (plan.image.iqToA === 0 || draw < plan.image.iToQa + plan.image.iaToQ) task = 'iaToQ';
-        }
+        const task = drawTask(turn, plan, random);
         counts[task]++;
         await writer.write(taskRecord(turn, task, templates));
       }

@@ -68,6 +68,7 @@ export {
   DEFAULT_TASK_RATIOS,
   planTaskRatios,
   splitConversations,
+  drawTask,
   TASK_NAMES,
   taskRecord,
   type MultiTaskData,

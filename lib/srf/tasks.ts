@@ -198,6 +198,19 @@ export function taskRecord(turn: SingleTurn, task: TaskName, templates: PromptTe
 }
 
 /**
+ * The task of one single turn under `plan`: text-only turns always go to IQ->A; image turns are
+ * drawn with one number from `random` (so a streamed file and an in-memory list agree).
+ */
+export function drawTask(turn: { image?: string | undefined }, plan: TaskPlan, random: () => number): TaskName {
+  if (turn.image === undefined) return 'iqToA';
+  const draw = random();
+  if (draw < plan.image.iToQa) return 'iToQa';
+  // iqToA = 0 must never be drawn, even where the two others sum to 0.9999999999999999
+  if (plan.image.iqToA === 0 || draw < plan.image.iToQa + plan.image.iaToQ) return 'iaToQ';
+  return 'iqToA';
+}
+
+/**
  * Builds the step-1 training data: every single turn goes to one task by a seeded draw (one draw per
  * turn with an image, in input order); text-only turns always go to IQ->A. Ratios are over turns.
  */
@@ -214,13 +227,7 @@ export function buildMultiTaskData(samples: Iterable<unknown>, options: MultiTas
   const random = createRandom(seed);
   const counts: Record<TaskName, number> = { iToQa: 0, iaToQ: 0, iqToA: 0 };
   const records = turns.map((turn) => {
-    let task: TaskName = 'iqToA';
-    if (turn.image !== undefined) {
-      const draw = random();
-      if (draw < plan.image.iToQa) task = 'iToQa';
-      // iqToA = 0 must never be drawn, even where the two others sum to 0.9999999999999999
-      else if (plan.image.iqToA === 0 || draw < plan.image.iToQa + plan.image.iaToQ) task = 'iaToQ';
-    }
+    const task = drawTask(turn, plan, random);
     counts[task]++;
     return taskRecord(turn, task, templates);
   });
