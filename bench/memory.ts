@@ -1,0 +1,38 @@
+/**
+ * Peak resident memory of a child process, from Linux's /proc/<pid>/status: VmHWM is the
+ * kernel's own high-water mark of the resident set, so polling it only has to catch the
+ * process alive, not at its peak. The last value seen before it exits is kept.
+ */
+import { readFileSync } from 'node:fs';
+
+export function readPeakRssBytes(pid: number): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Polls the peak RSS of `pid` every `intervalMs` until stop() (call it once the process exited). */
+export function watchPeakRss(pid: number, intervalMs = 50): { stop(): number } {
+  let peak = readPeakRssBytes(pid) ?? 0;
+  const timer = setInterval(() => {
+    const v = readPeakRssBytes(pid);
+    if (v !== undefined && v > peak) peak = v;
+  }, intervalMs);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      const v = readPeakRssBytes(pid);
+      if (v !== undefined && v > peak) peak = v;
+      return peak;
+    },
+  };
+}
+
+export function mib(bytes: number): number {
+  return bytes / (1024 * 1024);
+}

@@ -1,0 +1,130 @@
+/**
+ * The naive "by hand" peer: llama.cpp's `llama-mtmd-cli`, three runs per image, one after
+ * another, as a script around the command line would do it. Each run loads the model, encodes
+ * the image, evaluates the whole prompt and generates a fixed number of tokens.
+ *
+ * The prompt is passed whole (system text, `USER: <__media__>\n...`, ` ASSISTANT:`) through a
+ * pass-through Jinja chat template, so that the model sees exactly srf-native's token sequence
+ * (mtmd-cli always applies a chat template, and its built-in `vicuna` one differs from LLaVA-1.5's).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fullPrompt, TASKS, type RequestResult, type Task } from '../workload.js';
+import { watchPeakRss } from '../memory.js';
+
+export const PASS_THROUGH_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}";
+
+export interface CliPeerConfig {
+  binary: string;
+  model: string;
+  mmproj: string;
+  threads: number;
+  batchSize: number;
+  flashAttention: 'on' | 'off' | 'auto';
+  gpuLayers: number;
+  /** Extra arguments (e.g. logit biases). */
+  extraArgs?: string[];
+}
+
+export interface CliRun {
+  seconds: number;
+  triplets: number;
+  requests: number;
+  promptEvaluated: number;
+  generated: number;
+  peakRssBytes: number;
+  /** One example command line, for the record. */
+  command: string;
+}
+
+function cliArgs(config: CliPeerConfig, image: string, task: Task): string[] {
+  return [
+    '-m', config.model,
+    '--mmproj', config.mmproj,
+    '--image', image,
+    '--jinja', '--chat-template', PASS_THROUGH_TEMPLATE,
+    '-p', fullPrompt(task, '<__media__>'),
+    '-n', String(task.maxTokens),
+    '--ignore-eos',
+    '--temp', '0',
+    '-t', String(config.threads),
+    '-tb', String(config.threads),
+    '-b', String(config.batchSize),
+    '-ub', String(config.batchSize),
+    '-fa', config.flashAttention,
+    '-ngl', String(config.gpuLayers),
+    '-v', // llama_perf_context_print's counters are logged at debug verbosity only
+    ...(config.extraArgs ?? []),
+  ];
+}
+
+/** Shell-quotes one argument for the printed command line. */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<RequestResult & { peakRssBytes: number }> {
+  const args = cliArgs(config, image, task);
+  // GNU time gives the exact peak RSS of the child; without it, /proc polling.
+  const timeFile = join(tmpdir(), `srf-bench-time-${process.pid}-${Date.now()}.txt`);
+  const useTime = existsSync('/usr/bin/time');
+  const cmd = useTime ? '/usr/bin/time' : config.binary;
+  const argv = useTime ? ['-f', '%M', '-o', timeFile, config.binary, ...args] : args;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const watcher = watchPeakRss(child.pid ?? 0);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      let peak = watcher.stop();
+      if (useTime && existsSync(timeFile)) {
+        const kb = Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop());
+        if (Number.isFinite(kb) && kb > 0) peak = kb * 1024;
+        rmSync(timeFile, { force: true });
+      }
+      if (code !== 0) {
+        reject(new Error(`llama-mtmd-cli exited with ${code}:\n${(stderr + stdout).split('\n').slice(-25).join('\n')}`));
+        return;
+      }
+      const all = stderr + stdout;
+      // llama_perf_context_print: "prompt eval time = X ms / N tokens", "eval time = X ms / M runs".
+      const prompt = /prompt eval time =\s*[\d.]+ ms \/\s*(\d+) tokens/.exec(all);
+      const evals = /\seval time =\s*[\d.]+ ms \/\s*(\d+) runs/.exec(all);
+      if (!prompt || !evals) {
+        reject(new Error(`could not read llama-mtmd-cli's perf counters:\n${all.split('\n').slice(-25).join('\n')}`));
+        return;
+      }
+      // The first generated token comes from the prompt's logits: runs = tokens - 1.
+      const generated = Number(evals[1]) + 1;
+      if (generated !== task.maxTokens) {
+        reject(new Error(`llama-mtmd-cli generated ${generated} tokens instead of ${task.maxTokens}`));
+        return;
+      }
+      resolve({ promptEvaluated: Number(prompt[1]), generated, peakRssBytes: peak });
+    });
+  });
+}
+
+/** Three sequential runs per image, images one after another. */
+export async function runCliPeer(config: CliPeerConfig, images: string[], log: (l: string) => void): Promise<CliRun> {
+  const totals = { requests: 0, promptEvaluated: 0, generated: 0, peakRssBytes: 0 };
+  const started = process.hrtime.bigint();
+  for (const [i, image] of images.entries()) {
+    for (const task of [TASKS.iToQa, TASKS.iaToQ, TASKS.iqToA]) {
+      const r = await runOnce(config, image, task);
+      totals.requests++;
+      totals.promptEvaluated += r.promptEvaluated;
+      totals.generated += r.generated;
+      totals.peakRssBytes = Math.max(totals.peakRssBytes, r.peakRssBytes);
+    }
+    log(`  mtmd-cli: image ${i + 1}/${images.length}`);
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const command = [config.binary, ...cliArgs(config, images[0] ?? 'IMAGE', TASKS.iToQa)].map(shellQuote).join(' ');
+  return { seconds, triplets: images.length, ...totals, command };
+}

@@ -1,0 +1,381 @@
+/**
+ * `npm run bench`: srf-native against llama.cpp's own tools driven by hand, on the "triplet"
+ * workload (bench/workload.ts), one peer after another on the same images and model:
+ *   1. srf-native (the library, in a child process);
+ *   2. naive: llama-mtmd-cli, three runs per image;
+ *   3. good: llama-server with N slots, requests over HTTP.
+ * Prints one table with the ratios srf-native / each peer and appends it to bench/RESULTS.md.
+ *
+ * Flags: --images N, --cli-images N (mtmd-cli runs on the first N images; default 6 on CPU),
+ * --parallel N, --shape bench-cpu|llava-1.5-7b|tiny, --quant none|Q4_K_M, --batch N,
+ * --flash-attn on|off|auto, --server-parallel N, --skip-srf, --skip-cli, --skip-server, --json,
+ * --no-record (do not append to RESULTS.md), --label TEXT (a note kept with the record).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { basename, join } from 'node:path';
+
+import { buildInfo } from '../lib/index.js';
+import { writeFixtures, LLAVA_SHAPES, llavaImageTokens, type LlavaPresetName } from '../lib/gguf/fixtures.js';
+import { writeTestImages } from './images.js';
+import { mib } from './memory.js';
+import { runCliPeer } from './peers/cli.js';
+import { runServerPeer } from './peers/server.js';
+import type { SrfPeerConfig } from './peers/srf.js';
+import { benchRoot, ensureTools, type Tools } from './tools.js';
+import { GENERATED_PER_TRIPLET, TASKS } from './workload.js';
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+interface Flags {
+  images: number;
+  cliImages: number;
+  parallel: number;
+  serverParallel: number;
+  shape: LlavaPresetName;
+  quant: 'none' | 'Q4_K_M';
+  batch: number;
+  flashAttn: 'on' | 'off' | 'auto';
+  threads: number;
+  /** srf-native's contextSize (0 = the library's default sizing). */
+  context: number;
+  /** srf-native's prefixCache (default: parallel). */
+  prefixCache: number;
+  skipSrf: boolean;
+  skipCli: boolean;
+  skipServer: boolean;
+  json: boolean;
+  record: boolean;
+  label: string;
+}
+
+function parseFlags(argv: string[], cuda: boolean): Flags {
+  const values = new Map<string, string>();
+  const bools = new Set<string>();
+  const booleanFlags = ['skip-srf', 'skip-cli', 'skip-server', 'json', 'no-record', 'help'];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
+    const [name, inline] = a.slice(2).split('=', 2);
+    if (booleanFlags.includes(name)) bools.add(name);
+    else if (inline !== undefined) values.set(name, inline);
+    else if (i + 1 < argv.length) values.set(name, argv[++i]);
+    else throw new Error(`--${name} needs a value`);
+  }
+  if (bools.has('help')) {
+    console.log(
+      'npm run bench -- [--images N] [--cli-images N] [--parallel N] [--server-parallel N] [--shape bench-cpu|llava-1.5-7b|tiny]\n' +
+        '                 [--quant none|Q4_K_M] [--batch N] [--flash-attn on|off|auto] [--threads N]\n' +
+        '                 [--skip-srf] [--skip-cli] [--skip-server] [--json] [--no-record] [--label TEXT]',
+    );
+    process.exit(0);
+  }
+  const int = (name: string, fallback: number) => {
+    const v = values.get(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} expects a positive integer, got ${v}`);
+    return n;
+  };
+  const shape = (values.get('shape') ?? (cuda ? 'llava-1.5-7b' : 'bench-cpu')) as LlavaPresetName;
+  if (!(shape in LLAVA_SHAPES)) throw new Error(`--shape must be one of ${Object.keys(LLAVA_SHAPES).join(', ')}`);
+  const quant = (values.get('quant') ?? (cuda ? 'Q4_K_M' : 'none')) as Flags['quant'];
+  if (quant !== 'none' && quant !== 'Q4_K_M') throw new Error('--quant must be none or Q4_K_M');
+  const flashAttn = (values.get('flash-attn') ?? 'on') as Flags['flashAttn'];
+  if (!['on', 'off', 'auto'].includes(flashAttn)) throw new Error('--flash-attn must be on, off or auto');
+  const images = int('images', cuda ? 256 : 24);
+  const parallel = int('parallel', cuda ? 64 : 8);
+  return {
+    images,
+    cliImages: Math.min(images, int('cli-images', cuda ? 8 : 6)),
+    parallel,
+    serverParallel: int('server-parallel', parallel),
+    shape,
+    quant,
+    batch: int('batch', 512),
+    flashAttn,
+    threads: int('threads', availableParallelism()),
+    context: values.has('context') ? int('context', 0) : 0,
+    prefixCache: int('prefix-cache', parallel),
+    skipSrf: bools.has('skip-srf'),
+    skipCli: bools.has('skip-cli'),
+    skipServer: bools.has('skip-server'),
+    json: bools.has('json'),
+    record: !bools.has('no-record'),
+    label: values.get('label') ?? '',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peers
+
+interface PeerResult {
+  peer: string;
+  images: number;
+  seconds: number;
+  tripletsPerSecond: number;
+  prefillPerSecond: number;
+  generatedPerSecond: number;
+  promptEvaluatedPerImage: number;
+  peakRssMiB: number;
+  loadSeconds?: number;
+  note: string;
+  command?: string;
+  extra?: Record<string, unknown>;
+}
+
+function rates(
+  peer: string,
+  run: { seconds: number; triplets: number; promptEvaluated: number; generated: number },
+  peakRssBytes: number,
+  note: string,
+): PeerResult {
+  return {
+    peer,
+    images: run.triplets,
+    seconds: run.seconds,
+    tripletsPerSecond: run.triplets / run.seconds,
+    prefillPerSecond: run.promptEvaluated / run.seconds,
+    generatedPerSecond: run.generated / run.seconds,
+    promptEvaluatedPerImage: run.promptEvaluated / run.triplets,
+    peakRssMiB: mib(peakRssBytes),
+    note,
+  };
+}
+
+function runSrfPeer(root: string, configPath: string): Promise<Record<string, any>> {
+  return new Promise((resolve, reject) => {
+    const script = join(root, 'dist', 'bench', 'peers', 'srf.js');
+    const child = spawn(process.execPath, [script, configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`the srf-native peer exited with ${code}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()!));
+      } catch (err) {
+        reject(new Error(`the srf-native peer printed no result: ${out.slice(-500)}`));
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table
+
+function fmt(n: number, digits = 2): string {
+  if (!Number.isFinite(n)) return '-';
+  return n >= 100 ? n.toFixed(0) : n.toFixed(digits);
+}
+
+function table(results: PeerResult[]): string {
+  const srf = results.find((r) => r.peer === 'srf-native');
+  const head = ['peer', 'images', 'wall s', 'triplets/s', 'prefill tok/s', 'gen tok/s', 'prompt tok evaluated/image', 'peak RSS MiB', 'srf-native / peer'];
+  const rows = results.map((r) => [
+    r.peer,
+    String(r.images),
+    fmt(r.seconds, 1),
+    fmt(r.tripletsPerSecond, 3),
+    fmt(r.prefillPerSecond, 0),
+    fmt(r.generatedPerSecond, 1),
+    fmt(r.promptEvaluatedPerImage, 0),
+    fmt(r.peakRssMiB, 0),
+    srf && r !== srf ? `${(srf.tripletsPerSecond / r.tripletsPerSecond).toFixed(2)}x` : '',
+  ]);
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const root = benchRoot();
+  const info = buildInfo();
+  const cuda = info.backend === 'cuda';
+  const flags = parseFlags(process.argv.slice(2), cuda);
+  const log = (line: string) => (flags.json ? process.stderr : process.stdout).write(line + '\n');
+  const work = join(root, 'bench', 'work');
+  await mkdir(work, { recursive: true });
+  const gpuLayers = cuda ? 999 : 0;
+  const gpus = info.devices.filter((d) => d.type === 'gpu' || d.type === 'igpu');
+  log(`srf-native bench: backend ${info.backend}, llama.cpp ${info.llamaCppVersion}, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}` +
+      (gpus.length ? `, ${gpus.map((g) => g.description || g.name).join(', ')}` : ''));
+
+  // Tools (the anchors, and llama-quantize for the GPU model).
+  let tools: Tools | undefined;
+  if (!flags.skipCli || !flags.skipServer || flags.quant !== 'none') {
+    tools = await ensureTools({ root, backend: info.backend, log });
+  }
+
+  // Models, from the project's own writer.
+  const t0 = Date.now();
+  let lastShown = 0;
+  const fixtures = await writeFixtures(join(work, 'models'), {
+    llava: flags.shape,
+    seed: 1,
+    onProgress: (file, written, total) => {
+      if (Date.now() - lastShown > 10_000) {
+        lastShown = Date.now();
+        log(`  writing ${basename(file)}: ${((100 * written) / total).toFixed(0)} %`);
+      }
+    },
+  });
+  let model = fixtures.model;
+  if (flags.quant !== 'none') {
+    const quantized = model.replace(/-f16\.gguf$/, `-${flags.quant.toLowerCase()}.gguf`);
+    if (!existsSync(quantized)) {
+      log(`  quantizing to ${flags.quant} with llama-quantize`);
+      await new Promise<void>((resolve, reject) => {
+        const tmp = `${quantized}.partial`;
+        const child = spawn(tools!.quantize, [model, tmp, flags.quant, String(availableParallelism())], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+        child.on('error', reject);
+        child.on('close', async (code) => {
+          if (code !== 0) return reject(new Error(`llama-quantize failed (${code}): ${err}`));
+          const { rename } = await import('node:fs/promises');
+          await rename(tmp, quantized);
+          resolve();
+        });
+      });
+    }
+    model = quantized;
+  }
+  const mmproj = fixtures.mmproj;
+  log(`models ready in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${basename(model)} + ${basename(mmproj)} (mmproj F16)`);
+
+  const images = await writeTestImages(join(work, 'images'), flags.images);
+  const imageTokens = llavaImageTokens(fixtures.llava);
+
+  const results: PeerResult[] = [];
+  const settings = {
+    shape: flags.shape,
+    quant: flags.quant,
+    images: flags.images,
+    cliImages: flags.cliImages,
+    parallel: flags.parallel,
+    serverParallel: flags.serverParallel,
+    batch: flags.batch,
+    flashAttn: flags.flashAttn,
+    threads: flags.threads,
+    srfContext: flags.context || 'default',
+    srfPrefixCache: flags.prefixCache,
+    gpuLayers,
+    workload: `per image: I->QA ${TASKS.iToQa.maxTokens} tok, then IA->Q ${TASKS.iaToQ.maxTokens} + IQ->A ${TASKS.iqToA.maxTokens} tok together; greedy, EOS ignored`,
+  };
+
+  // 1. srf-native
+  if (!flags.skipSrf) {
+    log(`srf-native: ${images.length} images, parallel ${flags.parallel}`);
+    const config: SrfPeerConfig = {
+      open: {
+        model,
+        mmproj,
+        parallel: flags.parallel,
+        prefixCache: flags.prefixCache,
+        ...(flags.context ? { contextSize: flags.context } : {}),
+        batchSize: flags.batch,
+        threads: flags.threads,
+        flashAttention: flags.flashAttn === 'auto' ? undefined : flags.flashAttn === 'on',
+        gpuLayers: cuda ? -1 : 0,
+      },
+      images,
+      maxInFlight: flags.parallel,
+    };
+    const configPath = join(work, 'srf-peer.json');
+    await writeFile(configPath, JSON.stringify(config, null, 2));
+    const r = await runSrfPeer(root, configPath);
+    const result = rates('srf-native', r.run, r.peakRssBytes, `in-process library; ${r.stats.steps} decode steps`);
+    result.loadSeconds = r.loadSeconds;
+    result.extra = { stats: r.stats, contextSize: r.info.contextSize };
+    result.command = `node dist/bench/peers/srf.js ${configPath}`;
+    results.push(result);
+    log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s; engine: prefixEvalMs ${fmt(r.stats.prefixEvalMs, 0)}, decodeMs ${fmt(r.stats.decodeMs, 0)}, steps ${r.stats.steps}`);
+  }
+
+  // 2. llama-mtmd-cli x3 per image
+  if (!flags.skipCli) {
+    const subset = images.slice(0, flags.cliImages);
+    log(`llama-mtmd-cli x3: ${subset.length} images`);
+    const r = await runCliPeer(
+      { binary: tools!.mtmdCli, model, mmproj, threads: flags.threads, batchSize: flags.batch, flashAttention: flags.flashAttn, gpuLayers },
+      subset,
+      log,
+    );
+    const note = subset.length < images.length ? `first ${subset.length} of ${images.length} images; process per request` : 'process per request';
+    const result = rates('llama-mtmd-cli x3', r, r.peakRssBytes, note);
+    result.command = r.command;
+    results.push(result);
+    log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s`);
+  }
+
+  // 3. llama-server, N slots
+  if (!flags.skipServer) {
+    const perSlot = imageTokens + 128 + 2 * TASKS.iToQa.maxTokens;
+    log(`llama-server: ${images.length} images, ${flags.serverParallel} slots`);
+    const r = await runServerPeer(
+      {
+        binary: tools!.server,
+        model,
+        mmproj,
+        parallel: flags.serverParallel,
+        contextSize: flags.serverParallel * perSlot,
+        kvUnified: false,
+        threads: flags.threads,
+        batchSize: flags.batch,
+        flashAttention: flags.flashAttn,
+        gpuLayers,
+        logFile: join(work, 'llama-server.log'),
+      },
+      images,
+      log,
+    );
+    const result = rates('llama-server', r, r.peakRssBytes, `${flags.serverParallel} slots; ${Math.round(r.promptCached / r.triplets)} prompt tok/image from its cache`);
+    result.loadSeconds = r.loadSeconds;
+    result.command = r.command;
+    results.push(result);
+    log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s`);
+  }
+
+  // Report.
+  const date = new Date().toISOString();
+  const machine = `${cpus()[0]?.model ?? 'unknown cpu'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`;
+  const card = gpus.length ? gpus.map((g) => `${g.description || g.name} (${(g.memoryTotal / 2 ** 30).toFixed(0)} GiB)`).join(', ') : 'none';
+  const build = `backend ${info.backend}${info.cudaArchitectures ? ` (sm ${info.cudaArchitectures})` : ''}, llama.cpp ${info.llamaCppVersion}`;
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+  const tableText = table(results);
+  if (flags.json) {
+    process.stdout.write(JSON.stringify({ date, machine, card, build, settings, command, results }, null, 2) + '\n');
+  } else {
+    log('');
+    log(tableText);
+    log(`(${GENERATED_PER_TRIPLET} generated tokens per image; wall time excludes model load / server start)`);
+  }
+  if (flags.record) {
+    const lines = [
+      '',
+      `## ${date.slice(0, 16).replace('T', ' ')} UTC — ${info.backend.toUpperCase()}, ${flags.shape}${flags.quant !== 'none' ? ` ${flags.quant}` : ' F16'}${flags.label ? ` — ${flags.label}` : ''}`,
+      '',
+      `- machine: ${machine}; card: ${card}`,
+      `- build: ${build}`,
+      `- command: \`${command}\``,
+      `- settings: ${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(', ')}`,
+      '',
+      tableText,
+      '',
+      ...results.map((r) => `- ${r.peer}: ${r.note}${r.loadSeconds !== undefined ? `; load ${fmt(r.loadSeconds, 1)} s` : ''}`),
+      ...results.filter((r) => r.command).map((r) => `- ${r.peer} command: \`${r.command}\``),
+      '',
+    ];
+    await appendFile(join(root, 'bench', 'RESULTS.md'), lines.join('\n'));
+  }
+}
+
+main().catch((err) => {
+  console.error(err?.stack ?? String(err));
+  process.exit(1);
+});
