@@ -36,3 +36,17 @@ export function watchPeakRss(pid: number, intervalMs = 50): { stop(): number } {
 export function mib(bytes: number): number {
   return bytes / (1024 * 1024);
 }
+
+/** User + system CPU seconds a live process has used so far (/proc/<pid>/stat, clock ticks of 1/100 s). */
+export function readCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(rest[11]);
+    const stime = Number(rest[12]);
+    return (utime + stime) / 100;
+  } catch {
+    return undefined;
+  }
+}

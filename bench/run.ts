@@ -6,15 +6,18 @@
  *   3. good: llama-server with N slots, requests over HTTP.
  * Prints one table with the ratios srf-native / each peer and appends it to bench/RESULTS.md.
  *
- * Flags: --images N, --cli-images N (mtmd-cli runs on the first N images; default 6 on CPU),
- * --parallel N, --shape bench-cpu|llava-1.5-7b|tiny, --quant none|Q4_K_M, --batch N,
- * --flash-attn on|off|auto, --server-parallel N, --skip-srf, --skip-cli, --skip-server, --json,
- * --no-record (do not append to RESULTS.md), --label TEXT (a note kept with the record).
+ * Flags: --images N (default 24 on CPU, 128 on CUDA), --cli-images N (mtmd-cli runs on the first N
+ * images: it is slow; default 6 on CPU, 4 on CUDA), --parallel N (srf-native sequences and the
+ * server's slots; default 8 on CPU, 32 on CUDA), --server-parallel N, --threads N (default cores - 1),
+ * --batch N (default 512), --flash-attn on|off|auto (default on, for every peer),
+ * --shape bench-cpu|llava-1.5-7b|tiny (default by backend), --quant none|Q4_K_M (default Q4_K_M on
+ * CUDA), --context N / --prefix-cache N (srf-native's contextSize / prefixCache), --skip-srf,
+ * --skip-cli, --skip-server, --json, --no-record (do not append to RESULTS.md), --label TEXT.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 
 import { buildInfo } from '../lib/index.js';
@@ -86,18 +89,20 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
   if (quant !== 'none' && quant !== 'Q4_K_M') throw new Error('--quant must be none or Q4_K_M');
   const flashAttn = (values.get('flash-attn') ?? 'on') as Flags['flashAttn'];
   if (!['on', 'off', 'auto'].includes(flashAttn)) throw new Error('--flash-attn must be on, off or auto');
-  const images = int('images', cuda ? 256 : 24);
-  const parallel = int('parallel', cuda ? 64 : 8);
+  const images = int('images', cuda ? 128 : 24);
+  const parallel = int('parallel', cuda ? 32 : 8);
   return {
     images,
-    cliImages: Math.min(images, int('cli-images', cuda ? 8 : 6)),
+    cliImages: Math.min(images, int('cli-images', cuda ? 4 : 6)),
     parallel,
     serverParallel: int('server-parallel', parallel),
     shape,
     quant,
     batch: int('batch', 512),
     flashAttn,
-    threads: int('threads', availableParallelism()),
+    // One core is left to the driver, HTTP, image decoding and the OS: ggml's threads wait for each
+    // other at every op, so one busy core slows a thread-per-core run down many times (NOTES.md).
+    threads: int('threads', Math.max(1, availableParallelism() - 1)),
     context: values.has('context') ? int('context', 0) : 0,
     prefixCache: int('prefix-cache', parallel),
     skipSrf: bools.has('skip-srf'),
@@ -121,6 +126,8 @@ interface PeerResult {
   generatedPerSecond: number;
   promptEvaluatedPerImage: number;
   peakRssMiB: number;
+  /** CPU seconds (user + system, all threads of the peer's processes) per image. */
+  cpuSecondsPerTriplet: number;
   loadSeconds?: number;
   note: string;
   command?: string;
@@ -131,6 +138,7 @@ function rates(
   peer: string,
   run: { seconds: number; triplets: number; promptEvaluated: number; generated: number },
   peakRssBytes: number,
+  cpuSeconds: number,
   note: string,
 ): PeerResult {
   return {
@@ -142,6 +150,7 @@ function rates(
     generatedPerSecond: run.generated / run.seconds,
     promptEvaluatedPerImage: run.promptEvaluated / run.triplets,
     peakRssMiB: mib(peakRssBytes),
+    cpuSecondsPerTriplet: cpuSeconds / run.triplets,
     note,
   };
 }
@@ -174,7 +183,7 @@ function fmt(n: number, digits = 2): string {
 
 function table(results: PeerResult[]): string {
   const srf = results.find((r) => r.peer === 'srf-native');
-  const head = ['peer', 'images', 'wall s', 'triplets/s', 'prefill tok/s', 'gen tok/s', 'prompt tok evaluated/image', 'peak RSS MiB', 'srf-native / peer'];
+  const head = ['peer', 'images', 'wall s', 'triplets/s', 'prefill tok/s', 'gen tok/s', 'prompt tok evaluated/image', 'CPU s/image', 'peak RSS MiB', 'srf-native / peer'];
   const rows = results.map((r) => [
     r.peer,
     String(r.images),
@@ -183,6 +192,7 @@ function table(results: PeerResult[]): string {
     fmt(r.prefillPerSecond, 0),
     fmt(r.generatedPerSecond, 1),
     fmt(r.promptEvaluatedPerImage, 0),
+    fmt(r.cpuSecondsPerTriplet, 2),
     fmt(r.peakRssMiB, 0),
     srf && r !== srf ? `${(srf.tripletsPerSecond / r.tripletsPerSecond).toFixed(2)}x` : '',
   ]);
@@ -202,8 +212,10 @@ async function main(): Promise<void> {
   await mkdir(work, { recursive: true });
   const gpuLayers = cuda ? 999 : 0;
   const gpus = info.devices.filter((d) => d.type === 'gpu' || d.type === 'igpu');
+  const load = loadavg()[0];
   log(`srf-native bench: backend ${info.backend}, llama.cpp ${info.llamaCppVersion}, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}` +
-      (gpus.length ? `, ${gpus.map((g) => g.description || g.name).join(', ')}` : ''));
+      (gpus.length ? `, ${gpus.map((g) => g.description || g.name).join(', ')}` : '') + `; load average ${load.toFixed(2)}`);
+  if (load > availableParallelism() / 2) log(`  note: the machine is busy (load average ${load.toFixed(2)}); timings will be noisy`);
 
   // Tools (the anchors, and llama-quantize for the GPU model).
   let tools: Tools | undefined;
@@ -289,7 +301,7 @@ async function main(): Promise<void> {
     const configPath = join(work, 'srf-peer.json');
     await writeFile(configPath, JSON.stringify(config, null, 2));
     const r = await runSrfPeer(root, configPath);
-    const result = rates('srf-native', r.run, r.peakRssBytes, `in-process library; ${r.stats.steps} decode steps`);
+    const result = rates('srf-native', r.run, r.peakRssBytes, r.cpuSeconds, `in-process library; ${r.stats.steps} decode steps`);
     result.loadSeconds = r.loadSeconds;
     result.extra = { stats: r.stats, contextSize: r.info.contextSize };
     result.command = `node dist/bench/peers/srf.js ${configPath}`;
@@ -307,7 +319,7 @@ async function main(): Promise<void> {
       log,
     );
     const note = subset.length < images.length ? `first ${subset.length} of ${images.length} images; process per request` : 'process per request';
-    const result = rates('llama-mtmd-cli x3', r, r.peakRssBytes, note);
+    const result = rates('llama-mtmd-cli x3', r, r.peakRssBytes, r.cpuSeconds, note);
     result.command = r.command;
     results.push(result);
     log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s`);
@@ -334,7 +346,7 @@ async function main(): Promise<void> {
       images,
       log,
     );
-    const result = rates('llama-server', r, r.peakRssBytes, `${flags.serverParallel} slots; ${Math.round(r.promptCached / r.triplets)} prompt tok/image from its cache`);
+    const result = rates('llama-server', r, r.peakRssBytes, r.cpuSeconds, `${flags.serverParallel} slots; ${Math.round(r.promptCached / r.triplets)} prompt tok/image from its cache`);
     result.loadSeconds = r.loadSeconds;
     result.command = r.command;
     results.push(result);
@@ -343,7 +355,7 @@ async function main(): Promise<void> {
 
   // Report.
   const date = new Date().toISOString();
-  const machine = `${cpus()[0]?.model ?? 'unknown cpu'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`;
+  const machine = `${cpus()[0]?.model ?? 'unknown cpu'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; load average ${load.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end`;
   const card = gpus.length ? gpus.map((g) => `${g.description || g.name} (${(g.memoryTotal / 2 ** 30).toFixed(0)} GiB)`).join(', ') : 'none';
   const build = `backend ${info.backend}${info.cudaArchitectures ? ` (sm ${info.cudaArchitectures})` : ''}, llama.cpp ${info.llamaCppVersion}`;
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();

@@ -35,6 +35,8 @@ export interface CliRun {
   promptEvaluated: number;
   generated: number;
   peakRssBytes: number;
+  /** User + system CPU seconds of all the runs (GNU time), or NaN without /usr/bin/time. */
+  cpuSeconds: number;
   /** One example command line, for the record. */
   command: string;
 }
@@ -65,13 +67,13 @@ export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<RequestResult & { peakRssBytes: number }> {
+function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<RequestResult & { peakRssBytes: number; cpuSeconds: number }> {
   const args = cliArgs(config, image, task);
   // GNU time gives the exact peak RSS of the child; without it, /proc polling.
   const timeFile = join(tmpdir(), `srf-bench-time-${process.pid}-${Date.now()}.txt`);
   const useTime = existsSync('/usr/bin/time');
   const cmd = useTime ? '/usr/bin/time' : config.binary;
-  const argv = useTime ? ['-f', '%M', '-o', timeFile, config.binary, ...args] : args;
+  const argv = useTime ? ['-f', '%M %U %S', '-o', timeFile, config.binary, ...args] : args;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const watcher = watchPeakRss(child.pid ?? 0);
@@ -82,9 +84,11 @@ function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<Requ
     child.on('error', reject);
     child.on('close', (code) => {
       let peak = watcher.stop();
+      let cpuSeconds = NaN;
       if (useTime && existsSync(timeFile)) {
-        const kb = Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop());
+        const [kb, user, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
         if (Number.isFinite(kb) && kb > 0) peak = kb * 1024;
+        cpuSeconds = user + sys;
         rmSync(timeFile, { force: true });
       }
       if (code !== 0) {
@@ -105,14 +109,14 @@ function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<Requ
         reject(new Error(`llama-mtmd-cli generated ${generated} tokens instead of ${task.maxTokens}`));
         return;
       }
-      resolve({ promptEvaluated: Number(prompt[1]), generated, peakRssBytes: peak });
+      resolve({ promptEvaluated: Number(prompt[1]), generated, peakRssBytes: peak, cpuSeconds });
     });
   });
 }
 
 /** Three sequential runs per image, images one after another. */
 export async function runCliPeer(config: CliPeerConfig, images: string[], log: (l: string) => void): Promise<CliRun> {
-  const totals = { requests: 0, promptEvaluated: 0, generated: 0, peakRssBytes: 0 };
+  const totals = { requests: 0, promptEvaluated: 0, generated: 0, peakRssBytes: 0, cpuSeconds: 0 };
   const started = process.hrtime.bigint();
   for (const [i, image] of images.entries()) {
     for (const task of [TASKS.iToQa, TASKS.iaToQ, TASKS.iqToA]) {
@@ -121,6 +125,7 @@ export async function runCliPeer(config: CliPeerConfig, images: string[], log: (
       totals.promptEvaluated += r.promptEvaluated;
       totals.generated += r.generated;
       totals.peakRssBytes = Math.max(totals.peakRssBytes, r.peakRssBytes);
+      totals.cpuSeconds += r.cpuSeconds;
     }
     log(`  mtmd-cli: image ${i + 1}/${images.length}`);
   }

@@ -10,7 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fullPrompt, runTriplets, type Task, type TripletRun } from '../workload.js';
-import { watchPeakRss } from '../memory.js';
+import { readCpuSeconds, watchPeakRss } from '../memory.js';
 import { shellQuote } from './cli.js';
 
 export interface ServerPeerConfig {
@@ -36,6 +36,8 @@ export interface ServerPeerConfig {
 export interface ServerRun extends TripletRun {
   loadSeconds: number;
   peakRssBytes: number;
+  /** User + system CPU seconds the server used during the run (all its threads). */
+  cpuSeconds: number;
   /** Prompt tokens the server reported as taken from its cache. */
   promptCached: number;
   command: string;
@@ -154,9 +156,12 @@ export async function runServerPeer(config: ServerPeerConfig, images: string[], 
       promptCached += reply.timings?.cache_n ?? 0;
       return { promptEvaluated: reply.timings?.prompt_n ?? 0, generated };
     };
+    const cpu0 = readCpuSeconds(child.pid ?? 0) ?? NaN;
     const run = await runTriplets(images, config.maxInFlight ?? config.parallel, send);
+    const cpuSeconds = (readCpuSeconds(child.pid ?? 0) ?? NaN) - cpu0;
     return {
       ...run,
+      cpuSeconds,
       loadSeconds,
       peakRssBytes: watcher.stop(),
       promptCached,

@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     }
     return p;
   };
+  const cpu0 = process.cpuUsage();
   const run = await runTriplets(config.images, config.maxInFlight, async (path, task) => {
     const image = await prepare(path);
     const r = await model.generate({
@@ -39,12 +40,14 @@ async function main(): Promise<void> {
     if (r.generatedTokens !== task.maxTokens) throw new Error(`${task.name}: ${r.generatedTokens} tokens instead of ${task.maxTokens}`);
     return { promptEvaluated: r.promptTokens + (r.prefixReused ? 0 : r.prefixTokens), generated: r.generatedTokens };
   });
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const stats = model.stats();
   const info = { ...model.info, files: undefined };
   await model.close();
   const usage = process.resourceUsage();
   process.stdout.write(
-    JSON.stringify({ loadSeconds, run, stats, info, peakRssBytes: usage.maxRSS * 1024, memory: process.memoryUsage() }) + '\n',
+    JSON.stringify({ loadSeconds, run, cpuSeconds, stats, info, peakRssBytes: usage.maxRSS * 1024, memory: process.memoryUsage() }) + '\n',
   );
 }
 
