@@ -37,6 +37,8 @@ export interface CliRun {
   peakRssBytes: number;
   /** User + system CPU seconds of all the runs (GNU time), or NaN without /usr/bin/time. */
   cpuSeconds: number;
+  /** Runs whose perf counters were lost in llama.cpp's log (their prompt count is the previous run's). */
+  countersLost: number;
   /** One example command line, for the record. */
   command: string;
 }
@@ -66,6 +68,10 @@ function cliArgs(config: CliPeerConfig, image: string, task: Task): string[] {
 export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
+
+/** Prompt tokens of the last run per task, for runs whose counters were lost. */
+const lastPrompt = new Map<string, number>();
+let countersLost = 0;
 
 function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<RequestResult & { peakRssBytes: number; cpuSeconds: number }> {
   const args = cliArgs(config, image, task);
@@ -100,9 +106,18 @@ function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<Requ
       const prompt = /prompt eval time =\s*[\d.]+ ms \/\s*(\d+) tokens/.exec(all);
       const evals = /\seval time =\s*[\d.]+ ms \/\s*(\d+) runs/.exec(all);
       if (!prompt || !evals) {
-        reject(new Error(`could not read llama-mtmd-cli's perf counters:\n${all.split('\n').slice(-25).join('\n')}`));
+        // llama.cpp's log thread sometimes loses its last lines when a short run exits: the run
+        // itself succeeded (exit 0, -n with --ignore-eos), only its counters are missing.
+        const known = lastPrompt.get(task.name);
+        if (known === undefined) {
+          reject(new Error(`could not read llama-mtmd-cli's perf counters:\n${all.split('\n').slice(-25).join('\n')}`));
+          return;
+        }
+        countersLost++;
+        resolve({ promptEvaluated: known, generated: task.maxTokens, peakRssBytes: peak, cpuSeconds });
         return;
       }
+      lastPrompt.set(task.name, Number(prompt[1]));
       // The first generated token comes from the prompt's logits: runs = tokens - 1.
       const generated = Number(evals[1]) + 1;
       if (generated !== task.maxTokens) {
@@ -131,5 +146,5 @@ export async function runCliPeer(config: CliPeerConfig, images: string[], log: (
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const command = [config.binary, ...cliArgs(config, images[0] ?? 'IMAGE', TASKS.iToQa)].map(shellQuote).join(' ');
-  return { seconds, triplets: images.length, ...totals, command };
+  return { seconds, triplets: images.length, ...totals, countersLost, command };
 }
