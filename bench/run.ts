@@ -321,7 +321,8 @@ async function main(): Promise<void> {
     const result = rates('srf-native', r.run, r.peakRssBytes, r.cpuSeconds, `in-process library; ${r.stats.steps} decode steps`);
     result.loadSeconds = r.loadSeconds;
     result.extra = { stats: r.stats, contextSize: r.info.contextSize };
-    result.command = `node dist/bench/peers/srf.js ${configPath}`;
+    const { model: _m, mmproj: _p, ...open } = config.open;
+    result.command = `VisionModel.open(${JSON.stringify({ ...open, contextSize: r.info.contextSize })}); ${flags.parallel} requests in flight (node dist/bench/peers/srf.js ${configPath})`;
     results.push(result);
     log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s; engine: prefixEvalMs ${fmt(r.stats.prefixEvalMs, 0)}, decodeMs ${fmt(r.stats.decodeMs, 0)}, steps ${r.stats.steps}`);
   }
@@ -366,7 +367,7 @@ async function main(): Promise<void> {
       images,
       log,
     );
-    const result = rates('llama-server', r, r.peakRssBytes, r.cpuSeconds, `${flags.serverParallel} slots; ${Math.round(r.promptCached / r.triplets)} prompt tok/image from its cache`);
+    const result = rates('llama-server', r, r.peakRssBytes, r.cpuSeconds, `${flags.serverParallel} slots; ${Math.round(r.promptCached / r.triplets)} prompt tok/image reused from its slot cache (over the 3 requests)`);
     result.loadSeconds = r.loadSeconds;
     result.command = r.command;
     results.push(result);
@@ -378,7 +379,8 @@ async function main(): Promise<void> {
   const machine = `${cpus()[0]?.model ?? 'unknown cpu'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; load average ${load.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end`;
   const card = gpus.length ? gpus.map((g) => `${g.description || g.name} (${(g.memoryTotal / 2 ** 30).toFixed(0)} GiB)`).join(', ') : 'none';
   const build = `backend ${info.backend}${info.cudaArchitectures ? ` (sm ${info.cudaArchitectures})` : ''}, llama.cpp ${info.llamaCppVersion}`;
-  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+  const args = process.argv.slice(2);
+  const command = args.length ? `npm run bench -- ${args.join(' ')}` : 'npm run bench';
   const tableText = table(results);
   if (flags.json) {
     process.stdout.write(JSON.stringify({ date, machine, card, build, settings, command, results }, null, 2) + '\n');

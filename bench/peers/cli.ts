@@ -66,7 +66,10 @@ function cliArgs(config: CliPeerConfig, image: string, task: Task): string[] {
 
 /** Shell-quotes one argument for the printed command line. */
 export function shellQuote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+  // Newlines as bash $'...\n...', so that a command stays on one line (and one Markdown line).
+  if (arg.includes('\n')) return `$'${arg.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n')}'`;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Prompt tokens of the last run per task, for runs whose counters were lost. */
