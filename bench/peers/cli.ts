@@ -14,6 +14,18 @@ import { join } from 'node:path';
 import { fullPrompt, TASKS, type RequestResult, type Task } from '../workload.js';
 import { watchPeakRss } from '../memory.js';
 
+/** The compute settings every llama.cpp peer gets, from one place so both run alike. */
+export function computeFlags(config: { threads: number; batchSize: number; flashAttention: string; gpuLayers: number }): string[] {
+  return [
+    '-t', String(config.threads),
+    '-tb', String(config.threads),
+    '-b', String(config.batchSize),
+    '-ub', String(config.batchSize),
+    '-fa', config.flashAttention,
+    '-ngl', String(config.gpuLayers),
+  ];
+}
+
 export const PASS_THROUGH_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% endfor %}";
 
 export interface CliPeerConfig {
@@ -53,12 +65,7 @@ function cliArgs(config: CliPeerConfig, image: string, task: Task): string[] {
     '-n', String(task.maxTokens),
     '--ignore-eos',
     '--temp', '0',
-    '-t', String(config.threads),
-    '-tb', String(config.threads),
-    '-b', String(config.batchSize),
-    '-ub', String(config.batchSize),
-    '-fa', config.flashAttention,
-    '-ngl', String(config.gpuLayers),
+    ...computeFlags(config),
     '-v', // llama_perf_context_print's counters are logged at debug verbosity only
     ...(config.extraArgs ?? []),
   ];

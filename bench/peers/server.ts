@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fullPrompt, runTriplets, type Task, type TripletRun } from '../workload.js';
 import { readCpuSeconds, watchPeakRss } from '../memory.js';
-import { shellQuote } from './cli.js';
+import { computeFlags, shellQuote } from './cli.js';
 
 export interface ServerPeerConfig {
   binary: string;
@@ -94,12 +94,7 @@ export function serverArgs(config: ServerPeerConfig, port: number): string[] {
     '-np', String(config.parallel),
     '-c', String(config.contextSize),
     config.kvUnified ? '--kv-unified' : '--no-kv-unified',
-    '-t', String(config.threads),
-    '-tb', String(config.threads),
-    '-b', String(config.batchSize),
-    '-ub', String(config.batchSize),
-    '-fa', config.flashAttention,
-    '-ngl', String(config.gpuLayers),
+    ...computeFlags(config),
   ];
 }
 
