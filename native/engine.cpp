@@ -163,6 +163,7 @@ void Engine::TakeMessages(std::deque<std::unique_ptr<GenerateRequest>>& waiting,
   while (!queue_.empty()) {
     waiting.push_back(std::move(queue_.front()));
     queue_.pop_front();
+    waitingCount_++;  // under the lock Stats() takes, so a request is never counted nowhere
   }
   cancels.insert(cancels_.begin(), cancels_.end());
   cancels_.clear();

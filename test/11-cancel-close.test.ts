@@ -4,20 +4,24 @@ import { VisionModel, Embedder, SrfError } from '../lib/index.js';
 import { makeWorld } from './helpers/fixtures.js';
 
 const world = await makeWorld(3);
-const open = () => VisionModel.open({ model: world.model, mmproj: world.mmproj, parallel: 2, threads: 1, contextSize: 4096 });
-const long = { maxTokens: 1500, ignoreEos: true };
+const open = () => VisionModel.open({ model: world.model, mmproj: world.mmproj, parallel: 2, threads: 1, contextSize: 8192 });
+// Long enough (seconds even on a fast machine) that a "running" request is still running when aborted.
+const long = { maxTokens: 3500, ignoreEos: true };
 
 t.test('cancel a running and a queued request; others finish', async (t) => {
   await using model = await open();
+  // Prepared up front so the four reach the engine in submission order (sharp finishes in any order).
+  const images = await Promise.all(world.images.map((image) => model.prepareImage(image)));
   const [ca, cb, cc] = [new AbortController(), new AbortController(), new AbortController()];
-  const a = model.generate({ image: world.images[0]!, prompt: 'a', sampling: long, signal: ca.signal });
-  const b = model.generate({ image: world.images[1]!, prompt: 'b', sampling: long, signal: cb.signal });
+  const a = model.generate({ image: images[0]!, prompt: 'a', sampling: long, signal: ca.signal });
+  const b = model.generate({ image: images[1]!, prompt: 'b', sampling: long, signal: cb.signal });
   // parallel 2: these two wait in the queue
-  const c = model.generate({ image: world.images[2]!, prompt: 'c', sampling: long, signal: cc.signal });
-  const d = model.generate({ image: world.images[2]!, prompt: 'd', sampling: { maxTokens: 8, ignoreEos: true } });
+  const c = model.generate({ image: images[2]!, prompt: 'c', sampling: long, signal: cc.signal });
+  const d = model.generate({ image: images[2]!, prompt: 'd', sampling: { maxTokens: 8, ignoreEos: true } });
   const checks = [t.rejects(a, { code: 'ABORTED' }), t.rejects(b, { code: 'ABORTED' }), t.rejects(c, { code: 'ABORTED' })];
-  // Image preparation is asynchronous: wait (bounded) until all four reached the engine.
-  for (let i = 0; i < 200 && model.stats().active + model.stats().queued < 4; i++) await new Promise((r) => setTimeout(r, 25));
+  // Wait (bounded) until the loop has admitted a and b; c and d are then queued behind them.
+  const admitted = () => model.stats().active === 2 && model.stats().queued === 2;
+  for (let i = 0; i < 200 && !admitted(); i++) await new Promise((r) => setTimeout(r, 10));
   t.same([model.stats().active, model.stats().queued], [2, 2]);
   cc.abort(); // queued
   ca.abort(); // running: frees a slot for d
