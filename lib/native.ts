@@ -58,6 +58,8 @@ export interface EngineStats {
   completed: number;
   failed: number;
   prefixEvalMs: number;
+  /** The vision encoder's share of prefixEvalMs. */
+  imageEncodeMs: number;
   decodeMs: number;
   active: number;
   queued: number;

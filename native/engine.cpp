@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #include "errors.h"
 #include "logging.h"
@@ -65,10 +66,14 @@ Engine::Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model,
     slots_.push_back(std::make_unique<Slot>());
     slots_.back()->seq = i;
   }
+  if (const char* path = std::getenv("SRF_TRACE"); path && *path) trace_ = std::fopen(path, "a");
   thread_ = std::thread([this] { Run(); });
 }
 
-Engine::~Engine() { Stop(); }
+Engine::~Engine() {
+  Stop();
+  if (trace_) std::fclose(trace_);
+}
 
 void Engine::Submit(std::unique_ptr<GenerateRequest> request) {
   {
@@ -122,6 +127,7 @@ EngineStats Engine::Stats() const {
   s.completed = completed_;
   s.failed = failed_;
   s.prefixEvalMs = prefixEvalUs_ / 1000.0;
+  s.imageEncodeMs = imageEncodeUs_ / 1000.0;
   s.decodeMs = decodeUs_ / 1000.0;
   s.active = activeCount_;
   {
@@ -346,9 +352,30 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(const GenerateRequest& req) 
   entry->nTokens = static_cast<int32_t>(nTokens);
   llama_memory_seq_rm(llama_get_memory(ctx_), seq, -1, -1);
   TakeRecentErrors();
+  // mtmd_helper_eval_chunks, unrolled so that the vision encoder's share is measured on its own.
   llama_pos nPast = 0;
-  rc = mtmd_helper_eval_chunks(mctx_, ctx_, chunks, 0, seq, config_.batchSize, false, &nPast);
+  uint64_t encodeUs = 0;
+  for (size_t i = 0; rc == 0 && i < mtmd_input_chunks_size(chunks); ++i) {
+    const mtmd_input_chunk* chunk = mtmd_input_chunks_get(chunks, i);
+    if (mtmd_input_chunk_get_type(chunk) != MTMD_INPUT_CHUNK_TYPE_IMAGE) {
+      rc = mtmd_helper_eval_chunk_single(mctx_, ctx_, chunk, nPast, seq, config_.batchSize, false, &nPast);
+      continue;
+    }
+    const auto encodeStart = Clock::now();
+    rc = mtmd_encode_chunk(mctx_, chunk);
+    encodeUs += MicrosSince(encodeStart);
+    if (rc == 0) {
+      rc = mtmd_helper_decode_image_chunk(mctx_, ctx_, chunk, mtmd_get_output_embd(mctx_), nPast, seq,
+                                          config_.batchSize, &nPast, nullptr, nullptr);
+    }
+  }
   mtmd_input_chunks_free(chunks);
+  imageEncodeUs_ += encodeUs;
+  if (trace_) {
+    std::fprintf(trace_, "{\"ev\":\"prefix\",\"tokens\":%lld,\"encodeUs\":%llu,\"totalUs\":%llu,\"active\":%d}\n",
+                 static_cast<long long>(nTokens), static_cast<unsigned long long>(encodeUs),
+                 static_cast<unsigned long long>(MicrosSince(start)), ActiveCount());
+  }
   if (rc != 0) {
     prefixes_.ReturnSeq(seq);
     std::string why = TakeRecentErrors();
@@ -399,8 +426,15 @@ void Engine::Step(llama_batch& batch) {
   const auto start = Clock::now();
   int32_t rc = llama_decode(ctx_, batch);
   while (rc == 1 && prefixes_.EvictIdle()) rc = llama_decode(ctx_, batch);
-  decodeUs_ += MicrosSince(start);
+  const uint64_t stepUs = MicrosSince(start);
+  decodeUs_ += stepUs;
   steps_++;
+  if (trace_) {
+    int32_t promptRows = 0;
+    for (auto& slot : slots_) promptRows += static_cast<int32_t>(slot->stepPrompt);
+    std::fprintf(trace_, "{\"ev\":\"step\",\"rows\":%d,\"promptRows\":%d,\"us\":%llu}\n", batch.n_tokens,
+                 promptRows, static_cast<unsigned long long>(stepUs));
+  }
   if (rc != 0) {
     const std::string why = TakeRecentErrors();
     for (auto& slot : slots_) {

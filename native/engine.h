@@ -6,6 +6,7 @@
 #pragma once
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -59,7 +60,8 @@ struct EngineConfig {
 struct EngineStats {
   uint64_t steps = 0, generatedTokens = 0, promptTokens = 0, prefixTokens = 0;
   uint64_t prefixHits = 0, prefixMisses = 0, completed = 0, failed = 0;
-  double prefixEvalMs = 0, decodeMs = 0;
+  // prefixEvalMs = imageEncodeMs (vision encoder) + the prefix's text and embedding decode.
+  double prefixEvalMs = 0, imageEncodeMs = 0, decodeMs = 0;
   uint32_t active = 0, queued = 0;
 };
 
@@ -123,7 +125,8 @@ class Engine {
 
   std::atomic<uint64_t> steps_{0}, generatedTokens_{0}, promptTokens_{0}, prefixTokens_{0};
   std::atomic<uint64_t> prefixHits_{0}, prefixMisses_{0}, completed_{0}, failed_{0};
-  std::atomic<uint64_t> prefixEvalUs_{0}, decodeUs_{0};
+  std::atomic<uint64_t> prefixEvalUs_{0}, imageEncodeUs_{0}, decodeUs_{0};
+  FILE* trace_ = nullptr;  // SRF_TRACE: one JSON line per prefix and per decode step, for profiling
   std::atomic<uint32_t> activeCount_{0}, waitingCount_{0};
 };
 

@@ -351,6 +351,7 @@ Napi::Value VisionModel::Stats(const Napi::CallbackInfo& info) {
   out.Set("completed", static_cast<double>(s.completed));
   out.Set("failed", static_cast<double>(s.failed));
   out.Set("prefixEvalMs", s.prefixEvalMs);
+  out.Set("imageEncodeMs", s.imageEncodeMs);
   out.Set("decodeMs", s.decodeMs);
   out.Set("active", s.active);
   out.Set("queued", s.queued);
