@@ -11,7 +11,8 @@
  * server's slots; default 8 on CPU, 32 on CUDA), --server-parallel N, --threads N (default cores - 1),
  * --batch N (default 512), --flash-attn on|off|auto (default on, for every peer),
  * --shape bench-cpu|llava-1.5-7b|tiny (default by backend), --quant none|Q4_K_M (default Q4_K_M on
- * CUDA), --context N / --prefix-cache N (srf-native's contextSize / prefixCache), --skip-srf,
+ * CUDA), --context N / --prefix-cache N / --kv-layout auto|unified|per-sequence (srf-native's
+ * contextSize / prefixCache / kvLayout), --skip-srf,
  * --skip-cli, --skip-server, --json, --no-record (do not append to RESULTS.md), --label TEXT.
  */
 import { spawn } from 'node:child_process';
@@ -48,6 +49,8 @@ interface Flags {
   context: number;
   /** srf-native's prefixCache (default: parallel). */
   prefixCache: number;
+  /** srf-native's kvLayout (default auto: per-sequence on CPU, unified on GPU). */
+  kvLayout: 'auto' | 'unified' | 'per-sequence';
   skipSrf: boolean;
   skipCli: boolean;
   skipServer: boolean;
@@ -55,6 +58,12 @@ interface Flags {
   record: boolean;
   byteBan: boolean;
   label: string;
+}
+
+function kvLayoutFlag(value: string | undefined): Flags['kvLayout'] {
+  if (value === undefined) return 'auto';
+  if (value === 'auto' || value === 'unified' || value === 'per-sequence') return value;
+  throw new Error('--kv-layout must be auto, unified or per-sequence');
 }
 
 function parseFlags(argv: string[], cuda: boolean): Flags {
@@ -74,7 +83,7 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
     console.log(
       'npm run bench -- [--images N] [--cli-images N] [--parallel N] [--server-parallel N] [--shape bench-cpu|llava-1.5-7b|tiny]\n' +
         '                 [--quant none|Q4_K_M] [--batch N] [--flash-attn on|off|auto] [--threads N]\n' +
-        '                 [--context N] [--prefix-cache N] [--skip-srf] [--skip-cli] [--skip-server] [--no-byte-ban]\n' +
+        '                 [--context N] [--prefix-cache N] [--kv-layout auto|unified|per-sequence] [--skip-srf] [--skip-cli] [--skip-server] [--no-byte-ban]\n' +
         '                 [--json] [--no-record] [--label TEXT]',
     );
     process.exit(0);
@@ -108,6 +117,7 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
     threads: int('threads', Math.max(1, availableParallelism() - 1)),
     context: values.has('context') ? int('context', 0) : 0,
     prefixCache: int('prefix-cache', parallel),
+    kvLayout: kvLayoutFlag(values.get('kv-layout')),
     skipSrf: bools.has('skip-srf'),
     skipCli: bools.has('skip-cli'),
     skipServer: bools.has('skip-server'),
@@ -293,6 +303,7 @@ async function main(): Promise<void> {
     serverByteBan: byteBan.length ? `${byteBan.length} tokens (logit_bias)` : 'none',
     srfContext: flags.context || 'default',
     srfPrefixCache: flags.prefixCache,
+    srfKvLayout: flags.kvLayout,
     gpuLayers,
     workload: `per image: I->QA ${TASKS.iToQa.maxTokens} tok, then IA->Q ${TASKS.iaToQ.maxTokens} + IQ->A ${TASKS.iqToA.maxTokens} tok together; greedy, EOS ignored`,
   };
@@ -307,6 +318,7 @@ async function main(): Promise<void> {
         parallel: flags.parallel,
         prefixCache: flags.prefixCache,
         ...(flags.context ? { contextSize: flags.context } : {}),
+        kvLayout: flags.kvLayout,
         batchSize: flags.batch,
         threads: flags.threads,
         flashAttention: flags.flashAttn === 'auto' ? undefined : flags.flashAttn === 'on',
@@ -320,11 +332,11 @@ async function main(): Promise<void> {
     const r = await runSrfPeer(root, configPath);
     const result = rates('srf-native', r.run, r.peakRssBytes, r.cpuSeconds, `in-process library; ${r.stats.steps} decode steps`);
     result.loadSeconds = r.loadSeconds;
-    result.extra = { stats: r.stats, contextSize: r.info.contextSize };
+    result.extra = { stats: r.stats, contextSize: r.info.contextSize, kvLayout: r.info.kvLayout };
     const { model: _m, mmproj: _p, ...open } = config.open;
-    result.command = `VisionModel.open(${JSON.stringify({ ...open, contextSize: r.info.contextSize })}); ${flags.parallel} requests in flight (node dist/bench/peers/srf.js ${configPath})`;
+    result.command = `VisionModel.open(${JSON.stringify({ ...open, contextSize: r.info.contextSize, kvLayout: r.info.kvLayout })}); ${flags.parallel} requests in flight (node dist/bench/peers/srf.js ${configPath})`;
     results.push(result);
-    log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s; engine: prefixEvalMs ${fmt(r.stats.prefixEvalMs, 0)}, decodeMs ${fmt(r.stats.decodeMs, 0)}, steps ${r.stats.steps}`);
+    log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s; engine (${r.info.kvLayout} KV): prefixEvalMs ${fmt(r.stats.prefixEvalMs, 0)} (image encoder ${fmt(r.stats.imageEncodeMs, 0)}), decodeMs ${fmt(r.stats.decodeMs, 0)}, steps ${r.stats.steps}`);
   }
 
   // 2. llama-mtmd-cli x3 per image

@@ -19,6 +19,7 @@ import type {
   GenerateResult,
   ImageInput,
   ItemResult,
+  KvLayout,
   OpenVisionModelOptions,
   PreparedImage,
   QAPair,
@@ -48,6 +49,15 @@ function positiveInt(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalidArgument('a positive integer', name, value);
   return value;
+}
+
+/** 'auto': per-sequence streams when the text model runs on the CPU (measured faster there). */
+function resolveKvLayout(value: unknown, gpuLayers: number): KvLayout {
+  if (value === 'unified' || value === 'per-sequence') return value;
+  if (value !== undefined && value !== 'auto') throw invalidArgument("'auto', 'unified' or 'per-sequence'", 'kvLayout', value);
+  const info = native().buildInfo();
+  const onGpu = gpuLayers !== 0 && info.supportsGpuOffload && info.devices.some((d) => d.type === 'gpu' || d.type === 'igpu');
+  return onGpu ? 'unified' : 'per-sequence';
 }
 
 export class VisionModel implements AsyncDisposable {
@@ -85,11 +95,16 @@ export class VisionModel implements AsyncDisposable {
       await checkLoraFile(lora.path, files.text);
     }
     const imageTokens = files.vision.imageTokens;
-    // Room for every cached image prefix plus each running sequence's prompt and reply.
+    const gpuLayers = options.gpuLayers ?? -1;
+    const kvLayout = resolveKvLayout(options.kvLayout, gpuLayers);
+    const requestTokens = positiveInt(options.requestTokens, 'requestTokens', 448);
+    // unified: room for every cached image prefix plus each running sequence's prompt and reply.
+    // per-sequence: every sequence (running, or a cached prefix) gets a whole request's room.
+    const perSequence = Math.ceil((imageTokens + 64 + requestTokens) / 256) * 256;
     const contextSize = positiveInt(
       options.contextSize,
       'contextSize',
-      prefixCache * (imageTokens + 64) + parallel * 512,
+      kvLayout === 'unified' ? prefixCache * (imageTokens + 64) + parallel * Math.max(512, requestTokens) : (parallel + prefixCache) * perSequence,
     );
     const pending = new Map<number, Pending>();
     const engine = new (native().VisionModel)((id, error, result) => {
@@ -104,8 +119,9 @@ export class VisionModel implements AsyncDisposable {
       model: options.model,
       mmproj: options.mmproj,
       loras: loras.map((l, i) => ({ path: l.path, scale: scales[i] })),
-      gpuLayers: options.gpuLayers ?? -1,
+      gpuLayers,
       contextSize,
+      unifiedKv: kvLayout === 'unified',
       parallel,
       prefixCache,
       batchSize,

@@ -22,6 +22,9 @@ export type CompletionCallback = (id: number, error: SrfError | null, result?: N
 export interface NativeVisionModelInfo {
   description: string;
   contextSize: number;
+  kvLayout: 'unified' | 'per-sequence';
+  /** KV cells one sequence can use: contextSize, or its per-sequence share. */
+  sequenceCells: number;
   parallel: number;
   prefixCache: number;
   batchSize: number;

@@ -79,6 +79,8 @@ export interface LoraAdapterOptions {
   scale?: number;
 }
 
+export type KvLayout = 'unified' | 'per-sequence';
+
 export interface OpenVisionModelOptions {
   /** Text model GGUF (llama architecture, e.g. LLaVA-1.5's language model). */
   model: string;
@@ -87,8 +89,25 @@ export interface OpenVisionModelOptions {
   loras?: LoraAdapterOptions[];
   /** Layers to offload to the GPU; default all when a GPU is present. */
   gpuLayers?: number;
-  /** KV cache size in tokens, shared by all sequences; default sized from parallel and prefixCache. */
+  /**
+   * KV cache size in tokens, all sequences together; default sized from parallel, prefixCache and
+   * the image size. With kvLayout 'per-sequence' each of the parallel + prefixCache sequences gets
+   * an equal share, which bounds one request: image prefix + prompt + maxTokens.
+   */
   contextSize?: number;
+  /**
+   * How sequences share the KV cache. 'unified': one pool; a request's image prefix is shared, not
+   * copied, and the pool is budgeted across requests (least memory). 'per-sequence': one stream per
+   * sequence; a request gets a copy of its prefix and attention reads only its own cells (on CPU
+   * about 25 % more triplets/s, bench/NOTES.md; about twice the KV memory). 'auto' (default):
+   * per-sequence when the model runs on the CPU, unified when it is offloaded to a GPU.
+   */
+  kvLayout?: KvLayout | 'auto';
+  /**
+   * The most tokens one request needs after its image (prompt text + maxTokens); sizes the default
+   * contextSize. Default 448 (the method's I->QA call: ~45 prompt + 256 reply tokens, with room).
+   */
+  requestTokens?: number;
   /** Sequences decoded together. Default 8. */
   parallel?: number;
   /** Image prefixes kept evaluated in the KV cache. Default = parallel. */

@@ -275,7 +275,17 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
   const int64_t own = static_cast<int64_t>(suffix.size()) + req.sampling.maxTokens;
   // A new prefix's exact size is known only once tokenized: assume the last one's size.
   const int64_t prefixGuess = prefix ? 0 : lastPrefixTokens_;
-  auto fits = [&] { return CellsReserved() + own + prefixGuess <= cellBudget_; };
+  const bool perSequence = config_.streamCells > 0;
+  auto tooBigForStream = [&](int64_t prefixTokens) {
+    return reject(code::kContextTooSmall,
+                  "the image prefix and the request need " + std::to_string(prefixTokens + own) + " KV cells but each sequence holds " +
+                      std::to_string(config_.streamCells) + " (contextSize / (parallel + prefixCache)): raise contextSize or lower maxTokens");
+  };
+  if (perSequence && (prefix ? prefix->nTokens : prefixGuess) + own > config_.streamCells - kCellSlack) {
+    if (prefix) prefixes_.Release(prefix);
+    return tooBigForStream(prefix ? prefix->nTokens : prefixGuess);
+  }
+  auto fits = [&] { return perSequence || CellsReserved() + own + prefixGuess <= cellBudget_; };
   while (!fits() && prefixes_.EvictIdle()) {
   }
   if (!fits()) {
@@ -291,10 +301,15 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
     try {
       prefix = EvaluatePrefix(req);
     } catch (const Error& e) {
-      if (e.code() == code::kContextTooSmall && ActiveCount() > 0) return false;
+      // A shared pool frees up as running requests finish; a per-sequence stream never grows.
+      if (e.code() == code::kContextTooSmall && config_.streamCells == 0 && ActiveCount() > 0) return false;
       return reject(e.code(), e.what());
     }
     prefix->users++;
+    if (perSequence && prefix->nTokens + own > config_.streamCells - kCellSlack) {
+      prefixes_.Release(prefix);
+      return tooBigForStream(prefix->nTokens);
+    }
   }
 
   try {
@@ -337,13 +352,20 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(const GenerateRequest& req) 
     throw Error(code::kImageEncodeFailed, "mtmd could not preprocess the image (code " + std::to_string(rc) + ")");
   }
   const int64_t nTokens = static_cast<int64_t>(mtmd_helper_get_n_tokens(chunks));
-  while (CellsReserved() + nTokens > cellBudget_ && prefixes_.EvictIdle()) {
-  }
-  if (CellsReserved() + nTokens > cellBudget_) {
-    mtmd_input_chunks_free(chunks);
-    throw Error(code::kContextTooSmall, "the image prefix needs " + std::to_string(nTokens) +
-                                            " KV cells but only " + std::to_string(cellBudget_ - CellsReserved()) +
-                                            " are free: raise contextSize");
+  if (config_.streamCells > 0) {
+    if (nTokens > config_.streamCells - kCellSlack) {
+      mtmd_input_chunks_free(chunks);
+      throw Error(code::kContextTooSmall, "the image prefix needs " + std::to_string(nTokens) + " KV cells but each sequence holds " +
+                                              std::to_string(config_.streamCells) + ": raise contextSize");
+    }
+  } else {
+    while (CellsReserved() + nTokens > cellBudget_ && prefixes_.EvictIdle()) {
+    }
+    if (CellsReserved() + nTokens > cellBudget_) {
+      mtmd_input_chunks_free(chunks);
+      throw Error(code::kContextTooSmall, "the image prefix needs " + std::to_string(nTokens) + " KV cells but only " +
+                                              std::to_string(cellBudget_ - CellsReserved()) + " are free: raise contextSize");
+    }
   }
   llama_seq_id seq = prefixes_.ReserveSeq();
   auto entry = std::make_shared<PrefixEntry>();
@@ -402,16 +424,21 @@ void Engine::Step(llama_batch& batch) {
     batch.logits[i] = logits;
     return i;
   };
+  // Tokens go in sequence order (what llama.cpp's split by stream needs to keep a step in one
+  // ubatch); running sequences' tokens are counted first so prompt chunks only take what is left.
+  size_t room = static_cast<size_t>(config_.batchSize);
   for (auto& slot : slots_) {
     slot->outputIndex = -1;
     slot->stepPrompt = 0;
-    if (slot->Free() || slot->next == LLAMA_TOKEN_NULL) continue;
-    slot->outputIndex = add(slot->next, slot->pos, slot->seq, true);
+    if (!slot->Free() && slot->next != LLAMA_TOKEN_NULL) room--;
   }
   for (auto& slot : slots_) {
-    if (slot->Free() || slot->pendingDone >= slot->pending.size()) continue;
-    const size_t room = static_cast<size_t>(config_.batchSize - batch.n_tokens);
-    if (room == 0) break;
+    if (slot->Free()) continue;
+    if (slot->next != LLAMA_TOKEN_NULL) {
+      slot->outputIndex = add(slot->next, slot->pos, slot->seq, true);
+      continue;
+    }
+    if (slot->pendingDone >= slot->pending.size() || room == 0) continue;
     const size_t n = std::min(room, slot->pending.size() - slot->pendingDone);
     for (size_t k = 0; k < n; ++k) {
       const size_t at = slot->pendingDone + k;
@@ -420,6 +447,7 @@ void Engine::Step(llama_batch& batch) {
       if (last) slot->outputIndex = i;
     }
     slot->stepPrompt = n;
+    room -= n;
   }
   if (batch.n_tokens == 0) return;
 

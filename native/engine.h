@@ -54,6 +54,11 @@ struct EngineConfig {
   int32_t parallel = 8;     // sequences decoded together: seq ids [0, parallel)
   int32_t prefixCache = 8;  // cached image prefixes: seq ids [parallel, parallel + prefixCache)
   int32_t batchSize = 512;  // tokens per llama_batch
+  // 0: one unified KV cache; a request shares its image prefix's cells (tagged with both seq ids)
+  //    and the cache's cells are a pool budgeted across requests.
+  // > 0: one KV stream of this many cells per seq id (kv_unified = false); a request gets a copy
+  //    of its prefix's stream, so attention reads only its own cells (faster on CPU: NOTES.md).
+  int32_t streamCells = 0;
   std::vector<llama_adapter_lora*> loras;
 };
 

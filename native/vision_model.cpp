@@ -31,6 +31,7 @@ struct LoadOptions {
   int32_t parallel = 8, prefixCache = 8, batchSize = 512, threads = 0;
   int flashAttention = -1;  // -1 auto, 0 off, 1 on
   bool gpuVision = true;
+  bool unifiedKv = true;  // false: one KV stream per sequence (see EngineConfig::streamCells)
 };
 
 class LoadWorker : public PromiseWorker {
@@ -60,7 +61,7 @@ class LoadWorker : public PromiseWorker {
     cp.n_batch = options_.batchSize;
     cp.n_ubatch = options_.batchSize;
     cp.n_seq_max = static_cast<uint32_t>(options_.parallel + options_.prefixCache);
-    cp.kv_unified = true;  // shared image prefixes cost no memory per sequence
+    cp.kv_unified = options_.unifiedKv;
     cp.n_threads = threads;
     cp.n_threads_batch = threads;
     cp.flash_attn_type = static_cast<llama_flash_attn_type>(options_.flashAttention);
@@ -103,6 +104,7 @@ class LoadWorker : public PromiseWorker {
     config.parallel = options_.parallel;
     config.prefixCache = options_.prefixCache;
     config.batchSize = options_.batchSize;
+    config.streamCells = options_.unifiedKv ? 0 : static_cast<int32_t>(llama_n_ctx_seq(m.ctx));
     config.loras = m.loras;
     model_->OnLoaded(config);
 
@@ -111,6 +113,8 @@ class LoadWorker : public PromiseWorker {
     llama_model_desc(m.model, desc, sizeof(desc));
     info.Set("description", desc);
     info.Set("contextSize", llama_n_ctx(m.ctx));
+    info.Set("kvLayout", options_.unifiedKv ? "unified" : "per-sequence");
+    info.Set("sequenceCells", llama_n_ctx_seq(m.ctx));
     info.Set("parallel", options_.parallel);
     info.Set("prefixCache", options_.prefixCache);
     info.Set("batchSize", options_.batchSize);
@@ -269,6 +273,7 @@ Napi::Value VisionModel::Load(const Napi::CallbackInfo& info) {
   Napi::Value fa = o.Get("flashAttention");
   options.flashAttention = fa.IsBoolean() ? (fa.As<Napi::Boolean>().Value() ? 1 : 0) : -1;
   options.gpuVision = GetBool(o, "gpuVision", true);
+  options.unifiedKv = GetBool(o, "unifiedKv", true);
   if (options.modelPath.empty() || options.mmprojPath.empty()) {
     ThrowError(env, code::kInvalidArgument, "load() needs model and mmproj paths");
   }

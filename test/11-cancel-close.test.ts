@@ -4,12 +4,15 @@ import { VisionModel, Embedder, SrfError } from '../lib/index.js';
 import { makeWorld } from './helpers/fixtures.js';
 
 const world = await makeWorld(3);
-const open = () => VisionModel.open({ model: world.model, mmproj: world.mmproj, parallel: 2, threads: 1, contextSize: 8192 });
+// 16384 cells: per-sequence, each of the 4 streams (2 running + 2 cached prefixes) holds a long request.
+const open = (kvLayout: 'unified' | 'per-sequence' = 'unified') =>
+  VisionModel.open({ model: world.model, mmproj: world.mmproj, parallel: 2, threads: 1, contextSize: 16384, kvLayout });
 // Long enough (seconds even on a fast machine) that a "running" request is still running when aborted.
 const long = { maxTokens: 3500, ignoreEos: true };
 
-t.test('cancel a running and a queued request; others finish', async (t) => {
-  await using model = await open();
+for (const kvLayout of ['unified', 'per-sequence'] as const) {
+t.test(`cancel a running and a queued request; others finish (${kvLayout})`, async (t) => {
+  await using model = await open(kvLayout);
   // Prepared up front so the four reach the engine in submission order (sharp finishes in any order).
   const images = await Promise.all(world.images.map((image) => model.prepareImage(image)));
   const [ca, cb, cc] = [new AbortController(), new AbortController(), new AbortController()];
@@ -36,8 +39,8 @@ t.test('cancel a running and a queued request; others finish', async (t) => {
   t.equal(stats.queued, 0);
 });
 
-t.test('close during work rejects what is pending and frees the model', async (t) => {
-  const model = await open();
+t.test(`close during work rejects what is pending and frees the model (${kvLayout})`, async (t) => {
+  const model = await open(kvLayout);
   const work = [0, 1, 2, 0, 1].map((i) => model.generate({ image: world.images[i]!, prompt: `q${i}`, sampling: long }));
   await new Promise((r) => setTimeout(r, 100));
   const closing = model.close();
@@ -55,6 +58,7 @@ t.test('close during work rejects what is pending and frees the model', async (t
   await t.rejects(model.setLoraScales([]), { code: 'CLOSED' });
   await model.close(); // idempotent
 });
+}
 
 t.test('the embedder closes deterministically too', async (t) => {
   const embedder = await Embedder.open({ model: world.embedder!, threads: 1 });

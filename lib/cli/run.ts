@@ -31,6 +31,7 @@ interface RunArgs {
   shard?: string;
   parallel?: number;
   ctx?: number;
+  'kv-layout'?: string;
   gpu?: string;
   threads?: number;
   'prefix-cache'?: number;
@@ -80,7 +81,8 @@ function builder(y: Argv): Argv<RunArgs> {
       'keep-top': { group: SCORE, type: 'number', describe: 'fraction kept within each data type (default 0.2, the paper\'s choice; 0.5 with --demo)' },
       'match-mix': { group: SCORE, type: 'string', describe: 'second pass: resample the kept set to the type mix of this LLaVA JSON (or a JSON object of weights per type)' },
       parallel: { group: ENGINE, type: 'number', describe: 'sequences the engine decodes together (default 8; 4 with --demo)' },
-      ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens (default: sized from --parallel and --prefix-cache)' },
+      ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens, all sequences together (default: sized from --parallel, --prefix-cache and the longest reply)' },
+      'kv-layout': { group: ENGINE, type: 'string', choices: ['auto', 'unified', 'per-sequence'], describe: 'per-sequence: one KV stream per sequence (faster on CPU, ~2x KV memory); unified: one shared pool (least memory); auto: per-sequence on CPU, unified on GPU' },
       gpu: { group: ENGINE, type: 'string', describe: 'on (all layers), off (CPU only) or a number of layers to offload (default: all when a GPU is present)' },
       threads: { group: ENGINE, type: 'number', describe: 'CPU threads (default: all cores; 1 with --demo)' },
       'prefix-cache': { group: ENGINE, type: 'number', describe: 'image prefixes kept evaluated in the KV cache (default: --in-flight, so each image is encoded once; lower it to save KV memory)' },
@@ -197,6 +199,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   set('limit', optionalInteger(argv.limit, '--limit'));
   set('shard', shard);
   set('contextSize', optionalInteger(argv.ctx, '--ctx'));
+  set('kvLayout', argv['kv-layout'] as RefineOptions['kvLayout']);
   set('prefixCache', optionalInteger(argv['prefix-cache'], '--prefix-cache'));
   set('inFlight', optionalInteger(argv['in-flight'], '--in-flight'));
   set('gpuLayers', gpu.gpuLayers);

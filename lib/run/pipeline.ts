@@ -36,7 +36,7 @@ import {
 } from '../srf/prompts.js';
 import { scoreTriplet } from '../srf/score.js';
 import { quotaFor } from '../srf/select.js';
-import type { LoraAdapterOptions, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
+import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
 import { countLine, emptyCounts, finalizeOutputs } from './finalize.js';
 import { IMAGE_EXTENSIONS, countInputs, formatShard, parseShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from './journal.js';
@@ -95,6 +95,8 @@ export interface RefineOptions {
   /** Sequences the engine decodes together. Default 8. */
   parallel?: number;
   contextSize?: number;
+  /** KV cache layout (VisionModel.open's kvLayout). Default 'auto'. */
+  kvLayout?: KvLayout | 'auto';
   /** Layers on the GPU (-1 all, 0 none). Default all when a GPU is present. */
   gpuLayers?: number;
   gpuVision?: boolean;
@@ -507,6 +509,9 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       const open: OpenVisionModelOptions = { model: o.model, mmproj: o.mmproj, parallel: r.parallel };
       if (o.loras) open.loras = o.loras;
       if (o.contextSize !== undefined) open.contextSize = o.contextSize;
+      if (o.kvLayout !== undefined) open.kvLayout = o.kvLayout;
+      // The longest call's reply plus its prompt (a follow-up quotes a reply of up to ~200 chars).
+      open.requestTokens = Math.max(...Object.values(r.sampling).map((s) => s.maxTokens ?? 128)) + 192;
       if (o.gpuLayers !== undefined) open.gpuLayers = o.gpuLayers;
       if (o.gpuVision !== undefined) open.gpuVision = o.gpuVision;
       // Every image in flight keeps its prefix cached until IA->Q and IQ->A have reused it; with fewer
@@ -545,6 +550,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
           parallel: r.parallel,
           inFlight: r.inFlight,
           contextSize: model.info.contextSize,
+          kvLayout: model.info.kvLayout,
           prefixCache: model.info.prefixCache,
           gpuLayers: o.gpuLayers ?? 'all when a GPU is present',
           threads: o.threads ?? 'all cores',
