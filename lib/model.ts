@@ -5,10 +5,12 @@
  * on the LLaVA-1.5 prompt (lib/srf/prompts.ts).
  */
 import { createHash } from 'node:crypto';
+import { totalmem } from 'node:os';
 import { SrfError, invalidArgument, isSrfError } from './errors.js';
 import { checkLoraFile, checkVisionModelFiles } from './gguf/check.js';
 import type { VisionModelFileInfo } from './gguf/check.js';
 import { prepareImage } from './image.js';
+import { chooseKvLayout, kvBytesPerCell } from './kv-layout.js';
 import { native } from './native.js';
 import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './native.js';
 import { parseQaReply, cleanReply } from './srf/parse.js';
@@ -51,15 +53,6 @@ function positiveInt(value: unknown, name: string, fallback: number): number {
   return value;
 }
 
-/** 'auto': per-sequence streams when the text model runs on the CPU (measured faster there). */
-function resolveKvLayout(value: unknown, gpuLayers: number): KvLayout {
-  if (value === 'unified' || value === 'per-sequence') return value;
-  if (value !== undefined && value !== 'auto') throw invalidArgument("'auto', 'unified' or 'per-sequence'", 'kvLayout', value);
-  const info = native().buildInfo();
-  const onGpu = gpuLayers !== 0 && info.supportsGpuOffload && info.devices.some((d) => d.type === 'gpu' || d.type === 'igpu');
-  return onGpu ? 'unified' : 'per-sequence';
-}
-
 export class VisionModel implements AsyncDisposable {
   readonly info: VisionModelInfo;
   #engine: NativeVisionModel;
@@ -96,11 +89,16 @@ export class VisionModel implements AsyncDisposable {
     }
     const imageTokens = files.vision.imageTokens;
     const gpuLayers = options.gpuLayers ?? -1;
-    const kvLayout = resolveKvLayout(options.kvLayout, gpuLayers);
     const requestTokens = positiveInt(options.requestTokens, 'requestTokens', 448);
     // unified: room for every cached image prefix plus each running sequence's prompt and reply.
     // per-sequence: every sequence (running, or a cached prefix) gets a whole request's room.
     const perSequence = Math.ceil((imageTokens + 64 + requestTokens) / 256) * 256;
+    const build = native().buildInfo();
+    const kvLayout = chooseKvLayout(options.kvLayout, {
+      onGpu: gpuLayers !== 0 && build.supportsGpuOffload && build.devices.some((d) => d.type === 'gpu' || d.type === 'igpu'),
+      perSequenceBytes: (options.contextSize ?? (parallel + prefixCache) * perSequence) * kvBytesPerCell(files.text),
+      totalMemory: totalmem(),
+    });
     const contextSize = positiveInt(
       options.contextSize,
       'contextSize',

@@ -100,7 +100,8 @@ export interface OpenVisionModelOptions {
    * copied, and the pool is budgeted across requests (least memory). 'per-sequence': one stream per
    * sequence; a request gets a copy of its prefix and attention reads only its own cells (on CPU
    * about 25 % more triplets/s, bench/NOTES.md; about twice the KV memory). 'auto' (default):
-   * per-sequence when the model runs on the CPU, unified when it is offloaded to a GPU.
+   * per-sequence when the model runs on the CPU and that KV cache takes at most a quarter of the
+   * machine's memory, unified otherwise (and on a GPU). `info.kvLayout` says which was used.
    */
   kvLayout?: KvLayout | 'auto';
   /**
