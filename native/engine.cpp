@@ -281,9 +281,10 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
                   "the image prefix and the request need " + std::to_string(prefixTokens + own) + " KV cells but each sequence holds " +
                       std::to_string(config_.streamCells) + " (contextSize / (parallel + prefixCache)): raise contextSize or lower maxTokens");
   };
-  if (perSequence && (prefix ? prefix->nTokens : prefixGuess) + own > config_.streamCells - kCellSlack) {
-    if (prefix) prefixes_.Release(prefix);
-    return tooBigForStream(prefix ? prefix->nTokens : prefixGuess);
+  // A new prefix is checked once evaluated: guessing its size could turn away a request that fits.
+  if (perSequence && prefix && prefix->nTokens + own > config_.streamCells - kCellSlack) {
+    prefixes_.Release(prefix);
+    return tooBigForStream(prefix->nTokens);
   }
   auto fits = [&] { return perSequence || CellsReserved() + own + prefixGuess <= cellBudget_; };
   while (!fits() && prefixes_.EvictIdle()) {
