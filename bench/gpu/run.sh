@@ -10,6 +10,7 @@
 #                                       benchmark: what can be checked on a machine without a GPU
 #   bench/gpu/run.sh --skip-build ...   reuse an unpacked, built work folder
 #   BENCH_ARGS="--images 64" bench/gpu/run.sh    extra flags for `npm run bench`
+#   KV_AB=0 bench/gpu/run.sh            skip the second srf-native run with per-sequence KV
 #
 # Environment: SRF_GPU_KIT (default <repo>/.gpu-kit), SRF_GPU_WORK (default /tmp/srf-gpu),
 # CMAKE_CUDA_ARCHITECTURES (default 90), JOBS (default nproc), OUT (folder for results).
@@ -97,6 +98,14 @@ say "benchmark: npm run bench -- --shape $SHAPE $BENCH_ARGS"
 # shellcheck disable=SC2086
 node dist/bench/run.js --shape "$SHAPE" $BENCH_ARGS --label "bench/gpu/run.sh" | tee "$WORK/bench.log"
 
+# The KV layout is an open question on the GPU (bench/NOTES.md): srf-native again with the other one.
+if [ "${KV_AB:-1}" = 1 ]; then
+  say "benchmark: srf-native with --kv-layout per-sequence (the GPU default is unified)"
+  # shellcheck disable=SC2086
+  node dist/bench/run.js --shape "$SHAPE" $BENCH_ARGS --skip-cli --skip-server --kv-layout per-sequence \
+    --label "bench/gpu/run.sh, per-sequence KV" | tee "$WORK/bench-per-sequence.log"
+fi
+
 if [ -n "${OUT:-}" ]; then
   cp bench/RESULTS.md "$OUT/RESULTS-gpu.md" 2>/dev/null || true
   cp "$WORK"/*.log "$OUT/" 2>/dev/null || true
@@ -104,4 +113,4 @@ if [ -n "${OUT:-}" ]; then
 fi
 say "done in $((SECONDS - START)) s"
 echo
-grep -E '^\|' "$WORK/bench.log" || true
+grep -hE '^\|' "$WORK/bench.log" "$WORK/bench-per-sequence.log" 2>/dev/null || true
