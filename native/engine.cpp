@@ -66,7 +66,10 @@ Engine::Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model,
     slots_.push_back(std::make_unique<Slot>());
     slots_.back()->seq = i;
   }
-  if (const char* path = std::getenv("SRF_TRACE"); path && *path) trace_ = std::fopen(path, "a");
+  if (const char* path = std::getenv("SRF_TRACE"); path && *path) {
+    trace_ = std::fopen(path, "a");
+    if (!trace_) std::fprintf(stderr, "srf-native: SRF_TRACE: cannot open %s for appending; no trace\n", path);
+  }
   thread_ = std::thread([this] { Run(); });
 }
 
