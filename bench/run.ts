@@ -9,7 +9,7 @@
  * Flags: --images N (default 24 on CPU, 128 on CUDA), --cli-images N (mtmd-cli runs on the first N
  * images: it is slow; default 6 on CPU, 4 on CUDA), --parallel N (srf-native sequences and the
  * server's slots; default 8 on CPU, 32 on CUDA), --server-parallel N, --threads N (default cores - 1),
- * --batch N (default 512), --flash-attn on|off|auto (default on, for every peer),
+ * --batch N (default 512), --flash-attn on|off|auto (default off on CPU, on on CUDA; for every peer),
  * --shape bench-cpu|llava-1.5-7b|tiny (default by backend), --quant none|Q4_K_M (default Q4_K_M on
  * CUDA), --context N / --prefix-cache N / --kv-layout auto|unified|per-sequence (srf-native's
  * contextSize / prefixCache / kvLayout), --skip-srf,
@@ -99,7 +99,9 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
   if (!(shape in LLAVA_SHAPES)) throw new Error(`--shape must be one of ${Object.keys(LLAVA_SHAPES).join(', ')}`);
   const quant = (values.get('quant') ?? (cuda ? 'Q4_K_M' : 'none')) as Flags['quant'];
   if (quant !== 'none' && quant !== 'Q4_K_M') throw new Error('--quant must be none or Q4_K_M');
-  const flashAttn = (values.get('flash-attn') ?? 'on') as Flags['flashAttn'];
+  // Every peer gets the same setting: off on CPU, where plain attention is faster for both
+  // (NOTES.md experiments 1 and 11), on for CUDA.
+  const flashAttn = (values.get('flash-attn') ?? (cuda ? 'on' : 'off')) as Flags['flashAttn'];
   if (!['on', 'off', 'auto'].includes(flashAttn)) throw new Error('--flash-attn must be on, off or auto');
   const images = int('images', cuda ? 128 : 24);
   const parallel = int('parallel', cuda ? 32 : 8);

@@ -10,7 +10,7 @@ import { SrfError, invalidArgument, isSrfError } from './errors.js';
 import { checkLoraFile, checkVisionModelFiles } from './gguf/check.js';
 import type { VisionModelFileInfo } from './gguf/check.js';
 import { prepareImage } from './image.js';
-import { chooseKvLayout, kvBytesPerCell } from './kv-layout.js';
+import { chooseKvLayout, defaultFlashAttention, kvBytesPerCell } from './kv-layout.js';
 import { native } from './native.js';
 import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './native.js';
 import { parseQaReply, cleanReply } from './srf/parse.js';
@@ -94,8 +94,9 @@ export class VisionModel implements AsyncDisposable {
     // per-sequence: every sequence (running, or a cached prefix) gets a whole request's room.
     const perSequence = Math.ceil((imageTokens + 64 + requestTokens) / 256) * 256;
     const build = native().buildInfo();
+    const onGpu = gpuLayers !== 0 && build.supportsGpuOffload && build.devices.some((d) => d.type === 'gpu' || d.type === 'igpu');
     const kvLayout = chooseKvLayout(options.kvLayout, {
-      onGpu: gpuLayers !== 0 && build.supportsGpuOffload && build.devices.some((d) => d.type === 'gpu' || d.type === 'igpu'),
+      onGpu,
       perSequenceBytes: (options.contextSize ?? (parallel + prefixCache) * perSequence) * kvBytesPerCell(files.text),
       totalMemory: totalmem(),
     });
@@ -124,7 +125,7 @@ export class VisionModel implements AsyncDisposable {
       prefixCache,
       batchSize,
       threads: options.threads ?? 0,
-      flashAttention: options.flashAttention,
+      flashAttention: options.flashAttention ?? defaultFlashAttention(kvLayout, onGpu),
       gpuVision: options.gpuVision ?? true,
     });
     return new VisionModel(engine, pending, { ...nativeInfo, files, imageSize: files.vision.imageSize, imageTokens }, scales);

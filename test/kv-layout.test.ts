@@ -1,6 +1,6 @@
 // The 'auto' KV layout choice: per-sequence on CPU while it fits in memory, unified on a GPU.
 import t from 'tap';
-import { chooseKvLayout, kvBytesPerCell } from '../lib/kv-layout.js';
+import { chooseKvLayout, defaultFlashAttention, kvBytesPerCell } from '../lib/kv-layout.js';
 
 const GiB = 1024 ** 3;
 
@@ -20,4 +20,11 @@ t.test('auto picks by device and memory; explicit choices pass; others fail', as
   t.equal(chooseKvLayout('per-sequence', { ...cpu, onGpu: true }), 'per-sequence');
   t.equal(chooseKvLayout('unified', cpu), 'unified');
   t.throws(() => chooseKvLayout('split', cpu), { code: 'INVALID_ARGUMENT' });
+});
+
+t.test('flash attention defaults off only for per-sequence KV on the CPU', async (t) => {
+  t.equal(defaultFlashAttention('per-sequence', false), false);
+  t.equal(defaultFlashAttention('per-sequence', true), undefined);
+  t.equal(defaultFlashAttention('unified', false), undefined);
+  t.equal(defaultFlashAttention('unified', true), undefined);
 });
