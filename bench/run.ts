@@ -99,8 +99,8 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
   if (!(shape in LLAVA_SHAPES)) throw new Error(`--shape must be one of ${Object.keys(LLAVA_SHAPES).join(', ')}`);
   const quant = (values.get('quant') ?? (cuda ? 'Q4_K_M' : 'none')) as Flags['quant'];
   if (quant !== 'none' && quant !== 'Q4_K_M') throw new Error('--quant must be none or Q4_K_M');
-  // Every peer gets the same setting: off on CPU, where plain attention is faster for both
-  // (NOTES.md experiments 1 and 11), on for CUDA.
+  // Every peer gets the same setting: off on CPU, where plain attention is faster for the server
+  // (NOTES.md experiments 1 and 11: its best "by hand" setting), on for CUDA.
   const flashAttn = (values.get('flash-attn') ?? (cuda ? 'on' : 'off')) as Flags['flashAttn'];
   if (!['on', 'off', 'auto'].includes(flashAttn)) throw new Error('--flash-attn must be on, off or auto');
   const images = int('images', cuda ? 128 : 24);

@@ -1,4 +1,4 @@
-// Which KV cache layout (and attention kernel) VisionModel.open uses when the caller does not say.
+// Which KV cache layout VisionModel.open uses when the caller leaves it to 'auto'.
 import { invalidArgument } from './errors.js';
 import type { VisionModelFileInfo } from './gguf/check.js';
 import type { KvLayout } from './types.js';
@@ -30,12 +30,3 @@ export function chooseKvLayout(value: unknown, facts: KvLayoutFacts): KvLayout {
   return facts.perSequenceBytes <= facts.totalMemory / 4 ? 'per-sequence' : 'unified';
 }
 
-/**
- * Flash attention when the caller does not say: off for per-sequence streams on the CPU, where
- * llama.cpp's plain attention over one short stream measured ~20 % more triplets/s than its
- * one-row flash-attention loop (bench/NOTES.md experiment 11); llama.cpp's own choice otherwise
- * (on for GPUs; with a unified CPU cache the plain path would multiply over every cell).
- */
-export function defaultFlashAttention(kvLayout: KvLayout, onGpu: boolean): boolean | undefined {
-  return kvLayout === 'per-sequence' && !onGpu ? false : undefined;
-}

@@ -10,7 +10,7 @@ import { SrfError, invalidArgument, isSrfError } from './errors.js';
 import { checkLoraFile, checkVisionModelFiles } from './gguf/check.js';
 import type { VisionModelFileInfo } from './gguf/check.js';
 import { prepareImage } from './image.js';
-import { chooseKvLayout, defaultFlashAttention, kvBytesPerCell } from './kv-layout.js';
+import { chooseKvLayout, kvBytesPerCell } from './kv-layout.js';
 import { native } from './native.js';
 import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './native.js';
 import { parseQaReply, cleanReply } from './srf/parse.js';
@@ -125,7 +125,7 @@ export class VisionModel implements AsyncDisposable {
       prefixCache,
       batchSize,
       threads: options.threads ?? 0,
-      flashAttention: options.flashAttention ?? defaultFlashAttention(kvLayout, onGpu),
+      flashAttention: options.flashAttention,
       gpuVision: options.gpuVision ?? true,
     });
     return new VisionModel(engine, pending, { ...nativeInfo, files, imageSize: files.vision.imageSize, imageTokens }, scales);

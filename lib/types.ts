@@ -117,7 +117,7 @@ export interface OpenVisionModelOptions {
   threads?: number;
   /** Tokens per llama_batch. Default 512. */
   batchSize?: number;
-  /** Default: off for per-sequence KV on the CPU (faster there), llama.cpp's auto choice otherwise. */
+  /** Flash attention in the text model. Default: llama.cpp's choice (on where supported). */
   flashAttention?: boolean;
   /** Use the GPU for the vision encoder when present. Default true. */
   gpuVision?: boolean;

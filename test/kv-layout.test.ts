@@ -1,6 +1,6 @@
 // The 'auto' KV layout choice: per-sequence on CPU while it fits in memory, unified on a GPU.
 import t from 'tap';
-import { chooseKvLayout, defaultFlashAttention, kvBytesPerCell } from '../lib/kv-layout.js';
+import { chooseKvLayout, kvBytesPerCell } from '../lib/kv-layout.js';
 
 const GiB = 1024 ** 3;
 
@@ -22,9 +22,3 @@ t.test('auto picks by device and memory; explicit choices pass; others fail', as
   t.throws(() => chooseKvLayout('split', cpu), { code: 'INVALID_ARGUMENT' });
 });
 
-t.test('flash attention defaults off only for per-sequence KV on the CPU', async (t) => {
-  t.equal(defaultFlashAttention('per-sequence', false), false);
-  t.equal(defaultFlashAttention('per-sequence', true), undefined);
-  t.equal(defaultFlashAttention('unified', false), undefined);
-  t.equal(defaultFlashAttention('unified', true), undefined);
-});
