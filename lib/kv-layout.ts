@@ -19,8 +19,8 @@ export interface KvLayoutFacts {
 }
 
 /**
- * 'auto': per-sequence streams when the model runs on the CPU (measured ~25 % faster there,
- * bench/NOTES.md), unless their KV cache would take more than a quarter of the machine's memory
+ * 'auto': per-sequence streams when the model runs on the CPU (~25 % faster there with the
+ * attention-heavy bench model, bench/NOTES.md; less where the weights dominate, as for 7B), unless their KV cache would take more than a quarter of the machine's memory
  * (a 7B model at the pipeline's defaults: ~15 GB per-sequence, ~7 GB unified). On a GPU: unified.
  */
 export function chooseKvLayout(value: unknown, facts: KvLayoutFacts): KvLayout {

@@ -99,7 +99,7 @@ export interface OpenVisionModelOptions {
    * How sequences share the KV cache. 'unified': one pool; a request's image prefix is shared, not
    * copied, and the pool is budgeted across requests (least memory). 'per-sequence': one stream per
    * sequence; a request gets a copy of its prefix and attention reads only its own cells (on CPU
-   * about 25 % more triplets/s, bench/NOTES.md; about twice the KV memory). 'auto' (default):
+   * ~25 % more triplets/s with the small bench model, less for wide models, bench/NOTES.md; about twice the KV memory). 'auto' (default):
    * per-sequence when the model runs on the CPU and that KV cache takes at most a quarter of the
    * machine's memory, unified otherwise (and on a GPU). `info.kvLayout` says which was used.
    */
