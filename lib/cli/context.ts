@@ -52,6 +52,9 @@ export class CliContext {
     this.stderr.write(`srf-native: warning: ${message}\n`);
   }
 
+  /** The `onLog` callback the run/ functions take: info as a log line, warn as a warning. */
+  readonly onLog = (level: 'info' | 'warn', message: string): void => (level === 'warn' ? this.warn(message) : this.log(message));
+
   /** A result line on stdout. */
   print(text: string): void {
     this.#clearLive();

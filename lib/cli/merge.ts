@@ -38,7 +38,7 @@ export function mergeCommand(ctx: CliContext): CommandModule<object, MergeArgs> 
     describe: 'join shard outputs (run --shard I/N) and select over the union',
     builder,
     handler: async (argv) => {
-      const options: MergeOptions = { inputs: argv.in, out: argv.out, report: argv.report, command: ctx.argv, onLog: (level, message) => (level === 'warn' ? ctx.warn(message) : ctx.log(message)) };
+      const options: MergeOptions = { inputs: argv.in, out: argv.out, report: argv.report, command: ctx.argv, onLog: ctx.onLog };
       const keepTop = optionalNumber(argv['keep-top'], '--keep-top');
       if (keepTop !== undefined) options.keepTop = keepTop;
       if (argv['match-mix'] !== undefined) options.matchMix = argv['match-mix'];

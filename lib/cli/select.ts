@@ -36,7 +36,7 @@ export function selectCommand(ctx: CliContext): CommandModule<object, SelectArgs
     describe: 'select again from already scored triplets (another --keep-top or --match-mix), without generating',
     builder,
     handler: async (argv) => {
-      const options: ReselectOptions = { out: argv.in, report: argv.report, command: ctx.argv, onLog: (level, message) => (level === 'warn' ? ctx.warn(message) : ctx.log(message)) };
+      const options: ReselectOptions = { out: argv.in, report: argv.report, command: ctx.argv, onLog: ctx.onLog };
       const keepTop = optionalNumber(argv['keep-top'], '--keep-top');
       if (keepTop !== undefined) options.keepTop = keepTop;
       const matchMix = argv['match-mix'] as unknown;
