@@ -7,23 +7,13 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { createRandom } from '../lib/srf/random.js';
 
 export const IMAGE_WIDTH = 640;
 export const IMAGE_HEIGHT = 480;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function pixels(seed: number): Buffer {
-  const rand = mulberry32(seed * 7919 + 17);
+  const rand = createRandom(seed * 7919 + 17);
   const w = IMAGE_WIDTH;
   const h = IMAGE_HEIGHT;
   const buf = Buffer.alloc(w * h * 3);
