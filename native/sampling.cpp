@@ -1,5 +1,6 @@
 #include "sampling.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "errors.h"
@@ -63,6 +64,18 @@ void RequestSampler::Fill(const float* logits) {
 
 llama_token RequestSampler::Sample(llama_context* ctx, int32_t index) {
   const float* logits = llama_get_logits_ith(ctx, index);
+  if (params_.temperature <= 0.0f && !grammar_) {
+    // Greedy without a grammar is an argmax over the logits: no vocabulary-sized candidate array
+    // per row (with dozens of rows that copy is a visible share of a GPU decode step). The first
+    // maximum wins, as in llama.cpp's greedy sampler, which keeps no state to accept.
+    const int32_t n = llama_vocab_n_tokens(vocab_);
+    llama_token best = 0;
+    for (llama_token t = 1; t < n; ++t) {
+      if (logits[t] > logits[best]) best = t;
+    }
+    // An end token under ignoreEos: the full path below masks every end token and picks again.
+    if (std::find(eog_.begin(), eog_.end(), best) == eog_.end()) return best;
+  }
   Fill(logits);
   llama_token_data_array all{candidates_.data(), candidates_.size(), -1, false};
   llama_sampler_apply(chain_, &all);

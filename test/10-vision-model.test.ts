@@ -121,6 +121,17 @@ t.test('both layouts give the same greedy replies under concurrency', async (t) 
   t.ok(new Set(texts['unified']).size > 1, 'the requests differ, so the comparison means something');
 });
 
+t.test('greedy (the argmax fast path) picks what the sampler chain picks with top-k 1', async (t) => {
+  await using model = await VisionModel.open({ model: world.model, mmproj: world.mmproj, parallel: 4, threads: 1 });
+  for (const ignoreEos of [true, false]) {
+    const ask = (sampling: object) =>
+      Promise.all([0, 1, 2, 3].map((i) => model.generate({ image: world.images[i]!, prompt: `Say ${i}.`, sampling: { maxTokens: 40, ignoreEos, ...sampling } })));
+    const greedy = await ask({});
+    const topOne = await ask({ temperature: 1, topK: 1, seed: 9 });
+    t.same(greedy.map((r) => [r.text, r.generatedTokens, r.finishReason]), topOne.map((r) => [r.text, r.generatedTokens, r.finishReason]), `ignoreEos ${ignoreEos}`);
+  }
+});
+
 t.test('per-sequence: a request larger than one sequence\'s share fails with its sizes', async (t) => {
   await using model = await VisionModel.open({ model: world.model, mmproj: world.mmproj, parallel: 2, prefixCache: 2, threads: 1, contextSize: 1024, kvLayout: 'per-sequence' });
   t.equal(model.info.sequenceCells, 256);
