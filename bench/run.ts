@@ -2,8 +2,9 @@
  * `npm run bench`: srf-native against llama.cpp's own tools driven by hand, on the "triplet"
  * workload (bench/workload.ts), one peer after another on the same images and model:
  *   1. srf-native (the library, in a child process);
- *   2. naive: llama-mtmd-cli, three runs per image;
- *   3. good: llama-server with N slots, requests over HTTP.
+ *   2. good: llama-server with N slots, requests over HTTP;
+ *   3. naive: llama-mtmd-cli, three runs per image
+ * (the server before the cli: where device time is short, the anchor that matters comes first).
  * Prints one table with the ratios srf-native / each peer and appends it to bench/RESULTS.md.
  *
  * Flags: --images N (default 24 on CPU, 128 on CUDA), --cli-images N (mtmd-cli runs on the first N
@@ -236,7 +237,7 @@ async function main(): Promise<void> {
   // Tools (the anchors, and llama-quantize for the GPU model).
   let tools: Tools | undefined;
   if (!flags.skipCli || !flags.skipServer || flags.quant !== 'none') {
-    tools = await ensureTools({ root, backend: info.backend, log });
+    tools = await ensureTools({ root, log });
   }
 
   // Models, from the project's own writer.
@@ -341,25 +342,7 @@ async function main(): Promise<void> {
     log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s; engine (${r.info.kvLayout} KV): prefixEvalMs ${fmt(r.stats.prefixEvalMs, 0)} (image encoder ${fmt(r.stats.imageEncodeMs, 0)}), decodeMs ${fmt(r.stats.decodeMs, 0)}, steps ${r.stats.steps}`);
   }
 
-  // 2. llama-mtmd-cli x3 per image
-  if (!flags.skipCli) {
-    const subset = images.slice(0, flags.cliImages);
-    log(`llama-mtmd-cli x3: ${subset.length} images`);
-    const r = await runCliPeer(
-      { binary: tools!.mtmdCli, model, mmproj, threads: flags.threads, batchSize: flags.batch, flashAttention: flags.flashAttn, gpuLayers },
-      subset,
-      log,
-    );
-    const note =
-      (subset.length < images.length ? `first ${subset.length} of ${images.length} images; process per request` : 'process per request') +
-      (r.countersLost ? `; ${r.countersLost} runs lost their perf counters (prompt count taken from the previous run)` : '');
-    const result = rates('llama-mtmd-cli x3', r, r.peakRssBytes, r.cpuSeconds, note);
-    result.command = r.command;
-    results.push(result);
-    log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s`);
-  }
-
-  // 3. llama-server, N slots
+  // 2. llama-server, N slots
   if (!flags.skipServer) {
     const perSlot = imageTokens + 128 + 2 * TASKS.iToQa.maxTokens;
     log(`llama-server: ${images.length} images, ${flags.serverParallel} slots`);
@@ -383,6 +366,24 @@ async function main(): Promise<void> {
     );
     const result = rates('llama-server', r, r.peakRssBytes, r.cpuSeconds, `${flags.serverParallel} slots; ${Math.round(r.promptCached / r.triplets)} prompt tok/image reused from its slot cache (over the 3 requests)`);
     result.loadSeconds = r.loadSeconds;
+    result.command = r.command;
+    results.push(result);
+    log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s`);
+  }
+
+  // 3. llama-mtmd-cli x3 per image
+  if (!flags.skipCli) {
+    const subset = images.slice(0, flags.cliImages);
+    log(`llama-mtmd-cli x3: ${subset.length} images`);
+    const r = await runCliPeer(
+      { binary: tools!.mtmdCli, model, mmproj, threads: flags.threads, batchSize: flags.batch, flashAttention: flags.flashAttn, gpuLayers },
+      subset,
+      log,
+    );
+    const note =
+      (subset.length < images.length ? `first ${subset.length} of ${images.length} images; process per request` : 'process per request') +
+      (r.countersLost ? `; ${r.countersLost} runs lost their perf counters (prompt count taken from the previous run)` : '');
+    const result = rates('llama-mtmd-cli x3', r, r.peakRssBytes, r.cpuSeconds, note);
     result.command = r.command;
     results.push(result);
     log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s`);

@@ -1,15 +1,14 @@
 /**
  * llama.cpp's own tools for the benchmark's "by hand" anchors: `llama-mtmd-cli`, `llama-server`
- * and `llama-quantize`, built from the same llama.cpp source the addon is built from
- * (deps/llama.cpp, cloned by CMakeLists.txt from node-llama-cpp's bundle) with the same CPU
- * options (GGML_NATIVE=OFF, static libraries) and the same backend (CUDA when the addon was built
- * with CUDA), into the ignored bench/work/ folder. A build whose stamp matches is reused.
+ * and `llama-quantize`, built in the addon's own CMake tree (build/, configured by cmake-js from
+ * CMakeLists.txt) with SRF_LLAMA_TOOLS=ON. The anchors therefore link the very ggml, llama and mtmd
+ * objects the addon links, with the same options and backend, and a CUDA ggml (minutes of nvcc) is
+ * compiled once. The build system decides what is out of date: a second call builds nothing.
  *
  * Usable on its own: `node dist/bench/tools.js` builds (or finds) the tools and prints their paths.
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,12 +17,8 @@ export const TOOL_TARGETS = ['llama-mtmd-cli', 'llama-server', 'llama-quantize']
 export type ToolName = (typeof TOOL_TARGETS)[number];
 
 export interface ToolsOptions {
-  /** The srf-native package root (holds deps/llama.cpp and bench/work). */
+  /** The srf-native package root (holds CMakeLists.txt and the addon's build/ folder). */
   root: string;
-  /** 'cuda' to build with GGML_CUDA, as the addon was (buildInfo().backend). */
-  backend: 'cpu' | 'cuda';
-  /** CUDA architectures (default: env CMAKE_CUDA_ARCHITECTURES, else ggml's default list). */
-  cudaArchitectures?: string;
   /** Parallel compile jobs (default: all cores). */
   jobs?: number;
   /** Progress lines. */
@@ -35,35 +30,23 @@ export interface Tools {
   mtmdCli: string;
   server: string;
   quantize: string;
-  /** The cmake -D options the tools were configured with. */
+  /** The build's backend and llama.cpp options, read from its CMakeCache.txt. */
   options: string[];
-  /** Seconds spent building now (0 when an existing build was reused). */
+  /** Seconds spent in the build step now (about 0 when everything was up to date). */
   buildSeconds: number;
 }
 
-/** The cmake options: tools + server without web UI or OpenSSL, CPU flags as in the addon. */
-export function toolCmakeOptions(backend: 'cpu' | 'cuda', cudaArchitectures?: string): string[] {
-  const opts = [
-    'CMAKE_BUILD_TYPE=Release',
-    'BUILD_SHARED_LIBS=OFF',
-    'GGML_NATIVE=OFF', // the addon is portable (CMakeLists.txt); the anchors must use the same kernels
-    'LLAMA_BUILD_COMMON=ON',
-    'LLAMA_BUILD_TOOLS=ON',
-    'LLAMA_BUILD_SERVER=ON',
-    'LLAMA_BUILD_UI=OFF',
-    'LLAMA_USE_PREBUILT_UI=OFF',
-    'LLAMA_OPENSSL=OFF',
-    'LLAMA_BUILD_TESTS=OFF',
-    'LLAMA_BUILD_EXAMPLES=OFF',
-    'LLAMA_BUILD_APP=OFF',
-  ];
-  if (backend === 'cuda') {
-    opts.push('GGML_CUDA=ON');
-    if (cudaArchitectures) opts.push(`CMAKE_CUDA_ARCHITECTURES=${cudaArchitectures}`);
-  } else {
-    opts.push('GGML_CUDA=OFF');
+/** The cache entries that say how the anchors were built (same as the addon: same tree). */
+const REPORTED_OPTIONS = ['CMAKE_BUILD_TYPE', 'BUILD_SHARED_LIBS', 'GGML_NATIVE', 'GGML_CUDA', 'CMAKE_CUDA_ARCHITECTURES', 'SRF_GPU'];
+
+/** `NAME:TYPE=value` lines of a CMakeCache.txt, as NAME -> value. */
+export function readCmakeCache(text: string): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z_][A-Za-z0-9_-]*):[A-Z]+=(.*)$/.exec(line);
+    if (m) entries.set(m[1], m[2]);
   }
-  return opts;
+  return entries;
 }
 
 function run(cmd: string, args: string[], logFile: string, cwd: string): Promise<void> {
@@ -82,62 +65,47 @@ function run(cmd: string, args: string[], logFile: string, cwd: string): Promise
       if (code === 0) resolvePromise();
       else {
         const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n') : '';
-        reject(new Error(`${cmd} ${args[0]} failed (exit ${code}); see ${logFile}\n${tail}`));
+        reject(new Error(`${cmd} ${args.join(' ')} failed (exit ${code}); see ${logFile}\n${tail}`));
       }
     });
   });
 }
 
-function commandExists(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, cmd)));
-}
-
-/** Builds the three tools, or reuses a build made with the same source and options. */
+/** Builds the three tools in the addon's build tree (turning SRF_LLAMA_TOOLS on once). */
 export async function ensureTools(options: ToolsOptions): Promise<Tools> {
   const log = options.log ?? (() => {});
-  const source = join(options.root, 'deps', 'llama.cpp');
-  if (!existsSync(join(source, 'CMakeLists.txt'))) {
-    throw new Error(`${source} is missing: build the addon first (npm install / npm run build:native clones it)`);
+  const buildDir = join(options.root, 'build');
+  const cacheFile = join(buildDir, 'CMakeCache.txt');
+  if (!existsSync(cacheFile)) {
+    throw new Error(`${cacheFile} is missing: build the addon first (npm install, or npm run build:native)`);
   }
-  const cudaArchitectures = options.cudaArchitectures ?? process.env.CMAKE_CUDA_ARCHITECTURES ?? undefined;
-  const cmakeOptions = toolCmakeOptions(options.backend, cudaArchitectures);
-  const buildDir = join(options.root, 'bench', 'work', `llama-tools-${options.backend}`);
-  const bin = (name: ToolName) => join(buildDir, 'bin', name);
-  const sourceStamp = existsSync(join(source, '.srf-bundle-sha256'))
-    ? readFileSync(join(source, '.srf-bundle-sha256'), 'utf8').trim()
-    : 'unknown';
-  const stamp = JSON.stringify({ sourceStamp, cmakeOptions });
-  const stampFile = join(buildDir, '.srf-tools-stamp');
-  const tools = (buildSeconds: number): Tools => ({
+  const logFile = join(buildDir, 'llama-tools.log');
+  const jobs = options.jobs ?? availableParallelism();
+  const started = Date.now();
+  let cache = readCmakeCache(readFileSync(cacheFile, 'utf8'));
+  if (cache.get('SRF_LLAMA_TOOLS') !== 'ON') {
+    log(`llama.cpp tools: turning SRF_LLAMA_TOOLS on in ${buildDir} (ggml and llama are reused as they are)`);
+    // Only this option changes; every other cache entry (cmake-js's include paths, SRF_GPU, CUDA
+    // architectures) stays as the addon was configured.
+    await run('cmake', ['-S', options.root, '-B', buildDir, '-DSRF_LLAMA_TOOLS=ON'], logFile, options.root);
+    cache = readCmakeCache(readFileSync(cacheFile, 'utf8'));
+  }
+  log(`llama.cpp tools: building ${TOOL_TARGETS.join(', ')} (${jobs} jobs) in ${buildDir}; log: ${logFile}`);
+  await run('cmake', ['--build', buildDir, '--target', ...TOOL_TARGETS, '--parallel', String(jobs)], logFile, options.root);
+  const binDir = join(buildDir, 'bin'); // llama.cpp's CMAKE_RUNTIME_OUTPUT_DIRECTORY
+  const bin = (name: ToolName) => join(binDir, name);
+  const missing = TOOL_TARGETS.filter((t) => !existsSync(bin(t)));
+  if (missing.length) throw new Error(`the build finished but ${missing.join(', ')} is missing in ${binDir}; see ${logFile}`);
+  const seconds = (Date.now() - started) / 1000;
+  if (seconds > 5) log(`llama.cpp tools: built in ${seconds.toFixed(0)} s`);
+  return {
     buildDir,
     mtmdCli: bin('llama-mtmd-cli'),
     server: bin('llama-server'),
     quantize: bin('llama-quantize'),
-    options: cmakeOptions,
-    buildSeconds,
-  });
-
-  const previous = existsSync(stampFile) ? await readFile(stampFile, 'utf8') : '';
-  if (previous === stamp && TOOL_TARGETS.every((t) => existsSync(bin(t)))) {
-    log(`llama.cpp tools: reusing ${buildDir}`);
-    return tools(0);
-  }
-
-  await mkdir(buildDir, { recursive: true });
-  const logFile = join(buildDir, 'build.log');
-  const jobs = options.jobs ?? availableParallelism();
-  const started = Date.now();
-  log(`llama.cpp tools: building ${TOOL_TARGETS.join(', ')} (${options.backend}, ${jobs} jobs) in ${buildDir}; log: ${logFile}`);
-  const generator = commandExists('ninja') && !existsSync(join(buildDir, 'Makefile')) ? ['-G', 'Ninja'] : [];
-  // A changed source or option set reconfigures the same folder: cmake rebuilds only what changed.
-  await run('cmake', ['-S', source, '-B', buildDir, ...generator, ...cmakeOptions.map((o) => `-D${o}`)], logFile, options.root);
-  await run('cmake', ['--build', buildDir, '--target', ...TOOL_TARGETS, '--parallel', String(jobs)], logFile, options.root);
-  const missing = TOOL_TARGETS.filter((t) => !existsSync(bin(t)));
-  if (missing.length) throw new Error(`the build finished but ${missing.join(', ')} is missing in ${join(buildDir, 'bin')}`);
-  await writeFile(stampFile, stamp);
-  const seconds = (Date.now() - started) / 1000;
-  log(`llama.cpp tools: built in ${seconds.toFixed(0)} s`);
-  return tools(seconds);
+    options: REPORTED_OPTIONS.filter((k) => cache.has(k)).map((k) => `${k}=${cache.get(k)}`),
+    buildSeconds: seconds,
+  };
 }
 
 /** The package root from dist/bench/ or bench/. */
@@ -152,8 +120,7 @@ export function benchRoot(): string {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const backend = (process.env.SRF_BENCH_BACKEND as 'cpu' | 'cuda' | undefined) ?? 'cpu';
-  ensureTools({ root: benchRoot(), backend, log: (l) => console.log(l) })
+  ensureTools({ root: benchRoot(), log: (l) => console.log(l) })
     .then((t) => console.log(JSON.stringify(t, null, 2)))
     .catch((err) => {
       console.error(err.message);
