@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # On the lent GPU machine (CUDA 13 under /usr/local/cuda, cmake/ninja in /opt/torch/.venv/bin,
 # 16 cores, no Node, no network): unpacks .gpu-kit/ (made by bench/gpu/pack.sh) into a work folder,
-# builds the addon with CUDA for sm_90 and llama.cpp's tools with CUDA (at the same time, while the
-# 7B-shaped model is written), runs the GPU smoke test and the benchmark, and prints a short table.
-# Meant to finish within ~9 minutes. Results and logs are copied to $OUT when it is set.
+# builds the addon and llama.cpp's tools with CUDA for sm_90 in one CMake tree (one ggml compile,
+# while the 7B-shaped model is written), runs the GPU smoke test and the benchmark, and prints a short
+# table. Meant to finish within ~9 minutes: each later step gets only the time left before DEADLINE.
+# Logs go straight to $OUT (when set) as they are written, so a run cut short still reports.
 #
 #   bench/gpu/run.sh                    full run (CUDA)
 #   bench/gpu/run.sh --dry-run          unpack + CPU build + smoke test (--allow-cpu) + a tiny CPU
@@ -13,7 +14,8 @@
 #   KV_AB=0 bench/gpu/run.sh            skip the second srf-native run with per-sequence KV
 #
 # Environment: SRF_GPU_KIT (default <repo>/.gpu-kit), SRF_GPU_WORK (default /tmp/srf-gpu),
-# CMAKE_CUDA_ARCHITECTURES (default 90), JOBS (default nproc), OUT (folder for results).
+# CMAKE_CUDA_ARCHITECTURES (default 90), JOBS (default nproc), OUT (folder for results),
+# DEADLINE (seconds from the start the whole script must fit in; default 560).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,11 +40,15 @@ if [ "$DRY_RUN" = 1 ]; then
 else
   GPU=cuda
   SHAPE=${SHAPE:-llava-1.5-7b}
-  BENCH_ARGS=${BENCH_ARGS:-""}
+  BENCH_ARGS=${BENCH_ARGS:-"--cli-images 2"}  # each mtmd-cli run reloads the 7B: seconds apiece
 fi
 
 START=$SECONDS
+DEADLINE=${DEADLINE:-560}
 say() { printf '\n[gpu-run %4ss] %s\n' "$((SECONDS - START))" "$*"; }
+left() { local l=$((DEADLINE - (SECONDS - START))); echo $((l > 1 ? l : 1)); } # `timeout 0` would mean none
+LOGS=${OUT:-$WORK/logs}
+mkdir -p "$LOGS"
 export PATH="$WORK/bin:/opt/torch/.venv/bin:/usr/local/cuda/bin:$PATH"
 export CMAKE_CUDA_ARCHITECTURES=$ARCH
 
@@ -70,47 +76,50 @@ echo "node $(node --version), cmake $(cmake --version | head -1 | cut -d' ' -f3)
 [ "$GPU" = cuda ] && (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true)
 
 if [ "$SKIP_BUILD" = 0 ]; then
-  say "building the addon (SRF_GPU=$GPU, sm $ARCH), llama.cpp's tools and the $SHAPE model at the same time"
-  (SRF_GPU=$GPU node node_modules/cmake-js/bin/cmake-js build --out build --parallel "$JOBS" > "$WORK/addon-build.log" 2>&1; echo $? > "$WORK/addon-build.rc") &
-  ADDON=$!
-  (SRF_BENCH_BACKEND=$GPU node dist/bench/tools.js > "$WORK/tools-build.log" 2>&1; echo $? > "$WORK/tools-build.rc") &
-  TOOLS=$!
+  say "building the addon and llama.cpp's tools in one tree (SRF_GPU=$GPU, sm $ARCH), and the $SHAPE model, at the same time"
+  # cmake-js configures (it knows Node's headers); one `cmake --build` then compiles ggml once for
+  # the addon and the anchors (CMakeLists.txt: SRF_LLAMA_TOOLS), so ninja keeps all cores busy.
+  (set -e
+   SRF_GPU=$GPU SRF_LLAMA_TOOLS=ON node node_modules/cmake-js/bin/cmake-js configure --out build
+   cmake --build build --target srf_native llama-mtmd-cli llama-server llama-quantize --parallel "$JOBS"
+  ) > "$LOGS/build.log" 2>&1 && echo 0 > "$WORK/build.rc" || echo $? > "$WORK/build.rc" &
+  BUILD=$!
   (node -e "import('./dist/lib/gguf/fixtures.js').then((m) => m.writeFixtures('bench/work/models', { llava: '$SHAPE', seed: 1 }))" \
-     > "$WORK/models.log" 2>&1; echo $? > "$WORK/models.rc") &
+     > "$LOGS/models.log" 2>&1 && echo 0 > "$WORK/models.rc" || echo $? > "$WORK/models.rc") &
   MODELS=$!
-  wait $ADDON $TOOLS $MODELS
-  for step in addon-build tools-build models; do
+  wait $BUILD $MODELS
+  for step in build models; do
     rc=$(cat "$WORK/$step.rc")
     if [ "$rc" != 0 ]; then
       echo "$step failed (exit $rc):" >&2
-      tail -40 "$WORK/$step.log" >&2
-      [ -n "${OUT:-}" ] && cp "$WORK"/*.log "$OUT/" 2>/dev/null
+      tail -40 "$LOGS/$step.log" >&2
       exit 1
     fi
   done
+  grep -m1 'srf-native: backend=' "$LOGS/build.log" || true
   say "builds done"
 fi
 
 say "smoke test"
-if [ "$GPU" = cuda ]; then node bench/gpu/smoke.js; else node bench/gpu/smoke.js --allow-cpu; fi
-
-say "benchmark: npm run bench -- --shape $SHAPE $BENCH_ARGS"
+if [ "$GPU" = cuda ]; then SMOKE_FLAGS=""; else SMOKE_FLAGS="--allow-cpu"; fi
 # shellcheck disable=SC2086
-node dist/bench/run.js --shape "$SHAPE" $BENCH_ARGS --label "bench/gpu/run.sh" | tee "$WORK/bench.log"
+timeout -k 5 120 node bench/gpu/smoke.js $SMOKE_FLAGS 2>&1 | tee "$LOGS/smoke.log" || say "smoke test FAILED (benchmark goes on)"
+
+# SRF_TRACE: srf-native's per-prefix and per-step times, for bench/NOTES.md.
+say "benchmark: npm run bench -- --shape $SHAPE $BENCH_ARGS (at most $(left) s)"
+# shellcheck disable=SC2086
+SRF_TRACE="$LOGS/trace-unified.jsonl" timeout -k 10 "$(left)" node dist/bench/run.js --shape "$SHAPE" $BENCH_ARGS --label "bench/gpu/run.sh" 2>&1 | tee "$LOGS/bench.log" || true
 
 # The KV layout is an open question on the GPU (bench/NOTES.md): srf-native again with the other one.
-if [ "${KV_AB:-1}" = 1 ]; then
-  say "benchmark: srf-native with --kv-layout per-sequence (the GPU default is unified)"
+if [ "${KV_AB:-1}" = 1 ] && [ "$(left)" -gt 45 ]; then
+  say "benchmark: srf-native with --kv-layout per-sequence (the GPU default is unified; at most $(left) s)"
   # shellcheck disable=SC2086
-  node dist/bench/run.js --shape "$SHAPE" $BENCH_ARGS --skip-cli --skip-server --kv-layout per-sequence \
-    --label "bench/gpu/run.sh, per-sequence KV" | tee "$WORK/bench-per-sequence.log"
+  SRF_TRACE="$LOGS/trace-per-sequence.jsonl" timeout -k 10 "$(left)" node dist/bench/run.js --shape "$SHAPE" $BENCH_ARGS --skip-cli --skip-server --kv-layout per-sequence \
+    --label "bench/gpu/run.sh, per-sequence KV" 2>&1 | tee "$LOGS/bench-per-sequence.log" || true
 fi
 
-if [ -n "${OUT:-}" ]; then
-  cp bench/RESULTS.md "$OUT/RESULTS-gpu.md" 2>/dev/null || true
-  cp "$WORK"/*.log "$OUT/" 2>/dev/null || true
-  cp bench/work/llama-server.log "$OUT/" 2>/dev/null || true
-fi
+cp bench/RESULTS.md "$LOGS/RESULTS-gpu.md" 2>/dev/null || true
+cp bench/work/llama-server.log "$LOGS/" 2>/dev/null || true
 say "done in $((SECONDS - START)) s"
 echo
-grep -hE '^\|' "$WORK/bench.log" "$WORK/bench-per-sequence.log" 2>/dev/null || true
+grep -hE '^\|' "$LOGS/bench.log" "$LOGS/bench-per-sequence.log" 2>/dev/null || true
