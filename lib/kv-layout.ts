@@ -15,18 +15,29 @@ export interface KvLayoutFacts {
   onGpu: boolean;
   /** KV bytes the per-sequence layout would allocate. */
   perSequenceBytes: number;
+  /** The machine's RAM. */
   totalMemory: number;
+  /** Free memory of the GPUs the model is offloaded to, together (used when onGpu). */
+  gpuMemoryFree?: number;
+  /** Bytes of the weights (model + projector files), which share that GPU memory. */
+  weightBytes?: number;
 }
 
 /**
- * 'auto': per-sequence streams when the model runs on the CPU (~25 % faster there with the
- * attention-heavy bench model, bench/NOTES.md; less where the weights dominate, as for 7B), unless their KV cache would take more than a quarter of the machine's memory
- * (a 7B model at the pipeline's defaults: ~15 GB per-sequence, ~7 GB unified). On a GPU: unified.
+ * 'auto': per-sequence streams wherever their larger KV cache fits, since each sequence's
+ * attention (and each new image's prefill) then reads only its own cells: on CPU ~25 % faster with
+ * the attention-heavy bench model (bench/NOTES.md; less where the weights dominate), on an H200
+ * with LLaVA-1.5-7B Q4_K_M 2.0x (5.23 vs 2.58 triplets/s: a unified cache makes every prefill
+ * attend over all cached cells). "Fits": on CPU at most a quarter of RAM (7B at the pipeline's
+ * defaults: ~15 GB per-sequence, ~7 GB unified); on a GPU, KV plus weights within 80 % of its
+ * free memory (7B at the bench's 32 sequences: 40 + 4 GB, fine on 80 GB, not on 24 GB).
  */
 export function chooseKvLayout(value: unknown, facts: KvLayoutFacts): KvLayout {
   if (value === 'unified' || value === 'per-sequence') return value;
   if (value !== undefined && value !== 'auto') throw invalidArgument("'auto', 'unified' or 'per-sequence'", 'kvLayout', value);
-  if (facts.onGpu) return 'unified';
+  if (facts.onGpu) {
+    const free = facts.gpuMemoryFree ?? 0;
+    return facts.perSequenceBytes + (facts.weightBytes ?? 0) <= 0.8 * free ? 'per-sequence' : 'unified';
+  }
   return facts.perSequenceBytes <= facts.totalMemory / 4 ? 'per-sequence' : 'unified';
 }
-

@@ -5,6 +5,7 @@
  * on the LLaVA-1.5 prompt (lib/srf/prompts.ts).
  */
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { SrfError, invalidArgument, isSrfError } from './errors.js';
 import { checkLoraFile, checkVisionModelFiles } from './gguf/check.js';
@@ -94,11 +95,14 @@ export class VisionModel implements AsyncDisposable {
     // per-sequence: every sequence (running, or a cached prefix) gets a whole request's room.
     const perSequence = Math.ceil((imageTokens + 64 + requestTokens) / 256) * 256;
     const build = native().buildInfo();
-    const onGpu = gpuLayers !== 0 && build.supportsGpuOffload && build.devices.some((d) => d.type === 'gpu' || d.type === 'igpu');
+    const gpus = build.devices.filter((d) => d.type === 'gpu' || d.type === 'igpu');
+    const onGpu = gpuLayers !== 0 && build.supportsGpuOffload && gpus.length > 0;
     const kvLayout = chooseKvLayout(options.kvLayout, {
       onGpu,
       perSequenceBytes: (options.contextSize ?? (parallel + prefixCache) * perSequence) * kvBytesPerCell(files.text),
       totalMemory: totalmem(),
+      gpuMemoryFree: gpus.reduce((sum, d) => sum + d.memoryFree, 0),
+      weightBytes: (await stat(options.model)).size + (await stat(options.mmproj)).size,
     });
     const contextSize = positiveInt(
       options.contextSize,

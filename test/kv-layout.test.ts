@@ -1,4 +1,4 @@
-// The 'auto' KV layout choice: per-sequence on CPU while it fits in memory, unified on a GPU.
+// The 'auto' KV layout choice: per-sequence wherever it fits (RAM on CPU, free memory on a GPU), else unified.
 import t from 'tap';
 import { chooseKvLayout, kvBytesPerCell } from '../lib/kv-layout.js';
 
@@ -16,9 +16,21 @@ t.test('auto picks by device and memory; explicit choices pass; others fail', as
   t.equal(chooseKvLayout(undefined, cpu), 'per-sequence');
   t.equal(chooseKvLayout('auto', cpu), 'per-sequence');
   t.equal(chooseKvLayout('auto', { ...cpu, perSequenceBytes: 7 * GiB }), 'unified', 'over a quarter of memory: the smaller layout');
-  t.equal(chooseKvLayout('auto', { ...cpu, onGpu: true }), 'unified');
+  t.equal(chooseKvLayout('per-sequence', { ...cpu, perSequenceBytes: 20 * GiB }), 'per-sequence', 'an explicit choice is not second-guessed');
   t.equal(chooseKvLayout('per-sequence', { ...cpu, onGpu: true }), 'per-sequence');
   t.equal(chooseKvLayout('unified', cpu), 'unified');
   t.throws(() => chooseKvLayout('split', cpu), { code: 'INVALID_ARGUMENT' });
 });
 
+
+t.test('on a GPU, auto picks per-sequence when its KV and the weights fit in 80 % of free memory', async (t) => {
+  // The bench's 7B shape: 32 sequences + 32 cached prefixes x 1280 cells x 512 KiB = 40 GiB, weights ~4.5 GiB.
+  const h100 = { onGpu: true, perSequenceBytes: 40 * GiB, weightBytes: 4.5 * GiB, totalMemory: 128 * GiB, gpuMemoryFree: 79 * GiB };
+  t.equal(chooseKvLayout('auto', h100), 'per-sequence');
+  t.equal(chooseKvLayout('auto', { ...h100, gpuMemoryFree: 23 * GiB }), 'unified', 'a 24 GB card: the smaller layout');
+  t.equal(chooseKvLayout('auto', { ...h100, gpuMemoryFree: 55 * GiB }), 'unified', '44.5 GiB is more than 80 % of 55');
+  t.equal(chooseKvLayout('auto', { ...h100, gpuMemoryFree: 56 * GiB }), 'per-sequence', '44.5 GiB is within 80 % of 56');
+  t.equal(chooseKvLayout('auto', { ...h100, gpuMemoryFree: undefined }), 'unified', 'unknown free memory: the smaller layout');
+  t.equal(chooseKvLayout('auto', { ...h100, totalMemory: 8 * GiB }), 'per-sequence', 'RAM does not limit a KV cache on the GPU');
+  t.equal(chooseKvLayout('unified', h100), 'unified');
+});
