@@ -396,6 +396,7 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(const GenerateRequest& req) 
     }
   }
   mtmd_input_chunks_free(chunks);
+  llama_synchronize(ctx_);  // the image's last ubatch may still be running on a GPU
   imageEncodeUs_ += encodeUs;
   if (trace_) {
     std::fprintf(trace_, "{\"ev\":\"prefix\",\"tokens\":%lld,\"encodeUs\":%llu,\"totalUs\":%llu,\"active\":%d}\n",
@@ -458,6 +459,9 @@ void Engine::Step(llama_batch& batch) {
   const auto start = Clock::now();
   int32_t rc = llama_decode(ctx_, batch);
   while (rc == 1 && prefixes_.EvictIdle()) rc = llama_decode(ctx_, batch);
+  // On a GPU llama_decode returns once the work is queued; waiting here (sampling would wait
+  // anyway) makes the step's time the device's time, not hide it in the next step or prefix.
+  llama_synchronize(ctx_);
   const uint64_t stepUs = MicrosSince(start);
   decodeUs_ += stepUs;
   steps_++;
