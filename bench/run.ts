@@ -320,6 +320,8 @@ async function main(): Promise<void> {
         mmproj,
         parallel: flags.parallel,
         prefixCache: flags.prefixCache,
+        // Sized as `srf-native run` sizes it: the longest reply plus 192 tokens of prompt room.
+        requestTokens: Math.max(TASKS.iToQa.maxTokens, TASKS.iaToQ.maxTokens, TASKS.iqToA.maxTokens) + 192,
         ...(flags.context ? { contextSize: flags.context } : {}),
         kvLayout: flags.kvLayout,
         batchSize: flags.batch,

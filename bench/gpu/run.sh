@@ -11,7 +11,8 @@
 #                                       benchmark: what can be checked on a machine without a GPU
 #   bench/gpu/run.sh --skip-build ...   reuse an unpacked, built work folder
 #   BENCH_ARGS="--images 64" bench/gpu/run.sh    extra flags for `npm run bench`
-#   KV_AB=0 bench/gpu/run.sh            skip the second srf-native run with per-sequence KV
+#   SECOND_ARGS="--kv-layout unified" bench/gpu/run.sh   flags of the second, srf-native-only run
+#                                       (default: 64 sequences); SECOND_ARGS=none skips it
 #
 # Environment: SRF_GPU_KIT (default <repo>/.gpu-kit), SRF_GPU_WORK (default /tmp/srf-gpu),
 # CMAKE_CUDA_ARCHITECTURES (default 90), JOBS (default nproc), OUT (folder for results),
@@ -108,18 +109,20 @@ timeout -k 5 120 node bench/gpu/smoke.js $SMOKE_FLAGS 2>&1 | tee "$LOGS/smoke.lo
 # SRF_TRACE: srf-native's per-prefix and per-step times, for bench/NOTES.md.
 say "benchmark: npm run bench -- --shape $SHAPE $BENCH_ARGS (at most $(left) s)"
 # shellcheck disable=SC2086
-SRF_TRACE="$LOGS/trace-unified.jsonl" timeout -k 10 "$(left)" node dist/bench/run.js --shape "$SHAPE" $BENCH_ARGS --label "bench/gpu/run.sh" 2>&1 | tee "$LOGS/bench.log" || true
+SRF_TRACE="$LOGS/trace.jsonl" timeout -k 10 "$(left)" node dist/bench/run.js --shape "$SHAPE" $BENCH_ARGS --label "bench/gpu/run.sh" 2>&1 | tee "$LOGS/bench.log" || true
 
-# The KV layout is an open question on the GPU (bench/NOTES.md): srf-native again with the other one.
-if [ "${KV_AB:-1}" = 1 ] && [ "$(left)" -gt 45 ]; then
-  say "benchmark: srf-native with --kv-layout per-sequence (the GPU default is unified; at most $(left) s)"
+# A second srf-native run answers the next open question (bench/NOTES.md): by default, whether
+# 64 sequences beat 32 (more rows per decode step against more KV memory).
+SECOND_ARGS=${SECOND_ARGS:-"--parallel 64 --prefix-cache 32"}
+if [ "$SECOND_ARGS" != none ] && [ "$(left)" -gt 45 ]; then
+  say "benchmark: srf-native with $SECOND_ARGS (at most $(left) s)"
   # shellcheck disable=SC2086
-  SRF_TRACE="$LOGS/trace-per-sequence.jsonl" timeout -k 10 "$(left)" node dist/bench/run.js --shape "$SHAPE" $BENCH_ARGS --skip-cli --skip-server --kv-layout per-sequence \
-    --label "bench/gpu/run.sh, per-sequence KV" 2>&1 | tee "$LOGS/bench-per-sequence.log" || true
+  SRF_TRACE="$LOGS/trace-second.jsonl" timeout -k 10 "$(left)" node dist/bench/run.js --shape "$SHAPE" $BENCH_ARGS --skip-cli --skip-server $SECOND_ARGS \
+    --label "bench/gpu/run.sh, $SECOND_ARGS" 2>&1 | tee "$LOGS/bench-second.log" || true
 fi
 
 cp bench/RESULTS.md "$LOGS/RESULTS-gpu.md" 2>/dev/null || true
-cp bench/work/llama-server.log "$LOGS/" 2>/dev/null || true
+# (bench/work/llama-server.log stays behind: a device call returns at most 8 files.)
 say "done in $((SECONDS - START)) s"
 echo
-grep -hE '^\|' "$LOGS/bench.log" "$LOGS/bench-per-sequence.log" 2>/dev/null || true
+grep -hE '^\|' "$LOGS/bench.log" "$LOGS/bench-second.log" 2>/dev/null || true
