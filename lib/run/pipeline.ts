@@ -520,6 +520,8 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       if (o.threads !== undefined) open.threads = o.threads;
       model = await VisionModel.open(open);
       const info = buildInfo();
+      // The layout is chosen by memory (lib/kv-layout.ts) and halves or doubles throughput: say it.
+      this.#log('info', `engine: ${info.backend}, ${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
 
       manifest = {
         format: MANIFEST_FORMAT,
