@@ -102,7 +102,7 @@ export class VisionModel implements AsyncDisposable {
       perSequenceBytes: (options.contextSize ?? (parallel + prefixCache) * perSequence) * kvBytesPerCell(files.text),
       totalMemory: totalmem(),
       gpuMemoryFree: gpus.reduce((sum, d) => sum + d.memoryFree, 0),
-      weightBytes: (await stat(options.model)).size + (await stat(options.mmproj)).size,
+      weightBytes: onGpu ? (await stat(options.model)).size + (await stat(options.mmproj)).size : 0,
     });
     const contextSize = positiveInt(
       options.contextSize,
