@@ -11,7 +11,8 @@ import { SrfError, invalidArgument, isSrfError } from './errors.js';
 import { checkLoraFile, checkVisionModelFiles } from './gguf/check.js';
 import type { VisionModelFileInfo } from './gguf/check.js';
 import { prepareImage } from './image.js';
-import { chooseKvLayout, kvBytesPerCell } from './kv-layout.js';
+import { chooseKvLayout, defaultParallel, kvBytesPerCell, perSequenceCells } from './kv-layout.js';
+import type { DeviceFacts } from './kv-layout.js';
 import { native } from './native.js';
 import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './native.js';
 import { parseQaReply, cleanReply } from './srf/parse.js';
@@ -54,6 +55,20 @@ function positiveInt(value: unknown, name: string, fallback: number): number {
   return value;
 }
 
+/** Where a model opened with `gpuLayers` would run, for the sizing defaults (lib/kv-layout.ts). */
+export async function deviceFacts(model: string, mmproj: string, gpuLayers: number): Promise<DeviceFacts> {
+  const build = native().buildInfo();
+  const gpus = build.devices.filter((d) => d.type === 'gpu' || d.type === 'igpu');
+  const onGpu = gpuLayers !== 0 && build.supportsGpuOffload && gpus.length > 0;
+  return {
+    onGpu,
+    totalMemory: totalmem(),
+    gpuMemoryFree: gpus.reduce((sum, d) => sum + d.memoryFree, 0),
+    // Only the GPU choices read it.
+    weightBytes: onGpu ? (await stat(model)).size + (await stat(mmproj)).size : 0,
+  };
+}
+
 export class VisionModel implements AsyncDisposable {
   readonly info: VisionModelInfo;
   #engine: NativeVisionModel;
@@ -76,8 +91,9 @@ export class VisionModel implements AsyncDisposable {
     if (typeof options !== 'object' || options === null) throw invalidArgument('an options object', 'options', options);
     if (typeof options.model !== 'string' || !options.model) throw invalidArgument('a GGUF file path', 'model', options.model);
     if (typeof options.mmproj !== 'string' || !options.mmproj) throw invalidArgument('a GGUF file path', 'mmproj', options.mmproj);
-    const parallel = positiveInt(options.parallel, 'parallel', 8);
-    const prefixCache = positiveInt(options.prefixCache, 'prefixCache', parallel);
+    // Validated now; their defaults depend on the model and the device (below).
+    const explicitParallel = options.parallel === undefined ? undefined : positiveInt(options.parallel, 'parallel', 1);
+    const explicitPrefixCache = options.prefixCache === undefined ? undefined : positiveInt(options.prefixCache, 'prefixCache', 1);
     const batchSize = positiveInt(options.batchSize, 'batchSize', 512);
     const loras = options.loras ?? [];
     if (!Array.isArray(loras)) throw invalidArgument('an array of { path, scale }', 'loras', loras);
@@ -93,17 +109,14 @@ export class VisionModel implements AsyncDisposable {
     const requestTokens = positiveInt(options.requestTokens, 'requestTokens', 448);
     // unified: room for every cached image prefix plus each running sequence's prompt and reply.
     // per-sequence: every sequence (running, or a cached prefix) gets a whole request's room.
-    const perSequence = Math.ceil((imageTokens + 64 + requestTokens) / 256) * 256;
-    const build = native().buildInfo();
-    const gpus = build.devices.filter((d) => d.type === 'gpu' || d.type === 'igpu');
-    const onGpu = gpuLayers !== 0 && build.supportsGpuOffload && gpus.length > 0;
-    const kvLayout = chooseKvLayout(options.kvLayout, {
-      onGpu,
-      perSequenceBytes: (options.contextSize ?? (parallel + prefixCache) * perSequence) * kvBytesPerCell(files.text),
-      totalMemory: totalmem(),
-      gpuMemoryFree: gpus.reduce((sum, d) => sum + d.memoryFree, 0),
-      weightBytes: onGpu ? (await stat(options.model)).size + (await stat(options.mmproj)).size : 0,
-    });
+    const perSequence = perSequenceCells(imageTokens, requestTokens);
+    const bytesPerCell = kvBytesPerCell(files.text);
+    const device = await deviceFacts(options.model, options.mmproj, gpuLayers);
+    const perSequenceBytes = (running: number, cached: number) => (options.contextSize ?? (running + cached) * perSequence) * bytesPerCell;
+    // A given contextSize fixes the memory: the default count stays 8 rather than split it 32 ways.
+    const parallel = explicitParallel ?? (options.contextSize === undefined ? defaultParallel(device, (n) => perSequenceBytes(n, explicitPrefixCache ?? n)) : 8);
+    const prefixCache = explicitPrefixCache ?? parallel;
+    const kvLayout = chooseKvLayout(options.kvLayout, { ...device, perSequenceBytes: perSequenceBytes(parallel, prefixCache) });
     const contextSize = positiveInt(
       options.contextSize,
       'contextSize',

@@ -109,7 +109,10 @@ export interface OpenVisionModelOptions {
    * contextSize. Default 448 (the method's I->QA call: ~45 prompt + 256 reply tokens, with room).
    */
   requestTokens?: number;
-  /** Sequences decoded together. Default 8. */
+  /**
+   * Sequences decoded together. Default 8 on CPU; on a GPU the most of 32, 24, 16 whose
+   * per-sequence KV cache fits beside the weights in 80 % of its free memory (else 8).
+   */
   parallel?: number;
   /** Image prefixes kept evaluated in the KV cache. Default = parallel. */
   prefixCache?: number;

@@ -1,6 +1,7 @@
-// The 'auto' KV layout choice: per-sequence wherever it fits (RAM on CPU, free memory on a GPU), else unified.
+// The sizing defaults: the 'auto' KV layout (per-sequence wherever it fits: RAM on CPU, free memory
+// on a GPU, else unified) and the default sequence count.
 import t from 'tap';
-import { chooseKvLayout, kvBytesPerCell } from '../lib/kv-layout.js';
+import { chooseKvLayout, defaultParallel, kvBytesPerCell, perSequenceCells } from '../lib/kv-layout.js';
 
 const GiB = 1024 ** 3;
 
@@ -33,4 +34,25 @@ t.test('on a GPU, auto picks per-sequence when its KV and the weights fit in 80 
   t.equal(chooseKvLayout('auto', { ...h100, gpuMemoryFree: undefined }), 'unified', 'unknown free memory: the smaller layout');
   t.equal(chooseKvLayout('auto', { ...h100, totalMemory: 8 * GiB }), 'per-sequence', 'RAM does not limit a KV cache on the GPU');
   t.equal(chooseKvLayout('unified', h100), 'unified');
+});
+
+t.test('default sequence count: 8 on CPU; on a GPU the most of 32, 24, 16 whose per-sequence KV fits', async (t) => {
+  // srf-native run's 7B: 3 streams per sequence (its own + 2 cached prefixes) x 1280 cells x 512 KiB.
+  const cells = perSequenceCells(576, 448);
+  t.equal(cells, 1280, 'an image prefix plus a request, in whole 256-cell blocks');
+  const bytesFor = (n: number) => 3 * n * cells * 512 * 1024;
+  const gpu = { onGpu: true, totalMemory: 128 * GiB, weightBytes: 4.5 * GiB };
+  // 32 -> 60 GiB, 24 -> 45 GiB, 16 -> 30 GiB of KV, each plus 4.5 GiB of weights, within 80 % of free memory.
+  t.equal(defaultParallel({ ...gpu, gpuMemoryFree: 139 * GiB }, bytesFor), 32, 'H200');
+  t.equal(defaultParallel({ ...gpu, gpuMemoryFree: 79 * GiB }, bytesFor), 24, 'H100 80 GB: 64.5 GiB > 63.2');
+  t.equal(defaultParallel({ ...gpu, gpuMemoryFree: 44 * GiB }, bytesFor), 16, '48 GB card (L40S): 34.5 GiB <= 35.2');
+  t.equal(defaultParallel({ ...gpu, gpuMemoryFree: 23 * GiB }, bytesFor), 8, '24 GB card: none fits, the CPU default');
+  t.equal(defaultParallel({ ...gpu, gpuMemoryFree: undefined }, bytesFor), 8, 'unknown free memory');
+  t.equal(defaultParallel({ onGpu: false, totalMemory: 1024 * GiB }, bytesFor), 8, 'CPU: 8 however much RAM');
+  // Each GPU choice also gets the per-sequence layout from 'auto' (the same fit rule).
+  for (const free of [139, 79, 44]) {
+    const facts = { ...gpu, gpuMemoryFree: free * GiB };
+    const n = defaultParallel(facts, bytesFor);
+    t.equal(chooseKvLayout('auto', { ...facts, perSequenceBytes: bytesFor(n) }), 'per-sequence', `${n} sequences on ${free} GiB: per-sequence`);
+  }
 });

@@ -80,7 +80,7 @@ function builder(y: Argv): Argv<RunArgs> {
       'bertscore-model': { group: SCORE, type: 'string', describe: 'encoder GGUF for BERTScore on long text (default: the --embedder)' },
       'keep-top': { group: SCORE, type: 'number', describe: 'fraction kept within each data type (default 0.2, the paper\'s choice; 0.5 with --demo)' },
       'match-mix': { group: SCORE, type: 'string', describe: 'second pass: resample the kept set to the type mix of this LLaVA JSON (or a JSON object of weights per type)' },
-      parallel: { group: ENGINE, type: 'number', describe: 'sequences the engine decodes together (default 8; 4 with --demo)' },
+      parallel: { group: ENGINE, type: 'number', describe: 'sequences the engine decodes together (default 8 on CPU; on a GPU the most of 32, 24, 16 that fit its memory with per-sequence KV; 4 with --demo)' },
       ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens, all sequences together (default: sized from --parallel, --prefix-cache and the longest reply)' },
       'kv-layout': { group: ENGINE, type: 'string', choices: ['auto', 'unified', 'per-sequence'], describe: 'per-sequence: one KV stream per sequence (faster on CPU, ~2x KV memory); unified: one shared pool (least memory); auto: per-sequence on CPU, unified on GPU' },
       gpu: { group: ENGINE, type: 'string', describe: 'on (all layers), off (CPU only) or a number of layers to offload (default: all when a GPU is present)' },

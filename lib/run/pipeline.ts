@@ -20,7 +20,8 @@ import path from 'node:path';
 import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
-import { VisionModel } from '../model.js';
+import { defaultParallel, kvBytesPerCell, perSequenceCells } from '../kv-layout.js';
+import { VisionModel, deviceFacts } from '../model.js';
 import { buildInfo } from '../native.js';
 import { checkFraction, checkSeed } from '../srf/check.js';
 import { DATA_TYPES, type DataType } from '../srf/data-types.js';
@@ -92,7 +93,7 @@ export interface RefineOptions {
   limit?: number;
   /** `I/N`: only the images whose path hashes to I mod N. */
   shard?: Shard | string;
-  /** Sequences the engine decodes together. Default 8. */
+  /** Sequences the engine decodes together. Default 8; on a GPU sized by its memory (VisionModel.open's parallel). */
   parallel?: number;
   contextSize?: number;
   /** KV cache layout (VisionModel.open's kvLayout). Default 'auto'. */
@@ -185,6 +186,7 @@ interface ResolvedOptions {
   round: number;
   limit: number | undefined;
   shard: Shard | undefined;
+  /** Set from the device once the model files are read, when the caller left them out. */
   parallel: number;
   inFlight: number;
   formats: EmitFormat[];
@@ -506,12 +508,22 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
 
       scorer = await openScorer({ embedder: o.embedder, bertscoreModel: o.bertscoreModel, gpuLayers: o.gpuLayers, threads: o.threads });
       if (!scorer.record.paperFaithful) this.#log('warn', scorer.record.warning as string);
+      // The longest call's reply plus its prompt (a follow-up quotes a reply of up to ~200 chars).
+      const requestTokens = Math.max(...Object.values(r.sampling).map((s) => s.maxTokens ?? 128)) + 192;
+      if (o.parallel === undefined && o.contextSize === undefined) {
+        // On a GPU the default is sized by memory (lib/kv-layout.ts), as VisionModel.open sizes its
+        // own, counting this pipeline's cached prefixes (inFlight images, 2 per sequence).
+        const cells = perSequenceCells(files.vision.imageTokens, requestTokens);
+        const bytesPerCell = kvBytesPerCell(files.text);
+        const device = await deviceFacts(o.model, o.mmproj, o.gpuLayers ?? -1);
+        r.parallel = defaultParallel(device, (n) => (n + (o.prefixCache ?? o.inFlight ?? 2 * n)) * cells * bytesPerCell);
+        if (o.inFlight === undefined) r.inFlight = 2 * r.parallel;
+      }
       const open: OpenVisionModelOptions = { model: o.model, mmproj: o.mmproj, parallel: r.parallel };
       if (o.loras) open.loras = o.loras;
       if (o.contextSize !== undefined) open.contextSize = o.contextSize;
       if (o.kvLayout !== undefined) open.kvLayout = o.kvLayout;
-      // The longest call's reply plus its prompt (a follow-up quotes a reply of up to ~200 chars).
-      open.requestTokens = Math.max(...Object.values(r.sampling).map((s) => s.maxTokens ?? 128)) + 192;
+      open.requestTokens = requestTokens;
       if (o.gpuLayers !== undefined) open.gpuLayers = o.gpuLayers;
       if (o.gpuVision !== undefined) open.gpuVision = o.gpuVision;
       // Every image in flight keeps its prefix cached until IA->Q and IQ->A have reused it; with fewer
