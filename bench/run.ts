@@ -344,8 +344,20 @@ async function main(): Promise<void> {
     log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s; engine (${r.info.kvLayout} KV): prefixEvalMs ${fmt(r.stats.prefixEvalMs, 0)} (image encoder ${fmt(r.stats.imageEncodeMs, 0)}), decodeMs ${fmt(r.stats.decodeMs, 0)}, steps ${r.stats.steps}`);
   }
 
+  // An anchor that fails is reported, not fatal: what was measured before it still makes the table.
+  const failures: string[] = [];
+  const anchor = async (peer: string, measure: () => Promise<void>) => {
+    try {
+      await measure();
+    } catch (err) {
+      const why = String((err as Error)?.message ?? err).split('\n')[0];
+      failures.push(`${peer} failed: ${why}`);
+      log(`  ${peer} failed: ${why}`);
+    }
+  };
+
   // 2. llama-server, N slots
-  if (!flags.skipServer) {
+  if (!flags.skipServer) await anchor('llama-server', async () => {
     const perSlot = imageTokens + 128 + 2 * TASKS.iToQa.maxTokens;
     log(`llama-server: ${images.length} images, ${flags.serverParallel} slots`);
     const r = await runServerPeer(
@@ -371,10 +383,10 @@ async function main(): Promise<void> {
     result.command = r.command;
     results.push(result);
     log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s`);
-  }
+  });
 
   // 3. llama-mtmd-cli x3 per image
-  if (!flags.skipCli) {
+  if (!flags.skipCli) await anchor('llama-mtmd-cli x3', async () => {
     const subset = images.slice(0, flags.cliImages);
     log(`llama-mtmd-cli x3: ${subset.length} images`);
     const r = await runCliPeer(
@@ -384,12 +396,12 @@ async function main(): Promise<void> {
     );
     const note =
       (subset.length < images.length ? `first ${subset.length} of ${images.length} images; process per request` : 'process per request') +
-      (r.countersLost ? `; ${r.countersLost} runs lost their perf counters (prompt count taken from the previous run)` : '');
+      (r.countersLost ? `; ${r.countersLost} runs lost their perf counters (prompt count taken from the same task's other runs)` : '');
     const result = rates('llama-mtmd-cli x3', r, r.peakRssBytes, r.cpuSeconds, note);
     result.command = r.command;
     results.push(result);
     log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s`);
-  }
+  });
 
   // Report.
   const date = new Date().toISOString();
@@ -404,6 +416,7 @@ async function main(): Promise<void> {
   } else {
     log('');
     log(tableText);
+    for (const failure of failures) log(failure);
     log(`(${GENERATED_PER_TRIPLET} generated tokens per image; wall time excludes model load / server start)`);
   }
   if (flags.record) {
@@ -419,6 +432,7 @@ async function main(): Promise<void> {
       tableText,
       '',
       ...results.map((r) => `- ${r.peer}: ${r.note}${r.loadSeconds !== undefined ? `; load ${fmt(r.loadSeconds, 1)} s` : ''}`),
+      ...failures.map((f) => `- ${f}`),
       ...results.filter((r) => r.command).map((r) => `- ${r.peer} command: \`${r.command}\``),
       '',
     ];

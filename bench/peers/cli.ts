@@ -79,11 +79,10 @@ export function shellQuote(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Prompt tokens of the last run per task, for runs whose counters were lost. */
-const lastPrompt = new Map<string, number>();
-let countersLost = 0;
+/** One run's figures; promptEvaluated is undefined when llama.cpp's counters were lost. */
+type CliRunResult = Omit<RequestResult, 'promptEvaluated'> & { promptEvaluated: number | undefined; peakRssBytes: number; cpuSeconds: number };
 
-function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<RequestResult & { peakRssBytes: number; cpuSeconds: number }> {
+function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<CliRunResult> {
   const args = cliArgs(config, image, task);
   // GNU time gives the exact peak RSS of the child; without it, /proc polling.
   const timeFile = join(tmpdir(), `srf-bench-time-${process.pid}-${Date.now()}.txt`);
@@ -117,17 +116,11 @@ function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<Requ
       const evals = /\seval time =\s*[\d.]+ ms \/\s*(\d+) runs/.exec(all);
       if (!prompt || !evals) {
         // llama.cpp's log thread sometimes loses its last lines when a short run exits: the run
-        // itself succeeded (exit 0, -n with --ignore-eos), only its counters are missing.
-        const known = lastPrompt.get(task.name);
-        if (known === undefined) {
-          reject(new Error(`could not read llama-mtmd-cli's perf counters:\n${all.split('\n').slice(-25).join('\n')}`));
-          return;
-        }
-        countersLost++;
-        resolve({ promptEvaluated: known, generated: task.maxTokens, peakRssBytes: peak, cpuSeconds });
+        // itself succeeded (exit 0, -n with --ignore-eos), only its counters are missing, and
+        // runCliPeer fills the prompt count in from the same task's other runs.
+        resolve({ promptEvaluated: undefined, generated: task.maxTokens, peakRssBytes: peak, cpuSeconds });
         return;
       }
-      lastPrompt.set(task.name, Number(prompt[1]));
       // The first generated token comes from the prompt's logits: runs = tokens - 1.
       const generated = Number(evals[1]) + 1;
       if (generated !== task.maxTokens) {
@@ -142,12 +135,16 @@ function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<Requ
 /** Three sequential runs per image, images one after another. */
 export async function runCliPeer(config: CliPeerConfig, images: string[], log: (l: string) => void): Promise<CliRun> {
   const totals = { requests: 0, promptEvaluated: 0, generated: 0, peakRssBytes: 0, cpuSeconds: 0 };
+  const counted = new Map<string, number[]>(); // prompt counts read, per task
+  const lost = new Map<string, number>(); // runs per task whose counters were lost
   const started = process.hrtime.bigint();
   for (const [i, image] of images.entries()) {
     for (const task of [TASKS.iToQa, TASKS.iaToQ, TASKS.iqToA]) {
       const r = await runOnce(config, image, task);
       totals.requests++;
-      totals.promptEvaluated += r.promptEvaluated;
+      if (r.promptEvaluated === undefined) lost.set(task.name, (lost.get(task.name) ?? 0) + 1);
+      else counted.set(task.name, [...(counted.get(task.name) ?? []), r.promptEvaluated]);
+      totals.promptEvaluated += r.promptEvaluated ?? 0;
       totals.generated += r.generated;
       totals.peakRssBytes = Math.max(totals.peakRssBytes, r.peakRssBytes);
       totals.cpuSeconds += r.cpuSeconds;
@@ -155,6 +152,13 @@ export async function runCliPeer(config: CliPeerConfig, images: string[], log: (
     log(`  mtmd-cli: image ${i + 1}/${images.length}`);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  let countersLost = 0;
+  for (const [name, runs] of lost) {
+    countersLost += runs;
+    // A task's prompt is the same text for every image: its other runs' mean; none read: unknown.
+    const known = counted.get(name) ?? [];
+    totals.promptEvaluated += known.length ? (runs * known.reduce((a, b) => a + b, 0)) / known.length : NaN;
+  }
   const command = [config.binary, ...cliArgs(config, images[0] ?? 'IMAGE', TASKS.iToQa)].map(shellQuote).join(' ');
   return { seconds, triplets: images.length, ...totals, countersLost, command };
 }
