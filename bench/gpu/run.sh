@@ -105,6 +105,15 @@ say "smoke test"
 if [ "$GPU" = cuda ]; then SMOKE_FLAGS=""; else SMOKE_FLAGS="--allow-cpu"; fi
 # shellcheck disable=SC2086
 timeout -k 5 120 node bench/gpu/smoke.js $SMOKE_FLAGS 2>&1 | tee "$LOGS/smoke.log" || say "smoke test FAILED (benchmark goes on)"
+# The whole pipeline through the CLI, as a user's GPU CI job would run it (tiny models: seconds).
+say "demo: srf-native run --demo"
+if timeout -k 5 120 node bin/srf-native.js run --demo --out "$WORK/demo-out" >> "$LOGS/smoke.log" 2>&1 \
+   && [ -s "$WORK/demo-out/train.llava.json" ]; then
+  echo "ok   srf-native run --demo wrote $WORK/demo-out/train.llava.json" | tee -a "$LOGS/smoke.log"
+else
+  echo "FAIL srf-native run --demo (see smoke.log)" | tee -a "$LOGS/smoke.log"
+fi
+grep -m1 'engine:' "$LOGS/smoke.log" || true
 
 # SRF_TRACE: srf-native's per-prefix and per-step times, for bench/NOTES.md.
 say "benchmark: npm run bench -- --shape $SHAPE $BENCH_ARGS (at most $(left) s)"
