@@ -50,7 +50,7 @@ interface Flags {
   context: number;
   /** srf-native's prefixCache (default: parallel). */
   prefixCache: number;
-  /** srf-native's kvLayout (default auto: per-sequence on CPU, unified on GPU). */
+  /** srf-native's kvLayout (default auto: per-sequence where it fits in memory, else unified). */
   kvLayout: 'auto' | 'unified' | 'per-sequence';
   skipSrf: boolean;
   skipCli: boolean;
