@@ -11,6 +11,8 @@
 #                                       benchmark: what can be checked on a machine without a GPU
 #   bench/gpu/run.sh --skip-build ...   reuse an unpacked, built work folder
 #   BENCH_ARGS="--images 64" bench/gpu/run.sh    extra flags for `npm run bench`
+#   BUILD_TOOLS=0 BENCH_ARGS="--quant none --skip-server --skip-cli" bench/gpu/run.sh
+#                                       srf-native only, F16, no llama.cpp tools to build (~1 min less)
 #   SECOND_ARGS="--kv-layout unified" bench/gpu/run.sh   flags of the second, srf-native-only run
 #                                       (default: 64 sequences); SECOND_ARGS=none skips it
 #
@@ -76,13 +78,15 @@ cd "$SRF"
 echo "node $(node --version), cmake $(cmake --version | head -1 | cut -d' ' -f3), $(command -v ninja >/dev/null && echo "ninja $(ninja --version)" || echo 'no ninja'), $([ "$GPU" = cuda ] && nvcc --version | tail -1 || echo 'CPU build')"
 [ "$GPU" = cuda ] && (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true)
 
+# BUILD_TOOLS=0: the addon alone (a srf-native-only call: BENCH_ARGS with --quant none --skip-server --skip-cli).
+if [ "${BUILD_TOOLS:-1}" = 1 ]; then TOOL_TARGETS="llama-mtmd-cli llama-server llama-quantize"; else TOOL_TARGETS=""; fi
 if [ "$SKIP_BUILD" = 0 ]; then
   say "building the addon and llama.cpp's tools in one tree (SRF_GPU=$GPU, sm $ARCH), and the $SHAPE model, at the same time"
   # cmake-js configures (it knows Node's headers); one `cmake --build` then compiles ggml once for
   # the addon and the anchors (CMakeLists.txt: SRF_LLAMA_TOOLS), so ninja keeps all cores busy.
   (set -e
    SRF_GPU=$GPU SRF_LLAMA_TOOLS=ON node node_modules/cmake-js/bin/cmake-js configure --out build
-   cmake --build build --target srf_native llama-mtmd-cli llama-server llama-quantize --parallel "$JOBS"
+   cmake --build build --target srf_native $TOOL_TARGETS --parallel "$JOBS"
   ) > "$LOGS/build.log" 2>&1 && echo 0 > "$WORK/build.rc" || echo $? > "$WORK/build.rc" &
   BUILD=$!
   (node -e "import('./dist/lib/gguf/fixtures.js').then((m) => m.writeFixtures('bench/work/models', { llava: '$SHAPE', seed: 1 }))" \
