@@ -55,18 +55,30 @@ function positiveInt(value: unknown, name: string, fallback: number): number {
   return value;
 }
 
-/** Where a model opened with `gpuLayers` would run, for the sizing defaults (lib/kv-layout.ts). */
-export async function deviceFacts(model: string, mmproj: string, gpuLayers: number): Promise<DeviceFacts> {
+/** What the sizing defaults (lib/kv-layout.ts) need to know about a model and where it will run. */
+export interface KvSizing {
+  device: DeviceFacts;
+  /** Cells per stream in the per-sequence layout. */
+  cellsPerSequence: number;
+  /** Per-sequence KV bytes for `running` sequences plus `cached` image prefixes. */
+  perSequenceBytes: (running: number, cached: number) => number;
+}
+
+/** The sizing facts for these model files opened with `gpuLayers` and `requestTokens`. */
+export async function kvSizing(files: VisionModelFileInfo, paths: { model: string; mmproj: string }, gpuLayers: number, requestTokens: number): Promise<KvSizing> {
   const build = native().buildInfo();
   const gpus = build.devices.filter((d) => d.type === 'gpu' || d.type === 'igpu');
   const onGpu = gpuLayers !== 0 && build.supportsGpuOffload && gpus.length > 0;
-  return {
+  const device: DeviceFacts = {
     onGpu,
     totalMemory: totalmem(),
     gpuMemoryFree: gpus.reduce((sum, d) => sum + d.memoryFree, 0),
     // Only the GPU choices read it.
-    weightBytes: onGpu ? (await stat(model)).size + (await stat(mmproj)).size : 0,
+    weightBytes: onGpu ? (await stat(paths.model)).size + (await stat(paths.mmproj)).size : 0,
   };
+  const cellsPerSequence = perSequenceCells(files.vision.imageTokens, requestTokens);
+  const bytesPerCell = kvBytesPerCell(files.text);
+  return { device, cellsPerSequence, perSequenceBytes: (running, cached) => (running + cached) * cellsPerSequence * bytesPerCell };
 }
 
 export class VisionModel implements AsyncDisposable {
@@ -107,20 +119,21 @@ export class VisionModel implements AsyncDisposable {
     const imageTokens = files.vision.imageTokens;
     const gpuLayers = options.gpuLayers ?? -1;
     const requestTokens = positiveInt(options.requestTokens, 'requestTokens', 448);
+    const sizing = await kvSizing(files, options, gpuLayers, requestTokens);
+    // A given contextSize fixes the memory: the default count stays 8 rather than split it 32 ways.
+    const parallel =
+      explicitParallel ?? (options.contextSize === undefined ? defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, explicitPrefixCache ?? n)) : 8);
+    const prefixCache = explicitPrefixCache ?? parallel;
+    const kvLayout = chooseKvLayout(options.kvLayout, {
+      ...sizing.device,
+      perSequenceBytes: options.contextSize !== undefined ? options.contextSize * kvBytesPerCell(files.text) : sizing.perSequenceBytes(parallel, prefixCache),
+    });
     // unified: room for every cached image prefix plus each running sequence's prompt and reply.
     // per-sequence: every sequence (running, or a cached prefix) gets a whole request's room.
-    const perSequence = perSequenceCells(imageTokens, requestTokens);
-    const bytesPerCell = kvBytesPerCell(files.text);
-    const device = await deviceFacts(options.model, options.mmproj, gpuLayers);
-    const perSequenceBytes = (running: number, cached: number) => (options.contextSize ?? (running + cached) * perSequence) * bytesPerCell;
-    // A given contextSize fixes the memory: the default count stays 8 rather than split it 32 ways.
-    const parallel = explicitParallel ?? (options.contextSize === undefined ? defaultParallel(device, (n) => perSequenceBytes(n, explicitPrefixCache ?? n)) : 8);
-    const prefixCache = explicitPrefixCache ?? parallel;
-    const kvLayout = chooseKvLayout(options.kvLayout, { ...device, perSequenceBytes: perSequenceBytes(parallel, prefixCache) });
     const contextSize = positiveInt(
       options.contextSize,
       'contextSize',
-      kvLayout === 'unified' ? prefixCache * (imageTokens + 64) + parallel * Math.max(512, requestTokens) : (parallel + prefixCache) * perSequence,
+      kvLayout === 'unified' ? prefixCache * (imageTokens + 64) + parallel * Math.max(512, requestTokens) : (parallel + prefixCache) * sizing.cellsPerSequence,
     );
     const pending = new Map<number, Pending>();
     const engine = new (native().VisionModel)((id, error, result) => {

@@ -20,8 +20,8 @@ import path from 'node:path';
 import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
-import { defaultParallel, kvBytesPerCell, perSequenceCells } from '../kv-layout.js';
-import { VisionModel, deviceFacts } from '../model.js';
+import { defaultParallel } from '../kv-layout.js';
+import { VisionModel, kvSizing } from '../model.js';
 import { buildInfo } from '../native.js';
 import { checkFraction, checkSeed } from '../srf/check.js';
 import { DATA_TYPES, type DataType } from '../srf/data-types.js';
@@ -513,10 +513,8 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       if (o.parallel === undefined && o.contextSize === undefined) {
         // On a GPU the default is sized by memory (lib/kv-layout.ts), as VisionModel.open sizes its
         // own, counting this pipeline's cached prefixes (inFlight images, 2 per sequence).
-        const cells = perSequenceCells(files.vision.imageTokens, requestTokens);
-        const bytesPerCell = kvBytesPerCell(files.text);
-        const device = await deviceFacts(o.model, o.mmproj, o.gpuLayers ?? -1);
-        r.parallel = defaultParallel(device, (n) => (n + (o.prefixCache ?? o.inFlight ?? 2 * n)) * cells * bytesPerCell);
+        const sizing = await kvSizing(files, o, o.gpuLayers ?? -1, requestTokens);
+        r.parallel = defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, o.prefixCache ?? o.inFlight ?? 2 * n));
         if (o.inFlight === undefined) r.inFlight = 2 * r.parallel;
       }
       const open: OpenVisionModelOptions = { model: o.model, mmproj: o.mmproj, parallel: r.parallel };
