@@ -39,7 +39,7 @@ import { scoreTriplet } from '../srf/score.js';
 import { quotaFor } from '../srf/select.js';
 import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
 import { countLine, emptyCounts, finalizeOutputs } from './finalize.js';
-import { IMAGE_EXTENSIONS, countInputs, formatShard, parseShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
+import { IMAGE_EXTENSIONS, countInputs, formatShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from './journal.js';
 import { acquireOutputLock } from './lock.js';
 import {
@@ -56,6 +56,7 @@ import {
   type SelectionRecord,
 } from './manifest.js';
 import { openScorer, type Scorer } from './scoring.js';
+import { resolveShard, shardOutputFolder } from './shard-env.js';
 import { toolVersion } from './version.js';
 
 export interface RefineOptions {
@@ -91,7 +92,10 @@ export interface RefineOptions {
   seed?: number;
   /** Only the first N images (after sharding). */
   limit?: number;
-  /** `I/N`: only the images whose path hashes to I mod N. */
+  /**
+   * `I/N`: only the images whose path hashes to I mod N, written to `out/shard-I-of-N/` (join them with
+   * mergeShards). `auto` / `auto/N`: I and N from a Slurm array or Kubernetes Indexed Job (shard-env.ts).
+   */
   shard?: Shard | string;
   /** Sequences the engine decodes together. Default 8; on a GPU sized by its memory (VisionModel.open's parallel). */
   parallel?: number;
@@ -186,6 +190,8 @@ interface ResolvedOptions {
   round: number;
   limit: number | undefined;
   shard: Shard | undefined;
+  /** Where the shard came from, for the log. */
+  shardFound: string | undefined;
   /** Set from the device once the model files are read, when the caller left them out. */
   parallel: number;
   inFlight: number;
@@ -224,13 +230,15 @@ function resolveOptions(options: RefineOptions): ResolvedOptions {
     delete merged.seed;
     sampling[task] = merged;
   }
+  const shard = options.shard === undefined ? undefined : resolveShard(options.shard);
   return {
-    out: path.resolve(options.out),
+    out: shard ? shardOutputFolder(path.resolve(options.out), shard.shard) : path.resolve(options.out),
     keepTop: checkFraction(options.keepTop ?? 0.2, 'keepTop'),
     seed: checkSeed(options.seed ?? 0, 'seed'),
     round: nonNegativeInteger(options.round ?? 0, 'round'),
     limit: options.limit === undefined ? undefined : nonNegativeInteger(options.limit, 'limit'),
-    shard: typeof options.shard === 'string' ? parseShard(options.shard) : options.shard === undefined ? undefined : parseShard(`${options.shard.index}/${options.shard.count}`),
+    shard: shard?.shard,
+    shardFound: shard?.found,
     parallel,
     inFlight: options.inFlight === undefined ? 2 * parallel : positiveInteger(options.inFlight, 'inFlight'),
     formats,
@@ -445,6 +453,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
     let scorer: Scorer | undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
+      if (r.shardFound) this.#log('info', `${r.shardFound}; writing to ${out}`);
       // --- everything that can be wrong with the setup fails here, before any image work ---
       const source = await resolveInputSource(o.images, o.imageRoot === undefined ? {} : { imageRoot: o.imageRoot });
       const files = await checkVisionModelFiles(o.model, o.mmproj);
