@@ -6,6 +6,7 @@ import { DEMO_IMAGE_COUNT, DEMO_SETTINGS, writeDemoAssets } from '../run/demo.js
 import { JOURNAL_FILE } from '../run/journal.js';
 import { refine, type RefineOptions, type RefineSummary } from '../run/pipeline.js';
 import { resolveShard } from '../run/shard-env.js';
+import { resolveDevices } from '../devices.js';
 import type { QaReplyGrammarOptions } from '../srf/prompts.js';
 import { shellCommand, type CliContext } from './context.js';
 import { optionalInteger, optionalNumber, parseFormats, parseGpu, parseLoraSpec } from './options.js';
@@ -33,6 +34,7 @@ interface RunArgs {
   ctx?: number;
   'kv-layout'?: string;
   gpu?: string;
+  devices?: string;
   threads?: number;
   'prefix-cache'?: number;
   'in-flight'?: number;
@@ -84,6 +86,7 @@ function builder(y: Argv): Argv<RunArgs> {
       ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens, all sequences together (default: sized from --parallel, --prefix-cache and the longest reply)' },
       'kv-layout': { group: ENGINE, type: 'string', choices: ['auto', 'unified', 'per-sequence'], describe: 'per-sequence: one KV stream per sequence (faster: 2x on an H200, ~25 % on CPU; ~2x KV memory); unified: one shared pool (least memory); auto: per-sequence where it fits in memory, else unified' },
       gpu: { group: ENGINE, type: 'string', describe: 'on (all layers), off (CPU only) or a number of layers to offload (default: all when a GPU is present)' },
+      devices: { group: ENGINE, type: 'string', describe: 'one engine replica per device, all fed from the same images, journal and outputs: all (every GPU), GPU numbers as `srf-native info` lists them (0,1), or cpu (cpu,cpu: two CPU replicas); a replica that fails hands its images to the others (default: all GPUs when there are several, else one engine)' },
       threads: { group: ENGINE, type: 'number', describe: 'CPU threads (default: all cores; 1 with --demo)' },
       'prefix-cache': { group: ENGINE, type: 'number', describe: 'image prefixes kept evaluated in the KV cache (default: --in-flight, so each image is encoded once; lower it to save KV memory)' },
       'in-flight': { group: ENGINE, type: 'number', describe: 'images worked on at once (default: 2 x --parallel)' },
@@ -132,6 +135,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   // option values are checked before the demo writes anything
   const gpu = parseGpu(argv.gpu);
   if (argv.shard !== undefined) resolveShard(argv.shard);
+  if (argv.devices !== undefined) resolveDevices(argv.devices);
   const loras = argv.lora?.map(parseLoraSpec);
   const formats = argv.format ? parseFormats(argv.format) : undefined;
   let base: Pick<RefineOptions, 'model' | 'mmproj' | 'images' | 'out'> & Partial<RefineOptions>;
@@ -202,6 +206,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   set('kvLayout', argv['kv-layout'] as RefineOptions['kvLayout']);
   set('prefixCache', optionalInteger(argv['prefix-cache'], '--prefix-cache'));
   set('inFlight', optionalInteger(argv['in-flight'], '--in-flight'));
+  set('devices', argv.devices);
   set('gpuLayers', gpu.gpuLayers);
   set('gpuVision', gpu.gpuVision);
   return options;

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
+import { defaultDevices, resolveDevices, type DeviceSpec } from '../devices.js';
 import { defaultParallel } from '../kv-layout.js';
 import { VisionModel, kvSizing } from '../model.js';
 import { buildInfo } from '../native.js';
@@ -104,6 +105,12 @@ export interface RefineOptions {
   kvLayout?: KvLayout | 'auto';
   /** Layers on the GPU (-1 all, 0 none). Default all when a GPU is present. */
   gpuLayers?: number;
+  /**
+   * One engine replica per device, fed from the same image stream (VisionModel.open's devices):
+   * 'all', GPU numbers, 'cpu' (repeatable) or '0,1'. Default: every GPU when there are several, else
+   * one engine. parallel, prefixCache and contextSize are per replica; inFlight is for all of them.
+   */
+  devices?: 'all' | DeviceSpec[] | string;
   gpuVision?: boolean;
   /** Image prefixes kept evaluated in the KV cache. Default: inFlight, so each image is encoded once. */
   prefixCache?: number;
@@ -519,14 +526,20 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       if (!scorer.record.paperFaithful) this.#log('warn', scorer.record.warning as string);
       // The longest call's reply plus its prompt (a follow-up quotes a reply of up to ~200 chars).
       const requestTokens = Math.max(...Object.values(r.sampling).map((s) => s.maxTokens ?? 128)) + 192;
+      const devices = o.devices ?? defaultDevices(o.gpuLayers);
+      const targets = devices === undefined ? undefined : resolveDevices(devices);
+      const replicas = targets?.length ?? 1;
       if (o.parallel === undefined && o.contextSize === undefined) {
         // On a GPU the default is sized by memory (lib/kv-layout.ts), as VisionModel.open sizes its
-        // own, counting this pipeline's cached prefixes (inFlight images, 2 per sequence).
-        const sizing = await kvSizing(files, o, o.gpuLayers ?? -1, requestTokens);
-        r.parallel = defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, o.prefixCache ?? o.inFlight ?? 2 * n));
-        if (o.inFlight === undefined) r.inFlight = 2 * r.parallel;
+        // own, counting this pipeline's cached prefixes (inFlight images, 2 per sequence), per replica.
+        const sizing = await kvSizing(files, o, o.gpuLayers ?? -1, requestTokens, targets?.[0]);
+        r.parallel = defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, o.prefixCache ?? (o.inFlight === undefined ? 2 * n : Math.ceil(o.inFlight / replicas))));
       }
+      if (o.inFlight === undefined) r.inFlight = 2 * r.parallel * replicas;
       const open: OpenVisionModelOptions = { model: o.model, mmproj: o.mmproj, parallel: r.parallel };
+      if (devices !== undefined) open.devices = devices;
+      open.onReplicaFailure = (f) =>
+        this.#log('warn', `engine replica ${f.replica} on ${f.device} failed (${f.error.code}: ${f.error.message}); it handed back its ${f.handedBack + 1} requests in flight, and the run goes on with ${f.remaining} replica${f.remaining === 1 ? '' : 's'}`);
       if (o.loras) open.loras = o.loras;
       if (o.contextSize !== undefined) open.contextSize = o.contextSize;
       if (o.kvLayout !== undefined) open.kvLayout = o.kvLayout;
@@ -535,12 +548,13 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       if (o.gpuVision !== undefined) open.gpuVision = o.gpuVision;
       // Every image in flight keeps its prefix cached until IA->Q and IQ->A have reused it; with fewer
       // slots, other images' I->QA requests queued in between evict it and it is encoded again.
-      open.prefixCache = o.prefixCache ?? r.inFlight;
+      open.prefixCache = o.prefixCache ?? Math.ceil(r.inFlight / replicas);
       if (o.threads !== undefined) open.threads = o.threads;
       model = await VisionModel.open(open);
       const info = buildInfo();
       // The layout is chosen by memory (lib/kv-layout.ts) and halves or doubles throughput: say it.
-      this.#log('info', `engine: ${info.backend}, ${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
+      const where = replicas > 1 ? `${replicas} replicas (${model.info.devices.join(', ')}), each with ` : '';
+      this.#log('info', `engine: ${info.backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
 
       manifest = {
         format: MANIFEST_FORMAT,
@@ -574,6 +588,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
           kvLayout: model.info.kvLayout,
           prefixCache: model.info.prefixCache,
           gpuLayers: o.gpuLayers ?? 'all when a GPU is present',
+          devices: model.info.devices,
           threads: o.threads ?? 'all cores',
         },
         scoring: scorer.record,
@@ -607,6 +622,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       timer = undefined;
       await journal.close();
       const engineStats = model.stats();
+      const replicaStats = replicas > 1 ? model.replicaStats() : undefined;
       await model.close();
       model = undefined;
       await scorer.close();
@@ -638,6 +654,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
           finalManifest.scoring = { ...finalManifest.scoring!, paperFaithful: finalManifest.scoring!.paperFaithful && result.paperFaithful };
           finalManifest.selectionSettings = { keepTop: r.keepTop, matchMix: o.matchMix ? path.resolve(o.matchMix) : null, formats: ['llava', ...r.formats.filter((f) => f !== 'llava')], mergeWith: o.mergeWith ? path.resolve(o.mergeWith) : null, mergeImageFolder: o.mergeImageFolder ? path.resolve(o.mergeImageFolder) : null };
           finalManifest.engineStats = engineStats;
+          if (replicaStats) finalManifest.replicas = replicaStats;
           finalManifest.timings = {
             startedAt: new Date(started).toISOString(),
             finishedAt: new Date().toISOString(),
