@@ -6,6 +6,8 @@
  *   0, 1, ...        the i-th GPU of that list
  *   'cpu'            the CPU (no layers offloaded); 'cpu' twice is two CPU replicas
  *   'CUDA1', ...     a device by its ggml name
+ *   'split'          no replicas: one engine with the layers split over all GPUs by llama.cpp (for a
+ *                    model that fits no single GPU)
  */
 import { invalidArgument, SrfError } from './errors.js';
 import { buildInfo, type BuildInfo } from './native.js';
@@ -24,10 +26,16 @@ type Devices = BuildInfo['devices'];
 
 const isGpu = (d: Devices[number]) => d.type === 'gpu' || d.type === 'igpu';
 
-/** `all`, `0,1`, `cpu,cpu`: the text of --devices as a list (checked against the machine by resolveDevices). */
-export function parseDevicesOption(text: string): 'all' | DeviceSpec[] {
-  if (typeof text !== 'string' || text.trim() === '') throw invalidArgument('all, a list of GPU numbers (0,1) or cpu', '--devices', text);
+/** True for the `split` value: one engine over all GPUs, no replicas. */
+export function isSplitDevices(spec: unknown): boolean {
+  return typeof spec === 'string' && spec.trim().toLowerCase() === 'split';
+}
+
+/** `all`, `split`, `0,1`, `cpu,cpu`: the text of --devices as a list (checked against the machine by resolveDevices). */
+export function parseDevicesOption(text: string): 'all' | 'split' | DeviceSpec[] {
+  if (typeof text !== 'string' || text.trim() === '') throw invalidArgument('all, split, a list of GPU numbers (0,1) or cpu', '--devices', text);
   if (text.trim().toLowerCase() === 'all') return 'all';
+  if (isSplitDevices(text)) return 'split';
   return text.split(',').map((part) => {
     const item = part.trim();
     if (item === '') throw invalidArgument('all, a list of GPU numbers (0,1) or cpu', '--devices', text);
@@ -44,9 +52,10 @@ function gpuTarget(gpus: Devices, index: number): DeviceTarget {
   return { label: `gpu ${index} (${gpu.name})`, device: gpu.name, onGpu: true };
 }
 
-/** The replicas' devices for a `devices` value, checked against what the engine sees. */
-export function resolveDevices(spec: 'all' | DeviceSpec[] | string, devices: Devices = buildInfo().devices): DeviceTarget[] {
+/** The replicas' devices for a `devices` value, checked against what the engine sees; [] for `split` (one engine). */
+export function resolveDevices(spec: 'all' | 'split' | DeviceSpec[] | string, devices: Devices = buildInfo().devices): DeviceTarget[] {
   const list = typeof spec === 'string' ? parseDevicesOption(spec) : spec;
+  if (list === 'split') return [];
   const gpus = devices.filter(isGpu);
   if (list === 'all') return gpus.length === 0 ? [{ label: 'cpu', onGpu: false }] : gpus.map((_, i) => gpuTarget(gpus, i));
   if (!Array.isArray(list) || list.length === 0) throw invalidArgument("'all' or a non-empty list of devices", 'devices', spec);

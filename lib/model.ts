@@ -111,7 +111,7 @@ export class VisionModel implements AsyncDisposable {
     if (typeof options !== 'object' || options === null) throw invalidArgument('an options object', 'options', options);
     if (options.devices === undefined) return VisionModel.#openOne(options, undefined);
     const targets = resolveDevices(options.devices);
-    if (targets.length === 1) return VisionModel.#openOne(options, targets[0]);
+    if (targets.length <= 1) return VisionModel.#openOne(options, targets[0]);
     return VisionModel.#openReplicas(options, targets);
   }
 

@@ -128,10 +128,10 @@ export interface OpenVisionModelOptions {
   gpuVision?: boolean;
   /**
    * One engine replica per device, all behind this model (lib/replicas.ts): 'all' (every GPU), GPU
-   * numbers as `srf-native info` lists them, 'cpu' (repeatable), or a list such as '0,1'. Default:
-   * one engine, layers split over the GPUs by llama.cpp.
+   * numbers as `srf-native info` lists them, 'cpu' (repeatable), or a list such as '0,1'; 'split':
+   * one engine, layers split over the GPUs by llama.cpp (also the default here).
    */
-  devices?: 'all' | DeviceSpec[] | string;
+  devices?: 'all' | 'split' | DeviceSpec[] | string;
   /** Called when a replica fails and its requests move to the others. */
   onReplicaFailure?: (failure: ReplicaFailure) => void;
 }

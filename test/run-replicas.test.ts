@@ -59,6 +59,7 @@ t.test('devices: all, GPU numbers, names and cpu, checked against what the engin
   t.same(resolveDevices('1,0', two).map((d) => d.device), ['CUDA1', 'CUDA0']);
   t.same(resolveDevices(['cpu', 'CUDA1'], two).map((d) => d.label), ['cpu', 'gpu 1 (CUDA1)']);
   t.same(resolveDevices('cpu,cpu', [cpu]).length, 2);
+  t.same(resolveDevices('split', two), [], 'split: no replicas, one engine over all GPUs');
   t.throws(() => resolveDevices('2', two), { code: 'INVALID_ARGUMENT', message: /GPU 2 was asked for, but the engine sees 2 GPUs \(0: CUDA0, 1: CUDA1\)/ });
   t.throws(() => resolveDevices('0', [cpu]), { code: 'INVALID_ARGUMENT', message: /sees no GPU/ });
   t.throws(() => resolveDevices('Vulkan0', two), { code: 'INVALID_ARGUMENT', message: /no device named "Vulkan0"/ });

@@ -15,7 +15,7 @@ function devicesList(devices: BuildInfo['devices'], gib: (bytes: number) => stri
     const number = d.type === 'gpu' || d.type === 'igpu' ? `GPU ${gpu++}: ` : '';
     return `  ${number}${d.name} (${d.type}): ${d.description}${d.memoryTotal ? `, ${gib(d.memoryFree)} free of ${gib(d.memoryTotal)}` : ''}`;
   });
-  lines.push(gpu > 1 ? `  run uses all ${gpu} GPUs, one engine replica each (--devices all; choose with --devices 0,1,...)` : `  run uses one engine${gpu === 1 ? ' on the GPU' : ' on the CPU'} (--devices cpu,cpu: two CPU replicas)`);
+  lines.push(gpu > 1 ? `  run uses all ${gpu} GPUs, one engine replica each (--devices all; choose with --devices 0,1,...; --devices split: one engine over all)` : `  run uses one engine${gpu === 1 ? ' on the GPU' : ' on the CPU'} (--devices cpu,cpu: two CPU replicas)`);
   return lines;
 }
 

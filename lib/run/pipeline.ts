@@ -528,7 +528,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       const requestTokens = Math.max(...Object.values(r.sampling).map((s) => s.maxTokens ?? 128)) + 192;
       const devices = o.devices ?? defaultDevices(o.gpuLayers);
       const targets = devices === undefined ? undefined : resolveDevices(devices);
-      const replicas = targets?.length ?? 1;
+      const replicas = Math.max(1, targets?.length ?? 1);
       if (o.parallel === undefined && o.contextSize === undefined) {
         // On a GPU the default is sized by memory (lib/kv-layout.ts), as VisionModel.open sizes its
         // own, counting this pipeline's cached prefixes (inFlight images, 2 per sequence), per replica.
