@@ -132,7 +132,7 @@ t.test('merge OUT refuses what is not one split, and a folder without complete s
   t.match((await runCli(['merge'])).stderr, /either OUT .* or --in/);
 });
 
-t.test('a requeued Slurm job takes over the lock its earlier run left on another host', async (t) => {
+t.test('a requeued Slurm job, or a replacement pod of an Indexed Job, takes over the lock its earlier run left on another host', async (t) => {
   const { base, out } = await world();
   const folder = join(out, 'shard-0-of-2');
   await mkdir(folder, { recursive: true });
@@ -141,4 +141,11 @@ t.test('a requeued Slurm job takes over the lock its earlier run left on another
   await t.rejects(withEnv({ SLURM_JOB_ID: '999' }, () => refine({ ...base, shard: '0/2', limit: 1 }).complete()), { code: 'OUTPUT_CONFLICT', message: /on node-that-died/ }, 'another job\'s lock is respected');
   const summary = await withEnv({ SLURM_JOB_ID: '4242' }, () => refine({ ...base, shard: '0/2', limit: 1 }).complete());
   t.equal(summary.status, 'complete', 'the same job id, restarted elsewhere, goes on');
+
+  // a Kubernetes Indexed Job's replacement pod for the same index
+  const k8s = { pid: 1, host: 'srf-refine-0-abcde', startedAt: new Date().toISOString(), job: 'kubernetes:uid-1/0' };
+  await writeFile(join(folder, LOCK_FILE), JSON.stringify(k8s));
+  await t.rejects(withEnv({ SRF_KUBERNETES_JOB_UID: 'uid-1', JOB_COMPLETION_INDEX: '1' }, () => refine({ ...base, shard: '0/2', limit: 2 }).complete()), { code: 'OUTPUT_CONFLICT' }, 'another index is another job');
+  const pod = await withEnv({ SRF_KUBERNETES_JOB_UID: 'uid-1', JOB_COMPLETION_INDEX: '0' }, () => refine({ ...base, shard: '0/2', limit: 2 }).complete());
+  t.equal(pod.status, 'complete', 'the same index of the same Job goes on');
 });

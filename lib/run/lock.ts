@@ -2,8 +2,10 @@
  * One writer per output folder: `OUT/.srf-native.lock` holds the writer's pid and host. A lock whose
  * process is gone on this host (kill -9, power loss) is stale and taken over; a live one, or one from
  * another host (shared file systems), is an OUTPUT_CONFLICT that names the file to delete, unless it
- * was taken by an earlier run of this same scheduler job: a Slurm job keeps its SLURM_JOB_ID when it is
- * requeued (preempted, node failure) and runs once at a time, so its lock is this process's own.
+ * was taken by an earlier run of this same scheduler job, which runs once at a time, so its lock is this
+ * process's own: a Slurm job keeps its SLURM_JOB_ID when it is requeued (preempted, node failure); a
+ * Kubernetes Indexed Job's pod for one index is replaced only once the old one has failed
+ * (podReplacementPolicy: Failed) and names its Job with SRF_KUBERNETES_JOB_UID (examples/kubernetes/).
  */
 import { readFileSync, unlinkSync } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
@@ -23,14 +25,15 @@ interface LockContent {
   host: string;
   startedAt: string;
   command?: string;
-  /** `slurm:<SLURM_JOB_ID>` when started by Slurm. */
+  /** `slurm:<SLURM_JOB_ID>` or `kubernetes:<job uid>/<index>` when started by a scheduler. */
   job?: string;
 }
 
 /** The scheduler job this process belongs to, when it is one that runs a job id at most once at a time. */
-function schedulerJob(): string | undefined {
-  const id = process.env.SLURM_JOB_ID;
-  return id ? `slurm:${id}` : undefined;
+function schedulerJob(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.SLURM_JOB_ID) return `slurm:${env.SLURM_JOB_ID}`;
+  if (env.SRF_KUBERNETES_JOB_UID && env.JOB_COMPLETION_INDEX) return `kubernetes:${env.SRF_KUBERNETES_JOB_UID}/${env.JOB_COMPLETION_INDEX}`;
+  return undefined;
 }
 
 function alive(pid: number): boolean {
