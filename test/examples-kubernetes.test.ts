@@ -98,6 +98,9 @@ t.test('the Kubernetes examples are valid API objects: schema, field names, and 
   const shard = command[command.indexOf('--shard') + 1];
   t.equal(shard, `auto/${spec.completions}`, '--shard auto/N with N = spec.completions');
   t.ok(container(refine).resources.limits['nvidia.com/gpu'], 'a GPU per pod');
+  t.equal((refine.spec as { podReplacementPolicy: string }).podReplacementPolicy, 'Failed', 'one pod per index at a time');
+  const env = (container(refine) as unknown as { env: { name: string; valueFrom: { fieldRef: { fieldPath: string } } }[] }).env;
+  t.same(env.find((e) => e.name === 'SRF_KUBERNETES_JOB_UID')?.valueFrom.fieldRef.fieldPath, "metadata.labels['batch.kubernetes.io/controller-uid']", 'the Job uid for the lock of a replacement pod');
   t.ok(byName[spec.template.spec.volumes[0]!.persistentVolumeClaim.claimName], 'the claim the pods mount is in pvc.yaml');
   const out = command[command.indexOf('--out') + 1];
   t.same(container(merge).command.slice(-2), ['merge', out], 'the merge joins where the shards write');

@@ -89,7 +89,7 @@ function builder(y: Argv): Argv<RunArgs> {
       devices: { group: ENGINE, type: 'string', describe: 'one engine replica per device, all fed from the same images, journal and outputs: all (every GPU), GPU numbers as `srf-native info` lists them (0,1), or cpu (cpu,cpu: two CPU replicas); split: one engine over all GPUs (a model no single GPU holds); a replica that fails hands its images to the others (default: all GPUs when there are several, else one engine)' },
       threads: { group: ENGINE, type: 'number', describe: 'CPU threads (default: all cores; 1 with --demo)' },
       'prefix-cache': { group: ENGINE, type: 'number', describe: 'image prefixes kept evaluated in the KV cache (default: --in-flight, so each image is encoded once; lower it to save KV memory)' },
-      'in-flight': { group: ENGINE, type: 'number', describe: 'images worked on at once (default: 2 x --parallel)' },
+      'in-flight': { group: ENGINE, type: 'number', describe: 'images worked on at once, all replicas together (default: 2 x --parallel x replicas)' },
       seed: { group: GEN, type: 'number', describe: 'base seed of the I->QA sampling; each image adds a number from its path (default 0)' },
       grammar: { group: GEN, type: 'boolean', default: true, describe: 'hold the I->QA reply to "Question: ...\\nAnswer: ..." with a grammar (--no-grammar to switch off)' },
       'max-question-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest question line (default 120; --demo uses its own short grammar unless a bound is given)' },

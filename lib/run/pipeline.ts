@@ -107,10 +107,10 @@ export interface RefineOptions {
   gpuLayers?: number;
   /**
    * One engine replica per device, fed from the same image stream (VisionModel.open's devices):
-   * 'all', GPU numbers, 'cpu' (repeatable) or '0,1'. Default: every GPU when there are several, else
+   * 'all', GPU numbers, 'cpu' (repeatable), '0,1', or 'split' (one engine over all GPUs). Default: every GPU when there are several, else
    * one engine. parallel, prefixCache and contextSize are per replica; inFlight is for all of them.
    */
-  devices?: 'all' | DeviceSpec[] | string;
+  devices?: 'all' | 'split' | DeviceSpec[] | string;
   gpuVision?: boolean;
   /** Image prefixes kept evaluated in the KV cache. Default: inFlight, so each image is encoded once. */
   prefixCache?: number;
