@@ -144,6 +144,8 @@ t.test('--devices in the CLI, and a device the machine does not have', async (t)
   const ok = await runCli([...args, '--devices', 'cpu,cpu']);
   t.equal(ok.code, 0, ok.stderr);
   t.match(ok.stderr, /2 replicas \(cpu, cpu\)/);
+  const info = await runCli(['info']);
+  t.match(info.stdout, /run uses one engine on the CPU \(--devices cpu,cpu: two CPU replicas\)/, 'info says what run will use');
   const bad = await runCli([...args, '--devices', '3']);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /INVALID_ARGUMENT: devices: GPU 3 was asked for, but the engine sees no GPU/);
