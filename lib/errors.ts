@@ -30,6 +30,7 @@ export const ERROR_CODES = [
   'CLOSED',
   // the addon itself
   'NATIVE_MISSING',
+  'BUILD_FAILED',
   // pipeline data
   'DATA_INVALID',
   'OUTPUT_CONFLICT',
