@@ -8,15 +8,16 @@
  *
  * Environment: SRF_GPU (as --gpu), SRF_BUILD_JOBS (as --jobs; default: every core),
  * CMAKE_CUDA_ARCHITECTURES (e.g. 90; ggml's list of every architecture when unset),
- * SRF_SANITIZE (as --sanitize).
+ * SRF_SANITIZE (as --sanitize), SRF_KEEP_BUILD=1 (keep deps/ and the object files of an installed
+ * package), CCACHE_BASEDIR (default /: objects compiled for one install folder serve every other).
  * Says what it builds before it starts, checks the tools first, and exits non-zero with one
  * `srf-native: BUILD_FAILED: ...` line that says what to do when the build cannot be done.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findLlamaSource, srfPackageRoot } from './llama-source.mjs';
 
@@ -138,6 +139,36 @@ export function buildFolder(options) {
   return options.sanitize ? `build-${options.sanitize === 'address' ? 'asan' : options.sanitize}` : 'build';
 }
 
+/** Bytes under a path (files only; links not followed). */
+function sizeOf(path) {
+  const stat = statSync(path, { throwIfNoEntry: false });
+  if (!stat) return 0;
+  if (!stat.isDirectory()) return stat.size;
+  return readdirSync(path).reduce((sum, name) => sum + sizeOf(join(path, name)), 0);
+}
+
+/**
+ * An installed package (inside a node_modules folder) needs only the built addon: the llama.cpp
+ * checkout (deps/) and the object files are ~250 MB it never reads again. A clone keeps them (the
+ * benchmark and the GPU kit use them). `npx srf-native build` recreates them when it rebuilds.
+ */
+export function pruneInstalledBuild(root, outDir, env = process.env) {
+  if (!root.includes(`${sep}node_modules${sep}`) || env.SRF_KEEP_BUILD === '1') return 0;
+  let freed = 0;
+  const remove = (path) => {
+    freed += sizeOf(path);
+    rmSync(path, { recursive: true, force: true });
+  };
+  remove(join(root, 'deps'));
+  for (const name of readdirSync(join(root, outDir))) {
+    if (name !== 'Release') remove(join(root, outDir, name));
+  }
+  for (const name of readdirSync(join(root, outDir, 'Release'))) {
+    if (name !== 'srf_native.node') remove(join(root, outDir, 'Release', name));
+  }
+  return freed;
+}
+
 export async function buildNative(argv = process.argv.slice(2), { log = (line) => process.stderr.write(`${line}\n`) } = {}) {
   const root = srfPackageRoot();
   const options = buildOptions(argv);
@@ -149,7 +180,11 @@ export async function buildNative(argv = process.argv.slice(2), { log = (line) =
   const cmakeJs = createRequire(join(root, 'package.json')).resolve('cmake-js/bin/cmake-js');
   const started = Date.now();
   const code = await new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cmakeJs, ...cmakeJsArgs(options, outDir)], { cwd: root, stdio: 'inherit' });
+    const child = spawn(process.execPath, [cmakeJs, ...cmakeJsArgs(options, outDir)], {
+      cwd: root,
+      stdio: 'inherit',
+      env: { ...process.env, CCACHE_BASEDIR: process.env.CCACHE_BASEDIR ?? '/' },
+    });
     child.on('error', reject);
     child.on('close', (status, signal) => resolvePromise(signal ? 128 : (status ?? 1)));
   });
@@ -157,6 +192,8 @@ export async function buildNative(argv = process.argv.slice(2), { log = (line) =
   const addon = join(root, outDir, 'Release', 'srf_native.node');
   if (!existsSync(addon)) throw new Error(`the build finished but ${addon} is missing`);
   log(`srf-native: built ${addon} in ${Math.round((Date.now() - started) / 1000)} s`);
+  const freed = pruneInstalledBuild(root, outDir);
+  if (freed) log(`srf-native: removed the build's ${Math.round(freed / 2 ** 20)} MB of sources and objects (SRF_KEEP_BUILD=1 keeps them)`);
   return { addon, outDir, options };
 }
 
