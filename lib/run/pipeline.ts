@@ -38,7 +38,7 @@ import {
 import { scoreTriplet } from '../srf/score.js';
 import { quotaFor } from '../srf/select.js';
 import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
-import { countLine, emptyCounts, finalizeOutputs } from './finalize.js';
+import { countLine, emptyCounts, finalizeOutputs, type FinalizeOptions } from './finalize.js';
 import { IMAGE_EXTENSIONS, countInputs, formatShard, parseShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from './journal.js';
 import { acquireOutputLock } from './lock.js';
@@ -83,8 +83,10 @@ export interface RefineOptions {
   formats?: EmitFormat[];
   /** Original instruction data: also write train.merged.llava.json (original + kept). */
   mergeWith?: string;
-  /** Folder the original data's images are relative to, when not the image root. */
+  /** Folder the original data's images are relative to (default: lib/run/image-folder.ts's rule). */
   mergeImageFolder?: string;
+  /** How train.openai.jsonl references images (default base64 data URLs). */
+  openaiImages?: FinalizeOptions['openaiImages'];
   /** SRF round, recorded in every line, kept record and run.json. Default 0. */
   round?: number;
   /** Base seed; image i samples with (seed + its stable key) mod 2^32. Default 0. */
@@ -618,6 +620,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
         formats: r.formats,
         mergeWith: o.mergeWith,
         mergeImageFolder: o.mergeImageFolder,
+        openaiImages: o.openaiImages,
         report: o.report ?? true,
         round: r.round,
         onLog: (level, message) => this.#log(level, message),
@@ -627,7 +630,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
           finalManifest.counts = result.counts;
           finalManifest.outputs = result.outputs;
           finalManifest.scoring = { ...finalManifest.scoring!, paperFaithful: finalManifest.scoring!.paperFaithful && result.paperFaithful };
-          finalManifest.selectionSettings = { keepTop: r.keepTop, matchMix: o.matchMix ? path.resolve(o.matchMix) : null, formats: ['llava', ...r.formats.filter((f) => f !== 'llava')], mergeWith: o.mergeWith ? path.resolve(o.mergeWith) : null, mergeImageFolder: o.mergeImageFolder ? path.resolve(o.mergeImageFolder) : null };
+          finalManifest.selectionSettings = { keepTop: r.keepTop, matchMix: o.matchMix ? path.resolve(o.matchMix) : null, formats: ['llava', ...r.formats.filter((f) => f !== 'llava')], mergeWith: o.mergeWith ? path.resolve(o.mergeWith) : null, mergeImageFolder: o.mergeImageFolder ? path.resolve(o.mergeImageFolder) : null, openaiImages: o.openaiImages ?? null };
           finalManifest.engineStats = engineStats;
           finalManifest.timings = {
             startedAt: new Date(started).toISOString(),
