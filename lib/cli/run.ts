@@ -42,6 +42,7 @@ interface RunArgs extends PromptArgs {
   grammar: boolean;
   'max-question-chars'?: number;
   'max-answer-chars'?: number;
+  'max-answer-lines'?: number;
   'max-options'?: number;
   temperature?: number;
   'top-p'?: number;
@@ -91,7 +92,8 @@ function builder(y: Argv): Argv<RunArgs> {
       seed: { group: GEN, type: 'number', describe: 'base seed of the I->QA sampling; each image adds a number from its path (default 0)' },
       grammar: { group: GEN, type: 'boolean', default: true, describe: 'hold the I->QA reply to "Question: ...\\nAnswer: ..." with a grammar (--no-grammar to switch off)' },
       'max-question-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest question line (default 120; --demo uses its own short grammar unless a bound is given)' },
-      'max-answer-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest answer (default 200)' },
+      'max-answer-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest answer line (default 1000); a reply a bound stops (this, or --max-tokens-qa) is cut back to its last full sentence and marked "truncated" in triplets.jsonl' },
+      'max-answer-lines': { group: GEN, type: 'number', describe: 'grammar bound: most answer lines (paragraphs; default 8, as step-1 targets include multi-paragraph answers)' },
       'max-options': { group: GEN, type: 'number', describe: 'grammar bound: most multiple-choice option lines (default 4)' },
       temperature: { group: GEN, type: 'number', describe: 'I->QA sampling temperature (default 0.7; the re-predictions are greedy)' },
       'top-p': { group: GEN, type: 'number', describe: 'I->QA nucleus sampling (default 0.9)' },
@@ -120,6 +122,8 @@ function grammarBounds(argv: RunArgs): QaReplyGrammarOptions {
   const q = optionalInteger(argv['max-question-chars'], '--max-question-chars');
   const a = optionalInteger(argv['max-answer-chars'], '--max-answer-chars');
   const o = optionalInteger(argv['max-options'], '--max-options');
+  const lines = optionalInteger(argv['max-answer-lines'], '--max-answer-lines');
+  if (lines !== undefined) bounds.maxAnswerLines = lines;
   if (q !== undefined) bounds.maxQuestionChars = q;
   if (a !== undefined) bounds.maxAnswerChars = a;
   if (o !== undefined) bounds.maxOptions = o;

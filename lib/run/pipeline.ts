@@ -29,6 +29,7 @@ import { cleanReply, parseQaReply } from '../srf/parse.js';
 import {
   DEFAULT_DECODING,
   qaReplyGrammar,
+  resolveGrammarBounds,
   templatesFromStrings,
   type PromptTemplateStrings,
   type PromptTemplates,
@@ -37,7 +38,8 @@ import {
 } from '../srf/prompts.js';
 import { scoreTriplet } from '../srf/score.js';
 import { quotaFor } from '../srf/select.js';
-import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
+import { cutTruncatedAnswer, truncationCause, type Truncation } from '../srf/truncation.js';
+import type { FinishReason, LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
 import { countLine, emptyCounts, finalizeOutputs, type FinalizeOptions } from './finalize.js';
 import { IMAGE_EXTENSIONS, countInputs, formatShard, parseShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from './journal.js';
@@ -195,6 +197,8 @@ interface ResolvedOptions {
   templates: PromptTemplates;
   sampling: Record<TaskName, SamplingOptions>;
   grammar: string | undefined;
+  /** The default grammar's longest answer line: a reply that reaches it was stopped by the grammar. */
+  answerLineBound: number | undefined;
 }
 
 function positiveInteger(value: unknown, name: string): number {
@@ -239,6 +243,7 @@ function resolveOptions(options: RefineOptions): ResolvedOptions {
     templates: templatesFromStrings(options.templates ?? {}),
     sampling,
     grammar,
+    answerLineBound: options.grammar === false || typeof options.grammar === 'string' ? undefined : resolveGrammarBounds(options.grammarBounds ?? {}).maxAnswerChars,
   };
 }
 
@@ -810,10 +815,11 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
     if (signal.aborted) return null;
     const seed = imageSeed(r.seed, item.key);
     let reply: string;
+    let finishReason: FinishReason;
     try {
       const sampling: SamplingOptions = { ...r.sampling.iToQa, seed };
       if (r.grammar) sampling.grammar = r.grammar;
-      reply = (await model.generate({ image, prompt: r.templates.iToQaInstruction, sampling, signal })).text;
+      ({ text: reply, finishReason } = await model.generate({ image, prompt: r.templates.iToQaInstruction, sampling, signal }));
     } catch (error) {
       return errorLine(error);
     }
@@ -821,7 +827,16 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
     if (!parsed.ok) {
       return { ...base, status: 'rejected', rejected: parsed.reason, raw: reply.slice(0, 1000), seed, ms: Date.now() - started };
     }
-    const { question, answer } = parsed;
+    const { question } = parsed;
+    // A reply a bound stopped ends mid-sentence: cut back to the last full sentence, and say so.
+    let answer = parsed.answer;
+    let truncation: Truncation | undefined;
+    const cause = truncationCause(reply, finishReason, r.answerLineBound);
+    if (cause) {
+      const cut = cutTruncatedAnswer(answer, cause);
+      if (!cut) return { ...base, status: 'rejected', rejected: 'truncated', raw: reply.slice(0, 1000), seed, ms: Date.now() - started };
+      ({ answer, truncation } = cut);
+    }
     let questionPrime: string;
     let answerPrime: string;
     try {
@@ -853,6 +868,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       simA: score.simA,
       score: score.score,
       paperFaithful: score.paperFaithful,
+      ...(truncation ? { truncated: truncation } : {}),
       seed,
       ms: Date.now() - started,
     };
