@@ -143,3 +143,19 @@ t.test('step 3 without original data is warned about in the log, run.json, the r
   t.match(result.stdout, /WARNING: no --merge-with/);
   t.match(result.stdout, /--merge-with ORIGINAL_PLUS_KEPT\.json/);
 });
+
+t.test('a reply the token budget stops is cut back to a full sentence and marked in triplets.jsonl', async (t) => {
+  const { dir, models } = await world();
+  const out = join(dir, 'short-budget');
+  // The tiny model writes about one character per token: 100 tokens end most answers mid-way.
+  const result = await runCli(['run', '--model', models.model, '--mmproj', models.mmproj, '--embedder', models.embedder as string, '--images', join(dir, 'unlabeled', 'round0'), '--max-question-chars', '8', '--max-options', '0', '--max-answer-chars', '400', '--max-answer-lines', '1', '--max-tokens-qa', '100', '--max-tokens-check', '16', '--parallel', '4', '--threads', '1', '--progress-interval', '0', '--out', out]);
+  t.equal(result.code, 0, result.stderr);
+  const lines = (await readFile(join(out, 'triplets.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { status: string; rejected?: string; answer?: string; truncated?: { by: string; removedChars: number } });
+  const cut = lines.filter((l) => l.truncated !== undefined || l.rejected === 'truncated');
+  t.ok(cut.length > 0, `${cut.length} of ${lines.length} replies stopped by the 100-token budget, and recorded`);
+  for (const line of lines.filter((l) => l.truncated)) {
+    t.equal(line.truncated?.by, 'max-tokens');
+    t.match(line.answer, /[.!?。！？]["'”’)\]]*$/, 'the kept answer ends on a full sentence');
+  }
+  t.ok(lines.filter((l) => l.rejected === 'truncated').every((l) => l.status === 'rejected'), 'nothing whole left: rejected as truncated');
+});
