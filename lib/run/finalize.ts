@@ -7,8 +7,10 @@
  *  2. Optional second pass: resample the kept set to a reference type mix (`matchMix`).
  *  3. Read it again: rewrite triplets.jsonl with `kept` filled in (temp file + rename, so the journal
  *     is whole at every moment), and write the kept triplets to train.llava.json and the other formats
- *     (and after the original records to train.merged.llava.json).
- *  4. train-lora.sh and report.html.
+ *     (and after the original records to train.merged.* in the same formats); without original data,
+ *     a warning: step 3 would train on synthetic data only.
+ *  4. The data train-lora.sh gets, its image paths checked under the folder it passes; LLaMA-Factory's
+ *     dataset_info.json with ShareGPT; train-lora.sh and report.html.
  *
  * Decision: the `kept` flags live in triplets.jsonl itself (rewritten atomically here), so one file
  * tells the whole story of every image; selection.json is not needed. While a run appends, lines carry
