@@ -215,7 +215,7 @@ function printSummary(summary: RefineSummary, ctx: CliContext): void {
   ];
   if (!summary.paperFaithful) lines.push(`WARNING: ${summary.manifest.scoring?.warning ?? "scores are not the paper's"}`);
   lines.push(`  ${rel(summary.outputs.journal)}  one line per image`);
-  for (const [format, file] of Object.entries(summary.outputs.train)) lines.push(`  ${rel(file)}  ${format}: ${c.kept} kept triplets`);
+  for (const [format, file] of Object.entries(summary.outputs.train)) lines.push(`  ${rel(file)}  ${format}: ${c.kept - (summary.outputs.dropped?.[file]?.count ?? 0)} kept triplets`);
   if (summary.outputs.merged) lines.push(`  ${rel(summary.outputs.merged)}  original + kept (images relative to ${summary.outputs.mergedImageRoot})`);
   lines.push(`  ${rel('run.json')}  models, hashes, parameters, counts (image paths relative to ${summary.manifest.imageRoot})`);
   if (summary.outputs.report) lines.push(`  ${rel(summary.outputs.report)}  histograms and examples`);
