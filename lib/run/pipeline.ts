@@ -19,6 +19,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
+import type { OpenAiImageReference } from '../emit/openai.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
 import { defaultParallel } from '../kv-layout.js';
 import { VisionModel, kvSizing } from '../model.js';
@@ -39,8 +40,9 @@ import {
 import { scoreTriplet } from '../srf/score.js';
 import { quotaFor } from '../srf/select.js';
 import { cutTruncatedAnswer, truncationCause, type Truncation } from '../srf/truncation.js';
-import type { FinishReason, LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
-import { countLine, emptyCounts, finalizeOutputs, type FinalizeOptions } from './finalize.js';
+import type { FinishReason } from '../types.js';
+import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
+import { countLine, emptyCounts, finalizeOutputs } from './finalize.js';
 import { IMAGE_EXTENSIONS, countInputs, formatShard, parseShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from './journal.js';
 import { acquireOutputLock } from './lock.js';
@@ -88,7 +90,7 @@ export interface RefineOptions {
   /** Folder the original data's images are relative to (default: lib/run/image-folder.ts's rule). */
   mergeImageFolder?: string;
   /** How train.openai.jsonl references images (default base64 data URLs). */
-  openaiImages?: FinalizeOptions['openaiImages'];
+  openaiImages?: { imageUrl: OpenAiImageReference; imageUrlPrefix?: string };
   /** SRF round, recorded in every line, kept record and run.json. Default 0. */
   round?: number;
   /** Base seed; image i samples with (seed + its stable key) mod 2^32. Default 0. */
