@@ -27,7 +27,11 @@ export interface EmitOptions {
   imageUrlPrefix?: string;
 }
 
-/** Samples a writer left out because the format's target cannot take their image (IMAGE_FORMAT_UNSUPPORTED). */
+/**
+ * Samples a writer left out because their image cannot go into the file: a format the target does not
+ * take (IMAGE_FORMAT_UNSUPPORTED), or, where the image is inlined, a file that cannot be read
+ * (FILE_UNREADABLE). One such image does not cost the whole file.
+ */
 export interface DroppedSamples {
   count: number;
   /** The first few reasons, each naming its sample and file. */
@@ -38,7 +42,7 @@ export interface EmitWriter {
   readonly path: string;
   readonly count: number;
   readonly dropped: DroppedSamples;
-  /** Writes the sample, or counts it as dropped when its image is in a format the target does not take. */
+  /** Writes the sample, or counts it as dropped when its image cannot go into this format (see DroppedSamples). */
   write(sample: KeptTriplet | TrainingSample): Promise<void>;
   /** Completes the file and moves it into place. */
   close(): Promise<{ path: string; count: number }>;
@@ -87,7 +91,7 @@ function makeEmitter(
           try {
             record = await toRecord(sample, options);
           } catch (error) {
-            if (!isSrfError(error, 'IMAGE_FORMAT_UNSUPPORTED')) throw error;
+            if (!isSrfError(error, 'IMAGE_FORMAT_UNSUPPORTED') && !isSrfError(error, 'FILE_UNREADABLE')) throw error;
             dropped.count++;
             if (dropped.examples.length < 3) dropped.examples.push(error.message);
             return;

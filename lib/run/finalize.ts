@@ -346,7 +346,7 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
       await writer.close();
       if (writer.dropped.count > 0) {
         (outputs.dropped ??= {})[path.basename(writer.path)] = writer.dropped;
-        warn(`${path.basename(writer.path)}: ${writer.dropped.count} samples left out, their image format is not one the target takes (${writer.dropped.examples.join('; ')})`);
+        warn(`${path.basename(writer.path)}: ${writer.dropped.count} samples left out, their image is unreadable or in a format the target does not take (${writer.dropped.examples.join('; ')})`);
       }
     }
     if (options.mergeWith) {

@@ -172,7 +172,7 @@ export async function buildTaskFile(options: TaskFileOptions): Promise<TaskFileS
     options.onWarning?.(message);
   };
   for (const other of others) {
-    if (other.dropped.count > 0) warn(`${path.basename(other.path)}: ${other.dropped.count} samples left out, their image format is not one the target takes (${other.dropped.examples.join('; ')})`);
+    if (other.dropped.count > 0) warn(`${path.basename(other.path)}: ${other.dropped.count} samples left out, their image is unreadable or in a format the target does not take (${other.dropped.examples.join('; ')})`);
   }
   const imageCheck = await checkImagePaths(output, folder.folder);
   const missing = imageCheckWarning(TASKS_DATA_FILE, imageCheck);
