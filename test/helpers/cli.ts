@@ -86,4 +86,4 @@ export function parseJsonLines(text: string): unknown[] {
 }
 
 /** Fast settings for the tiny model on a busy 2-core machine. */
-export const FAST_CLI_ARGS = ['--parallel', '4', '--threads', '1', '--max-question-chars', '40', '--max-answer-chars', '40', '--max-options', '0', '--max-tokens-qa', '128', '--max-tokens-check', '32', '--progress-interval', '0'];
+export const FAST_CLI_ARGS = ['--parallel', '4', '--threads', '1', '--max-question-chars', '40', '--max-answer-chars', '40', '--max-answer-lines', '1', '--max-options', '0', '--max-tokens-qa', '128', '--max-tokens-check', '32', '--progress-interval', '0'];
