@@ -9,7 +9,7 @@
           "action_name": "cmake_js_compile",
           "inputs": ["CMakeLists.txt"],
           "outputs": ["build/Release/srf_native.node"],
-          "action": ["sh", "-c", "cd '<(module_root_dir)' && npx cmake-js compile --out build"]
+          "action": ["sh", "-c", "cd '<(module_root_dir)' && node scripts/build-native.mjs"]
         }
       ]
     }

@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   'IMAGE_EMPTY',
   'IMAGE_UNREADABLE',
   'IMAGE_TOO_LARGE',
+  /** An image in a format the chosen training-data target does not take (e.g. GIF for OpenAI-style fine-tuning). */
+  'IMAGE_FORMAT_UNSUPPORTED',
   // generation
   'GRAMMAR_INVALID',
   'CONTEXT_TOO_SMALL',
@@ -32,6 +34,7 @@ export const ERROR_CODES = [
   'DEVICE_FAILED',
   // the addon itself
   'NATIVE_MISSING',
+  'BUILD_FAILED',
   // pipeline data
   'DATA_INVALID',
   'OUTPUT_CONFLICT',

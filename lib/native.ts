@@ -115,15 +115,18 @@ export function packageRoot(): string {
 
 let addon: NativeAddon | undefined;
 
+/** The one command that builds the engine in place, for every way srf-native is installed. */
+export const BUILD_COMMAND = 'npx srf-native build';
+
 export function native(): NativeAddon {
   if (addon) return addon;
   const path = process.env.SRF_NATIVE_ADDON ?? join(packageRoot(), 'build', 'Release', 'srf_native.node');
   if (!existsSync(path)) {
     throw new SrfError(
       'NATIVE_MISSING',
-      `the srf-native engine is not built (${path} is missing). Run \`npm install\` (or \`npm run build:native\`) ` +
-        'in the srf-native folder; it needs cmake >= 3.19, a C++17 compiler and git. ' +
-        'Set SRF_GPU=cuda|cpu to choose the backend (default auto).',
+      `the srf-native engine is not built (${path} is missing): its install script did not run ` +
+        '(`npm install --ignore-scripts`, or a package manager that blocks dependency install scripts) or failed. ' +
+        `Build it with \`${BUILD_COMMAND}\` (add \`--gpu cuda\` for a GPU); it needs cmake >= 3.19, a C++17 compiler and git.`,
       { file: path },
     );
   }
@@ -132,8 +135,8 @@ export function native(): NativeAddon {
   } catch (cause) {
     throw new SrfError(
       'NATIVE_MISSING',
-      `the srf-native engine at ${path} failed to load: ${(cause as Error).message}. ` +
-        'Rebuild it for this machine with `npm run build:native`.',
+      `the srf-native engine at ${path} failed to load (${(cause as Error).message}): it was built for another ` +
+        `machine, system or Node.js. Rebuild it here with \`${BUILD_COMMAND}\`.`,
       { file: path, cause },
     );
   }

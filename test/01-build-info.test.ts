@@ -12,3 +12,24 @@ t.test('build info', async (t) => {
   t.equal(info.supportsGpuOffload, info.backend === 'cuda', 'GPU offload exactly when built with CUDA');
   if (info.gpuChoice === 'cuda') t.equal(info.backend, 'cuda', 'a forced CUDA build is a CUDA build');
 });
+
+t.test('an engine that is missing or built for another machine: NATIVE_MISSING with the build command', async (t) => {
+  const { spawnCli } = await import('./helpers/cli.js');
+  const { tempDir } = await import('./helpers/fixtures.js');
+  const { writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const dir = await tempDir();
+  const foreign = join(dir, 'srf_native.node');
+  await writeFile(foreign, 'not a shared object: as if built for another system');
+  for (const [addon, why] of [
+    [join(dir, 'absent.node'), /is not built .*install script did not run/],
+    [foreign, /failed to load .*built for another machine, system or Node\.js/],
+  ] as const) {
+    const child = spawnCli(['info'], { env: { SRF_NATIVE_ADDON: addon } });
+    const result = await child.output;
+    t.equal(result.code, 2, 'exit 2');
+    t.match(result.stderr, /^srf-native: NATIVE_MISSING: /);
+    t.match(result.stderr, why);
+    t.match(result.stderr, /`npx srf-native build`/, 'names the command that fixes it');
+  }
+});

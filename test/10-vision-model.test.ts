@@ -81,7 +81,7 @@ t.test(`kvLayout ${kvLayout}`, async (t) => {
   t.test('the grammar holds a reply to its form', async (t) => {
     await using model = await open();
     const r = await model.generate({ image: world.images[2]!, prompt: 'Ask and answer.', sampling: { temperature: 0.9, seed: 1, grammar: QA_REPLY_GRAMMAR, maxTokens: 256 } });
-    t.match(r.text, /^Question: [^\n]+\n(?:[^\n]*\n)?Answer: [^\n]+$/);
+    t.match(r.text, /^Question: [^\n]+\n(?:[^\n]*\n)?Answer: [^\n]+(?:\n\n?[^\n]+)*$/, "answer lines (paragraphs) after the label");
     await t.rejects(
       model.generate({ image: world.images[2]!, prompt: 'x', sampling: { grammar: 'root ::= ((' } }),
       { code: 'GRAMMAR_INVALID' },

@@ -54,7 +54,28 @@ t.test('run --demo: every output, consistent with each other', async (t) => {
   t.equal(validateLlavaDataset(merged).ok, true);
   t.equal((merged as unknown[]).length, 3 + kept.length, 'original (3) + kept');
   t.equal((await readJson(join(out, 'train.sharegpt.json')) as unknown[]).length, kept.length);
-  t.equal(parseJsonLines(await readFile(join(out, 'train.openai.jsonl'), 'utf8')).length, kept.length);
+  // OpenAI-style data: base64 data URLs of JPEG/PNG/WEBP; the GIF and TIFF demo images are left out, and said.
+  const openai = parseJsonLines(await readFile(join(out, 'train.openai.jsonl'), 'utf8')) as { messages: { content: unknown }[] }[];
+  const serviceFormat = (image: string) => /\.(png|jpe?g|webp)$/.test(image);
+  t.equal(openai.length, kept.filter((l) => serviceFormat(l.image)).length, 'kept triplets whose image a fine-tuning service takes');
+  t.ok(openai.every((r) => /^data:image\/(png|jpeg|webp);base64,/.test((r.messages[0]?.content as { image_url?: { url: string } }[])[0]?.image_url?.url ?? '')), 'images inlined as base64');
+  t.equal(parseJsonLines(await readFile(join(out, 'train.merged.openai.jsonl'), 'utf8')).length, 3 + openai.length, 'merged: the 3 original records + the same kept ones');
+  t.equal((await readJson(join(out, 'train.merged.sharegpt.json')) as unknown[]).length, 3 + kept.length);
+  const droppedCount = kept.length - openai.length;
+  const runJson = (await readJson(join(out, 'run.json'))) as RunManifest;
+  if (droppedCount > 0) {
+    t.equal(runJson.outputs.dropped?.['train.openai.jsonl']?.count, droppedCount, 'run.json counts the samples left out');
+    t.ok(runJson.outputs.warnings?.some((w) => /train\.openai\.jsonl: \d+ samples left out/.test(w)), 'and says so');
+  }
+  // LLaMA-Factory: the dataset entries beside the ShareGPT files, media_dir in the data arguments
+  const info = (await readJson(join(out, 'dataset_info.json'))) as Record<string, { file_name: string; formatting: string }>;
+  t.same(Object.keys(info).sort(), ['srf_round0_kept', 'srf_round0_merged']);
+  t.equal(info.srf_round0_merged?.file_name, 'train.merged.sharegpt.json');
+  t.equal(info.srf_round0_merged?.formatting, 'sharegpt');
+  const yaml = await readFile(join(out, 'llamafactory-data.yaml'), 'utf8');
+  t.match(yaml, /^dataset: srf_round0_merged$/m);
+  t.match(yaml, new RegExp(`^media_dir: ${JSON.stringify(runJson.outputs.mergedImageRoot).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'));
+  t.same(runJson.outputs.imageChecks?.['train.merged.llava.json'], { folder: runJson.outputs.mergedImageRoot, images: new Set([...(merged as { image?: string }[]).map((r) => r.image).filter(Boolean)]).size, missing: 0, examples: [] }, 'every merged image path exists under the folder train-lora.sh passes');
 
   const manifest = (await readJson(join(out, 'run.json'))) as RunManifest;
   t.equal(manifest.status, 'complete');

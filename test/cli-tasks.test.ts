@@ -49,7 +49,7 @@ t.test('tasks: the streamed file equals buildMultiTaskData, seed for seed', asyn
   t.ok(written.filter((r: { image?: string }) => r.image === undefined).every((r: { srf: { task: string } }) => r.srf.task === 'iqToA'), 'text-only turns are only IQ->A');
   t.match(result.stdout, new RegExp(`wrote ${written.length} records`));
   const script = await readFile(join(out, 'train-lora.sh'), 'utf8');
-  t.match(script, /SRF step 1/);
+  t.match(script, /SRF round 0, step 1/);
   t.match(script, /DEFAULT_IMAGE_FOLDER='\/data\/playground'/);
 
   const other = await runCli(['tasks', '--data', data, '--out', join(dir, 'tasks-other'), '--seed', '4', '--ratios', '0.2,0.2,0.6', '--json']);
@@ -82,7 +82,7 @@ t.test('train-lora.sh is valid bash whatever the paths hold, and carries the rec
   const printed = execFileSync('bash', ['-c', `eval "$(grep -E '^(DEFAULT_)?(DATA|IMAGE_FOLDER)=' ${JSON.stringify(file)})"; printf '%s\\n%s' "$DATA" "$IMAGE_FOLDER"`], { env: { PATH: process.env.PATH ?? '' } }).toString();
   t.equal(printed, `${data}\n${images}`, 'paths reach the script unchanged');
   const script = await readFile(file, 'utf8');
-  for (const flag of ['--lora_enable True', '--lora_r 128', '--lora_alpha 256', '--mm_projector_lr 2e-5', '--learning_rate 2e-4', '--version v1', '--image_aspect_ratio pad', '--num_train_epochs 1', '--warmup_ratio 0.03', '--weight_decay 0.', '--model_max_length 2048', '--bf16 True', '--mm_projector_type mlp2x_gelu', '--mm_vision_select_layer -2', '--group_by_modality_length True', 'openai/clip-vit-large-patch14-336', 'GLOBAL_BATCH=128', 'convert_lora_to_gguf.py']) {
+  for (const flag of ['--lora_enable True', '--lora_r 128', '--lora_alpha 256', '--mm_projector_lr 2e-5', '--learning_rate 2e-4', '--version v1', '--image_aspect_ratio pad', '--num_train_epochs 1', '--warmup_ratio 0.03', '--weight_decay 0.', '--model_max_length 2048', '--bf16 True', '--mm_projector_type mlp2x_gelu', '--mm_vision_select_layer -2', '--group_by_modality_length True', 'openai/clip-vit-large-patch14-336', 'GLOBAL_BATCH:-128', 'convert_lora_to_gguf.py']) {
     t.ok(script.includes(flag), flag);
   }
 });

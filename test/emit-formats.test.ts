@@ -101,5 +101,24 @@ t.test('OpenAI data URLs read the image', async (t) => {
   await t.rejects(toOpenAiRecord({ ...KEPT, image: path.join(root, 'missing.jpg') }, { imageRoot: root, imageUrl: 'data-url' }), {
     code: 'FILE_UNREADABLE',
   });
-  await t.rejects(toOpenAiRecord({ ...KEPT, image: path.join(root, 'x.tiff') }, { imageRoot: root, imageUrl: 'data-url' }), { code: 'DATA_INVALID' });
+  // What fine-tuning services do not take is refused by content, whatever the extension says.
+  await writeFile(path.join(root, 'x.tiff'), Buffer.from('II*\0rest', 'latin1'));
+  await t.rejects(toOpenAiRecord({ ...KEPT, image: path.join(root, 'x.tiff') }, { imageRoot: root, imageUrl: 'data-url' }), { code: 'IMAGE_FORMAT_UNSUPPORTED' });
+  await writeFile(path.join(root, 'anim.png'), Buffer.from('GIF89a....', 'latin1'));
+  await t.rejects(toOpenAiRecord({ ...KEPT, image: path.join(root, 'anim.png') }, { imageRoot: root, imageUrl: 'data-url' }), { code: 'IMAGE_FORMAT_UNSUPPORTED', message: /GIF/ });
+  await writeFile(path.join(root, 'laion', 'photo.gif'), Buffer.from([0xff, 0xd8, 0xff, 0xe0]));
+  const jpeg = await toOpenAiRecord({ ...KEPT, image: path.join(root, 'laion', 'photo.gif') }, { imageRoot: root, imageUrl: 'data-url' });
+  t.match((jpeg.messages[0]?.content as { image_url?: { url: string } }[])[0]?.image_url?.url, /^data:image\/jpeg;base64,/, 'a JPEG named .gif is a JPEG');
+});
+
+t.test('OpenAI URLs under a prefix: the relative path, URL-encoded, after the prefix; unsupported formats refused', async (t) => {
+  const root = t.testdir({});
+  await mkdir(path.join(root, 'laion'));
+  await writeFile(path.join(root, 'laion', 'a b.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  await writeFile(path.join(root, 'laion', 'c.gif'), Buffer.from('GIF87a', 'latin1'));
+  const options = { imageRoot: root, imageUrl: 'url-prefix' as const, imageUrlPrefix: 'https://cdn.example.org/srf' };
+  const record = await toOpenAiRecord({ ...KEPT, image: path.join(root, 'laion', 'a b.png') }, options);
+  t.same((record.messages[0]?.content as { image_url?: { url: string } }[])[0]?.image_url, { url: 'https://cdn.example.org/srf/laion/a%20b.png' });
+  await t.rejects(toOpenAiRecord({ ...KEPT, image: path.join(root, 'laion', 'c.gif') }, options), { code: 'IMAGE_FORMAT_UNSUPPORTED' });
+  await t.rejects(toOpenAiRecord(KEPT, { imageRoot: root, imageUrl: 'url-prefix', imageUrlPrefix: 'cdn/srf' }), { code: 'INVALID_ARGUMENT' });
 });

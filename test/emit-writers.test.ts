@@ -98,3 +98,24 @@ t.test('emitter options are checked before a file is created', async (t) => {
   await writeFile(path.join(dir, 'train.llava.json'), '[]');
   await t.rejects(EMITTERS.llava.open(dir, { imageRoot: dir }), { code: 'OUTPUT_CONFLICT' });
 });
+
+t.test('an OpenAI writer inlining images leaves out what it cannot inline, counts it and goes on', async (t) => {
+  const dir = t.testdir({ images: {} });
+  const imageRoot = path.join(dir, 'images');
+  await writeFile(path.join(imageRoot, '0.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2]));
+  await writeFile(path.join(imageRoot, '1.jpg'), Buffer.from('GIF89a', 'latin1')); // a GIF named .jpg
+  // 2.jpg does not exist
+  await writeFile(path.join(imageRoot, '3.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xdb, 3]));
+  const writer = await EMITTERS.openai.open(dir, { imageRoot, imageUrl: 'data-url' });
+  for (let i = 0; i < 4; i++) await writer.write(kept(i, dir));
+  t.equal(writer.dropped.count, 2);
+  t.match(writer.dropped.examples[0], /laion-1.*GIF/);
+  t.match(writer.dropped.examples[1], /cannot read image of sample "laion-2"/);
+  t.same(await writer.close(), { path: path.join(dir, 'train.openai.jsonl'), count: 2 });
+  const lines = (await readFile(path.join(dir, 'train.openai.jsonl'), 'utf8')).trim().split('\n');
+  t.equal(lines.length, 2, 'the two JPEGs');
+  const llava = await EMITTERS.llava.open(dir, { imageRoot });
+  await llava.write(kept(2, dir));
+  t.equal(llava.dropped.count, 0, 'paths only: nothing to leave out');
+  await llava.abort();
+});

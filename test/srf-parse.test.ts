@@ -35,7 +35,7 @@ t.test('well-formed and tolerated I->QA replies', async (t) => {
 });
 
 t.test('malformed replies carry a distinct reason', async (t) => {
-  t.same([...QA_PARSE_FAILURES], ['empty-reply', 'unparsable', 'empty-question', 'empty-answer']);
+  t.same([...QA_PARSE_FAILURES], ['empty-reply', 'unparsable', 'empty-question', 'empty-answer', 'truncated'], "'truncated' is the pipeline's (srf-truncation.test.ts)");
   const cases: [string, string][] = [
     ['', 'empty-reply'],
     ['  \n</s>', 'empty-reply'],

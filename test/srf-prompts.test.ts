@@ -75,12 +75,15 @@ t.test('QA reply grammar text', async (t) => {
       'options ::= "\\nA. " option ("\\nB. " option ("\\nC. " option ("\\nD. " option)?)?)?',
       'option ::= [^\\r\\n ] [^\\r\\n]{0,39}',
       `suffix ::= "\\n" ("Answer the question using a single word or phrase." | "Answer with the option's letter from the given choices directly.")`,
-      'answer ::= [^\\r\\n ] [^\\r\\n]{0,199}',
+      'answer ::= aline ("\\n" "\\n"? aline){0,7}',
+      'aline ::= [^\\r\\n ] [^\\r\\n]{0,999}',
       '',
     ].join('\n'),
   );
   t.notMatch(qaReplyGrammar({ maxOptions: 0 }), /^options? ::=/m, 'no option rules when options are off');
   t.throws(() => qaReplyGrammar({ maxAnswerChars: 0 }), { code: 'INVALID_ARGUMENT' });
+  t.throws(() => qaReplyGrammar({ maxAnswerLines: 0 }), { code: 'INVALID_ARGUMENT' });
+  t.match(qaReplyGrammar({ maxAnswerLines: 1, maxAnswerChars: 200 }), /^answer ::= aline\naline ::= \[\^\\r\\n \] \[\^\\r\\n\]\{0,199\}$/m, 'one line of 200: the old shape, on request');
 });
 
 /** Replies the default grammar must accept (each also parses) and replies it must refuse. */
@@ -89,14 +92,19 @@ const ACCEPTED = [
   'Question: How many people are there?\nAnswer the question using a single word or phrase.\nAnswer: 3',
   "Question: What is the man holding?\nA. umbrella\nB. bat\nC. kite\nD. phone\nAnswer with the option's letter from the given choices directly.\nAnswer: B",
   'Question: Please provide the bounding box coordinate of the region this sentence describes: man in red.\nAnswer: [0.12, 0.30, 0.45, 0.88]',
-  `Question: ${'q'.repeat(119)}?\nAnswer: ${'a'.repeat(200)}`,
+  `Question: ${'q'.repeat(119)}?\nAnswer: ${'a'.repeat(1000)}`,
+  // step-1 targets hold multi-paragraph answers (LLaVA's detailed descriptions): the grammar lets them through
+  'Question: What is happening in the scene?\nAnswer: A man rides a bike down a busy street.\n\nBehind him, a bus waits at the light.\nPeople cross the road.',
+  `Question: Describe the image in detail.\nAnswer: ${Array.from({ length: 8 }, (_, i) => `Paragraph ${i + 1}.`).join('\n\n')}`,
 ];
 const REFUSED = [
   'Question: What?\nAnswer: ', // empty answer
   'Question:  What?\nAnswer: x', // field starts with a space
-  'Question: What?\nAnswer: two\nlines',
+  'Question: What?\nAnswer: two\n\n\nblank lines', // one blank line between paragraphs at most
+  'Question: What?\nAnswer: x\n', // a line break must start a line
   `Question: ${'q'.repeat(120)}?\nAnswer: x`, // first line too long
-  `Question: What?\nAnswer: ${'a'.repeat(201)}`,
+  `Question: What?\nAnswer: ${'a'.repeat(1001)}`,
+  `Question: What?\nAnswer: ${Array.from({ length: 9 }, (_, i) => `Line ${i + 1}.`).join('\n')}`, // 9 lines
   'Question: What?\nB. skipped A\nAnswer: B',
   'Answer: x',
 ];

@@ -6,6 +6,7 @@
 import yargs from 'yargs';
 import { SrfError } from '../errors.js';
 import { toolVersion } from '../run/version.js';
+import { buildCommand } from './build.js';
 import { CliContext, type CliOptions } from './context.js';
 import { infoCommand } from './info.js';
 import { mergeCommand } from './merge.js';
@@ -31,7 +32,8 @@ export async function main(argv: string[] = process.argv.slice(2), options: CliO
     .command(mergeCommand(ctx))
     .command(reportCommand(ctx))
     .command(infoCommand(ctx))
-    .demandCommand(1, 'name a command (run, tasks, select, merge, report, info); see --help')
+    .command(buildCommand(ctx))
+    .demandCommand(1, 'name a command (run, tasks, select, merge, report, info, build); see --help')
     .recommendCommands()
     .strict()
     .help()

@@ -1,6 +1,7 @@
 /** Parsing of the option values yargs leaves as strings: --lora FILE[:SCALE], --gpu, --format, --ratios. */
-import { invalidArgument } from '../errors.js';
+import { SrfError, invalidArgument } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
+import type { OpenAiImageReference } from '../emit/openai.js';
 import type { TaskRatios } from '../srf/tasks.js';
 import type { LoraAdapterOptions } from '../types.js';
 
@@ -75,4 +76,18 @@ export function formatDuration(seconds: number | null): string {
   const m = Math.floor((s % 3600) / 60);
   const sec = s % 60;
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+}
+
+/**
+ * `--openai-images`: `base64` (data URLs, what OpenAI, Together and Fireworks fine-tuning all take),
+ * `url-prefix=https://...` (the image root served at that URL; OpenAI only), or `relative` / `absolute`
+ * paths for a local trainer.
+ */
+export function parseOpenAiImages(value: string | undefined): { imageUrl: OpenAiImageReference; imageUrlPrefix?: string } | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'base64') return { imageUrl: 'data-url' };
+  if (value === 'relative' || value === 'absolute') return { imageUrl: value };
+  const prefix = /^url-prefix=(https?:\/\/\S+)$/.exec(value)?.[1];
+  if (prefix) return { imageUrl: 'url-prefix', imageUrlPrefix: prefix };
+  throw new SrfError('INVALID_ARGUMENT', `--openai-images must be base64, url-prefix=https://HOST/PATH, relative or absolute (received ${JSON.stringify(value)})`);
 }

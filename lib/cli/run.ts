@@ -9,10 +9,12 @@ import { resolveShard } from '../run/shard-env.js';
 import { resolveDevices } from '../devices.js';
 import type { QaReplyGrammarOptions } from '../srf/prompts.js';
 import { shellCommand, type CliContext } from './context.js';
-import { optionalInteger, optionalNumber, parseFormats, parseGpu, parseLoraSpec } from './options.js';
+import { nextStepLines } from './next-steps.js';
+import { promptOptionSpecs, promptTemplates, type PromptArgs } from './prompt-options.js';
+import { optionalInteger, optionalNumber, parseFormats, parseGpu, parseLoraSpec, parseOpenAiImages } from './options.js';
 import { attachProgress } from './progress.js';
 
-interface RunArgs {
+interface RunArgs extends PromptArgs {
   model?: string;
   mmproj?: string;
   images?: string;
@@ -26,6 +28,7 @@ interface RunArgs {
   format?: string[];
   'merge-with'?: string;
   'merge-image-folder'?: string;
+  'openai-images'?: string;
   round?: number;
   seed?: number;
   limit?: number;
@@ -41,14 +44,12 @@ interface RunArgs {
   grammar: boolean;
   'max-question-chars'?: number;
   'max-answer-chars'?: number;
+  'max-answer-lines'?: number;
   'max-options'?: number;
   temperature?: number;
   'top-p'?: number;
   'max-tokens-qa'?: number;
   'max-tokens-check'?: number;
-  'prompt-qa'?: string;
-  'prompt-a2q'?: string;
-  'prompt-q2a'?: string;
   report: boolean;
   json: boolean;
   demo: boolean;
@@ -73,7 +74,8 @@ function builder(y: Argv): Argv<RunArgs> {
       limit: { group: IO, type: 'number', describe: 'only the first N images (after --shard), in sorted order' },
       format: { group: IO, type: 'string', array: true, describe: 'extra training-data formats besides LLaVA: sharegpt, openai (repeatable or comma-separated)' },
       'merge-with': { group: IO, type: 'string', describe: 'original instruction data (LLaVA JSON, e.g. llava_v1_5_mix665k.json): also write train.merged.llava.json = original + kept' },
-      'merge-image-folder': { group: IO, type: 'string', describe: 'folder the --merge-with data\'s image paths are relative to, when it is not the image root (both are re-based onto their common folder)' },
+      'merge-image-folder': { group: IO, type: 'string', describe: 'folder the --merge-with data\'s image paths are relative to (default: the folder srf-native recorded when it wrote that file, else the file\'s own folder); both are re-based onto their common folder' },
+      'openai-images': { group: IO, type: 'string', describe: 'how train.openai.jsonl references images: base64 (default; data URLs, what OpenAI/Together/Fireworks fine-tuning take), url-prefix=https://HOST/PATH (the image root served there), relative, absolute; with base64 and url-prefix, images not in JPEG/PNG/WEBP are left out, with a message' },
       round: { group: IO, type: 'number', describe: 'SRF round, recorded in every kept record and run.json (default 0)' },
       model: { group: MODEL, type: 'string', describe: 'text model GGUF (LLaVA-1.5\'s language model)' },
       mmproj: { group: MODEL, type: 'string', describe: 'vision encoder + projector GGUF (mmproj)' },
@@ -93,15 +95,14 @@ function builder(y: Argv): Argv<RunArgs> {
       seed: { group: GEN, type: 'number', describe: 'base seed of the I->QA sampling; each image adds a number from its path (default 0)' },
       grammar: { group: GEN, type: 'boolean', default: true, describe: 'hold the I->QA reply to "Question: ...\\nAnswer: ..." with a grammar (--no-grammar to switch off)' },
       'max-question-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest question line (default 120; --demo uses its own short grammar unless a bound is given)' },
-      'max-answer-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest answer (default 200)' },
+      'max-answer-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest answer line (default 1000); a reply a bound stops (this, or --max-tokens-qa) is cut back to its last full sentence and marked "truncated" in triplets.jsonl' },
+      'max-answer-lines': { group: GEN, type: 'number', describe: 'grammar bound: most answer lines (paragraphs; default 8, as step-1 targets include multi-paragraph answers)' },
       'max-options': { group: GEN, type: 'number', describe: 'grammar bound: most multiple-choice option lines (default 4)' },
       temperature: { group: GEN, type: 'number', describe: 'I->QA sampling temperature (default 0.7; the re-predictions are greedy)' },
       'top-p': { group: GEN, type: 'number', describe: 'I->QA nucleus sampling (default 0.9)' },
       'max-tokens-qa': { group: GEN, type: 'number', describe: 'new tokens for the I->QA reply (default 256)' },
       'max-tokens-check': { group: GEN, type: 'number', describe: 'new tokens for each re-prediction, IA->Q and IQ->A (default 128, LLaVA\'s evaluation default)' },
-      'prompt-qa': { group: GEN, type: 'string', describe: 'I->QA instruction after <image>\\n (\\n in the text is a newline; default: SRF-METHOD.md\'s "Look at the image, write one question about it, then answer it. ...")' },
-      'prompt-a2q': { group: GEN, type: 'string', describe: 'IA->Q instruction, {A} stands for the answer (default: \'Here is an answer about the image: "{A}"\\nWrite the question that this answer responds to.\')' },
-      'prompt-q2a': { group: GEN, type: 'string', describe: 'IQ->A instruction, {Q} stands for the question (default: "{Q}", the plain LLaVA turn)' },
+      ...promptOptionSpecs(GEN),
       report: { group: SHOW, type: 'boolean', default: true, describe: 'write report.html (--no-report to skip)' },
       json: { group: SHOW, type: 'boolean', default: false, describe: 'events as JSON lines on stdout (start, image, progress, finish); logs stay on stderr' },
       'progress-interval': { group: SHOW, type: 'number', default: 10, describe: 'seconds between progress lines when stderr is not a terminal' },
@@ -124,6 +125,8 @@ function grammarBounds(argv: RunArgs): QaReplyGrammarOptions {
   const q = optionalInteger(argv['max-question-chars'], '--max-question-chars');
   const a = optionalInteger(argv['max-answer-chars'], '--max-answer-chars');
   const o = optionalInteger(argv['max-options'], '--max-options');
+  const lines = optionalInteger(argv['max-answer-lines'], '--max-answer-lines');
+  if (lines !== undefined) bounds.maxAnswerLines = lines;
   if (q !== undefined) bounds.maxQuestionChars = q;
   if (a !== undefined) bounds.maxAnswerChars = a;
   if (o !== undefined) bounds.maxOptions = o;
@@ -138,6 +141,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   if (argv.devices !== undefined) resolveDevices(argv.devices);
   const loras = argv.lora?.map(parseLoraSpec);
   const formats = argv.format ? parseFormats(argv.format) : undefined;
+  const openaiImages = parseOpenAiImages(argv['openai-images']);
   let base: Pick<RefineOptions, 'model' | 'mmproj' | 'images' | 'out'> & Partial<RefineOptions>;
   if (demo) {
     const out = argv.out ?? 'srf-demo';
@@ -188,16 +192,12 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
     decoding.iqToA = { ...decoding.iqToA, maxTokens: checkTokens };
   }
   if (Object.keys(decoding).length > 0) options.decoding = decoding;
-  const templates: NonNullable<RefineOptions['templates']> = {};
-  const unescape = (text: string) => text.replace(/\\n/g, '\n'); // `\n` typed in a shell is a newline
-  if (argv['prompt-qa'] !== undefined) templates.iToQa = unescape(argv['prompt-qa']);
-  if (argv['prompt-a2q'] !== undefined) templates.iaToQ = unescape(argv['prompt-a2q']);
-  if (argv['prompt-q2a'] !== undefined) templates.iqToA = unescape(argv['prompt-q2a']);
-  if (Object.keys(templates).length > 0) options.templates = templates;
+  set('templates', promptTemplates(argv));
   set('bertscoreModel', argv['bertscore-model']);
   set('imageRoot', argv['image-root']);
   set('matchMix', argv['match-mix']);
   set('mergeImageFolder', argv['merge-image-folder']);
+  set('openaiImages', openaiImages);
   set('round', optionalInteger(argv.round, '--round'));
   set('seed', optionalInteger(argv.seed, '--seed'));
   set('limit', optionalInteger(argv.limit, '--limit'));
@@ -220,11 +220,12 @@ function printSummary(summary: RefineSummary, ctx: CliContext): void {
   ];
   if (!summary.paperFaithful) lines.push(`WARNING: ${summary.manifest.scoring?.warning ?? "scores are not the paper's"}`);
   lines.push(`  ${rel(summary.outputs.journal)}  one line per image`);
-  for (const [format, file] of Object.entries(summary.outputs.train)) lines.push(`  ${rel(file)}  ${format}: ${c.kept} kept triplets`);
+  for (const [format, file] of Object.entries(summary.outputs.train)) lines.push(`  ${rel(file)}  ${format}: ${c.kept - (summary.outputs.dropped?.[file]?.count ?? 0)} kept triplets`);
   if (summary.outputs.merged) lines.push(`  ${rel(summary.outputs.merged)}  original + kept (images relative to ${summary.outputs.mergedImageRoot})`);
   lines.push(`  ${rel('run.json')}  models, hashes, parameters, counts (image paths relative to ${summary.manifest.imageRoot})`);
   if (summary.outputs.report) lines.push(`  ${rel(summary.outputs.report)}  histograms and examples`);
   if (summary.outputs.trainScript) lines.push(`  ${rel(summary.outputs.trainScript)}  LLaVA LoRA fine-tuning + conversion back to GGUF`);
+  if (summary.status === 'complete') lines.push(...nextStepLines(summary.out, summary.manifest));
   ctx.print(lines.join('\n'));
 }
 

@@ -3,7 +3,7 @@
  * (see record-file.ts: the file appears complete or not at all).
  */
 import path from 'node:path';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument, isSrfError } from '../errors.js';
 import { isPlainObject } from '../srf/check.js';
 import { toLlavaRecord } from './llava.js';
 import { toOpenAiRecord, type OpenAiImageReference } from './openai.js';
@@ -23,11 +23,26 @@ export interface EmitOptions {
   fileName?: string;
   /** openai only: how images are referenced. Default 'relative'. */
   imageUrl?: OpenAiImageReference;
+  /** openai only, with imageUrl 'url-prefix': the URL the image root is served at. */
+  imageUrlPrefix?: string;
+}
+
+/**
+ * Samples a writer left out because their image cannot go into the file: a format the target does not
+ * take (IMAGE_FORMAT_UNSUPPORTED), or, where the image is inlined, a file that cannot be read
+ * (FILE_UNREADABLE). One such image does not cost the whole file.
+ */
+export interface DroppedSamples {
+  count: number;
+  /** The first few reasons, each naming its sample and file. */
+  examples: string[];
 }
 
 export interface EmitWriter {
   readonly path: string;
   readonly count: number;
+  readonly dropped: DroppedSamples;
+  /** Writes the sample, or counts it as dropped when its image cannot go into this format (see DroppedSamples). */
   write(sample: KeptTriplet | TrainingSample): Promise<void>;
   /** Completes the file and moves it into place. */
   close(): Promise<{ path: string; count: number }>;
@@ -64,13 +79,24 @@ function makeEmitter(
         throw invalidArgument('a plain file name', 'fileName', name);
       }
       const file = await RecordFileWriter.open(path.join(outputDir, name), layout, { overwrite: options.overwrite ?? false });
+      const dropped: DroppedSamples = { count: 0, examples: [] };
       return {
         path: file.path,
         get count() {
           return file.count;
         },
+        dropped,
         async write(sample) {
-          await file.write(await toRecord(sample, options));
+          let record: unknown;
+          try {
+            record = await toRecord(sample, options);
+          } catch (error) {
+            if (!isSrfError(error, 'IMAGE_FORMAT_UNSUPPORTED') && !isSrfError(error, 'FILE_UNREADABLE')) throw error;
+            dropped.count++;
+            if (dropped.examples.length < 3) dropped.examples.push(error.message);
+            return;
+          }
+          await file.write(record);
         },
         close: () => file.close(),
         abort: () => file.abort(),
@@ -83,7 +109,11 @@ export const EMITTERS: Readonly<Record<EmitFormat, Emitter>> = Object.freeze({
   llava: makeEmitter('llava', 'train.llava.json', 'json-array', toLlavaRecord),
   sharegpt: makeEmitter('sharegpt', 'train.sharegpt.json', 'json-array', toShareGptRecord),
   openai: makeEmitter('openai', 'train.openai.jsonl', 'jsonl', (sample, options) =>
-    toOpenAiRecord(sample, options.imageUrl === undefined ? { imageRoot: options.imageRoot } : { imageRoot: options.imageRoot, imageUrl: options.imageUrl }),
+    toOpenAiRecord(sample, {
+      imageRoot: options.imageRoot,
+      ...(options.imageUrl === undefined ? {} : { imageUrl: options.imageUrl }),
+      ...(options.imageUrlPrefix === undefined ? {} : { imageUrlPrefix: options.imageUrlPrefix }),
+    }),
   ),
 });
 

@@ -100,7 +100,8 @@ export async function writeDemoAssets(dir: string): Promise<DemoAssets> {
     await writeFile(file, await encode(shape));
   }
   await writeFile(path.join(imagesDir, DEMO_BROKEN_IMAGE), 'this is not an image: it shows how a bad file becomes an error line\n');
-  const original = path.join(dir, 'demo-original.llava.json');
+  // Beside its images: a LLaVA file's image paths are relative to its own folder unless told otherwise.
+  const original = path.join(imagesDir, 'original.llava.json');
   const records = [
     { id: 'orig-1', image: 'red-circle.png', conversations: [{ from: 'human', value: '<image>\nWhat colour is the circle?\nAnswer the question using a single word or phrase.' }, { from: 'gpt', value: 'Red' }] },
     { id: 'orig-2', image: 'blue-square.jpg', conversations: [{ from: 'human', value: '<image>\nIs there a square in the picture?' }, { from: 'gpt', value: 'Yes' }] },

@@ -7,8 +7,10 @@
  *  2. Optional second pass: resample the kept set to a reference type mix (`matchMix`).
  *  3. Read it again: rewrite triplets.jsonl with `kept` filled in (temp file + rename, so the journal
  *     is whole at every moment), and write the kept triplets to train.llava.json and the other formats
- *     (and after the original records to train.merged.llava.json).
- *  4. train-lora.sh and report.html.
+ *     (and after the original records to train.merged.* in the same formats); without original data,
+ *     a warning: step 3 would train on synthetic data only.
+ *  4. The data train-lora.sh gets, its image paths checked under the folder it passes; LLaMA-Factory's
+ *     dataset_info.json with ShareGPT; train-lora.sh and report.html.
  *
  * Decision: the `kept` flags live in triplets.jsonl itself (rewritten atomically here), so one file
  * tells the whole story of every image; selection.json is not needed. While a run appends, lines carry
@@ -18,16 +20,19 @@ import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { SrfError, invalidArgument } from '../errors.js';
 import { EMITTERS, type EmitFormat, type EmitWriter } from '../emit/emitters.js';
+import type { OpenAiImageReference } from '../emit/openai.js';
 import { sampleFromLlavaRecord, type KeptTriplet } from '../emit/sample.js';
 import { DATA_TYPES, isDataType, type DataType } from '../srf/data-types.js';
 import { matchTypeMix, PerTypeSelector, typeMixFromLlavaData, type ScoredItem, type TypeMix } from '../srf/select.js';
 import { readJsonArray, writeFileAtomic } from './files.js';
+import { checkImagePaths, imageCheckWarning, resolveImageFolder } from './image-folder.js';
 import { JOURNAL_FILE, isScoredLine, readJournal, type TripletLine } from './journal.js';
+import { DATASET_INFO_FILE, LLAMAFACTORY_DATA_FILE, writeLlamaFactoryFiles } from './llamafactory.js';
 import type { OutputsRecord, RunCounts, SelectionRecord } from './manifest.js';
 import { REPORT_FILE, writeReport } from './report.js';
 import { trainLoraScript } from './train-script.js';
 
-export const MERGED_FILE = 'train.merged.llava.json';
+export const MERGED_FILE = 'train.merged.llava.json'; // mergedFileName('llava')
 export const TRAIN_SCRIPT_FILE = 'train-lora.sh';
 
 export interface FinalizeOptions {
@@ -42,8 +47,10 @@ export interface FinalizeOptions {
   formats?: readonly EmitFormat[];
   /** Original instruction data (LLaVA JSON): also write train.merged.llava.json = original + kept. */
   mergeWith?: string | undefined;
-  /** The folder the original data's image paths are relative to, when it is not the image root. */
+  /** The folder the original data's image paths are relative to (default: image-folder.ts's rule). */
   mergeImageFolder?: string | undefined;
+  /** How train.openai.jsonl references images. Default base64 data URLs (what fine-tuning services take). */
+  openaiImages?: { imageUrl: OpenAiImageReference; imageUrlPrefix?: string } | undefined;
   /** Write report.html. Default true. */
   report?: boolean;
   /**
@@ -155,6 +162,11 @@ export async function loadTypeMix(file: string): Promise<Record<DataType, number
   const fractions = emptyByType(() => 0);
   for (const type of DATA_TYPES) fractions[type] = counts[type] / total;
   return fractions;
+}
+
+/** train.merged.<format's extension>: train.merged.llava.json, train.merged.sharegpt.json, train.merged.openai.jsonl. */
+export function mergedFileName(format: EmitFormat): string {
+  return EMITTERS[format].fileName.replace(/^train\./, 'train.merged.');
 }
 
 /** Deepest folder holding both paths. */
@@ -271,27 +283,47 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
 
   // 3. rewrite the journal with `kept`, and emit
   const counts = emptyCounts();
-  const writers: EmitWriter[] = [];
   const outputs: OutputsRecord = { journal: JOURNAL_FILE, train: {} };
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    log('warn', message);
+  };
+  const emitOptions = { overwrite: true, ...(options.openaiImages ?? { imageUrl: 'data-url' as const }) };
   const tmpJournal = path.join(out, `.${JOURNAL_FILE}.rewrite.tmp`);
   const journalOut = await LineWriter.open(tmpJournal);
-  let merged: EmitWriter | undefined;
+  const writers: EmitWriter[] = [];
+  const mergedWriters: EmitWriter[] = [];
   let mergedRoot = imageRoot;
   try {
     for (const format of formats) {
-      writers.push(await EMITTERS[format].open(out, { imageRoot, overwrite: true }));
+      writers.push(await EMITTERS[format].open(out, { ...emitOptions, imageRoot }));
       outputs.train[format] = EMITTERS[format].fileName;
     }
     if (options.mergeWith) {
-      const imageFolder = options.mergeImageFolder ? path.resolve(options.mergeImageFolder) : undefined;
-      mergedRoot = imageFolder ? commonFolder(imageRoot, imageFolder) : imageRoot;
-      merged = await EMITTERS.llava.open(out, { imageRoot: mergedRoot, fileName: MERGED_FILE, overwrite: true });
+      // One rule for the original data's image folder (image-folder.ts), the same as `tasks`; both
+      // folders are re-based onto their common folder, which the train script passes.
+      const source = await resolveImageFolder(options.mergeWith, options.mergeImageFolder);
+      if (source.from !== 'given') log('info', `--merge-with: image paths taken relative to ${source.folder} (${source.from === 'recorded' ? 'recorded when srf-native wrote it' : "the data file's folder"}; --merge-image-folder to change)`);
+      mergedRoot = commonFolder(imageRoot, source.folder);
+      outputs.mergedFormats = {};
+      for (const format of formats) {
+        const fileName = mergedFileName(format);
+        mergedWriters.push(await EMITTERS[format].open(out, { ...emitOptions, imageRoot: mergedRoot, fileName }));
+        outputs.mergedFormats[format] = fileName;
+      }
       let index = 0;
       for await (const record of readJsonArray(path.resolve(options.mergeWith))) {
         const place = { index: index++, file: options.mergeWith };
-        await merged.write(sampleFromLlavaRecord(record, place, imageFolder ? { imageFolder } : {}));
+        const sample = sampleFromLlavaRecord(record, place, { imageFolder: source.folder });
+        for (const writer of mergedWriters) await writer.write(sample);
       }
       log('info', `--merge-with: ${index} original records`);
+    } else {
+      warn(
+        'step 3 has no original data: train.llava.json and train-lora.sh hold the kept synthetic triplets only. ' +
+          'The method trains on the original instruction data + the kept triplets: pass --merge-with ORIGINAL.json (and --merge-image-folder if its images are not beside it).',
+      );
     }
     for await (const line of readJournal(journalFile)) {
       if (isScoredLine(line)) {
@@ -299,7 +331,8 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
         if (line.kept) {
           const kept = keptTriplet(line, line.image);
           for (const writer of writers) await writer.write(kept);
-          if (merged) await merged.write(mergedRoot === imageRoot ? kept : keptTriplet(line, path.resolve(imageRoot, line.image)));
+          const rebased = mergedRoot === imageRoot ? kept : keptTriplet(line, path.resolve(imageRoot, line.image));
+          for (const writer of mergedWriters) await writer.write(rebased);
         }
       } else {
         line.kept = false;
@@ -309,29 +342,42 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
     }
     await journalOut.close();
     await rename(tmpJournal, journalFile);
-    for (const writer of writers) await writer.close();
-    if (merged) {
-      await merged.close();
+    for (const writer of [...writers, ...mergedWriters]) {
+      await writer.close();
+      if (writer.dropped.count > 0) {
+        (outputs.dropped ??= {})[path.basename(writer.path)] = writer.dropped;
+        warn(`${path.basename(writer.path)}: ${writer.dropped.count} samples left out, their image is unreadable or in a format the target does not take (${writer.dropped.examples.join('; ')})`);
+      }
+    }
+    if (options.mergeWith) {
       outputs.merged = MERGED_FILE;
       outputs.mergedImageRoot = mergedRoot;
     }
   } catch (error) {
     await journalOut.abort();
-    for (const writer of writers) await writer.abort().catch(() => {});
-    await merged?.abort().catch(() => {});
+    for (const writer of [...writers, ...mergedWriters]) await writer.abort().catch(() => {});
     throw error;
   }
 
-  // 4. train script and report
+  // 4. the data the train script gets, checked; LLaMA-Factory's files; train script and report
+  const trainData = path.join(out, outputs.merged ?? (outputs.train.llava as string));
+  const trainImages = outputs.merged ? mergedRoot : imageRoot;
+  const check = await checkImagePaths(trainData, trainImages);
+  outputs.imageChecks = { [path.basename(trainData)]: check };
+  const missing = imageCheckWarning(path.basename(trainData), check);
+  if (missing) warn(missing);
+  if (outputs.train.sharegpt) {
+    const k = round ?? 0;
+    const datasets = [{ name: `srf_round${k}_kept`, fileName: outputs.train.sharegpt, mediaDir: imageRoot }];
+    if (outputs.mergedFormats?.sharegpt) datasets.unshift({ name: `srf_round${k}_merged`, fileName: outputs.mergedFormats.sharegpt, mediaDir: mergedRoot });
+    await writeLlamaFactoryFiles(out, datasets);
+    outputs.llamaFactory = { datasetInfo: DATASET_INFO_FILE, dataArguments: LLAMAFACTORY_DATA_FILE };
+  }
+  if (warnings.length > 0) outputs.warnings = warnings;
   const scriptFile = path.join(out, TRAIN_SCRIPT_FILE);
   await writeFileAtomic(
     scriptFile,
-    trainLoraScript({
-      purpose: 'refine',
-      data: path.join(out, outputs.merged ?? (outputs.train.llava as string)),
-      imageFolder: outputs.merged ? mergedRoot : imageRoot,
-      round: round ?? 0,
-    }),
+    trainLoraScript({ purpose: 'refine', data: trainData, imageFolder: trainImages, round: round ?? 0, syntheticOnly: !outputs.merged }),
   );
   await chmod(scriptFile, 0o755);
   outputs.trainScript = TRAIN_SCRIPT_FILE;

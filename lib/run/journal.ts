@@ -10,6 +10,7 @@ import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { SrfError } from '../errors.js';
 import type { DataType } from '../srf/data-types.js';
 import type { QaParseFailure } from '../srf/parse.js';
+import type { Truncation } from '../srf/truncation.js';
 import { readLines } from './files.js';
 
 export const JOURNAL_FILE = 'triplets.jsonl';
@@ -35,6 +36,11 @@ export interface TripletLine {
   paperFaithful?: boolean;
   /** Filled in by selection at the end of a run (and by `select`); absent while the run is going. */
   kept?: boolean;
+  /**
+   * A bound stopped the I->QA reply (the token budget, or the grammar's longest answer line): the answer
+   * was cut back to its last full sentence, `removedChars` shorter than generated.
+   */
+  truncated?: Truncation;
   /** status 'rejected': why the I->QA reply gave no triplet. */
   rejected?: QaParseFailure;
   /** status 'rejected': the I->QA reply as generated (first 1000 characters). */

@@ -8,9 +8,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { DroppedSamples } from '../emit/emitters.js';
 import { SrfError } from '../errors.js';
 import type { DataType } from '../srf/data-types.js';
 import { writeJsonAtomic } from './files.js';
+import type { ImageCheck } from './image-folder.js';
 
 export const MANIFEST_FILE = 'run.json';
 export const HASH_CACHE_FILE = '.srf-hash-cache.json';
@@ -128,6 +130,16 @@ export interface OutputsRecord {
   merged?: string;
   /** The folder image paths of the merged file are relative to. */
   mergedImageRoot?: string;
+  /** original + kept in the extra formats (sharegpt, openai), like `train`. */
+  mergedFormats?: Record<string, string>;
+  /** Every image path of each LLaVA file looked up under the folder its training script passes. */
+  imageChecks?: Record<string, ImageCheck>;
+  /** Samples a format left out (an image format its target does not take), per file. */
+  dropped?: Record<string, DroppedSamples>;
+  /** LLaMA-Factory's dataset_info.json and data arguments, when ShareGPT was written. */
+  llamaFactory?: { datasetInfo: string; dataArguments: string };
+  /** What the user must know about the training data (synthetic only, missing images, dropped samples). */
+  warnings?: string[];
   report?: string;
   trainScript?: string;
 }

@@ -19,6 +19,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
+import type { OpenAiImageReference } from '../emit/openai.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
 import { defaultDevices, resolveDevices, type DeviceSpec } from '../devices.js';
 import { defaultParallel } from '../kv-layout.js';
@@ -30,6 +31,7 @@ import { cleanReply, parseQaReply } from '../srf/parse.js';
 import {
   DEFAULT_DECODING,
   qaReplyGrammar,
+  resolveGrammarBounds,
   templatesFromStrings,
   type PromptTemplateStrings,
   type PromptTemplates,
@@ -38,6 +40,8 @@ import {
 } from '../srf/prompts.js';
 import { scoreTriplet } from '../srf/score.js';
 import { quotaFor } from '../srf/select.js';
+import { cutTruncatedAnswer, truncationCause, type Truncation } from '../srf/truncation.js';
+import type { FinishReason } from '../types.js';
 import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
 import { countLine, emptyCounts, finalizeOutputs } from './finalize.js';
 import { IMAGE_EXTENSIONS, countInputs, formatShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
@@ -85,8 +89,10 @@ export interface RefineOptions {
   formats?: EmitFormat[];
   /** Original instruction data: also write train.merged.llava.json (original + kept). */
   mergeWith?: string;
-  /** Folder the original data's images are relative to, when not the image root. */
+  /** Folder the original data's images are relative to (default: lib/run/image-folder.ts's rule). */
   mergeImageFolder?: string;
+  /** How train.openai.jsonl references images (default base64 data URLs). */
+  openaiImages?: { imageUrl: OpenAiImageReference; imageUrlPrefix?: string };
   /** SRF round, recorded in every line, kept record and run.json. Default 0. */
   round?: number;
   /** Base seed; image i samples with (seed + its stable key) mod 2^32. Default 0. */
@@ -206,6 +212,8 @@ interface ResolvedOptions {
   templates: PromptTemplates;
   sampling: Record<TaskName, SamplingOptions>;
   grammar: string | undefined;
+  /** The default grammar's longest answer line: a reply that reaches it was stopped by the grammar. */
+  answerLineBound: number | undefined;
 }
 
 function positiveInteger(value: unknown, name: string): number {
@@ -252,6 +260,7 @@ function resolveOptions(options: RefineOptions): ResolvedOptions {
     templates: templatesFromStrings(options.templates ?? {}),
     sampling,
     grammar,
+    answerLineBound: options.grammar === false || typeof options.grammar === 'string' ? undefined : resolveGrammarBounds(options.grammarBounds ?? {}).maxAnswerChars,
   };
 }
 
@@ -643,6 +652,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
         formats: r.formats,
         mergeWith: o.mergeWith,
         mergeImageFolder: o.mergeImageFolder,
+        openaiImages: o.openaiImages,
         report: o.report ?? true,
         round: r.round,
         onLog: (level, message) => this.#log(level, message),
@@ -652,7 +662,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
           finalManifest.counts = result.counts;
           finalManifest.outputs = result.outputs;
           finalManifest.scoring = { ...finalManifest.scoring!, paperFaithful: finalManifest.scoring!.paperFaithful && result.paperFaithful };
-          finalManifest.selectionSettings = { keepTop: r.keepTop, matchMix: o.matchMix ? path.resolve(o.matchMix) : null, formats: ['llava', ...r.formats.filter((f) => f !== 'llava')], mergeWith: o.mergeWith ? path.resolve(o.mergeWith) : null, mergeImageFolder: o.mergeImageFolder ? path.resolve(o.mergeImageFolder) : null };
+          finalManifest.selectionSettings = { keepTop: r.keepTop, matchMix: o.matchMix ? path.resolve(o.matchMix) : null, formats: ['llava', ...r.formats.filter((f) => f !== 'llava')], mergeWith: o.mergeWith ? path.resolve(o.mergeWith) : null, mergeImageFolder: o.mergeImageFolder ? path.resolve(o.mergeImageFolder) : null, openaiImages: o.openaiImages ?? null };
           finalManifest.engineStats = engineStats;
           if (replicaStats) finalManifest.replicas = replicaStats;
           finalManifest.timings = {
@@ -833,10 +843,11 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
     if (signal.aborted) return null;
     const seed = imageSeed(r.seed, item.key);
     let reply: string;
+    let finishReason: FinishReason;
     try {
       const sampling: SamplingOptions = { ...r.sampling.iToQa, seed };
       if (r.grammar) sampling.grammar = r.grammar;
-      reply = (await model.generate({ image, prompt: r.templates.iToQaInstruction, sampling, signal })).text;
+      ({ text: reply, finishReason } = await model.generate({ image, prompt: r.templates.iToQaInstruction, sampling, signal }));
     } catch (error) {
       return errorLine(error);
     }
@@ -844,7 +855,16 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
     if (!parsed.ok) {
       return { ...base, status: 'rejected', rejected: parsed.reason, raw: reply.slice(0, 1000), seed, ms: Date.now() - started };
     }
-    const { question, answer } = parsed;
+    const { question } = parsed;
+    // A reply a bound stopped ends mid-sentence: cut back to the last full sentence, and say so.
+    let answer = parsed.answer;
+    let truncation: Truncation | undefined;
+    const cause = truncationCause(reply, finishReason, r.answerLineBound);
+    if (cause) {
+      const cut = cutTruncatedAnswer(answer, cause);
+      if (!cut) return { ...base, status: 'rejected', rejected: 'truncated', raw: reply.slice(0, 1000), seed, ms: Date.now() - started };
+      ({ answer, truncation } = cut);
+    }
     let questionPrime: string;
     let answerPrime: string;
     try {
@@ -876,6 +896,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       simA: score.simA,
       score: score.score,
       paperFaithful: score.paperFaithful,
+      ...(truncation ? { truncated: truncation } : {}),
       seed,
       ms: Date.now() - started,
     };

@@ -199,6 +199,7 @@ export async function writeReport(out: string, reportOptions: ReportOptions = {}
   parts.push(`<h1>Self-refinement run: ${escapeHtml(path.basename(path.resolve(out)))}</h1>`);
   const scoring = manifest?.scoring;
   if (scoring && !scoring.paperFaithful) parts.push(`<p class="warn">⚠ ${escapeHtml(scoring.warning ?? "Scores are not the paper's.")}</p>`);
+  for (const warning of manifest?.outputs?.warnings ?? []) parts.push(`<p class="warn">⚠ ${escapeHtml(warning)}</p>`);
   if (data.selectionPending) parts.push('<p class="note">Selection has not run over every line yet (an interrupted run): lines without a decision count as not kept.</p>');
   const selection = manifest?.selection;
   parts.push(`<table>

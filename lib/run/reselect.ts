@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { SrfError } from '../errors.js';
 import type { EmitFormat } from '../emit/emitters.js';
-import { finalizeOutputs, type FinalizeResult } from './finalize.js';
+import { finalizeOutputs, type FinalizeOptions, type FinalizeResult } from './finalize.js';
 import { acquireOutputLock } from './lock.js';
 import { readManifest, writeManifest, type RunManifest } from './manifest.js';
 
@@ -18,6 +18,7 @@ export interface ReselectOptions {
   formats?: EmitFormat[];
   mergeWith?: string | null;
   mergeImageFolder?: string | null;
+  openaiImages?: FinalizeOptions['openaiImages'] | null;
   report?: boolean;
   command?: string[];
   onLog?: (level: 'info' | 'warn', message: string) => void;
@@ -29,6 +30,7 @@ interface SelectionSettings {
   formats?: EmitFormat[];
   mergeWith?: string | null;
   mergeImageFolder?: string | null;
+  openaiImages?: FinalizeOptions['openaiImages'] | null;
 }
 
 export interface ReselectSummary extends FinalizeResult {
@@ -52,6 +54,7 @@ export async function reselectRun(options: ReselectOptions): Promise<ReselectSum
       formats: pick('formats') ?? ['llava'],
       mergeWith: pick('mergeWith') ?? null,
       mergeImageFolder: pick('mergeImageFolder') ?? null,
+      openaiImages: pick('openaiImages') ?? null,
     };
     const previousKept = manifest.counts?.kept ?? null;
     const result = await finalizeOutputs({
@@ -62,6 +65,7 @@ export async function reselectRun(options: ReselectOptions): Promise<ReselectSum
       formats: settings.formats,
       mergeWith: settings.mergeWith ?? undefined,
       mergeImageFolder: settings.mergeImageFolder ?? undefined,
+      openaiImages: settings.openaiImages ?? undefined,
       report: options.report ?? true,
       round: manifest.round,
       ...(options.onLog ? { onLog: options.onLog } : {}),

@@ -6,10 +6,13 @@
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { EMITTERS, type EmitFormat, type EmitWriter } from '../emit/emitters.js';
+import type { OpenAiImageReference } from '../emit/openai.js';
 import { RecordFileWriter } from '../emit/record-file.js';
+import { sampleFromLlavaRecord } from '../emit/sample.js';
 import { checkSeed } from '../srf/check.js';
 import { readLlavaRecord } from '../srf/llava-data.js';
-import { resolveTemplates, type PromptTemplates } from '../srf/prompts.js';
+import { templatesFromStrings, type PromptTemplateStrings } from '../srf/prompts.js';
 import { createRandom } from '../srf/random.js';
 import {
   DEFAULT_TASK_RATIOS,
@@ -25,6 +28,9 @@ import {
   type TaskRatios,
 } from '../srf/tasks.js';
 import { readJsonArray, writeJsonAtomic } from './files.js';
+import { checkImagePaths, imageCheckWarning, resolveImageFolder, type ImageCheck, type ImageFolderSource } from './image-folder.js';
+import { DATASET_INFO_FILE, LLAMAFACTORY_DATA_FILE, writeLlamaFactoryFiles } from './llamafactory.js';
+import { readManifest } from './manifest.js';
 import { trainLoraScript } from './train-script.js';
 import { toolVersion } from './version.js';
 
@@ -39,9 +45,21 @@ export interface TaskFileOptions {
   seed?: number;
   /** Let image turns make up for text-only turns (lib/srf/tasks.ts planTaskRatios). Default true. */
   compensateTextOnly?: boolean;
-  /** LLaVA's --image_folder for the data, written into train-lora.sh. Default: the data file's folder. */
+  /**
+   * LLaVA's --image_folder for the data, written into train-lora.sh. Default (image-folder.ts): the one
+   * srf-native recorded when it wrote the data file, else the data file's folder.
+   */
   imageFolder?: string;
-  templates?: Partial<PromptTemplates>;
+  /** The task prompts, as `run` takes them (`{A}`, `{Q}` placeholders); recorded in tasks.json. */
+  templates?: PromptTemplateStrings;
+  /** SRF round this step 1 belongs to. Default: the round after the run that wrote the data, else 0. */
+  round?: number;
+  /** Formats besides LLaVA (tasks.sharegpt.json, tasks.openai.jsonl). */
+  formats?: readonly EmitFormat[];
+  /** How tasks.openai.jsonl references images. Default base64 data URLs. */
+  openaiImages?: { imageUrl: OpenAiImageReference; imageUrlPrefix?: string };
+  /** Called with what the user must know (missing images, dropped samples). */
+  onWarning?: (message: string) => void;
   /** Replace existing outputs. Default true. */
   overwrite?: boolean;
   onProgress?: (records: number) => void;
@@ -59,6 +77,16 @@ export interface TaskFileSummary {
   plan: TaskPlan;
   seed: number;
   ratios: TaskRatios;
+  round: number;
+  /** The folder the data's image paths are relative to, and where that came from. */
+  imageFolder: string;
+  imageFolderFrom: ImageFolderSource;
+  /** The prompts the records were built with (`{A}` / `{Q}` placeholders): give `run` the same. */
+  templates: { iToQa: string; iaToQ: string; iqToA: string };
+  /** Every file written, by format. */
+  outputs: Record<string, string>;
+  imageCheck: ImageCheck;
+  warnings: string[];
 }
 
 /** The turns of one record, with the record's real position in error messages. */
@@ -67,12 +95,23 @@ function turnsOf(value: unknown, index: number, file: string): { turns: SingleTu
   return splitConversations([value], { file });
 }
 
+/** The round after the run that wrote `data` (its run.json beside it), else 0. */
+async function roundAfter(data: string): Promise<number> {
+  const manifest = await readManifest(path.dirname(data)).catch(() => null);
+  const name = path.basename(data);
+  const wrote = manifest && (manifest.outputs?.merged === name || manifest.outputs?.train?.llava === name);
+  return wrote && Number.isInteger(manifest.round) ? manifest.round + 1 : 0;
+}
+
 export async function buildTaskFile(options: TaskFileOptions): Promise<TaskFileSummary> {
   const data = path.resolve(options.data);
   const out = path.resolve(options.out);
   const ratios = checkTaskRatios(options.ratios ?? DEFAULT_TASK_RATIOS);
   const seed = checkSeed(options.seed ?? 0, 'seed');
-  const templates = resolveTemplates(options.templates ?? {});
+  const templates = templatesFromStrings(options.templates ?? {});
+  const folder = await resolveImageFolder(data, options.imageFolder);
+  const round = options.round ?? (await roundAfter(data));
+  const formats = (options.formats ?? []).filter((f) => f !== 'llava');
   await mkdir(out, { recursive: true });
 
   // pass 1: how many turns have an image
@@ -95,23 +134,53 @@ export async function buildTaskFile(options: TaskFileOptions): Promise<TaskFileS
   const skippedByReason: Record<SkippedTurn['reason'], number> = { 'empty-question': 0, 'empty-answer': 0 };
   const output = path.join(out, TASKS_DATA_FILE);
   const writer = await RecordFileWriter.open(output, 'json-array', { overwrite: options.overwrite ?? true });
+  const others: EmitWriter[] = [];
+  const outputs: Record<string, string> = { llava: TASKS_DATA_FILE };
   index = 0;
   try {
+    for (const format of formats) {
+      const fileName = EMITTERS[format].fileName.replace(/^train\./, 'tasks.');
+      others.push(await EMITTERS[format].open(out, { imageRoot: folder.folder, fileName, overwrite: options.overwrite ?? true, ...(options.openaiImages ?? { imageUrl: 'data-url' as const }) }));
+      outputs[format] = fileName;
+    }
     for await (const value of readJsonArray(data)) {
       const { turns, skipped } = turnsOf(value, index, data);
       for (const s of skipped) skippedByReason[s.reason]++;
       for (const turn of turns) {
         const task = drawTask(turn, plan, random);
         counts[task]++;
-        await writer.write(taskRecord(turn, task, templates));
+        const record = taskRecord(turn, task, templates);
+        await writer.write(record);
+        if (others.length > 0) {
+          const sample = sampleFromLlavaRecord(record, { index, file: data }, { imageFolder: folder.folder });
+          for (const other of others) await other.write(sample);
+        }
       }
       index++;
       if (index % 50_000 === 0) options.onProgress?.(index);
     }
     await writer.close();
+    for (const other of others) await other.close();
   } catch (error) {
     await writer.abort();
+    for (const other of others) await other.abort().catch(() => {});
     throw error;
+  }
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    options.onWarning?.(message);
+  };
+  for (const other of others) {
+    if (other.dropped.count > 0) warn(`${path.basename(other.path)}: ${other.dropped.count} samples left out, their image is unreadable or in a format the target does not take (${other.dropped.examples.join('; ')})`);
+  }
+  const imageCheck = await checkImagePaths(output, folder.folder);
+  const missing = imageCheckWarning(TASKS_DATA_FILE, imageCheck);
+  if (missing) warn(missing);
+  if (outputs.sharegpt) {
+    await writeLlamaFactoryFiles(out, [{ name: `srf_round${round}_tasks`, fileName: outputs.sharegpt, mediaDir: folder.folder }]);
+    outputs.datasetInfo = DATASET_INFO_FILE;
+    outputs.llamaFactoryData = LLAMAFACTORY_DATA_FILE;
   }
 
   const summary: TaskFileSummary = {
@@ -126,10 +195,17 @@ export async function buildTaskFile(options: TaskFileOptions): Promise<TaskFileS
     plan,
     seed,
     ratios,
+    round,
+    imageFolder: folder.folder,
+    imageFolderFrom: folder.from,
+    templates: { iToQa: templates.iToQaInstruction, iaToQ: templates.iaToQInstruction('{A}'), iqToA: templates.iqToAInstruction('{Q}') },
+    outputs: { ...outputs, trainScript: 'train-lora.sh' },
+    imageCheck,
+    warnings,
   };
   await writeJsonAtomic(path.join(out, TASKS_SUMMARY_FILE), { tool: { name: 'srf-native', version: toolVersion() }, ...summary });
   const script = path.join(out, 'train-lora.sh');
-  await writeFile(script, trainLoraScript({ purpose: 'tasks', data: output, imageFolder: path.resolve(options.imageFolder ?? path.dirname(data)) }));
+  await writeFile(script, trainLoraScript({ purpose: 'tasks', data: output, imageFolder: folder.folder, round, source: { data, imageFolder: folder.folder } }));
   await chmod(script, 0o755);
   return summary;
 }

@@ -81,3 +81,4 @@ export {
   type TaskPlan,
   type TaskRatios,
 } from './tasks.js';
+export { cutTruncatedAnswer, endOnSentence, truncationCause, type Truncation, type TruncationCause } from './truncation.js';

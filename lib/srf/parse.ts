@@ -4,11 +4,13 @@
  */
 import { invalidArgument } from '../errors.js';
 
-export const QA_PARSE_FAILURES = ['empty-reply', 'unparsable', 'empty-question', 'empty-answer'] as const;
+export const QA_PARSE_FAILURES = ['empty-reply', 'unparsable', 'empty-question', 'empty-answer', 'truncated'] as const;
 /**
  * - `empty-reply`: nothing but whitespace (or an end-of-sequence marker)
  * - `unparsable`: no `Question:` label, or no `Answer:` label after it
  * - `empty-question` / `empty-answer`: the label is there, the text after it is empty
+ * - `truncated`: a bound (tokens, grammar) stopped the reply before the answer had one full sentence
+ *   (set by the pipeline, lib/srf/truncation.ts; parseQaReply never returns it)
  */
 export type QaParseFailure = (typeof QA_PARSE_FAILURES)[number];
 

@@ -118,8 +118,21 @@ export interface QaReplyGrammarOptions {
   maxOptions?: number;
   /** Longest option text, in characters. Default 40. */
   maxOptionChars?: number;
-  /** Longest answer, in characters. Default 200. */
+  /** Longest line (paragraph) of the answer, in characters. Default 1000. */
   maxAnswerChars?: number;
+  /** Most lines (paragraphs, a blank line allowed between them) in the answer. Default 8. */
+  maxAnswerLines?: number;
+}
+
+/** The bounds qaReplyGrammar uses, defaults filled in. */
+export function resolveGrammarBounds(options: QaReplyGrammarOptions = {}): Required<QaReplyGrammarOptions> {
+  return {
+    maxQuestionChars: checkBound(options.maxQuestionChars ?? 120, 'maxQuestionChars', 1, 4000),
+    maxOptions: checkBound(options.maxOptions ?? 4, 'maxOptions', 0, 26),
+    maxOptionChars: checkBound(options.maxOptionChars ?? 40, 'maxOptionChars', 1, 4000),
+    maxAnswerChars: checkBound(options.maxAnswerChars ?? 1000, 'maxAnswerChars', 1, 4000),
+    maxAnswerLines: checkBound(options.maxAnswerLines ?? 8, 'maxAnswerLines', 1, 64),
+  };
 }
 
 function gbnfString(text: string): string {
@@ -142,23 +155,23 @@ function lineRule(max: number): string {
  * A GBNF grammar (llama.cpp syntax, root rule `root`) that holds the I->QA reply to
  *
  *     Question: <first line>[\nA. <option>[\nB. <option>...]][\n<format suffix>]
- *     Answer: <one line>
+ *     Answer: <line>[\n[\n]<line>...]
  *
  * Why not "one line ending in ?": LLaVA's data has questions that are commands (REC: "Please provide
  * the bounding box coordinate of the region this sentence describes: ..."), carry option lines, or end
  * with a format suffix on its own line. The model is taught those (tasks.ts keeps them), and the data
  * types of data-types.ts are recognised from them, so the grammar lets exactly these shapes through.
- * No field holds a newline of its own and every field is bounded (defaults: 120-character first line,
- * up to 4 options of 40 characters, 200-character answer), so a reply is at most 580 characters.
+ * The answer may run over several lines (paragraphs), because step-1 targets do: LLaVA's detailed
+ * descriptions and reasoning answers are multi-paragraph and longer than a line of 200 characters, and a
+ * bound that cuts them mid-sentence teaches nothing good. Every field is bounded (defaults: 120-character
+ * first line, up to 4 options of 40 characters, an answer of up to 8 lines of 1000 characters); in
+ * practice the token budget (--max-tokens-qa) ends a long answer first, and the pipeline then trims it
+ * back to its last full sentence and records that in triplets.jsonl (truncation.ts).
  * Without option lines the `Answer: ` label comes within 10 + 120 + 65 + 9 = 204 characters, so even a
  * model that writes one character per token reaches it inside the 256-token budget and the reply parses.
- * A random-weight model mostly picks multi-character word pieces, so it ends far earlier.
  */
 export function qaReplyGrammar(options: QaReplyGrammarOptions = {}): string {
-  const maxQuestion = checkBound(options.maxQuestionChars ?? 120, 'maxQuestionChars', 1, 4000);
-  const maxOptions = checkBound(options.maxOptions ?? 4, 'maxOptions', 0, 26);
-  const maxOption = checkBound(options.maxOptionChars ?? 40, 'maxOptionChars', 1, 4000);
-  const maxAnswer = checkBound(options.maxAnswerChars ?? 200, 'maxAnswerChars', 1, 4000);
+  const { maxQuestionChars: maxQuestion, maxOptions, maxOptionChars: maxOption, maxAnswerChars: maxAnswer, maxAnswerLines } = resolveGrammarBounds(options);
   // Options nest so that B can only follow A, C only B, and so on.
   let optionChain = '';
   for (let i = maxOptions - 1; i >= 0; i--) {
@@ -172,7 +185,8 @@ export function qaReplyGrammar(options: QaReplyGrammarOptions = {}): string {
     maxOptions > 0 ? `options ::= ${optionChain}` : '',
     maxOptions > 0 ? `option ::= ${lineRule(maxOption)}` : '',
     `suffix ::= "\\n" (${GRAMMAR_SUFFIXES.map(gbnfString).join(' | ')})`,
-    `answer ::= ${lineRule(maxAnswer)}`,
+    maxAnswerLines > 1 ? `answer ::= aline ("\\n" "\\n"? aline){0,${maxAnswerLines - 1}}` : 'answer ::= aline',
+    `aline ::= ${lineRule(maxAnswer)}`,
   ];
   return rules.filter(Boolean).join('\n') + '\n';
 }

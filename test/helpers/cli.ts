@@ -30,10 +30,13 @@ export async function runCli(args: string[]): Promise<CliResult> {
 const CLI_ENTRY = join(ROOT, 'test', 'helpers', 'cli-entry.ts');
 
 /** The CLI as a child process (TypeScript through the ts-node loader tap uses). */
-export function spawnCli(args: string[], options: { cwd?: string } = {}): ChildProcess & { output: Promise<CliResult> } {
+export function spawnCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ChildProcess & { output: Promise<CliResult> } {
   const child = spawn(process.execPath, ['--no-warnings', '--loader', '@isaacs/ts-node-temp-fork-for-pr-2009/esm', CLI_ENTRY, ...args], {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
+    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -83,4 +86,4 @@ export function parseJsonLines(text: string): unknown[] {
 }
 
 /** Fast settings for the tiny model on a busy 2-core machine. */
-export const FAST_CLI_ARGS = ['--parallel', '4', '--threads', '1', '--max-question-chars', '40', '--max-answer-chars', '40', '--max-options', '0', '--max-tokens-qa', '128', '--max-tokens-check', '32', '--progress-interval', '0'];
+export const FAST_CLI_ARGS = ['--parallel', '4', '--threads', '1', '--max-question-chars', '40', '--max-answer-chars', '40', '--max-answer-lines', '1', '--max-options', '0', '--max-tokens-qa', '128', '--max-tokens-check', '32', '--progress-interval', '0'];

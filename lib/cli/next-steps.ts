@@ -1,0 +1,49 @@
+/**
+ * The commands printed after a run: the loop's next steps with this run's files filled in. Round k's
+ * step 3 trains on original + kept data (train-lora.sh); round k+1 starts again with step 1 on that
+ * data (`tasks`, its train-lora.sh) and then step 2 with the new multi-task generator (`run --lora`).
+ */
+import path from 'node:path';
+import type { RunManifest } from '../run/manifest.js';
+import { DEFAULT_TEMPLATES } from '../srf/prompts.js';
+
+const quote = (arg: string) => (/^[\w@%+=:,./<>-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+
+/** The --prompt-* options of a run whose templates differ from the defaults, for `tasks` and the next `run`. */
+export function promptOptions(templates: unknown): string[] {
+  const t = (templates ?? {}) as { iToQa?: string; iaToQ?: string; iqToA?: string };
+  const defaults = { iToQa: DEFAULT_TEMPLATES.iToQaInstruction, iaToQ: DEFAULT_TEMPLATES.iaToQInstruction('{A}'), iqToA: DEFAULT_TEMPLATES.iqToAInstruction('{Q}') };
+  const escape = (text: string) => text.replace(/\n/g, '\\n');
+  const out: string[] = [];
+  if (t.iToQa !== undefined && t.iToQa !== defaults.iToQa) out.push('--prompt-qa', escape(t.iToQa));
+  if (t.iaToQ !== undefined && t.iaToQ !== defaults.iaToQ) out.push('--prompt-a2q', escape(t.iaToQ));
+  if (t.iqToA !== undefined && t.iqToA !== defaults.iqToA) out.push('--prompt-q2a', escape(t.iqToA));
+  return out;
+}
+
+export function nextStepLines(out: string, manifest: RunManifest): string[] {
+  const round = manifest.round ?? 0;
+  const next = round + 1;
+  const outputs = manifest.outputs;
+  const rel = (file: string) => path.relative(process.cwd(), file) || '.';
+  const prompts = promptOptions((manifest.generation as { templates?: unknown } | null)?.templates);
+  const merged = outputs.merged ? path.join(out, outputs.merged) : undefined;
+  const data = merged ? rel(merged) : 'ORIGINAL_PLUS_KEPT.json';
+  const images = merged && outputs.mergedImageRoot ? rel(outputs.mergedImageRoot) : 'ITS_IMAGE_FOLDER';
+  const tasksOut = `${rel(out)}-round${next}-tasks`;
+  const cmd = (args: string[]) => args.map(quote).join(' ');
+  const lines = ['Next (SRF loop):'];
+  if (!merged) {
+    lines.push(`  WARNING: no --merge-with, so step 3 would train on synthetic data only; run again with --merge-with ORIGINAL.json (e.g. llava_v1_5_mix665k.json) --merge-image-folder ITS_IMAGE_FOLDER`);
+  }
+  if (outputs.trainScript) lines.push(`  round ${round}, step 3 (refined model):  ${rel(path.join(out, outputs.trainScript))}`);
+  lines.push(`  round ${next}, step 1 (generator):  ${cmd(['srf-native', 'tasks', '--data', data, '--image-folder', images, '--round', String(next), ...prompts, '--out', tasksOut])}`);
+  lines.push(`                                   ${cmd([`${tasksOut}/train-lora.sh`])}`);
+  const model = manifest.models?.model.path ?? 'TEXT.gguf';
+  const embedder = manifest.models?.embedder?.path ?? 'EMBEDDER.gguf';
+  lines.push(
+    `  round ${next}, step 2:  ${cmd(['srf-native', 'run', '--model', rel(model), '--mmproj', `${tasksOut}/checkpoints/llava-v1.5-srf-round${next}-multitask-lora/mmproj-model-f16.gguf`, '--lora', `${tasksOut}/checkpoints/llava-v1.5-srf-round${next}-multitask-lora/llava-v1.5-srf-round${next}-multitask-lora-f16.gguf`])} \\`,
+    `      ${cmd(['--embedder', rel(embedder), '--images', 'NEW_IMAGES', '--merge-with', data, '--merge-image-folder', images, '--round', String(next), ...prompts, '--out', `${rel(out)}-round${next}`])}`,
+  );
+  return lines;
+}
