@@ -16,7 +16,7 @@ const manifest = async (out: string) => JSON.parse(await readFile(join(out, 'run
 async function world() {
   const dir = await tempDir();
   const models = await writeFixtures(join(dir, 'models'), { llava: 'tiny', seed: 5 });
-  const names = Array.from({ length: 18 }, (_, i) => `p${i}.png`);
+  const names = Array.from({ length: 45 }, (_, i) => `p${i}.png`);
   await writeImages(join(dir, 'images'), names);
   const base: RefineOptions = {
     model: models.model,
@@ -30,7 +30,7 @@ async function world() {
     keepTop: 0.5,
     report: false,
   };
-  const cli = ['run', '--model', models.model, '--mmproj', models.mmproj, '--images', join(dir, 'images'), '--out', join(dir, 'out'), '--parallel', '2', '--threads', '1', '--max-question-chars', '40', '--max-answer-chars', '40', '--max-tokens-qa', '48', '--max-tokens-check', '24', '--no-report'];
+  const cli = ['run', '--model', models.model, '--mmproj', models.mmproj, '--images', join(dir, 'images'), '--out', join(dir, 'out'), '--threads', '1', '--max-question-chars', '40', '--max-answer-chars', '40', '--max-tokens-qa', '48', '--max-tokens-check', '24', '--no-report'];
   return { dir, names, base, cli, out: join(dir, 'out') };
 }
 
@@ -54,7 +54,7 @@ t.test('merge OUT joins complete shards, reports unfinished and missing ones, an
   // shards 0 and 1 of 3 through the CLI with --shard auto, as Slurm array tasks 0 and 1 (--array=0-2)
   for (const task of [0, 1]) {
     const result = await withEnv({ SLURM_JOB_ID: `10${task}`, SLURM_ARRAY_TASK_ID: String(task), SLURM_ARRAY_TASK_MIN: '0', SLURM_ARRAY_TASK_MAX: '2', SLURM_ARRAY_TASK_COUNT: '3' }, () =>
-      runCli([...cli, '--shard', 'auto']),
+      runCli([...cli, '--shard', 'auto', '--parallel', '2']),
     );
     t.equal(result.code, 0, result.code === 0 ? `task ${task} done` : result.stderr);
     t.match(result.stderr, new RegExp(`Slurm array task ${task} -> shard ${task}/3`), 'says where the shard came from');
@@ -79,7 +79,7 @@ t.test('merge OUT joins complete shards, reports unfinished and missing ones, an
   for (let waited = 0; waited < 120_000; waited += 20) {
     const text = await readFile(journal2, 'utf8').catch(() => '');
     if (text.includes('\n')) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
   child.kill('SIGTERM');
   const stopped = await child.output;
@@ -93,7 +93,7 @@ t.test('merge OUT joins complete shards, reports unfinished and missing ones, an
 
   // the scheduler restarts task 2 with the same command: it resumes from its journal
   const again = await withEnv({ ...env2, SLURM_RESTART_COUNT: '1' }, () =>
-    runCli([...cli, '--shard', 'auto']),
+    runCli([...cli, '--shard', 'auto', '--parallel', '2']),
   );
   t.equal(again.code, 0, again.stderr);
   t.match(again.stderr, new RegExp(`resuming: ${before} images already`));
