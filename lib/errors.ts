@@ -30,6 +30,8 @@ export const ERROR_CODES = [
   'IMAGE_ENCODE_FAILED',
   'ABORTED',
   'CLOSED',
+  // one engine replica's device failed (out of memory, device lost); the others go on
+  'DEVICE_FAILED',
   // the addon itself
   'NATIVE_MISSING',
   'BUILD_FAILED',

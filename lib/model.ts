@@ -6,15 +6,17 @@
  */
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { totalmem } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { SrfError, invalidArgument, isSrfError } from './errors.js';
 import { checkLoraFile, checkVisionModelFiles } from './gguf/check.js';
 import type { VisionModelFileInfo } from './gguf/check.js';
 import { prepareImage } from './image.js';
+import { resolveDevices, type DeviceTarget } from './devices.js';
 import { chooseKvLayout, defaultParallel, kvBytesPerCell, perSequenceCells } from './kv-layout.js';
 import type { DeviceFacts } from './kv-layout.js';
 import { native } from './native.js';
 import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './native.js';
+import { ReplicaRouter, type ReplicaStats } from './replicas.js';
 import { parseQaReply, cleanReply } from './srf/parse.js';
 import { DEFAULT_DECODING, DEFAULT_TEMPLATES, llavaPromptParts } from './srf/prompts.js';
 import type { PromptTemplates } from './srf/prompts.js';
@@ -35,6 +37,8 @@ export interface VisionModelInfo extends NativeVisionModelInfo {
   files: VisionModelFileInfo;
   imageSize: number;
   imageTokens: number;
+  /** Where the engine runs: one entry per replica (`cpu`, `gpu 0 (CUDA0)`); parallel, contextSize etc. are per replica. */
+  devices: string[];
 }
 
 export interface TaskCallOptions {
@@ -65,9 +69,10 @@ export interface KvSizing {
 }
 
 /** The sizing facts for these model files opened with `gpuLayers` and `requestTokens`. */
-export async function kvSizing(files: VisionModelFileInfo, paths: { model: string; mmproj: string }, gpuLayers: number, requestTokens: number): Promise<KvSizing> {
+export async function kvSizing(files: VisionModelFileInfo, paths: { model: string; mmproj: string }, gpuLayers: number, requestTokens: number, target?: DeviceTarget): Promise<KvSizing> {
   const build = native().buildInfo();
-  const gpus = build.devices.filter((d) => d.type === 'gpu' || d.type === 'igpu');
+  // A replica pinned to one GPU has that GPU's memory; one on the CPU has none; else llama.cpp splits over all.
+  const gpus = build.devices.filter((d) => (d.type === 'gpu' || d.type === 'igpu') && (target === undefined || (target.onGpu && d.name === target.device)));
   const onGpu = gpuLayers !== 0 && build.supportsGpuOffload && gpus.length > 0;
   const device: DeviceFacts = {
     onGpu,
@@ -83,7 +88,9 @@ export async function kvSizing(files: VisionModelFileInfo, paths: { model: strin
 
 export class VisionModel implements AsyncDisposable {
   readonly info: VisionModelInfo;
-  #engine: NativeVisionModel;
+  /** Undefined when this model is replicas behind #router. */
+  #engine: NativeVisionModel | undefined;
+  #router: ReplicaRouter | undefined;
   #pending = new Map<number, Pending>();
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -91,16 +98,40 @@ export class VisionModel implements AsyncDisposable {
   /** One abort listener per signal, however many requests share it. */
   #abortGroups = new WeakMap<AbortSignal, Set<number>>();
 
-  private constructor(engine: NativeVisionModel, pending: Map<number, Pending>, info: VisionModelInfo, scales: number[]) {
+  private constructor(engine: NativeVisionModel | undefined, pending: Map<number, Pending>, info: VisionModelInfo, scales: number[], router?: ReplicaRouter) {
     this.#engine = engine;
+    this.#router = router;
     this.#pending = pending;
     this.info = info;
     this.#loraScales = scales;
   }
 
-  /** Checks the files, then loads them off the JS thread. */
+  /** Checks the files, then loads them off the JS thread; with several `devices`, one engine replica per device. */
   static async open(options: OpenVisionModelOptions): Promise<VisionModel> {
     if (typeof options !== 'object' || options === null) throw invalidArgument('an options object', 'options', options);
+    if (options.devices === undefined) return VisionModel.#openOne(options, undefined);
+    const targets = resolveDevices(options.devices);
+    if (targets.length <= 1) return VisionModel.#openOne(options, targets[0]);
+    return VisionModel.#openReplicas(options, targets);
+  }
+
+  /** One replica per target, each with its share of the CPU threads when on the CPU. */
+  static async #openReplicas(options: OpenVisionModelOptions, targets: DeviceTarget[]): Promise<VisionModel> {
+    const onCpu = targets.filter((t) => !t.onGpu).length;
+    const threads = onCpu > 0 ? Math.max(1, Math.floor((options.threads ?? availableParallelism()) / onCpu)) : options.threads;
+    const opened = await Promise.allSettled(targets.map((t) => VisionModel.#openOne({ ...options, ...(threads !== undefined && !t.onGpu ? { threads } : {}) }, t)));
+    const models = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) {
+      await Promise.all(models.map((m) => m.close()));
+      throw failed.reason;
+    }
+    const router = new ReplicaRouter(models, targets.map((t) => t.label), options.onReplicaFailure);
+    const first = models[0] as VisionModel;
+    return new VisionModel(undefined, new Map(), { ...first.info, devices: router.devices }, [...first.loraScales], router);
+  }
+
+  static async #openOne(options: OpenVisionModelOptions, target: DeviceTarget | undefined): Promise<VisionModel> {
     if (typeof options.model !== 'string' || !options.model) throw invalidArgument('a GGUF file path', 'model', options.model);
     if (typeof options.mmproj !== 'string' || !options.mmproj) throw invalidArgument('a GGUF file path', 'mmproj', options.mmproj);
     // Validated now; their defaults depend on the model and the device (below).
@@ -117,9 +148,9 @@ export class VisionModel implements AsyncDisposable {
       await checkLoraFile(lora.path, files.text);
     }
     const imageTokens = files.vision.imageTokens;
-    const gpuLayers = options.gpuLayers ?? -1;
+    const gpuLayers = target && !target.onGpu ? 0 : (options.gpuLayers ?? -1);
     const requestTokens = positiveInt(options.requestTokens, 'requestTokens', 448);
-    const sizing = await kvSizing(files, options, gpuLayers, requestTokens);
+    const sizing = await kvSizing(files, options, gpuLayers, requestTokens, target);
     // A given contextSize fixes the memory: the default count stays 8 rather than split it 32 ways.
     const parallel =
       explicitParallel ?? (options.contextSize === undefined ? defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, explicitPrefixCache ?? n)) : 8);
@@ -156,9 +187,10 @@ export class VisionModel implements AsyncDisposable {
       batchSize,
       threads: options.threads ?? 0,
       flashAttention: options.flashAttention,
-      gpuVision: options.gpuVision ?? true,
+      gpuVision: target && !target.onGpu ? false : (options.gpuVision ?? true),
+      ...(target?.device ? { device: target.device } : {}),
     });
-    return new VisionModel(engine, pending, { ...nativeInfo, files, imageSize: files.vision.imageSize, imageTokens }, scales);
+    return new VisionModel(engine, pending, { ...nativeInfo, files, imageSize: files.vision.imageSize, imageTokens, devices: [target?.label ?? 'default'] }, scales);
   }
 
   get closed(): boolean {
@@ -173,6 +205,8 @@ export class VisionModel implements AsyncDisposable {
   /** One reply to `{system} USER: <image>\n{prompt} ASSISTANT:`. */
   async generate(request: GenerateRequest): Promise<GenerateResult> {
     this.#assertOpen();
+    if (this.#router) return this.#router.generate(request);
+    const engine = this.#engine as NativeVisionModel;
     if (typeof request?.prompt !== 'string') throw invalidArgument('a string', 'prompt', request?.prompt);
     const sampling = request.sampling ?? {};
     const signal = request.signal;
@@ -182,7 +216,7 @@ export class VisionModel implements AsyncDisposable {
     if (signal?.aborted) throw new SrfError('ABORTED', 'the request was cancelled before it started');
     const { beforeImage, afterImage } = llavaPromptParts(request.prompt);
     const prefixKey = createHash('sha256').update(beforeImage).update(image.hash).digest('hex');
-    const id = this.#engine.submit({
+    const id = engine.submit({
       beforeImage,
       afterImage,
       prefixKey,
@@ -246,7 +280,8 @@ export class VisionModel implements AsyncDisposable {
     if (!Array.isArray(scales) || scales.length !== this.info.loras || !scales.every(Number.isFinite)) {
       throw invalidArgument(`an array of ${this.info.loras} finite numbers`, 'scales', scales);
     }
-    await this.#wait(this.#engine.setLoraScales(scales));
+    if (this.#router) await this.#router.setLoraScales(scales);
+    else await this.#wait((this.#engine as NativeVisionModel).setLoraScales(scales));
     this.#loraScales = [...scales];
   }
 
@@ -256,14 +291,21 @@ export class VisionModel implements AsyncDisposable {
 
   /** Counters of the batching loop (for progress and benchmarks). */
   stats(): EngineStats {
-    return this.#engine.stats();
+    return this.#router ? this.#router.stats() : (this.#engine as NativeVisionModel).stats();
+  }
+
+  /** Per replica (device, requests, whether it failed, its counters); one entry without replicas. */
+  replicaStats(): ReplicaStats[] {
+    if (this.#router) return this.#router.replicaStats();
+    const engine = this.stats();
+    return [{ device: this.info.devices[0] ?? 'default', down: false, engine, requests: engine.completed + engine.failed }];
   }
 
   /** Frees the model and its GPU memory now; pending requests reject with CLOSED. */
   close(): Promise<void> {
     if (!this.#closing) {
       this.#closed = true;
-      this.#closing = this.#engine.close();
+      this.#closing = this.#router ? this.#router.close() : (this.#engine as NativeVisionModel).close();
     }
     return this.#closing;
   }
@@ -280,7 +322,7 @@ export class VisionModel implements AsyncDisposable {
     let group = this.#abortGroups.get(signal);
     if (!group) {
       const ids = new Set<number>();
-      signal.addEventListener('abort', () => ids.forEach((id) => this.#engine.cancel(id)), { once: true });
+      signal.addEventListener('abort', () => ids.forEach((id) => this.#engine?.cancel(id)), { once: true });
       this.#abortGroups.set(signal, ids);
       group = ids;
     }

@@ -31,6 +31,9 @@ struct LoadOptions {
   int32_t parallel = 8, prefixCache = 8, batchSize = 512, threads = 0;
   int flashAttention = -1;  // -1 auto, 0 off, 1 on
   bool gpuVision = true;
+  // A ggml backend device name (e.g. "CUDA1"): the text model and the vision encoder run on it
+  // alone, one engine replica per GPU. Empty: llama.cpp's default (layers split over all GPUs).
+  std::string device;
   bool unifiedKv = true;  // false: one KV stream per sequence (see EngineConfig::streamCells)
 };
 
@@ -47,6 +50,14 @@ class LoadWorker : public PromiseWorker {
     TakeRecentErrors();
     llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = options_.gpuLayers;
+    ggml_backend_dev_t pinned[2] = {nullptr, nullptr};
+    if (!options_.device.empty()) {
+      pinned[0] = ggml_backend_dev_by_name(options_.device.c_str());
+      if (!pinned[0]) Fail(code::kInvalidArgument, options_.modelPath, "no device named " + options_.device + " (see srf-native info)");
+      mp.devices = pinned;  // null-terminated: this device only
+      mp.split_mode = LLAMA_SPLIT_MODE_NONE;
+      mp.main_gpu = 0;  // an index into mp.devices
+    }
     m.model = llama_model_load_from_file(options_.modelPath.c_str(), mp);
     if (!m.model) Fail(code::kModelLoadFailed, options_.modelPath, "llama.cpp could not load the text model");
 
@@ -78,6 +89,7 @@ class LoadWorker : public PromiseWorker {
 
     mtmd_context_params vp = mtmd_context_params_default();
     vp.use_gpu = options_.gpuVision;
+    if (pinned[0]) vp.device = pinned[0];  // else clip takes the first GPU
     vp.n_threads = threads;
     vp.print_timings = false;
     vp.warmup = false;
@@ -274,6 +286,7 @@ Napi::Value VisionModel::Load(const Napi::CallbackInfo& info) {
   options.flashAttention = fa.IsBoolean() ? (fa.As<Napi::Boolean>().Value() ? 1 : 0) : -1;
   options.gpuVision = GetBool(o, "gpuVision", true);
   options.unifiedKv = GetBool(o, "unifiedKv", true);
+  options.device = GetString(o, "device");
   if (options.modelPath.empty() || options.mmprojPath.empty()) {
     ThrowError(env, code::kInvalidArgument, "load() needs model and mmproj paths");
   }

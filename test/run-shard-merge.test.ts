@@ -40,7 +40,8 @@ t.test('shards I/N partition the images; merge joins them and selects over the u
     for await (const line of run) streamed.push(line);
     const summary = await run.result;
     t.equal(summary.status, 'complete');
-    const written = await lines(join(dir, `shard-${index}`));
+    t.equal(summary.out, join(dir, `shard-${index}`, `shard-${index}-of-2`), 'a shard writes to OUT/shard-I-of-N');
+    const written = await lines(summary.out);
     t.same(written.map((l) => l.id).sort(), streamed.map((l) => l.id).sort(), 'the iterator yields every journaled line');
     shardLines.push(written);
   }
@@ -51,7 +52,7 @@ t.test('shards I/N partition the images; merge joins them and selects over the u
   t.same([...union].sort(), names.map((n) => identifyImage(n).id).sort(), 'complete');
 
   const merged = join(dir, 'merged');
-  const result = await runCli(['merge', '--in', join(dir, 'shard-0'), '--in', join(dir, 'shard-1'), '--in', join(dir, 'shard-0'), '--out', merged, '--keep-top', '0.5', '--format', 'sharegpt']);
+  const result = await runCli(['merge', '--in', join(dir, 'shard-0', 'shard-0-of-2'), '--in', join(dir, 'shard-1', 'shard-1-of-2'), '--in', join(dir, 'shard-0', 'shard-0-of-2'), '--out', merged, '--keep-top', '0.5', '--format', 'sharegpt']);
   t.equal(result.code, 0, result.code === 0 ? 'exit 0' : result.stderr);
   t.match(result.stdout, new RegExp(`${names.length} images \\(${a.length} duplicates dropped\\)`), 'a folder named twice is deduplicated by id');
   const all = await lines(merged);

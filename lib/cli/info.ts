@@ -1,11 +1,22 @@
 /** `srf-native info`: what the engine was built with and the devices it sees. */
 import type { Argv, CommandModule } from 'yargs';
-import { buildInfo } from '../native.js';
+import { buildInfo, type BuildInfo } from '../native.js';
 import { toolVersion } from '../run/version.js';
 import type { CliContext } from './context.js';
 
 interface InfoArgs {
   json: boolean;
+}
+
+/** One line per device; GPUs numbered as `run --devices 0,1` counts them. */
+function devicesList(devices: BuildInfo['devices'], gib: (bytes: number) => string): string[] {
+  let gpu = 0;
+  const lines = devices.map((d) => {
+    const number = d.type === 'gpu' || d.type === 'igpu' ? `GPU ${gpu++}: ` : '';
+    return `  ${number}${d.name} (${d.type}): ${d.description}${d.memoryTotal ? `, ${gib(d.memoryFree)} free of ${gib(d.memoryTotal)}` : ''}`;
+  });
+  lines.push(gpu > 1 ? `  run uses all ${gpu} GPUs, one engine replica each (--devices all; choose with --devices 0,1,...; --devices split: one engine over all)` : `  run uses one engine${gpu === 1 ? ' on the GPU' : ' on the CPU'} (--devices cpu,cpu: two CPU replicas)`);
+  return lines;
 }
 
 export function infoCommand(ctx: CliContext): CommandModule<object, InfoArgs> {
@@ -26,7 +37,7 @@ export function infoCommand(ctx: CliContext): CommandModule<object, InfoArgs> {
         `llama.cpp:      ${info.llamaCppVersion}`,
         `GPU offload:    ${info.supportsGpuOffload ? 'yes' : 'no'}`,
         'devices:',
-        ...info.devices.map((d) => `  ${d.name} (${d.type}): ${d.description}${d.memoryTotal ? `, ${gib(d.memoryFree)} free of ${gib(d.memoryTotal)}` : ''}`),
+        ...devicesList(info.devices, gib),
         `system:         ${info.systemInfo}`,
       ];
       ctx.print(lines.join('\n'));

@@ -1,12 +1,15 @@
 /** `srf-native merge`: join shard outputs and select over the union. */
 import type { Argv, CommandModule } from 'yargs';
-import { mergeRuns, type MergeOptions } from '../run/merge.js';
+import { SrfError } from '../errors.js';
+import { mergeRuns, type MergeOptions, type MergeSummary } from '../run/merge.js';
+import { mergeShards, type MergeShardsSummary } from '../run/merge-shards.js';
 import type { CliContext } from './context.js';
 import { optionalNumber, parseFormats } from './options.js';
 
 interface MergeArgs {
-  in: string[];
-  out: string;
+  dir?: string;
+  in?: string[];
+  out?: string;
   'keep-top'?: number;
   'match-mix'?: string;
   format?: string[];
@@ -18,10 +21,11 @@ interface MergeArgs {
 
 function builder(y: Argv): Argv<MergeArgs> {
   return y
-    .usage('$0 merge --in OUT1 --in OUT2 ... --out DIR [--keep-top 0.2] [--format ...]\n\nJoins the triplets.jsonl of several runs (the shards of `run --shard I/N`), one line per image id (the first folder wins a duplicate), then selects the top fraction per type over the union and writes every output into DIR. The folders must share the image root and the round.')
+    .usage('$0 merge OUT [--keep-top 0.2] [--format ...]\n$0 merge --in RUN1 --in RUN2 ... --out DIR\n\nJoins the triplets.jsonl of several runs, one line per image id (the first folder wins a duplicate), then selects the top fraction per type over the union and writes every output. `merge OUT` joins the complete shards of `run --shard I/N --out OUT` (OUT/shard-I-of-N/) into OUT, reports missing and unfinished shards (exit code 3 when some are), and can be run again as more shards finish. The folders must share the image root and the round.')
+    .positional('dir', { type: 'string', describe: 'the --out of `run --shard`: its shard-I-of-N folders are joined into it' })
     .options({
-      in: { type: 'string', array: true, demandOption: true, describe: 'output folder of a run (repeatable)' },
-      out: { type: 'string', demandOption: true, describe: 'folder for the merged outputs' },
+      in: { type: 'string', array: true, describe: 'output folder of a run (repeatable; instead of OUT)' },
+      out: { type: 'string', describe: 'folder for the merged outputs (default with OUT: OUT itself)' },
       'keep-top': { type: 'number', describe: 'fraction kept within each data type (default 0.2)' },
       'match-mix': { type: 'string', describe: 'resample the kept set to the type mix of this LLaVA JSON' },
       format: { type: 'string', array: true, describe: 'training-data formats besides LLaVA: sharegpt, openai' },
@@ -34,23 +38,37 @@ function builder(y: Argv): Argv<MergeArgs> {
 
 export function mergeCommand(ctx: CliContext): CommandModule<object, MergeArgs> {
   return {
-    command: 'merge',
+    command: 'merge [dir]',
     describe: 'join shard outputs (run --shard I/N) and select over the union',
     builder,
     handler: async (argv) => {
-      const options: MergeOptions = { inputs: argv.in, out: argv.out, report: argv.report, command: ctx.argv, onLog: ctx.onLog };
+      if ((argv.dir === undefined) === (argv.in === undefined)) throw new SrfError('INVALID_ARGUMENT', 'merge takes either OUT (the --out of the shard runs) or --in folders with --out (see --help)');
+      if (argv.in !== undefined && argv.out === undefined) throw new SrfError('INVALID_ARGUMENT', 'merge --in needs --out DIR (see --help)');
+      const options: MergeOptions = { inputs: argv.in ?? [], out: argv.out ?? (argv.dir as string), report: argv.report, command: ctx.argv, onLog: ctx.onLog };
       const keepTop = optionalNumber(argv['keep-top'], '--keep-top');
       if (keepTop !== undefined) options.keepTop = keepTop;
       if (argv['match-mix'] !== undefined) options.matchMix = argv['match-mix'];
       if (argv.format) options.formats = parseFormats(argv.format);
       if (argv['merge-with'] !== undefined) options.mergeWith = argv['merge-with'];
       if (argv['merge-image-folder'] !== undefined) options.mergeImageFolder = argv['merge-image-folder'];
-      const result = await mergeRuns(options);
+      let result: MergeSummary | MergeShardsSummary;
+      if (argv.dir !== undefined) {
+        const { inputs: _none, out: _out, ...rest } = options;
+        result = await mergeShards({ ...rest, out: argv.dir, ...(argv.out !== undefined ? { into: argv.out } : {}) });
+      } else {
+        result = await mergeRuns(options);
+      }
+      const shards = 'shards' in result ? result.shards : undefined;
+      if (shards && !(result as MergeShardsSummary).allComplete) ctx.exitCode = 3;
       if (argv.json) {
-        ctx.event({ event: 'finish', out: result.out, counts: result.counts, selection: result.selection, outputs: result.outputs, duplicates: result.duplicates, linesPerInput: result.linesPerInput });
+        ctx.event({ event: 'finish', out: result.out, counts: result.counts, selection: result.selection, outputs: result.outputs, duplicates: result.duplicates, linesPerInput: result.linesPerInput, ...(shards ? { shards } : {}) });
         return;
       }
-      ctx.print(`merged ${Object.keys(result.linesPerInput).length} folders into ${result.out}: ${result.counts.images} images (${result.duplicates} duplicates dropped), ${result.counts.kept} kept — ${result.selection.policy}`);
+      const what = shards ? `${shards.complete.length} of ${shards.count} shards` : `${Object.keys(result.linesPerInput).length} folders`;
+      ctx.print(`merged ${what} into ${result.out}: ${result.counts.images} images (${result.duplicates} duplicates dropped), ${result.counts.kept} kept — ${result.selection.policy}`);
+      if (shards && shards.complete.length < shards.count) {
+        ctx.print(`incomplete: ${[...shards.missing.map((s) => `${s.index} missing`), ...shards.unfinished.map((s) => `${s.index} ${s.status}`)].join(', ')}; run merge again once they finish`);
+      }
     },
   };
 }

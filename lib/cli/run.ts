@@ -4,8 +4,9 @@ import type { Argv, CommandModule } from 'yargs';
 import { SrfError } from '../errors.js';
 import { DEMO_IMAGE_COUNT, DEMO_SETTINGS, writeDemoAssets } from '../run/demo.js';
 import { JOURNAL_FILE } from '../run/journal.js';
-import { parseShard } from '../run/inputs.js';
 import { refine, type RefineOptions, type RefineSummary } from '../run/pipeline.js';
+import { resolveShard } from '../run/shard-env.js';
+import { resolveDevices } from '../devices.js';
 import type { QaReplyGrammarOptions } from '../srf/prompts.js';
 import { shellCommand, type CliContext } from './context.js';
 import { nextStepLines } from './next-steps.js';
@@ -36,6 +37,7 @@ interface RunArgs extends PromptArgs {
   ctx?: number;
   'kv-layout'?: string;
   gpu?: string;
+  devices?: string;
   threads?: number;
   'prefix-cache'?: number;
   'in-flight'?: number;
@@ -68,7 +70,7 @@ function builder(y: Argv): Argv<RunArgs> {
       images: { group: IO, type: 'string', describe: 'a folder (walked recursively, image files only), a glob such as "photos/**/*.jpg" (quote it), a list file (one path per line, relative to the list\'s folder) or one image' },
       out: { group: IO, type: 'string', describe: 'output folder: triplets.jsonl, train.llava.json, run.json, report.html, train-lora.sh (default ./srf-demo with --demo)' },
       'image-root': { group: IO, type: 'string', describe: 'folder the image paths in the outputs are relative to (LLaVA\'s --image_folder); default: the --images folder, the glob\'s fixed folder or the list\'s folder' },
-      shard: { group: IO, type: 'string', describe: 'I/N: process only the images whose relative path hashes to I mod N (0-based; e.g. $JOB_COMPLETION_INDEX/8); join shards with `srf-native merge`' },
+      shard: { group: IO, type: 'string', describe: 'I/N: process only the images whose relative path hashes to I mod N (0-based), into OUT/shard-I-of-N/; auto: I and N from a Slurm array (SLURM_ARRAY_TASK_*), auto/N: I from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX), N = its completions; join with `srf-native merge OUT`' },
       limit: { group: IO, type: 'number', describe: 'only the first N images (after --shard), in sorted order' },
       format: { group: IO, type: 'string', array: true, describe: 'extra training-data formats besides LLaVA: sharegpt, openai (repeatable or comma-separated)' },
       'merge-with': { group: IO, type: 'string', describe: 'original instruction data (LLaVA JSON, e.g. llava_v1_5_mix665k.json): also write train.merged.llava.json = original + kept' },
@@ -86,9 +88,10 @@ function builder(y: Argv): Argv<RunArgs> {
       ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens, all sequences together (default: sized from --parallel, --prefix-cache and the longest reply)' },
       'kv-layout': { group: ENGINE, type: 'string', choices: ['auto', 'unified', 'per-sequence'], describe: 'per-sequence: one KV stream per sequence (faster: 2x on an H200, ~25 % on CPU; ~2x KV memory); unified: one shared pool (least memory); auto: per-sequence where it fits in memory, else unified' },
       gpu: { group: ENGINE, type: 'string', describe: 'on (all layers), off (CPU only) or a number of layers to offload (default: all when a GPU is present)' },
+      devices: { group: ENGINE, type: 'string', describe: 'one engine replica per device, all fed from the same images, journal and outputs: all (every GPU), GPU numbers as `srf-native info` lists them (0,1), or cpu (cpu,cpu: two CPU replicas); split: one engine over all GPUs (a model no single GPU holds); a replica that fails hands its images to the others (default: all GPUs when there are several, else one engine)' },
       threads: { group: ENGINE, type: 'number', describe: 'CPU threads (default: all cores; 1 with --demo)' },
       'prefix-cache': { group: ENGINE, type: 'number', describe: 'image prefixes kept evaluated in the KV cache (default: --in-flight, so each image is encoded once; lower it to save KV memory)' },
-      'in-flight': { group: ENGINE, type: 'number', describe: 'images worked on at once (default: 2 x --parallel)' },
+      'in-flight': { group: ENGINE, type: 'number', describe: 'images worked on at once, all replicas together (default: 2 x --parallel x replicas)' },
       seed: { group: GEN, type: 'number', describe: 'base seed of the I->QA sampling; each image adds a number from its path (default 0)' },
       grammar: { group: GEN, type: 'boolean', default: true, describe: 'hold the I->QA reply to "Question: ...\\nAnswer: ..." with a grammar (--no-grammar to switch off)' },
       'max-question-chars': { group: GEN, type: 'number', describe: 'grammar bound: longest question line (default 120; --demo uses its own short grammar unless a bound is given)' },
@@ -114,7 +117,7 @@ function builder(y: Argv): Argv<RunArgs> {
     })
     .example('$0 run --demo', 'the whole pipeline on generated data, in seconds')
     .example('$0 run --model llava-v1.5-7b-f16.gguf --mmproj mmproj-f16.gguf --lora srf-multitask-lora.gguf --embedder bge-small-en-v1.5-f16.gguf --images photos/ --out srf-round0', 'one round on a folder of photos')
-    .example('$0 run ... --shard 3/8 --out shard-3', 'one of 8 machines; then `srf-native merge --in shard-0 ... --in shard-7 --out all`') as unknown as Argv<RunArgs>;
+    .example('$0 run ... --shard auto --out /shared/out', 'one task of a Slurm array (sbatch --array=0-7) writes /shared/out/shard-I-of-8/; then `srf-native merge /shared/out`') as unknown as Argv<RunArgs>;
 }
 
 function grammarBounds(argv: RunArgs): QaReplyGrammarOptions {
@@ -134,7 +137,8 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   const demo = argv.demo;
   // option values are checked before the demo writes anything
   const gpu = parseGpu(argv.gpu);
-  const shard = argv.shard === undefined ? undefined : parseShard(argv.shard);
+  if (argv.shard !== undefined) resolveShard(argv.shard);
+  if (argv.devices !== undefined) resolveDevices(argv.devices);
   const loras = argv.lora?.map(parseLoraSpec);
   const formats = argv.format ? parseFormats(argv.format) : undefined;
   const openaiImages = parseOpenAiImages(argv['openai-images']);
@@ -197,11 +201,12 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   set('round', optionalInteger(argv.round, '--round'));
   set('seed', optionalInteger(argv.seed, '--seed'));
   set('limit', optionalInteger(argv.limit, '--limit'));
-  set('shard', shard);
+  set('shard', argv.shard);
   set('contextSize', optionalInteger(argv.ctx, '--ctx'));
   set('kvLayout', argv['kv-layout'] as RefineOptions['kvLayout']);
   set('prefixCache', optionalInteger(argv['prefix-cache'], '--prefix-cache'));
   set('inFlight', optionalInteger(argv['in-flight'], '--in-flight'));
+  set('devices', argv.devices);
   set('gpuLayers', gpu.gpuLayers);
   set('gpuVision', gpu.gpuVision);
   return options;

@@ -1,7 +1,11 @@
 /**
  * One writer per output folder: `OUT/.srf-native.lock` holds the writer's pid and host. A lock whose
  * process is gone on this host (kill -9, power loss) is stale and taken over; a live one, or one from
- * another host (shared file systems), is an OUTPUT_CONFLICT that names the file to delete.
+ * another host (shared file systems), is an OUTPUT_CONFLICT that names the file to delete, unless it
+ * was taken by an earlier run of this same scheduler job, which runs once at a time, so its lock is this
+ * process's own: a Slurm job keeps its SLURM_JOB_ID when it is requeued (preempted, node failure); a
+ * Kubernetes Indexed Job's pod for one index is replaced only once the old one has failed
+ * (podReplacementPolicy: Failed) and names its Job with SRF_KUBERNETES_JOB_UID (examples/kubernetes/).
  */
 import { readFileSync, unlinkSync } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
@@ -21,6 +25,15 @@ interface LockContent {
   host: string;
   startedAt: string;
   command?: string;
+  /** `slurm:<SLURM_JOB_ID>` or `kubernetes:<job uid>/<index>` when started by a scheduler. */
+  job?: string;
+}
+
+/** The scheduler job this process belongs to, when it is one that runs a job id at most once at a time. */
+function schedulerJob(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.SLURM_JOB_ID) return `slurm:${env.SLURM_JOB_ID}`;
+  if (env.SRF_KUBERNETES_JOB_UID && env.JOB_COMPLETION_INDEX) return `kubernetes:${env.SRF_KUBERNETES_JOB_UID}/${env.JOB_COMPLETION_INDEX}`;
+  return undefined;
 }
 
 function alive(pid: number): boolean {
@@ -46,6 +59,8 @@ export async function acquireOutputLock(dir: string, command?: string): Promise<
   const file = path.join(dir, LOCK_FILE);
   const content: LockContent = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
   if (command) content.command = command;
+  const job = schedulerJob();
+  if (job) content.job = job;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const handle = await open(file, 'wx');
@@ -59,14 +74,15 @@ export async function acquireOutputLock(dir: string, command?: string): Promise<
     if (holder && holder.pid === process.pid && holder.host === content.host) {
       throw new SrfError('OUTPUT_CONFLICT', 'this process already writes to this output folder', { file: dir });
     }
-    if (holder && holder.host !== content.host) {
+    const restarted = holder !== null && job !== undefined && holder.job === job && (holder.host !== content.host || !alive(holder.pid));
+    if (holder && holder.host !== content.host && !restarted) {
       throw new SrfError(
         'OUTPUT_CONFLICT',
         `another srf-native (pid ${holder.pid} on ${holder.host}) writes to this output folder; if it is gone, delete ${file}`,
         { file: dir },
       );
     }
-    if (holder && alive(holder.pid)) {
+    if (holder && !restarted && alive(holder.pid)) {
       throw new SrfError(
         'OUTPUT_CONFLICT',
         `another srf-native (pid ${holder.pid}) is writing to this output folder; wait for it, or use another --out`,

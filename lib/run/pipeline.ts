@@ -21,6 +21,7 @@ import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode }
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
 import type { OpenAiImageReference } from '../emit/openai.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
+import { defaultDevices, resolveDevices, type DeviceSpec } from '../devices.js';
 import { defaultParallel } from '../kv-layout.js';
 import { VisionModel, kvSizing } from '../model.js';
 import { buildInfo } from '../native.js';
@@ -43,7 +44,7 @@ import { cutTruncatedAnswer, truncationCause, type Truncation } from '../srf/tru
 import type { FinishReason } from '../types.js';
 import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
 import { countLine, emptyCounts, finalizeOutputs } from './finalize.js';
-import { IMAGE_EXTENSIONS, countInputs, formatShard, parseShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
+import { IMAGE_EXTENSIONS, countInputs, formatShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from './journal.js';
 import { acquireOutputLock } from './lock.js';
 import {
@@ -60,6 +61,7 @@ import {
   type SelectionRecord,
 } from './manifest.js';
 import { openScorer, type Scorer } from './scoring.js';
+import { resolveShard, shardOutputFolder } from './shard-env.js';
 import { toolVersion } from './version.js';
 
 export interface RefineOptions {
@@ -97,7 +99,10 @@ export interface RefineOptions {
   seed?: number;
   /** Only the first N images (after sharding). */
   limit?: number;
-  /** `I/N`: only the images whose path hashes to I mod N. */
+  /**
+   * `I/N`: only the images whose path hashes to I mod N, written to `out/shard-I-of-N/` (join them with
+   * mergeShards). `auto` / `auto/N`: I and N from a Slurm array or Kubernetes Indexed Job (shard-env.ts).
+   */
   shard?: Shard | string;
   /** Sequences the engine decodes together. Default 8; on a GPU sized by its memory (VisionModel.open's parallel). */
   parallel?: number;
@@ -106,6 +111,12 @@ export interface RefineOptions {
   kvLayout?: KvLayout | 'auto';
   /** Layers on the GPU (-1 all, 0 none). Default all when a GPU is present. */
   gpuLayers?: number;
+  /**
+   * One engine replica per device, fed from the same image stream (VisionModel.open's devices):
+   * 'all', GPU numbers, 'cpu' (repeatable), '0,1', or 'split' (one engine over all GPUs). Default: every GPU when there are several, else
+   * one engine. parallel, prefixCache and contextSize are per replica; inFlight is for all of them.
+   */
+  devices?: 'all' | 'split' | DeviceSpec[] | string;
   gpuVision?: boolean;
   /** Image prefixes kept evaluated in the KV cache. Default: inFlight, so each image is encoded once. */
   prefixCache?: number;
@@ -192,6 +203,8 @@ interface ResolvedOptions {
   round: number;
   limit: number | undefined;
   shard: Shard | undefined;
+  /** Where the shard came from, for the log. */
+  shardFound: string | undefined;
   /** Set from the device once the model files are read, when the caller left them out. */
   parallel: number;
   inFlight: number;
@@ -232,13 +245,15 @@ function resolveOptions(options: RefineOptions): ResolvedOptions {
     delete merged.seed;
     sampling[task] = merged;
   }
+  const shard = options.shard === undefined ? undefined : resolveShard(options.shard);
   return {
-    out: path.resolve(options.out),
+    out: shard ? shardOutputFolder(path.resolve(options.out), shard.shard) : path.resolve(options.out),
     keepTop: checkFraction(options.keepTop ?? 0.2, 'keepTop'),
     seed: checkSeed(options.seed ?? 0, 'seed'),
     round: nonNegativeInteger(options.round ?? 0, 'round'),
     limit: options.limit === undefined ? undefined : nonNegativeInteger(options.limit, 'limit'),
-    shard: typeof options.shard === 'string' ? parseShard(options.shard) : options.shard === undefined ? undefined : parseShard(`${options.shard.index}/${options.shard.count}`),
+    shard: shard?.shard,
+    shardFound: shard?.found,
     parallel,
     inFlight: options.inFlight === undefined ? 2 * parallel : positiveInteger(options.inFlight, 'inFlight'),
     formats,
@@ -454,6 +469,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
     let scorer: Scorer | undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
+      if (r.shardFound) this.#log('info', `${r.shardFound}; writing to ${out}`);
       // --- everything that can be wrong with the setup fails here, before any image work ---
       const source = await resolveInputSource(o.images, o.imageRoot === undefined ? {} : { imageRoot: o.imageRoot });
       const files = await checkVisionModelFiles(o.model, o.mmproj);
@@ -519,14 +535,20 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       if (!scorer.record.paperFaithful) this.#log('warn', scorer.record.warning as string);
       // The longest call's reply plus its prompt (a follow-up quotes a reply of up to ~200 chars).
       const requestTokens = Math.max(...Object.values(r.sampling).map((s) => s.maxTokens ?? 128)) + 192;
+      const devices = o.devices ?? defaultDevices(o.gpuLayers);
+      const targets = devices === undefined ? undefined : resolveDevices(devices);
+      const replicas = Math.max(1, targets?.length ?? 1);
       if (o.parallel === undefined && o.contextSize === undefined) {
         // On a GPU the default is sized by memory (lib/kv-layout.ts), as VisionModel.open sizes its
-        // own, counting this pipeline's cached prefixes (inFlight images, 2 per sequence).
-        const sizing = await kvSizing(files, o, o.gpuLayers ?? -1, requestTokens);
-        r.parallel = defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, o.prefixCache ?? o.inFlight ?? 2 * n));
-        if (o.inFlight === undefined) r.inFlight = 2 * r.parallel;
+        // own, counting this pipeline's cached prefixes (inFlight images, 2 per sequence), per replica.
+        const sizing = await kvSizing(files, o, o.gpuLayers ?? -1, requestTokens, targets?.[0]);
+        r.parallel = defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, o.prefixCache ?? (o.inFlight === undefined ? 2 * n : Math.ceil(o.inFlight / replicas))));
       }
+      if (o.inFlight === undefined) r.inFlight = 2 * r.parallel * replicas;
       const open: OpenVisionModelOptions = { model: o.model, mmproj: o.mmproj, parallel: r.parallel };
+      if (devices !== undefined) open.devices = devices;
+      open.onReplicaFailure = (f) =>
+        this.#log('warn', `engine replica ${f.replica} on ${f.device} failed (${f.error.code}: ${f.error.message}); it handed back its ${f.handedBack + 1} requests in flight, and the run goes on with ${f.remaining} replica${f.remaining === 1 ? '' : 's'}`);
       if (o.loras) open.loras = o.loras;
       if (o.contextSize !== undefined) open.contextSize = o.contextSize;
       if (o.kvLayout !== undefined) open.kvLayout = o.kvLayout;
@@ -535,12 +557,13 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       if (o.gpuVision !== undefined) open.gpuVision = o.gpuVision;
       // Every image in flight keeps its prefix cached until IA->Q and IQ->A have reused it; with fewer
       // slots, other images' I->QA requests queued in between evict it and it is encoded again.
-      open.prefixCache = o.prefixCache ?? r.inFlight;
+      open.prefixCache = o.prefixCache ?? Math.ceil(r.inFlight / replicas);
       if (o.threads !== undefined) open.threads = o.threads;
       model = await VisionModel.open(open);
       const info = buildInfo();
       // The layout is chosen by memory (lib/kv-layout.ts) and halves or doubles throughput: say it.
-      this.#log('info', `engine: ${info.backend}, ${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
+      const where = replicas > 1 ? `${replicas} replicas (${model.info.devices.join(', ')}), each with ` : '';
+      this.#log('info', `engine: ${info.backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
 
       manifest = {
         format: MANIFEST_FORMAT,
@@ -574,6 +597,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
           kvLayout: model.info.kvLayout,
           prefixCache: model.info.prefixCache,
           gpuLayers: o.gpuLayers ?? 'all when a GPU is present',
+          devices: model.info.devices,
           threads: o.threads ?? 'all cores',
         },
         scoring: scorer.record,
@@ -607,6 +631,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       timer = undefined;
       await journal.close();
       const engineStats = model.stats();
+      const replicaStats = replicas > 1 ? model.replicaStats() : undefined;
       await model.close();
       model = undefined;
       await scorer.close();
@@ -639,6 +664,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
           finalManifest.scoring = { ...finalManifest.scoring!, paperFaithful: finalManifest.scoring!.paperFaithful && result.paperFaithful };
           finalManifest.selectionSettings = { keepTop: r.keepTop, matchMix: o.matchMix ? path.resolve(o.matchMix) : null, formats: ['llava', ...r.formats.filter((f) => f !== 'llava')], mergeWith: o.mergeWith ? path.resolve(o.mergeWith) : null, mergeImageFolder: o.mergeImageFolder ? path.resolve(o.mergeImageFolder) : null, openaiImages: o.openaiImages ?? null };
           finalManifest.engineStats = engineStats;
+          if (replicaStats) finalManifest.replicas = replicaStats;
           finalManifest.timings = {
             startedAt: new Date(started).toISOString(),
             finishedAt: new Date().toISOString(),
