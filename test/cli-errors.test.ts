@@ -38,6 +38,7 @@ t.test('bad options: exit 2 with the reason, nothing written', async (t) => {
     [['frobnicate'], /INVALID_ARGUMENT: Unknown argument: frobnicate/],
     [[], /INVALID_ARGUMENT: name a command/],
     [['run', '--demo', '--out', never, '--shard', '2/2'], /INVALID_ARGUMENT: Expected I\/N/],
+    [['run', '--demo', '--out', never, '--parallel', '2', '--parallel=1'], /INVALID_ARGUMENT: --parallel was given more than once/],
     [['run', '--demo', '--out', never, '--gpu', 'maybe'], /INVALID_ARGUMENT: Expected on, off or a number of layers/],
     [['select', '--in', '/no/such/folder'], /FILE_NOT_FOUND: .*no run\.json/],
   ];

@@ -3,7 +3,7 @@
  * code (0 done, 2 an SrfError or a bad option, 1 anything unexpected, 130 interrupted). Errors are
  * one line on stderr: `srf-native: CODE: message`.
  */
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { SrfError } from '../errors.js';
 import { toolVersion } from '../run/version.js';
 import { buildCommand } from './build.js';
@@ -17,11 +17,28 @@ import { tasksCommand } from './tasks.js';
 
 export { CliContext, type CliOptions } from './context.js';
 
+/**
+ * yargs merges a single-valued option given twice into one wrong value (`--parallel 2 --parallel 1`
+ * ran 3 sequences): refuse it, naming the option. Repeatable (array) options are left alone.
+ */
+function refuseRepeatedOptions(rawArgs: readonly string[], arrayOptions: readonly string[], aliases: Record<string, string[]>): void {
+  const canonical = (name: string) => Object.entries(aliases).find(([, names]) => names.includes(name))?.[0] ?? name;
+  const seen = new Set<string>();
+  for (const token of rawArgs) {
+    if (token === '--') break;
+    if (!token.startsWith('--')) continue;
+    const name = canonical(token.slice(2).split('=')[0].replace(/^no-/, ''));
+    if (arrayOptions.includes(name)) continue;
+    if (seen.has(name)) throw new SrfError('INVALID_ARGUMENT', `--${name} was given more than once; give it once`);
+    seen.add(name);
+  }
+}
+
 export async function main(argv: string[] = process.argv.slice(2), options: CliOptions = {}): Promise<number> {
   const ctx = new CliContext(options);
   ctx.argv = argv;
   let output = '';
-  const parser = yargs(argv)
+  const parser: Argv = yargs(argv)
     .scriptName('srf-native')
     .usage(
       '$0 <command> [options]\n\nSelf-refinement of LLaVA-1.5 with Triangular Consistency (arXiv 2510.10487) on a native llama.cpp engine.\nStart with `$0 run --demo`.',
@@ -33,6 +50,10 @@ export async function main(argv: string[] = process.argv.slice(2), options: CliO
     .command(reportCommand(ctx))
     .command(infoCommand(ctx))
     .command(buildCommand(ctx))
+    .middleware(() => {
+      const declared = (parser as unknown as { getOptions(): { array: string[]; alias: Record<string, string[]> } }).getOptions();
+      refuseRepeatedOptions(argv, declared.array, declared.alias);
+    }, true)
     .demandCommand(1, 'name a command (run, tasks, select, merge, report, info, build); see --help')
     .recommendCommands()
     .strict()
