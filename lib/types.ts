@@ -21,16 +21,17 @@ export interface PreparedImage {
   readonly height: number;
 }
 
+/** Numbers out of range (or NaN, or fractions where integers are meant) are INVALID_ARGUMENT. */
 export interface SamplingOptions {
-  /** 0 (default) = greedy. */
+  /** A finite number >= 0; 0 (default) = greedy. */
   temperature?: number;
-  /** Nucleus sampling; 1 = off. Default 1. */
+  /** Nucleus sampling, in [0, 1]; 1 = off. Default 1. */
   topP?: number;
-  /** 0 = off. Default 0. */
+  /** An integer >= 0; 0 = off. Default 0. */
   topK?: number;
-  /** Seed for temperature sampling; same seed, same request, same text. Default 0. */
+  /** Seed for temperature sampling, an integer in [0, 2^32 - 1]; same seed, same request, same text. Default 0. */
   seed?: number;
-  /** Default 128. */
+  /** An integer >= 1. Default 128. */
   maxTokens?: number;
   /** Keep generating past end-of-sequence (benchmarks). */
   ignoreEos?: boolean;
@@ -112,8 +113,10 @@ export interface OpenVisionModelOptions {
    */
   requestTokens?: number;
   /**
-   * Sequences decoded together. Default 8 on CPU; on a GPU the most of 32, 24, 16 whose
-   * per-sequence KV cache fits beside the weights in 80 % of its free memory (else 8).
+   * Sequences decoded together, at most batchSize (each puts a token into every step's batch);
+   * parallel + prefixCache at most 256. Default 8 on CPU; on a GPU the most of 32, 24, 16 whose
+   * per-sequence KV cache fits beside the weights in 80 % of its free memory (else 8); a default is
+   * lowered to batchSize when that is smaller.
    */
   parallel?: number;
   /** Image prefixes kept evaluated in the KV cache. Default = parallel. */

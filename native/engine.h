@@ -19,6 +19,7 @@
 
 #include "llama.h"
 #include "mtmd.h"
+#include "failpoints.h"
 #include "prefix_cache.h"
 #include "sampling.h"
 
@@ -32,6 +33,12 @@ struct GenerateRequest {
   uint32_t nx = 0, ny = 0;
   std::string prefixKey;  // identifies beforeImage + pixels: requests with the same key share a prefix
   SamplingParams sampling;
+
+  // Filled by the loop the first time it tries to admit the request, kept while it waits for room
+  // so that a retry neither tokenizes nor preprocesses the image again.
+  bool tokenized = false;
+  std::vector<llama_token> suffix;  // afterImage's tokens
+  std::shared_ptr<mtmd_input_chunks> prefixChunks;  // beforeImage + image, when its prefix is not cached
 };
 
 struct GenerateOutput {
@@ -86,6 +93,13 @@ class Engine {
   void Stop();
   EngineStats Stats() const;
 
+  // At process exit (an atexit handler, registered when the first engine starts). process.exit() on the
+  // main thread runs no env cleanup hooks: without this a loop thread would still be decoding
+  // while static destructors free llama.cpp's and ggml's globals. Stops every engine's loop;
+  // from then on completions are dropped (ProcessExiting()).
+  static void StopAllAtExit();
+  static bool ProcessExiting();
+
  private:
   struct Slot;
   struct LoraChange {
@@ -96,9 +110,16 @@ class Engine {
   void Run();
   void TakeMessages(std::deque<std::unique_ptr<GenerateRequest>>& waiting, std::set<uint64_t>& cancels,
                     std::deque<LoraChange>& loraChanges);
+  void AdmitWaiting(std::deque<std::unique_ptr<GenerateRequest>>& waiting);
   bool AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot);
-  std::shared_ptr<PrefixEntry> EvaluatePrefix(const GenerateRequest& request);
+  void TokenizeRequest(GenerateRequest& request, bool needPrefix);
+  bool MakeRoom(int64_t cells);
+  std::shared_ptr<PrefixEntry> EvaluatePrefix(GenerateRequest& request);
   void Step(llama_batch& batch);
+  int32_t FillBatch(llama_batch& batch, bool withPrompts);
+  int32_t Decode(llama_batch& batch);
+  Slot* NewestInStep();
+  void FailStep(const std::string& code, const std::string& message);
   void Finish(Slot& slot, const char* reason);
   void Fail(Slot& slot, const std::string& code, const std::string& message);
   void FreeSlot(Slot& slot);
@@ -114,7 +135,7 @@ class Engine {
   EngineConfig config_;
   Sink sink_;
   int64_t cellBudget_;
-  int64_t lastPrefixTokens_ = 0;
+  uint64_t admissions_ = 0;  // admission order, to find the newest request in a step
   GrammarCache grammars_;
   PrefixCache prefixes_;
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -126,7 +147,10 @@ class Engine {
   std::set<uint64_t> cancels_;
   std::deque<LoraChange> loraQueue_;
   bool stopping_ = false;
+  std::atomic<bool> abort_{false};  // set by Stop(): llama.cpp's abort callback ends a running decode
+  std::mutex joinMutex_;             // Stop() may be called from two threads (close, env teardown)
   std::thread thread_;
+  Failpoints failpoints_;
 
   std::atomic<uint64_t> steps_{0}, generatedTokens_{0}, promptTokens_{0}, prefixTokens_{0};
   std::atomic<uint64_t> prefixHits_{0}, prefixMisses_{0}, completed_{0}, failed_{0};
