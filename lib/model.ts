@@ -10,13 +10,14 @@ import { totalmem } from 'node:os';
 import { SrfError, invalidArgument, isSrfError } from './errors.js';
 import { checkLoraFile, checkVisionModelFiles } from './gguf/check.js';
 import type { VisionModelFileInfo } from './gguf/check.js';
+import { draftFields } from './draft.js';
 import { prepareImage } from './image.js';
 import { chooseKvLayout, defaultParallel, kvBytesPerCell, perSequenceCells } from './kv-layout.js';
 import type { DeviceFacts } from './kv-layout.js';
 import { native } from './native.js';
 import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './native.js';
 import { parseQaReply, cleanReply } from './srf/parse.js';
-import { DEFAULT_DECODING, DEFAULT_TEMPLATES, llavaPromptParts } from './srf/prompts.js';
+import { DEFAULT_DECODING, DEFAULT_TEMPLATES, DEFAULT_TOP_K, llavaPromptParts } from './srf/prompts.js';
 import type { PromptTemplates } from './srf/prompts.js';
 import type {
   GenerateRequest,
@@ -155,6 +156,7 @@ export class VisionModel implements AsyncDisposable {
       prefixCache,
       batchSize,
       threads: options.threads ?? 0,
+      samplingThreads: options.samplingThreads === undefined ? 0 : positiveInt(options.samplingThreads, 'samplingThreads', 1),
       flashAttention: options.flashAttention,
       gpuVision: options.gpuVision ?? true,
     });
@@ -190,11 +192,12 @@ export class VisionModel implements AsyncDisposable {
       size: image.size,
       temperature: sampling.temperature ?? 0,
       topP: sampling.topP ?? 1,
-      topK: sampling.topK ?? 0,
+      topK: sampling.topK ?? DEFAULT_TOP_K,
       seed: sampling.seed ?? 0,
       maxTokens: positiveInt(sampling.maxTokens, 'maxTokens', 128),
       ignoreEos: sampling.ignoreEos ?? false,
       grammar: sampling.grammar ?? '',
+      ...draftFields(request.draft, sampling, this.info.vocabSize),
     });
     const group = signal ? this.#abortGroup(signal) : undefined;
     group?.add(id);

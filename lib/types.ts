@@ -24,7 +24,11 @@ export interface SamplingOptions {
   temperature?: number;
   /** Nucleus sampling; 1 = off. Default 1. */
   topP?: number;
-  /** 0 = off. Default 0. */
+  /**
+   * Candidates kept before top-p (temperature > 0). Default 40, the first sampler of llama.cpp's
+   * default chain too: without it, top-p over a flat distribution sorts the whole vocabulary for
+   * every row of every step. 0 = off (the whole vocabulary).
+   */
   topK?: number;
   /** Seed for temperature sampling; same seed, same request, same text. Default 0. */
   seed?: number;
@@ -42,6 +46,13 @@ export interface GenerateRequest {
   prompt: string;
   sampling?: SamplingOptions;
   signal?: AbortSignal;
+  /**
+   * Greedy requests without a grammar (temperature 0): the reply you expect, as text or token ids
+   * (e.g. the question an IA->Q call should reconstruct). The engine verifies several draft tokens
+   * per step and keeps those the model itself would have chosen, so the reply is exactly the greedy
+   * reply, only sooner when the draft is right. stats().draftTokens / draftAccepted count them.
+   */
+  draft?: string | number[];
 }
 
 export type FinishReason = 'eos' | 'length' | 'grammar';
@@ -118,6 +129,11 @@ export interface OpenVisionModelOptions {
   prefixCache?: number;
   /** CPU threads. Default: all cores. */
   threads?: number;
+  /**
+   * Threads sampling the rows of a decode step in parallel (each request's sampler is its own, so
+   * the tokens do not depend on this number). Default: the machine's cores, at most 16.
+   */
+  samplingThreads?: number;
   /** Tokens per llama_batch. Default 512. */
   batchSize?: number;
   /** Flash attention in the text model. Default: llama.cpp's choice (on where supported). */

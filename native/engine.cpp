@@ -34,6 +34,10 @@ std::vector<llama_token> Tokenize(const llama_vocab* vocab, const std::string& t
 // KV cells kept free of any reservation: llama.cpp may not be able to use every last cell.
 constexpr int64_t kCellSlack = 16;
 
+// Draft rows per sequence and step: the first try, and the most once the model keeps confirming.
+constexpr size_t kFirstDraftChunk = 4;
+constexpr size_t kMaxDraftChunk = 32;
+
 }  // namespace
 
 struct Engine::Slot {
@@ -49,6 +53,14 @@ struct Engine::Slot {
   size_t stepPrompt = 0;                // prompt tokens put into this step's batch
   int64_t reserved = 0;                 // KV cells reserved for prompt + generation
   GenerateOutput output;
+  // Sampling: this step's logits rows (the next token's, then its draft rows') and what they gave.
+  std::vector<const float*> rows;
+  std::vector<llama_token> sampled;
+  // Drafting (GenerateRequest::draft): on while every token so far matched the draft.
+  uint64_t draftFor = 0;   // the request id the fields below belong to
+  bool drafting = false;
+  size_t draftChunk = 0;   // draft rows to try next step: grows while the model confirms them
+  size_t stepDraft = 0;    // draft rows put into this step's batch
 
   bool Free() const { return !request; }
 };
@@ -61,7 +73,9 @@ Engine::Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model,
       sink_(std::move(sink)),
       cellBudget_(static_cast<int64_t>(llama_n_ctx(ctx)) - kCellSlack),
       grammars_(vocab_),
-      prefixes_(ctx, config_.parallel, config_.prefixCache) {
+      prefixes_(ctx, config_.parallel, config_.prefixCache),
+      samplers_(std::make_unique<WorkerPool>(config_.samplingThreads > 0 ? config_.samplingThreads
+                                                                          : WorkerPool::DefaultThreads())) {
   for (int32_t i = 0; i < config_.parallel; ++i) {
     slots_.push_back(std::make_unique<Slot>());
     slots_.back()->seq = i;
@@ -132,6 +146,9 @@ EngineStats Engine::Stats() const {
   s.prefixEvalMs = prefixEvalUs_ / 1000.0;
   s.imageEncodeMs = imageEncodeUs_ / 1000.0;
   s.decodeMs = decodeUs_ / 1000.0;
+  s.sampleMs = sampleUs_ / 1000.0;
+  s.draftTokens = draftTokens_;
+  s.draftAccepted = draftAccepted_;
   s.active = activeCount_;
   {
     // Not yet taken by the loop, plus taken but not yet admitted.
@@ -417,8 +434,20 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(const GenerateRequest& req) 
   return entry;
 }
 
+// Draft rows for a running greedy sequence this step: the draft's next tokens after the one being
+// decoded, as many as its chunk, the draft, maxTokens and `room` allow. The chunk starts small and
+// doubles while the model confirms every row, so a draft the model disagrees with costs a few rows.
+size_t Engine::DraftRows(Slot& slot, size_t room) const {
+  const GenerateRequest& req = *slot.request;
+  if (!slot.drafting || slot.next == LLAMA_TOKEN_NULL) return 0;
+  const size_t generated = static_cast<size_t>(slot.output.generatedTokens);
+  const size_t maxTokens = static_cast<size_t>(req.sampling.maxTokens);
+  if (generated >= req.draft.size() || generated + 1 >= maxTokens) return 0;
+  return std::min({slot.draftChunk, req.draft.size() - generated, maxTokens - generated - 1, room});
+}
+
 void Engine::Step(llama_batch& batch) {
-  // Running sequences first (one token each), then prompt tokens of new ones, up to batchSize.
+  // Running sequences first (one token each, plus draft rows), then prompt tokens of new ones, up to batchSize.
   batch.n_tokens = 0;
   auto add = [&](llama_token token, llama_pos pos, llama_seq_id seq, bool logits) {
     const int32_t i = batch.n_tokens++;
@@ -435,12 +464,35 @@ void Engine::Step(llama_batch& batch) {
   for (auto& slot : slots_) {
     slot->outputIndex = -1;
     slot->stepPrompt = 0;
+    slot->stepDraft = 0;
     if (!slot->Free() && slot->next != LLAMA_TOKEN_NULL) room--;
+  }
+  // Drafts take at most half of what is left, so that new prompts still start.
+  size_t draftRoom = room / 2;
+  for (auto& slot : slots_) {
+    if (slot->Free()) continue;
+    if (slot->draftFor != slot->request->id) {
+      slot->draftFor = slot->request->id;
+      GenerateRequest& req = *slot->request;
+      if (!req.draftText.empty()) {
+        req.draft = Tokenize(vocab_, req.draftText);
+        if (llama_vocab_eos(vocab_) != LLAMA_TOKEN_NULL) req.draft.push_back(llama_vocab_eos(vocab_));
+      }
+      slot->drafting = !slot->request->draft.empty() && slot->sampler->PlainGreedy();
+      slot->draftChunk = kFirstDraftChunk;
+    }
+    slot->stepDraft = DraftRows(*slot, draftRoom);
+    draftRoom -= slot->stepDraft;
+    room -= slot->stepDraft;
   }
   for (auto& slot : slots_) {
     if (slot->Free()) continue;
     if (slot->next != LLAMA_TOKEN_NULL) {
       slot->outputIndex = add(slot->next, slot->pos, slot->seq, true);
+      const size_t generated = static_cast<size_t>(slot->output.generatedTokens);
+      for (size_t k = 0; k < slot->stepDraft; ++k) {
+        add(slot->request->draft[generated + k], slot->pos + 1 + static_cast<llama_pos>(k), slot->seq, true);
+      }
       continue;
     }
     if (slot->pendingDone >= slot->pending.size() || room == 0) continue;
@@ -465,12 +517,6 @@ void Engine::Step(llama_batch& batch) {
   const uint64_t stepUs = MicrosSince(start);
   decodeUs_ += stepUs;
   steps_++;
-  if (trace_) {
-    int32_t promptRows = 0;
-    for (auto& slot : slots_) promptRows += static_cast<int32_t>(slot->stepPrompt);
-    std::fprintf(trace_, "{\"ev\":\"step\",\"rows\":%d,\"promptRows\":%d,\"us\":%llu}\n", batch.n_tokens,
-                 promptRows, static_cast<unsigned long long>(stepUs));
-  }
   if (rc != 0) {
     const std::string why = TakeRecentErrors();
     for (auto& slot : slots_) {
@@ -486,37 +532,91 @@ void Engine::Step(llama_batch& batch) {
 
   for (auto& slot : slots_) {
     if (slot->Free()) continue;
-    if (slot->next != LLAMA_TOKEN_NULL) {
-      slot->pos++;
-      slot->next = LLAMA_TOKEN_NULL;
-    }
     if (slot->stepPrompt) {
       slot->pos += static_cast<llama_pos>(slot->stepPrompt);
       slot->pendingDone += slot->stepPrompt;
       promptTokens_ += slot->stepPrompt;
     }
-    if (slot->outputIndex < 0) continue;
-
-    const llama_token token = slot->sampler->Sample(ctx_, slot->outputIndex);
-    const SamplingParams& sp = slot->request->sampling;
-    if (token == LLAMA_TOKEN_NULL) {
-      Finish(*slot, "grammar");
-      continue;
+  }
+  const auto sampleStart = Clock::now();
+  SampleRows();
+  const uint64_t sampleUs = MicrosSince(sampleStart);
+  sampleUs_ += sampleUs;
+  if (trace_) {
+    int32_t promptRows = 0, draftRows = 0;
+    for (auto& slot : slots_) {
+      promptRows += static_cast<int32_t>(slot->stepPrompt);
+      draftRows += static_cast<int32_t>(slot->stepDraft);
     }
+    std::fprintf(trace_, "{\"ev\":\"step\",\"t\":%llu,\"rows\":%d,\"promptRows\":%d,\"draftRows\":%d,\"us\":%llu,\"sampleUs\":%llu}\n",
+                 static_cast<unsigned long long>(std::chrono::duration_cast<std::chrono::microseconds>(start - born_).count()),
+                 batch.n_tokens, promptRows, draftRows, static_cast<unsigned long long>(stepUs),
+                 static_cast<unsigned long long>(sampleUs));
+  }
+  for (auto& slot : slots_) {
+    if (!slot->Free() && slot->outputIndex >= 0) TakeSampled(*slot);
+  }
+}
+
+// Samples every row that has logits this step, on the worker pool (one slot per task: each
+// sampler's state is its own, so the result does not depend on the threads). A drafting slot's
+// rows are verified in order and stop at the first token that differs from the draft.
+void Engine::SampleRows() {
+  std::vector<Slot*> work;
+  for (auto& slot : slots_) {
+    if (slot->Free() || slot->outputIndex < 0) continue;
+    slot->rows.clear();
+    slot->sampled.clear();
+    // llama_get_logits_ith may reorder the outputs on first use: called here, on one thread.
+    for (size_t k = 0; k <= slot->stepDraft; ++k) slot->rows.push_back(llama_get_logits_ith(ctx_, slot->outputIndex + static_cast<int32_t>(k)));
+    work.push_back(slot.get());
+  }
+  samplers_->ForEach(work.size(), [&](size_t i) {
+    Slot& slot = *work[i];
+    const size_t generated = static_cast<size_t>(slot.output.generatedTokens);
+    for (size_t k = 0; k < slot.rows.size(); ++k) {
+      const llama_token token = slot.sampler->Sample(slot.rows[k]);
+      slot.sampled.push_back(token);
+      // Row k + 1 holds draft[generated + k]: valid only if the model chose that very token.
+      if (k == slot.stepDraft || token != slot.request->draft[generated + k] || llama_vocab_is_eog(vocab_, token)) break;
+    }
+  });
+}
+
+// Hands a slot's sampled tokens to its reply, in order, until it finishes; drops the KV cells of
+// draft rows the model did not confirm.
+void Engine::TakeSampled(Slot& slot) {
+  if (slot.next != LLAMA_TOKEN_NULL) {
+    const size_t confirmed = slot.sampled.size() - 1;  // draft rows whose input token the model chose
+    draftTokens_ += slot.stepDraft;
+    draftAccepted_ += confirmed;
+    slot.pos += 1 + static_cast<llama_pos>(confirmed);
+    if (confirmed < slot.stepDraft) llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, slot.pos, -1);
+    if (slot.stepDraft > 0 && confirmed == slot.stepDraft) slot.draftChunk = std::min(2 * slot.draftChunk, kMaxDraftChunk);
+    slot.next = LLAMA_TOKEN_NULL;
+  }
+  const SamplingParams& sp = slot.request->sampling;
+  for (const llama_token token : slot.sampled) {
+    if (token == LLAMA_TOKEN_NULL) {
+      Finish(slot, "grammar");
+      return;
+    }
+    const size_t at = static_cast<size_t>(slot.output.generatedTokens);
+    if (slot.drafting && (at >= slot.request->draft.size() || slot.request->draft[at] != token)) slot.drafting = false;
     if (llama_vocab_is_eog(vocab_, token) && !sp.ignoreEos) {
-      Finish(*slot, "eos");
-      continue;
+      Finish(slot, "eos");
+      return;
     }
     char piece[256];
     const int32_t n = llama_token_to_piece(vocab_, token, piece, sizeof(piece), 0, false);
-    if (n > 0) slot->output.text.append(piece, static_cast<size_t>(n));
-    slot->output.generatedTokens++;
+    if (n > 0) slot.output.text.append(piece, static_cast<size_t>(n));
+    slot.output.generatedTokens++;
     generatedTokens_++;
-    if (slot->output.generatedTokens >= sp.maxTokens) {
-      Finish(*slot, "length");
-      continue;
+    if (slot.output.generatedTokens >= sp.maxTokens) {
+      Finish(slot, "length");
+      return;
     }
-    slot->next = token;
+    slot.next = token;
   }
 }
 

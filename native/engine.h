@@ -5,6 +5,7 @@
 // mean a fuller batch. Cancellation, LoRA changes and stopping are messages to this loop.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdint>
@@ -21,6 +22,7 @@
 #include "mtmd.h"
 #include "prefix_cache.h"
 #include "sampling.h"
+#include "worker_pool.h"
 
 namespace srf {
 
@@ -32,6 +34,10 @@ struct GenerateRequest {
   uint32_t nx = 0, ny = 0;
   std::string prefixKey;  // identifies beforeImage + pixels: requests with the same key share a prefix
   SamplingParams sampling;
+  // Greedy requests without a grammar: the expected reply's tokens (EOS last when it should end).
+  // Verified several at a time in one step; the output is the greedy output whatever the draft.
+  std::vector<llama_token> draft;
+  std::string draftText;  // or as text: tokenized by the engine, EOS appended
 };
 
 struct GenerateOutput {
@@ -59,6 +65,7 @@ struct EngineConfig {
   // > 0: one KV stream of this many cells per seq id (kv_unified = false); a request gets a copy
   //    of its prefix's stream, so attention reads only its own cells (faster on CPU: NOTES.md).
   int32_t streamCells = 0;
+  int32_t samplingThreads = 0;  // threads sampling a step's rows (0: the machine's cores, at most 16)
   std::vector<llama_adapter_lora*> loras;
 };
 
@@ -67,6 +74,8 @@ struct EngineStats {
   uint64_t prefixHits = 0, prefixMisses = 0, completed = 0, failed = 0;
   // prefixEvalMs = imageEncodeMs (vision encoder) + the prefix's text and embedding decode.
   double prefixEvalMs = 0, imageEncodeMs = 0, decodeMs = 0;
+  double sampleMs = 0;  // host time sampling steps' rows (and verifying drafts)
+  uint64_t draftTokens = 0, draftAccepted = 0;  // draft tokens put into steps / confirmed by the model
   uint32_t active = 0, queued = 0;
 };
 
@@ -99,6 +108,9 @@ class Engine {
   bool AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot);
   std::shared_ptr<PrefixEntry> EvaluatePrefix(const GenerateRequest& request);
   void Step(llama_batch& batch);
+  size_t DraftRows(Slot& slot, size_t room) const;
+  void SampleRows();
+  void TakeSampled(Slot& slot);
   void Finish(Slot& slot, const char* reason);
   void Fail(Slot& slot, const std::string& code, const std::string& message);
   void FreeSlot(Slot& slot);
@@ -131,6 +143,9 @@ class Engine {
   std::atomic<uint64_t> steps_{0}, generatedTokens_{0}, promptTokens_{0}, prefixTokens_{0};
   std::atomic<uint64_t> prefixHits_{0}, prefixMisses_{0}, completed_{0}, failed_{0};
   std::atomic<uint64_t> prefixEvalUs_{0}, imageEncodeUs_{0}, decodeUs_{0};
+  std::atomic<uint64_t> sampleUs_{0}, draftTokens_{0}, draftAccepted_{0};
+  std::unique_ptr<WorkerPool> samplers_;  // the loop thread plus samplingThreads - 1
+  std::chrono::steady_clock::time_point born_ = std::chrono::steady_clock::now();  // trace timestamps
   FILE* trace_ = nullptr;  // SRF_TRACE: one JSON line per prefix and per decode step, for profiling
   std::atomic<uint32_t> activeCount_{0}, waitingCount_{0};
 };

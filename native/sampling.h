@@ -1,7 +1,12 @@
 // Per-request token sampling: greedy, or temperature / top-k / top-p with a seed, optionally held
-// to a GBNF grammar. The grammar is checked against the sampled token first and applied to the
-// whole vocabulary only when that token is rejected, so a grammar costs next to nothing on the
-// hot loop while the reply follows it (the same idea as llama.cpp's common sampler).
+// to a GBNF grammar. Sampling runs on the engine's worker pool, one row per task, so everything a
+// request's sampler touches is its own (its RNG, its grammar state, its scratch arrays): the tokens
+// drawn for a given seed do not depend on how many threads sample or in what order.
+//
+// The sampled path never sorts the vocabulary. A bounded top-k (default 40, llama.cpp's default chain
+// puts top_k 40 first too) is selected in one pass over the logits; top-p, temperature and the draw
+// then run on those k candidates. A grammar is applied to the k candidates first and to the whole
+// vocabulary only when none of them is allowed (then top-k again over the allowed tokens).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -13,10 +18,13 @@
 
 namespace srf {
 
+// Candidates kept before top-p when the request does not say (topK < 0 in SamplingParams).
+constexpr int32_t kDefaultTopK = 40;
+
 struct SamplingParams {
   float temperature = 0.0f;  // 0 = greedy
   float topP = 1.0f;
-  int32_t topK = 0;
+  int32_t topK = -1;  // < 0: kDefaultTopK; 0: off (the whole vocabulary goes to top-p: slow)
   uint32_t seed = 0;
   int32_t maxTokens = 128;
   bool ignoreEos = false;
@@ -24,6 +32,7 @@ struct SamplingParams {
 };
 
 // Parsed grammars by text, so that a thousand requests with the same grammar parse it once.
+// Loop thread only (requests are admitted there).
 class GrammarCache {
  public:
   explicit GrammarCache(const llama_vocab* vocab) : vocab_(vocab) {}
@@ -43,19 +52,34 @@ class RequestSampler {
   RequestSampler(const RequestSampler&) = delete;
   RequestSampler& operator=(const RequestSampler&) = delete;
 
-  // Samples from the logits of batch output `index`; returns LLAMA_TOKEN_NULL when the grammar
-  // allows no token at all.
-  llama_token Sample(llama_context* ctx, int32_t index);
+  // Samples from one row of logits (n_vocab floats) and advances the sampler's state; returns
+  // LLAMA_TOKEN_NULL when the grammar allows no token at all. Safe to call concurrently on
+  // different samplers.
+  llama_token Sample(const float* logits);
+
+  // Greedy requests without a grammar only: the token Sample would return, without the state
+  // (there is none). Used to verify draft rows.
+  bool PlainGreedy() const { return params_.temperature <= 0.0f && !grammar_; }
 
  private:
+  llama_token Greedy(const float* logits);
+  llama_token Sampled(const float* logits);
+  llama_token Argmax(const float* logits) const;
+  void SelectTopK(const float* logits, int32_t k);
   void Fill(const float* logits);
+  // Applies the grammar to candidates_ and drops what it rejects; false when nothing is left.
+  bool KeepAllowed();
+  void Accept(llama_token token);
 
   const llama_vocab* vocab_;
+  int32_t nVocab_;
   SamplingParams params_;
-  llama_sampler* chain_ = nullptr;
+  int32_t topK_ = 0;  // resolved: 0 = off
+  llama_sampler* chain_ = nullptr;  // top-p, temperature, draw (sampled) or nothing (greedy)
   llama_sampler* grammar_ = nullptr;
   std::vector<llama_token_data> candidates_;
-  std::vector<llama_token> eog_;
+  std::vector<char> isEog_;  // masked tokens (end tokens under ignoreEos without a grammar)
+  bool maskEog_ = false;
 };
 
 }  // namespace srf

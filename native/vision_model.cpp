@@ -28,7 +28,7 @@ struct LoadOptions {
   std::vector<float> loraScales;
   int32_t gpuLayers = -1;
   uint32_t contextSize = 4096;
-  int32_t parallel = 8, prefixCache = 8, batchSize = 512, threads = 0;
+  int32_t parallel = 8, prefixCache = 8, batchSize = 512, threads = 0, samplingThreads = 0;
   int flashAttention = -1;  // -1 auto, 0 off, 1 on
   bool gpuVision = true;
   bool unifiedKv = true;  // false: one KV stream per sequence (see EngineConfig::streamCells)
@@ -104,6 +104,7 @@ class LoadWorker : public PromiseWorker {
     config.parallel = options_.parallel;
     config.prefixCache = options_.prefixCache;
     config.batchSize = options_.batchSize;
+    config.samplingThreads = options_.samplingThreads;
     config.streamCells = options_.unifiedKv ? 0 : static_cast<int32_t>(llama_n_ctx_seq(m.ctx));
     config.loras = m.loras;
     model_->OnLoaded(config);
@@ -270,6 +271,7 @@ Napi::Value VisionModel::Load(const Napi::CallbackInfo& info) {
   options.prefixCache = static_cast<int32_t>(GetNumber(o, "prefixCache", options.parallel));
   options.batchSize = static_cast<int32_t>(GetNumber(o, "batchSize", 512));
   options.threads = static_cast<int32_t>(GetNumber(o, "threads", 0));
+  options.samplingThreads = static_cast<int32_t>(GetNumber(o, "samplingThreads", 0));
   Napi::Value fa = o.Get("flashAttention");
   options.flashAttention = fa.IsBoolean() ? (fa.As<Napi::Boolean>().Value() ? 1 : 0) : -1;
   options.gpuVision = GetBool(o, "gpuVision", true);
@@ -310,12 +312,17 @@ Napi::Value VisionModel::Submit(const Napi::CallbackInfo& info) {
   SamplingParams& s = request->sampling;
   s.temperature = static_cast<float>(GetNumber(o, "temperature", 0));
   s.topP = static_cast<float>(GetNumber(o, "topP", 1));
-  s.topK = static_cast<int32_t>(GetNumber(o, "topK", 0));
+  s.topK = static_cast<int32_t>(GetNumber(o, "topK", -1));
   s.seed = static_cast<uint32_t>(GetNumber(o, "seed", 0));
   s.maxTokens = static_cast<int32_t>(GetNumber(o, "maxTokens", 128));
   s.ignoreEos = GetBool(o, "ignoreEos", false);
   s.grammar = GetString(o, "grammar");
   if (s.maxTokens < 1) ThrowError(env, code::kInvalidArgument, "submit(): maxTokens must be at least 1");
+  request->draftText = GetString(o, "draftText");
+  if (Napi::Value draft = o.Get("draftTokens"); draft.IsArray()) {
+    Napi::Array list = draft.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) request->draft.push_back(static_cast<llama_token>(list.Get(i).As<Napi::Number>().Int32Value()));
+  }
   const uint64_t id = nextId_++;
   request->id = id;
   Expect(env);
@@ -358,6 +365,9 @@ Napi::Value VisionModel::Stats(const Napi::CallbackInfo& info) {
   out.Set("prefixEvalMs", s.prefixEvalMs);
   out.Set("imageEncodeMs", s.imageEncodeMs);
   out.Set("decodeMs", s.decodeMs);
+  out.Set("sampleMs", s.sampleMs);
+  out.Set("draftTokens", static_cast<double>(s.draftTokens));
+  out.Set("draftAccepted", static_cast<double>(s.draftAccepted));
   out.Set("active", s.active);
   out.Set("queued", s.queued);
   return out;
