@@ -15,6 +15,7 @@ export interface NativeCompletion {
   prefixTokens: number;
   generatedTokens: number;
   prefixReused: boolean;
+  tokens: number[];
 }
 
 export type CompletionCallback = (id: number, error: SrfError | null, result?: NativeCompletion) => void;

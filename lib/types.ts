@@ -67,6 +67,8 @@ export interface GenerateResult {
   /** Whether the image prefix came from the cache instead of being evaluated for this request. */
   prefixReused: boolean;
   generatedTokens: number;
+  /** The reply's token ids (end token excluded): a later greedy request can take them as its `draft`. */
+  tokens: number[];
 }
 
 /** One item of a batched call: it either worked or carries its own error; one bad image never fails the batch. */

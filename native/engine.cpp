@@ -610,6 +610,7 @@ void Engine::TakeSampled(Slot& slot) {
     char piece[256];
     const int32_t n = llama_token_to_piece(vocab_, token, piece, sizeof(piece), 0, false);
     if (n > 0) slot.output.text.append(piece, static_cast<size_t>(n));
+    slot.output.tokens.push_back(token);
     slot.output.generatedTokens++;
     generatedTokens_++;
     if (slot.output.generatedTokens >= sp.maxTokens) {

@@ -47,6 +47,7 @@ struct GenerateOutput {
   int32_t prefixTokens = 0;
   int32_t generatedTokens = 0;
   bool prefixReused = false;
+  std::vector<llama_token> tokens;  // the reply's token ids (what a later request can take as its draft)
 };
 
 struct Completion {

@@ -217,6 +217,9 @@ Engine::Sink VisionModel::MakeSink() {
       result.Set("prefixTokens", c->output.prefixTokens);
       result.Set("generatedTokens", c->output.generatedTokens);
       result.Set("prefixReused", c->output.prefixReused);
+      Napi::Array tokens = Napi::Array::New(env, c->output.tokens.size());
+      for (uint32_t i = 0; i < c->output.tokens.size(); ++i) tokens.Set(i, c->output.tokens[i]);
+      result.Set("tokens", tokens);
       callback.Call({id, env.Null(), result});
     });
     if (status != napi_ok) delete heap;
