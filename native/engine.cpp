@@ -544,14 +544,16 @@ void Engine::Step(llama_batch& batch) {
   sampleUs_ += sampleUs;
   if (trace_) {
     int32_t promptRows = 0, draftRows = 0;
+    uint64_t grammarFull = 0;  // rows whose grammar went over the whole vocabulary this step
     for (auto& slot : slots_) {
       promptRows += static_cast<int32_t>(slot->stepPrompt);
       draftRows += static_cast<int32_t>(slot->stepDraft);
+      if (slot->sampler) grammarFull += slot->sampler->TakeFullVocabularyPasses();
     }
-    std::fprintf(trace_, "{\"ev\":\"step\",\"t\":%llu,\"rows\":%d,\"promptRows\":%d,\"draftRows\":%d,\"us\":%llu,\"sampleUs\":%llu}\n",
+    std::fprintf(trace_, "{\"ev\":\"step\",\"t\":%llu,\"rows\":%d,\"promptRows\":%d,\"draftRows\":%d,\"us\":%llu,\"sampleUs\":%llu,\"grammarFull\":%llu}\n",
                  static_cast<unsigned long long>(std::chrono::duration_cast<std::chrono::microseconds>(start - born_).count()),
                  batch.n_tokens, promptRows, draftRows, static_cast<unsigned long long>(stepUs),
-                 static_cast<unsigned long long>(sampleUs));
+                 static_cast<unsigned long long>(sampleUs), static_cast<unsigned long long>(grammarFull));
   }
   for (auto& slot : slots_) {
     if (!slot->Free() && slot->outputIndex >= 0) TakeSampled(*slot);

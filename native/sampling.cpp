@@ -120,8 +120,19 @@ llama_token RequestSampler::Sampled(const float* logits) {
       }
     }
   } else {
+    // Top-k off: the chain over the whole vocabulary, and the grammar on the drawn token first
+    // (applied to the whole vocabulary only when it rejects that token).
     Fill(logits);
-    if (grammar_ && !KeepAllowed()) return LLAMA_TOKEN_NULL;
+    llama_token_data_array all{candidates_.data(), candidates_.size(), -1, false};
+    llama_sampler_apply(chain_, &all);
+    const llama_token drawn = all.data[all.selected].id;
+    if (!grammar_) return drawn;
+    llama_token_data single{drawn, 1.0f, 0.0f};
+    llama_token_data_array one{&single, 1, -1, false};
+    llama_sampler_apply(grammar_, &one);
+    if (!Rejected(single)) return drawn;
+    Fill(logits);
+    if (!KeepAllowed()) return LLAMA_TOKEN_NULL;
     std::sort(candidates_.begin(), candidates_.end(), Better);
   }
   // Sorted by Better: top-p takes its sorted path (no sort of its own).
@@ -161,6 +172,7 @@ void RequestSampler::Fill(const float* logits) {
 }
 
 bool RequestSampler::KeepAllowed() {
+  if (candidates_.size() > static_cast<size_t>(topK_)) fullPasses_++;
   llama_token_data_array cur{candidates_.data(), candidates_.size(), -1, false};
   llama_sampler_apply(grammar_, &cur);
   candidates_.erase(std::remove_if(candidates_.begin(), candidates_.end(), Rejected), candidates_.end());

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "llama.h"
@@ -61,6 +62,9 @@ class RequestSampler {
   // (there is none). Used to verify draft rows.
   bool PlainGreedy() const { return params_.temperature <= 0.0f && !grammar_; }
 
+  // Times the grammar went over the whole vocabulary since the last call (for the trace).
+  uint64_t TakeFullVocabularyPasses() { return std::exchange(fullPasses_, 0); }
+
  private:
   llama_token Greedy(const float* logits);
   llama_token Sampled(const float* logits);
@@ -80,6 +84,7 @@ class RequestSampler {
   std::vector<llama_token_data> candidates_;
   std::vector<char> isEog_;  // masked tokens (end tokens under ignoreEos without a grammar)
   bool maskEog_ = false;
+  uint64_t fullPasses_ = 0;
 };
 
 }  // namespace srf
