@@ -5,6 +5,7 @@
 import { SrfError, invalidArgument } from './errors.js';
 import { checkEmbedderFile } from './gguf/check.js';
 import { native } from './native.js';
+import { INT32_MAX, integerOption } from './option-checks.js';
 import type { NativeEmbedder } from './native.js';
 import type { Embedding, OpenEmbedderOptions } from './types.js';
 
@@ -22,14 +23,12 @@ export class Embedder implements AsyncDisposable {
 
   static async open(options: OpenEmbedderOptions): Promise<Embedder> {
     if (typeof options?.model !== 'string' || !options.model) throw invalidArgument('a GGUF file path', 'model', options?.model);
+    const gpuLayers = integerOption(options.gpuLayers, 'gpuLayers', -1, INT32_MAX, -1);
+    const threads = integerOption(options.threads, 'threads', 0, 4096, 0);
+    const maxTokens = integerOption(options.maxTokens, 'maxTokens', 0, INT32_MAX, 0);
     await checkEmbedderFile(options.model);
     const engine = new (native().Embedder)();
-    const { dim } = await engine.load({
-      model: options.model,
-      gpuLayers: options.gpuLayers ?? -1,
-      threads: options.threads ?? 0,
-      maxTokens: options.maxTokens ?? 0,
-    });
+    const { dim } = await engine.load({ model: options.model, gpuLayers, threads, maxTokens });
     return new Embedder(engine, dim, options.model);
   }
 

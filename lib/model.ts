@@ -15,6 +15,7 @@ import { prepareImage } from './image.js';
 import { chooseKvLayout, defaultParallel, kvBytesPerCell, perSequenceCells } from './kv-layout.js';
 import type { DeviceFacts } from './kv-layout.js';
 import { native } from './native.js';
+import { INT32_MAX, UINT32_MAX, booleanOption, checkSampling, integerOption, numberOption } from './option-checks.js';
 import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './native.js';
 import { parseQaReply, cleanReply } from './srf/parse.js';
 import { DEFAULT_DECODING, DEFAULT_TEMPLATES, DEFAULT_TOP_K, llavaPromptParts } from './srf/prompts.js';
@@ -50,11 +51,12 @@ interface Pending {
   reject(error: SrfError): void;
 }
 
-function positiveInt(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalidArgument('a positive integer', name, value);
-  return value;
+function positiveInt(value: unknown, name: string, fallback: number, max = INT32_MAX): number {
+  return integerOption(value, name, 1, max, fallback);
 }
+
+/** Cache sequences llama.cpp allows in one context (running + cached prefixes). */
+const MAX_SEQUENCES = 256;
 
 /** What the sizing defaults (lib/kv-layout.ts) need to know about a model and where it will run. */
 export interface KvSizing {
@@ -105,26 +107,43 @@ export class VisionModel implements AsyncDisposable {
     if (typeof options.model !== 'string' || !options.model) throw invalidArgument('a GGUF file path', 'model', options.model);
     if (typeof options.mmproj !== 'string' || !options.mmproj) throw invalidArgument('a GGUF file path', 'mmproj', options.mmproj);
     // Validated now; their defaults depend on the model and the device (below).
-    const explicitParallel = options.parallel === undefined ? undefined : positiveInt(options.parallel, 'parallel', 1);
-    const explicitPrefixCache = options.prefixCache === undefined ? undefined : positiveInt(options.prefixCache, 'prefixCache', 1);
+    const explicitParallel = options.parallel === undefined ? undefined : positiveInt(options.parallel, 'parallel', 1, MAX_SEQUENCES - 1);
+    const explicitPrefixCache = options.prefixCache === undefined ? undefined : positiveInt(options.prefixCache, 'prefixCache', 1, MAX_SEQUENCES - 1);
+    if (explicitParallel !== undefined && explicitPrefixCache !== undefined && explicitParallel + explicitPrefixCache > MAX_SEQUENCES) {
+      throw invalidArgument(`parallel + prefixCache of at most ${MAX_SEQUENCES}`, 'parallel + prefixCache', explicitParallel + explicitPrefixCache);
+    }
     const batchSize = positiveInt(options.batchSize, 'batchSize', 512);
+    // Every running sequence puts one token into each step's batch: more sequences than the batch
+    // holds cannot be decoded together (llama.cpp aborts the process on it).
+    if (explicitParallel !== undefined && explicitParallel > batchSize) {
+      throw invalidArgument(`parallel of at most batchSize (${batchSize})`, 'parallel', explicitParallel);
+    }
+    const gpuLayers = integerOption(options.gpuLayers, 'gpuLayers', -1, INT32_MAX, -1);
+    const threads = integerOption(options.threads, 'threads', 0, 4096, 0);
+    if (options.flashAttention !== undefined) booleanOption(options.flashAttention, 'flashAttention', false);
+    const gpuVision = booleanOption(options.gpuVision, 'gpuVision', true);
     const loras = options.loras ?? [];
     if (!Array.isArray(loras)) throw invalidArgument('an array of { path, scale }', 'loras', loras);
 
     const files = await checkVisionModelFiles(options.model, options.mmproj);
     for (const lora of loras) {
       if (typeof lora?.path !== 'string') throw invalidArgument('a LoRA GGUF path', 'loras[].path', lora?.path);
-      if (lora.scale !== undefined && !Number.isFinite(lora.scale)) throw invalidArgument('a finite number', 'loras[].scale', lora.scale);
+      numberOption(lora.scale, 'loras[].scale', -1e6, 1e6, 1);
       await checkLoraFile(lora.path, files.text);
     }
     const imageTokens = files.vision.imageTokens;
-    const gpuLayers = options.gpuLayers ?? -1;
     const requestTokens = positiveInt(options.requestTokens, 'requestTokens', 448);
     const sizing = await kvSizing(files, options, gpuLayers, requestTokens);
     // A given contextSize fixes the memory: the default count stays 8 rather than split it 32 ways.
+    // A default count never exceeds the batch (see batchSize above) nor the sequence limit.
     const parallel =
-      explicitParallel ?? (options.contextSize === undefined ? defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, explicitPrefixCache ?? n)) : 8);
-    const prefixCache = explicitPrefixCache ?? parallel;
+      explicitParallel ??
+      Math.min(
+        options.contextSize === undefined ? defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, explicitPrefixCache ?? n)) : 8,
+        batchSize,
+        MAX_SEQUENCES - (explicitPrefixCache ?? 1),
+      );
+    const prefixCache = explicitPrefixCache ?? Math.min(parallel, MAX_SEQUENCES - parallel);
     const kvLayout = chooseKvLayout(options.kvLayout, {
       ...sizing.device,
       perSequenceBytes: options.contextSize !== undefined ? options.contextSize * kvBytesPerCell(files.text) : sizing.perSequenceBytes(parallel, prefixCache),
@@ -135,6 +154,7 @@ export class VisionModel implements AsyncDisposable {
       options.contextSize,
       'contextSize',
       kvLayout === 'unified' ? prefixCache * (imageTokens + 64) + parallel * Math.max(512, requestTokens) : (parallel + prefixCache) * sizing.cellsPerSequence,
+      UINT32_MAX,
     );
     const pending = new Map<number, Pending>();
     const engine = new (native().VisionModel)((id, error, result) => {
@@ -155,10 +175,10 @@ export class VisionModel implements AsyncDisposable {
       parallel,
       prefixCache,
       batchSize,
-      threads: options.threads ?? 0,
-      samplingThreads: options.samplingThreads === undefined ? 0 : positiveInt(options.samplingThreads, 'samplingThreads', 1),
+      threads,
+      samplingThreads: integerOption(options.samplingThreads, 'samplingThreads', 0, 256, 0),
       flashAttention: options.flashAttention,
-      gpuVision: options.gpuVision ?? true,
+      gpuVision,
     });
     return new VisionModel(engine, pending, { ...nativeInfo, files, imageSize: files.vision.imageSize, imageTokens }, scales);
   }
@@ -176,27 +196,25 @@ export class VisionModel implements AsyncDisposable {
   async generate(request: GenerateRequest): Promise<GenerateResult> {
     this.#assertOpen();
     if (typeof request?.prompt !== 'string') throw invalidArgument('a string', 'prompt', request?.prompt);
-    const sampling = request.sampling ?? {};
+    const sampling = checkSampling(request.sampling);
     const signal = request.signal;
     if (signal?.aborted) throw new SrfError('ABORTED', 'the request was cancelled before it started');
     const image = await this.prepareImage(request.image);
     this.#assertOpen();
     if (signal?.aborted) throw new SrfError('ABORTED', 'the request was cancelled before it started');
     const { beforeImage, afterImage } = llavaPromptParts(request.prompt);
-    const prefixKey = createHash('sha256').update(beforeImage).update(image.hash).digest('hex');
+    // Keyed on the pixels the engine receives, not on image.hash: a PreparedImage is a plain
+    // object whose rgb a caller may have changed since it was prepared.
+    const prefixKey = createHash('sha256').update(beforeImage).update(`\0${image.size}\0`).update(image.rgb).digest('hex');
     const id = this.#engine.submit({
       beforeImage,
       afterImage,
       prefixKey,
       rgb: image.rgb,
       size: image.size,
-      temperature: sampling.temperature ?? 0,
-      topP: sampling.topP ?? 1,
-      topK: sampling.topK ?? DEFAULT_TOP_K,
-      seed: sampling.seed ?? 0,
-      maxTokens: positiveInt(sampling.maxTokens, 'maxTokens', 128),
-      ignoreEos: sampling.ignoreEos ?? false,
-      grammar: sampling.grammar ?? '',
+      ...sampling,
+      // Unset: DEFAULT_TOP_K (checkSampling's 0 means off, and is kept when given).
+      topK: request.sampling?.topK === undefined ? DEFAULT_TOP_K : sampling.topK,
       ...draftFields(request.draft, sampling, this.info.vocabSize),
     });
     const group = signal ? this.#abortGroup(signal) : undefined;

@@ -1,6 +1,8 @@
 // Module entry: exports the engine classes, build information and logging control.
 #include <napi.h>
 
+#include <mutex>
+
 #include "addon_data.h"
 #include "embedder.h"
 #include "errors.h"
@@ -68,12 +70,12 @@ Napi::Value SetLogLevelJs(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  static bool backendReady = false;
-  if (!backendReady) {
+  // Once per process, whichever worker thread loads the addon first.
+  static std::once_flag backendReady;
+  std::call_once(backendReady, [] {
     InstallLogger();
     llama_backend_init();
-    backendReady = true;
-  }
+  });
   env.SetInstanceData(new AddonData());
   exports.Set("VisionModel", VisionModel::Define(env));
   exports.Set("Embedder", Embedder::Define(env));

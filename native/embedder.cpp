@@ -31,10 +31,12 @@ class EmbedderLoadWorker : public PromiseWorker {
     e_->LoadNow(path_, gpuLayers_, threads_, maxTokens_);
   }
   Napi::Value Result(Napi::Env env) override {
+    e_->OnLoaded();
     Napi::Object info = Napi::Object::New(env);
     info.Set("dim", e_->Dim());
     return info;
   }
+  void Cleanup() override { e_->OnLoadFailed(); }
 
  private:
   Embedder* e_;
@@ -105,7 +107,10 @@ Napi::Function Embedder::Define(Napi::Env env) {
 
 Embedder::Embedder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Embedder>(info) {}
 
-Embedder::~Embedder() { FreeNow(); }
+Embedder::~Embedder() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  FreeNow();
+}
 
 void Embedder::LoadNow(const std::string& path, int32_t gpuLayers, int32_t threads, int32_t maxTokens) {
   TakeRecentErrors();
@@ -144,7 +149,6 @@ void Embedder::LoadNow(const std::string& path, int32_t gpuLayers, int32_t threa
     throw Error(code::kModelLoadFailed, path + ": could not create an embedding context (" + TakeRecentErrors() + ")");
   }
   dim_ = llama_model_n_embd(model_);
-  loaded_ = true;
 }
 
 Embedder::Output Embedder::EmbedNow(const std::vector<std::string>& texts) {
@@ -227,12 +231,15 @@ void Embedder::FreeNow() {
 
 Napi::Value Embedder::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (loaded_ || closed) ThrowError(env, code::kInvalidArgument, "load() can be called once");
+  // Checked and set on the JS thread: two load() calls in a row cannot both pass.
+  if (loading_ || loaded_ || closed) ThrowError(env, code::kInvalidArgument, "load() can be called once");
   if (info.Length() < 1 || !info[0].IsObject()) ThrowError(env, code::kInvalidArgument, "load(options) needs an object");
   Napi::Object o = info[0].As<Napi::Object>();
-  auto* worker = new EmbedderLoadWorker(this, Value(), GetString(o, "model"), static_cast<int32_t>(GetNumber(o, "gpuLayers", -1)),
-                                        static_cast<int32_t>(GetNumber(o, "threads", 0)),
-                                        static_cast<int32_t>(GetNumber(o, "maxTokens", 0)));
+  const auto gpuLayers = static_cast<int32_t>(GetInteger(o, "gpuLayers", -1, -1, INT32_MAX));
+  const auto threads = static_cast<int32_t>(GetInteger(o, "threads", 0, 0, 4096));
+  const auto maxTokens = static_cast<int32_t>(GetInteger(o, "maxTokens", 0, 0, INT32_MAX));
+  loading_ = true;
+  auto* worker = new EmbedderLoadWorker(this, Value(), GetString(o, "model"), gpuLayers, threads, maxTokens);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

@@ -5,6 +5,7 @@
 #pragma once
 #include <napi.h>
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -30,7 +31,10 @@ class Embedder : public Napi::ObjectWrap<Embedder> {
   void FreeNow();
   int32_t Dim() const { return dim_; }
   std::mutex& Mutex() { return mutex_; }
-  bool closed = false;
+  void OnLoaded() { loaded_ = true; }
+  void OnLoadFailed() { loading_ = false; }
+  // Written on the JS thread by close(), read on the pool thread by a queued embed().
+  std::atomic<bool> closed{false};
 
  private:
   Napi::Value Load(const Napi::CallbackInfo& info);
@@ -45,7 +49,8 @@ class Embedder : public Napi::ObjectWrap<Embedder> {
   int32_t batchTokens_ = 2048;
   int32_t maxSeqs_ = 64;
   int pooling_ = 1;  // 1 mean, 2 cls, 3 last
-  bool loaded_ = false;
+  bool loading_ = false;  // JS thread only: load() was called (a second call is refused)
+  bool loaded_ = false;   // JS thread only: load() succeeded
 };
 
 }  // namespace srf

@@ -31,12 +31,28 @@ std::vector<llama_token> Tokenize(const llama_vocab* vocab, const std::string& t
   return tokens;
 }
 
-// KV cells kept free of any reservation: llama.cpp may not be able to use every last cell.
-constexpr int64_t kCellSlack = 16;
+// Appends a token's text. Pieces longer than the stack buffer are fetched again with the size
+// llama.cpp asks for (a negative return), not dropped.
+void AppendPiece(const llama_vocab* vocab, llama_token token, std::string& out) {
+  char piece[256];
+  int32_t n = llama_token_to_piece(vocab, token, piece, sizeof(piece), 0, false);
+  if (n >= 0) {
+    out.append(piece, static_cast<size_t>(n));
+    return;
+  }
+  std::string big(static_cast<size_t>(-n), '\0');
+  n = llama_token_to_piece(vocab, token, big.data(), static_cast<int32_t>(big.size()), 0, false);
+  if (n > 0) out.append(big.data(), static_cast<size_t>(n));
+}
 
 // Draft rows per sequence and step: the first try, and the most once the model keeps confirming.
 constexpr size_t kFirstDraftChunk = 4;
 constexpr size_t kMaxDraftChunk = 32;
+
+bool AbortRequested(void* engineAbort) { return static_cast<std::atomic<bool>*>(engineAbort)->load(); }
+
+// KV cells kept free of any reservation: llama.cpp may not be able to use every last cell.
+constexpr int64_t kCellSlack = 16;
 
 }  // namespace
 
@@ -52,6 +68,7 @@ struct Engine::Slot {
   int32_t outputIndex = -1;             // this step's logits row, or -1
   size_t stepPrompt = 0;                // prompt tokens put into this step's batch
   int64_t reserved = 0;                 // KV cells reserved for prompt + generation
+  uint64_t admittedAt = 0;              // Engine::admissions_ when admitted: larger = newer
   GenerateOutput output;
   // Sampling: this step's logits rows (the next token's, then its draft rows') and what they gave.
   std::vector<const float*> rows;
@@ -80,6 +97,9 @@ Engine::Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model,
     slots_.push_back(std::make_unique<Slot>());
     slots_.back()->seq = i;
   }
+  // Stop() ends a decode between ubatches (and between graph nodes on the CPU) instead of waiting
+  // for a whole image prefix: close() returns promptly.
+  llama_set_abort_callback(ctx_, AbortRequested, &abort_);
   if (const char* path = std::getenv("SRF_TRACE"); path && *path) {
     trace_ = std::fopen(path, "a");
     if (!trace_) std::fprintf(stderr, "srf-native: SRF_TRACE: cannot open %s for appending; no trace\n", path);
@@ -95,13 +115,16 @@ Engine::~Engine() {
 void Engine::Submit(std::unique_ptr<GenerateRequest> request) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) {
-      Reject(*request, code::kClosed, "the model is closed");
+    if (!stopping_) {
+      queue_.push_back(std::move(request));
+      wake_.notify_one();
       return;
     }
-    queue_.push_back(std::move(request));
   }
-  wake_.notify_one();
+  // After Stop() (VisionModel refuses that earlier; this keeps the promise anyway). Only the sink:
+  // the loop's own state is the loop thread's.
+  failed_++;
+  sink_(Completion{request->id, false, code::kClosed, "the model is closed", {}});
 }
 
 void Engine::Cancel(uint64_t id) {
@@ -129,7 +152,9 @@ void Engine::Stop() {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
+  abort_ = true;
   wake_.notify_one();
+  std::lock_guard<std::mutex> join(joinMutex_);
   if (thread_.joinable()) thread_.join();
 }
 
@@ -248,16 +273,17 @@ void Engine::Run() {
         continue;
       }
     } else {
-      // Admit waiting requests into free slots while the KV cache has room for them.
-      for (auto& slot : slots_) {
-        if (waiting.empty()) break;
-        if (!slot->Free()) continue;
-        if (!AdmitOne(waiting.front(), *slot)) break;  // no room yet: wait for running requests
-        waiting.pop_front();
-      }
+      AdmitWaiting(waiting);
     }
     PublishCounts();
-    if (activeCount_ > 0) Step(batch);
+    if (activeCount_ == 0) continue;
+    // Nothing may escape this thread (that would be std::terminate): what llama.cpp throws fails
+    // the requests of this step, and the loop goes on serving the others.
+    try {
+      Step(batch);
+    } catch (const std::exception& e) {
+      FailStep(code::kDecodeFailed, std::string("decoding failed: ") + e.what());
+    }
   }
 
   for (auto& slot : slots_) {
@@ -277,66 +303,88 @@ void Engine::Run() {
   llama_batch_free(batch);
 }
 
+// Admits waiting requests, in order, into free slots while the KV cache has room for them.
+void Engine::AdmitWaiting(std::deque<std::unique_ptr<GenerateRequest>>& waiting) {
+  for (auto& slot : slots_) {
+    if (waiting.empty()) break;
+    if (!slot->Free()) continue;
+    bool done = true;
+    try {
+      done = AdmitOne(waiting.front(), *slot);
+    } catch (const std::exception& e) {
+      // AdmitOne cleans up after its own failures; this is what it did not expect (bad_alloc).
+      if (waiting.front()) {
+        std::unique_ptr<GenerateRequest> failed = std::move(waiting.front());
+        Reject(*failed, code::kDecodeFailed, std::string("admitting the request failed: ") + e.what());
+      }
+    }
+    if (!done) break;  // no room yet: wait for running requests
+    waiting.pop_front();
+  }
+}
+
 // Starts `request` in `slot`. Returns false (request left in place) when the KV cache has no room
 // for it yet; a request that can never fit, or that fails, is completed with its error and true.
 bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
-  const GenerateRequest& req = *request;
+  GenerateRequest& req = *request;
+  std::shared_ptr<PrefixEntry> prefix;  // pinned (users + 1) while held here
   auto reject = [&](const std::string& code, const std::string& message) {
+    if (prefix) prefixes_.Release(prefix);
     std::unique_ptr<GenerateRequest> owned = std::move(request);  // no longer counted as waiting
     Reject(*owned, code, message);
     return true;
   };
-  std::vector<llama_token> suffix = Tokenize(vocab_, req.afterImage);
-  if (suffix.empty()) {
-    return reject(code::kInvalidArgument, "the prompt after the image is empty");
+  if (failpoints_.Hit("admit-throw")) throw std::runtime_error("failpoint admit-throw");
+  prefix = prefixes_.Find(req.prefixKey);
+  if (prefix) prefix->users++;
+  try {
+    TokenizeRequest(req, !prefix);
+  } catch (const Error& e) {
+    return reject(e.code(), e.what());
   }
-  std::shared_ptr<PrefixEntry> prefix = prefixes_.Find(req.prefixKey);
-  if (prefix) prefix->users++;  // pinned while we make room
-  const int64_t own = static_cast<int64_t>(suffix.size()) + req.sampling.maxTokens;
-  // A new prefix's exact size is known only once tokenized: assume the last one's size.
-  const int64_t prefixGuess = prefix ? 0 : lastPrefixTokens_;
-  const bool perSequence = config_.streamCells > 0;
-  auto tooBigForStream = [&](int64_t prefixTokens) {
-    return reject(code::kContextTooSmall,
-                  "the image prefix and the request need " + std::to_string(prefixTokens + own) + " KV cells but each sequence holds " +
-                      std::to_string(config_.streamCells) + " (contextSize / (parallel + prefixCache)): raise contextSize or lower maxTokens");
-  };
-  // A new prefix is checked once evaluated: guessing its size could turn away a request that fits.
-  if (perSequence && prefix && prefix->nTokens + own > config_.streamCells - kCellSlack) {
-    prefixes_.Release(prefix);
-    return tooBigForStream(prefix->nTokens);
-  }
-  auto fits = [&] { return perSequence || CellsReserved() + own + prefixGuess <= cellBudget_; };
-  while (!fits() && prefixes_.EvictIdle()) {
-  }
-  if (!fits()) {
-    if (prefix) prefixes_.Release(prefix);
-    if (ActiveCount() > 0) return false;
-    return reject(code::kContextTooSmall,
-           "the request needs " + std::to_string(own + (prefix ? 0 : 1)) + "+ KV cells but the context holds " +
-               std::to_string(cellBudget_) + ": raise contextSize or lower maxTokens");
+  if (req.suffix.empty()) return reject(code::kInvalidArgument, "the prompt after the image is empty");
+
+  // The cells this request adds: its prompt and reply, plus its prefix when that is new (its
+  // real size: the request is tokenized by now).
+  const int64_t own = static_cast<int64_t>(req.suffix.size()) + req.sampling.maxTokens;
+  const int64_t prefixTokens = prefix ? prefix->nTokens : static_cast<int64_t>(mtmd_helper_get_n_tokens(req.prefixChunks.get()));
+  if (config_.streamCells > 0) {
+    // Per sequence: the request's stream holds a copy of its prefix and the request; it never grows.
+    if (prefixTokens + own > config_.streamCells - kCellSlack) {
+      return reject(code::kContextTooSmall,
+                    "the image prefix and the request need " + std::to_string(prefixTokens + own) + " KV cells but each sequence holds " +
+                        std::to_string(config_.streamCells) + " (contextSize / (parallel + prefixCache)): raise contextSize or lower maxTokens");
+    }
+  } else {
+    const int64_t need = own + (prefix ? 0 : prefixTokens);
+    if (need > cellBudget_) {
+      return reject(code::kContextTooSmall, "the request needs " + std::to_string(need) + " KV cells (image prefix " + std::to_string(prefixTokens) +
+                                                ", prompt and maxTokens " + std::to_string(own) + ") but the context holds " +
+                                                std::to_string(cellBudget_) + ": raise contextSize or lower maxTokens");
+    }
+    if (!MakeRoom(need)) {
+      // Running requests free their cells as they finish; with none running nothing would change.
+      if (ActiveCount() > 0) {
+        if (prefix) prefixes_.Release(prefix);
+        return false;
+      }
+      return reject(code::kContextTooSmall, "the request needs " + std::to_string(need) + " KV cells but only " +
+                                                std::to_string(cellBudget_ - CellsReserved()) + " are free: raise contextSize");
+    }
   }
 
-  bool reused = static_cast<bool>(prefix);
+  const bool reused = static_cast<bool>(prefix);
   if (!prefix) {
     try {
       prefix = EvaluatePrefix(req);
     } catch (const Error& e) {
-      // A shared pool frees up as running requests finish; a per-sequence stream never grows.
-      if (e.code() == code::kContextTooSmall && config_.streamCells == 0 && ActiveCount() > 0) return false;
       return reject(e.code(), e.what());
     }
     prefix->users++;
-    if (perSequence && prefix->nTokens + own > config_.streamCells - kCellSlack) {
-      prefixes_.Release(prefix);
-      return tooBigForStream(prefix->nTokens);
-    }
   }
-
   try {
     slot.sampler = std::make_unique<RequestSampler>(vocab_, req.sampling, grammars_);
   } catch (const Error& e) {
-    prefixes_.Release(prefix);
     return reject(e.code(), e.what());
   }
   (reused ? prefixHits_ : prefixMisses_)++;
@@ -344,11 +392,13 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
   llama_memory_seq_cp(llama_get_memory(ctx_), prefix->seq, slot.seq, -1, -1);
   slot.request = std::move(request);
   slot.prefix = prefix;
-  slot.pending = std::move(suffix);
+  slot.pending = std::move(slot.request->suffix);
+  slot.request->prefixChunks.reset();
   slot.pendingDone = 0;
   slot.pos = prefix->nPast;
   slot.next = LLAMA_TOKEN_NULL;
   slot.reserved = own;
+  slot.admittedAt = ++admissions_;
   slot.output = GenerateOutput{};
   slot.output.prefixReused = reused;
   slot.output.prefixTokens = prefix->nTokens;
@@ -356,38 +406,42 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
   return true;
 }
 
-// Tokenizes `beforeImage + <image>` and evaluates it into a cache sequence of its own.
-std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(const GenerateRequest& req) {
-  const auto start = Clock::now();
+// Tokenizes the text after the image and, when its prefix must be evaluated, `beforeImage +
+// <image>` (mtmd also preprocesses the pixels here). Once per request, however long it waits.
+void Engine::TokenizeRequest(GenerateRequest& req, bool needPrefix) {
+  if (!req.tokenized) {
+    req.suffix = Tokenize(vocab_, req.afterImage);
+    req.tokenized = true;
+  }
+  if (!needPrefix || req.prefixChunks) return;
+  std::shared_ptr<mtmd_input_chunks> chunks(mtmd_input_chunks_init(), mtmd_input_chunks_free);
   mtmd_bitmap* bitmap = mtmd_bitmap_init(req.nx, req.ny, req.rgb.data());
   if (!bitmap) throw Error(code::kImageEncodeFailed, "could not create the image bitmap");
   mtmd_bitmap_set_id(bitmap, req.prefixKey.c_str());
-  mtmd_input_chunks* chunks = mtmd_input_chunks_init();
   std::string text = req.beforeImage + mtmd_default_marker();
   mtmd_input_text input{text.c_str(), text.size(), true, true};
   const mtmd_bitmap* bitmaps[] = {bitmap};
-  int32_t rc = mtmd_tokenize(mctx_, chunks, &input, bitmaps, 1);
+  const int32_t rc = mtmd_tokenize(mctx_, chunks.get(), &input, bitmaps, 1);
   mtmd_bitmap_free(bitmap);
-  if (rc != 0) {
-    mtmd_input_chunks_free(chunks);
-    throw Error(code::kImageEncodeFailed, "mtmd could not preprocess the image (code " + std::to_string(rc) + ")");
+  if (rc != 0) throw Error(code::kImageEncodeFailed, "mtmd could not preprocess the image (code " + std::to_string(rc) + ")");
+  req.prefixChunks = std::move(chunks);
+}
+
+// Makes `cells` KV cells free in the unified pool, evicting idle cached prefixes only when that
+// frees enough: evicting them for nothing would cost the next request on their image its prefix.
+bool Engine::MakeRoom(int64_t cells) {
+  if (CellsReserved() + cells <= cellBudget_) return true;
+  if (CellsReserved() - prefixes_.IdleCells() + cells > cellBudget_) return false;
+  while (CellsReserved() + cells > cellBudget_ && prefixes_.EvictIdle()) {
   }
+  return CellsReserved() + cells <= cellBudget_;
+}
+
+// Evaluates the request's tokenized prefix into a cache sequence of its own (AdmitOne made room).
+std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(GenerateRequest& req) {
+  const auto start = Clock::now();
+  const mtmd_input_chunks* chunks = req.prefixChunks.get();
   const int64_t nTokens = static_cast<int64_t>(mtmd_helper_get_n_tokens(chunks));
-  if (config_.streamCells > 0) {
-    if (nTokens > config_.streamCells - kCellSlack) {
-      mtmd_input_chunks_free(chunks);
-      throw Error(code::kContextTooSmall, "the image prefix needs " + std::to_string(nTokens) + " KV cells but each sequence holds " +
-                                              std::to_string(config_.streamCells) + ": raise contextSize");
-    }
-  } else {
-    while (CellsReserved() + nTokens > cellBudget_ && prefixes_.EvictIdle()) {
-    }
-    if (CellsReserved() + nTokens > cellBudget_) {
-      mtmd_input_chunks_free(chunks);
-      throw Error(code::kContextTooSmall, "the image prefix needs " + std::to_string(nTokens) + " KV cells but only " +
-                                              std::to_string(cellBudget_ - CellsReserved()) + " are free: raise contextSize");
-    }
-  }
   llama_seq_id seq = prefixes_.ReserveSeq();
   auto entry = std::make_shared<PrefixEntry>();
   entry->key = req.prefixKey;
@@ -398,22 +452,29 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(const GenerateRequest& req) 
   // mtmd_helper_eval_chunks, unrolled so that the vision encoder's share is measured on its own.
   llama_pos nPast = 0;
   uint64_t encodeUs = 0;
-  for (size_t i = 0; rc == 0 && i < mtmd_input_chunks_size(chunks); ++i) {
-    const mtmd_input_chunk* chunk = mtmd_input_chunks_get(chunks, i);
-    if (mtmd_input_chunk_get_type(chunk) != MTMD_INPUT_CHUNK_TYPE_IMAGE) {
-      rc = mtmd_helper_eval_chunk_single(mctx_, ctx_, chunk, nPast, seq, config_.batchSize, false, &nPast);
-      continue;
+  int32_t rc = 0;
+  std::string thrown;
+  try {
+    for (size_t i = 0; rc == 0 && i < mtmd_input_chunks_size(chunks); ++i) {
+      const mtmd_input_chunk* chunk = mtmd_input_chunks_get(chunks, i);
+      if (mtmd_input_chunk_get_type(chunk) != MTMD_INPUT_CHUNK_TYPE_IMAGE) {
+        rc = mtmd_helper_eval_chunk_single(mctx_, ctx_, chunk, nPast, seq, config_.batchSize, false, &nPast);
+        continue;
+      }
+      const auto encodeStart = Clock::now();
+      rc = mtmd_encode_chunk(mctx_, chunk);
+      encodeUs += MicrosSince(encodeStart);
+      if (rc == 0) {
+        rc = mtmd_helper_decode_image_chunk(mctx_, ctx_, chunk, mtmd_get_output_embd(mctx_), nPast, seq,
+                                            config_.batchSize, &nPast, nullptr, nullptr);
+      }
     }
-    const auto encodeStart = Clock::now();
-    rc = mtmd_encode_chunk(mctx_, chunk);
-    encodeUs += MicrosSince(encodeStart);
-    if (rc == 0) {
-      rc = mtmd_helper_decode_image_chunk(mctx_, ctx_, chunk, mtmd_get_output_embd(mctx_), nPast, seq,
-                                          config_.batchSize, &nPast, nullptr, nullptr);
-    }
+    llama_synchronize(ctx_);  // the image's last ubatch may still be running on a GPU
+  } catch (const std::exception& e) {
+    thrown = e.what();
+    rc = -1;
   }
-  mtmd_input_chunks_free(chunks);
-  llama_synchronize(ctx_);  // the image's last ubatch may still be running on a GPU
+  req.prefixChunks.reset();
   imageEncodeUs_ += encodeUs;
   if (trace_) {
     std::fprintf(trace_, "{\"ev\":\"prefix\",\"tokens\":%lld,\"encodeUs\":%llu,\"totalUs\":%llu,\"active\":%d}\n",
@@ -422,32 +483,21 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(const GenerateRequest& req) 
   }
   if (rc != 0) {
     prefixes_.ReturnSeq(seq);
-    std::string why = TakeRecentErrors();
+    if (abort_) throw Error(code::kClosed, "the model was closed while the request's image was evaluated");
+    std::string why = thrown.empty() ? TakeRecentErrors() : thrown;
     throw Error(code::kImageEncodeFailed,
                 "evaluating the image prefix failed (code " + std::to_string(rc) + ")" + (why.empty() ? "" : ": " + why));
   }
   entry->nPast = nPast;
-  lastPrefixTokens_ = nTokens;
   prefixes_.Insert(entry);
   prefixTokens_ += static_cast<uint64_t>(nTokens);
   prefixEvalUs_ += MicrosSince(start);
   return entry;
 }
 
-// Draft rows for a running greedy sequence this step: the draft's next tokens after the one being
-// decoded, as many as its chunk, the draft, maxTokens and `room` allow. The chunk starts small and
-// doubles while the model confirms every row, so a draft the model disagrees with costs a few rows.
-size_t Engine::DraftRows(Slot& slot, size_t room) const {
-  const GenerateRequest& req = *slot.request;
-  if (!slot.drafting || slot.next == LLAMA_TOKEN_NULL) return 0;
-  const size_t generated = static_cast<size_t>(slot.output.generatedTokens);
-  const size_t maxTokens = static_cast<size_t>(req.sampling.maxTokens);
-  if (generated >= req.draft.size() || generated + 1 >= maxTokens) return 0;
-  return std::min({slot.draftChunk, req.draft.size() - generated, maxTokens - generated - 1, room});
-}
-
-void Engine::Step(llama_batch& batch) {
-  // Running sequences first (one token each, plus draft rows), then prompt tokens of new ones, up to batchSize.
+// Puts the step's tokens into `batch`: running sequences' next tokens, then (withPrompts) prompt
+// tokens of new ones. Returns the token count.
+int32_t Engine::FillBatch(llama_batch& batch, bool withPrompts) {
   batch.n_tokens = 0;
   auto add = [&](llama_token token, llama_pos pos, llama_seq_id seq, bool logits) {
     const int32_t i = batch.n_tokens++;
@@ -460,43 +510,43 @@ void Engine::Step(llama_batch& batch) {
   };
   // Tokens go in sequence order (what llama.cpp's split by stream needs to keep a step in one
   // ubatch); running sequences' tokens are counted first so prompt chunks only take what is left.
-  size_t room = static_cast<size_t>(config_.batchSize);
+  // Nothing is added past batchSize, whatever the counts (load keeps parallel <= batchSize, so
+  // every running sequence gets its token).
+  const int32_t capacity = config_.batchSize;
+  int32_t running = 0;
   for (auto& slot : slots_) {
     slot->outputIndex = -1;
     slot->stepPrompt = 0;
     slot->stepDraft = 0;
-    if (!slot->Free() && slot->next != LLAMA_TOKEN_NULL) room--;
+    if (!slot->Free() && slot->next != LLAMA_TOKEN_NULL) running++;
   }
-  // Drafts take at most half of what is left, so that new prompts still start.
-  size_t draftRoom = room / 2;
+  int32_t room = withPrompts ? std::max(0, capacity - running) : 0;
+  // Draft rows ride behind their sequence's next token and take at most half of the room left, so
+  // that new prompts still start; none when the step is cut down to its running tokens.
+  size_t draftRoom = static_cast<size_t>(room) / 2;
   for (auto& slot : slots_) {
     if (slot->Free()) continue;
-    if (slot->draftFor != slot->request->id) {
-      slot->draftFor = slot->request->id;
-      GenerateRequest& req = *slot->request;
-      if (!req.draftText.empty()) {
-        req.draft = Tokenize(vocab_, req.draftText);
-        if (llama_vocab_eos(vocab_) != LLAMA_TOKEN_NULL) req.draft.push_back(llama_vocab_eos(vocab_));
-      }
-      slot->drafting = !slot->request->draft.empty() && slot->sampler->PlainGreedy();
-      slot->draftChunk = kFirstDraftChunk;
-    }
+    PrepareDraft(*slot);
     slot->stepDraft = DraftRows(*slot, draftRoom);
     draftRoom -= slot->stepDraft;
-    room -= slot->stepDraft;
+    room -= static_cast<int32_t>(slot->stepDraft);
   }
   for (auto& slot : slots_) {
     if (slot->Free()) continue;
     if (slot->next != LLAMA_TOKEN_NULL) {
-      slot->outputIndex = add(slot->next, slot->pos, slot->seq, true);
-      const size_t generated = static_cast<size_t>(slot->output.generatedTokens);
-      for (size_t k = 0; k < slot->stepDraft; ++k) {
-        add(slot->request->draft[generated + k], slot->pos + 1 + static_cast<llama_pos>(k), slot->seq, true);
+      if (batch.n_tokens < capacity) {
+        slot->outputIndex = add(slot->next, slot->pos, slot->seq, true);
+        const size_t generated = static_cast<size_t>(slot->output.generatedTokens);
+        for (size_t k = 0; k < slot->stepDraft; ++k) {
+          add(slot->request->draft[generated + k], slot->pos + 1 + static_cast<llama_pos>(k), slot->seq, true);
+        }
+      } else {
+        slot->stepDraft = 0;
       }
       continue;
     }
-    if (slot->pendingDone >= slot->pending.size() || room == 0) continue;
-    const size_t n = std::min(room, slot->pending.size() - slot->pendingDone);
+    if (slot->pendingDone >= slot->pending.size() || room <= 0) continue;
+    const size_t n = std::min(static_cast<size_t>(room), slot->pending.size() - slot->pendingDone);
     for (size_t k = 0; k < n; ++k) {
       const size_t at = slot->pendingDone + k;
       const bool last = at + 1 == slot->pending.size();
@@ -504,13 +554,56 @@ void Engine::Step(llama_batch& batch) {
       if (last) slot->outputIndex = i;
     }
     slot->stepPrompt = n;
-    room -= n;
+    room -= static_cast<int32_t>(n);
   }
-  if (batch.n_tokens == 0) return;
+  return batch.n_tokens;
+}
+
+int32_t Engine::Decode(llama_batch& batch) {
+  if (failpoints_.Hit("step-throw")) throw std::runtime_error("failpoint step-throw");
+  if (failpoints_.Hit("decode-full")) return 1;  // what llama_decode says when no KV slot is left
+  return llama_decode(ctx_, batch);
+}
+
+// The request admitted last among those in this step's batch.
+Engine::Slot* Engine::NewestInStep() {
+  Slot* newest = nullptr;
+  for (auto& slot : slots_) {
+    if (slot->Free() || (slot->outputIndex < 0 && slot->stepPrompt == 0)) continue;
+    if (!newest || slot->admittedAt > newest->admittedAt) newest = slot.get();
+  }
+  return newest;
+}
+
+// Fails the requests whose tokens are in this step's batch.
+void Engine::FailStep(const std::string& code, const std::string& message) {
+  for (auto& slot : slots_) {
+    if (slot->Free() || (slot->outputIndex < 0 && slot->stepPrompt == 0)) continue;
+    Fail(*slot, code, message);
+  }
+}
+
+void Engine::Step(llama_batch& batch) {
+  if (FillBatch(batch, true) == 0) return;
 
   const auto start = Clock::now();
-  int32_t rc = llama_decode(ctx_, batch);
-  while (rc == 1 && prefixes_.EvictIdle()) rc = llama_decode(ctx_, batch);
+  int32_t rc = Decode(batch);
+  // No KV slot for the batch (llama.cpp left the cache as it was): free idle prefixes; then defer
+  // this step's prompt tokens, so running requests can finish and free cells; then drop the newest
+  // request, as llama-server does, and try again with the others.
+  bool withPrompts = true;
+  while (rc == 1) {
+    auto any = [&](auto test) { return std::any_of(slots_.begin(), slots_.end(), [&](auto& s) { return !s->Free() && test(*s); }); };
+    if (prefixes_.EvictIdle()) {
+    } else if (withPrompts && any([](Slot& s) { return s.stepPrompt > 0; }) && any([](Slot& s) { return s.next != LLAMA_TOKEN_NULL; })) {
+      withPrompts = false;
+    } else if (Slot* newest = NewestInStep()) {
+      Fail(*newest, code::kContextTooSmall,
+           "the KV cache is full: this request, the newest, was stopped so that the others could go on; raise contextSize or lower parallel");
+    }
+    if (FillBatch(batch, withPrompts) == 0) return;
+    rc = Decode(batch);
+  }
   // On a GPU llama_decode returns once the work is queued; waiting here (sampling would wait
   // anyway) makes the step's time the device's time, not hide it in the next step or prefix.
   llama_synchronize(ctx_);
@@ -518,15 +611,9 @@ void Engine::Step(llama_batch& batch) {
   decodeUs_ += stepUs;
   steps_++;
   if (rc != 0) {
+    if (abort_) return;  // Stop(): the loop fails what runs with CLOSED
     const std::string why = TakeRecentErrors();
-    for (auto& slot : slots_) {
-      if (slot->Free() || (slot->outputIndex < 0 && slot->stepPrompt == 0)) continue;
-      if (rc == 1) {
-        Fail(*slot, code::kContextTooSmall, "the KV cache is full: raise contextSize or lower parallel");
-      } else {
-        Fail(*slot, code::kDecodeFailed, "llama_decode failed (code " + std::to_string(rc) + ")" + (why.empty() ? "" : ": " + why));
-      }
-    }
+    FailStep(code::kDecodeFailed, "llama_decode failed (code " + std::to_string(rc) + ")" + (why.empty() ? "" : ": " + why));
     return;
   }
 
@@ -558,6 +645,32 @@ void Engine::Step(llama_batch& batch) {
   for (auto& slot : slots_) {
     if (!slot->Free() && slot->outputIndex >= 0) TakeSampled(*slot);
   }
+}
+
+// A text draft is tokenized the first time its request is in a step (as the start of a reply,
+// EOS last); drafting is on for greedy requests without a grammar.
+void Engine::PrepareDraft(Slot& slot) {
+  if (slot.draftFor == slot.request->id) return;
+  slot.draftFor = slot.request->id;
+  GenerateRequest& req = *slot.request;
+  if (!req.draftText.empty()) {
+    req.draft = Tokenize(vocab_, req.draftText);
+    if (llama_vocab_eos(vocab_) != LLAMA_TOKEN_NULL) req.draft.push_back(llama_vocab_eos(vocab_));
+  }
+  slot.drafting = !req.draft.empty() && slot.sampler->PlainGreedy();
+  slot.draftChunk = kFirstDraftChunk;
+}
+
+// Draft rows for a running greedy sequence this step: the draft's next tokens after the one being
+// decoded, as many as its chunk, the draft, maxTokens and `room` allow. The chunk starts small and
+// doubles while the model confirms every row, so a draft the model disagrees with costs a few rows.
+size_t Engine::DraftRows(Slot& slot, size_t room) const {
+  const GenerateRequest& req = *slot.request;
+  if (!slot.drafting || slot.next == LLAMA_TOKEN_NULL) return 0;
+  const size_t generated = static_cast<size_t>(slot.output.generatedTokens);
+  const size_t maxTokens = static_cast<size_t>(req.sampling.maxTokens);
+  if (generated >= req.draft.size() || generated + 1 >= maxTokens) return 0;
+  return std::min({slot.draftChunk, req.draft.size() - generated, maxTokens - generated - 1, room});
 }
 
 // Samples every row that has logits this step, on the worker pool (one slot per task: each
@@ -605,13 +718,19 @@ void Engine::TakeSampled(Slot& slot) {
     }
     const size_t at = static_cast<size_t>(slot.output.generatedTokens);
     if (slot.drafting && (at >= slot.request->draft.size() || slot.request->draft[at] != token)) slot.drafting = false;
-    if (llama_vocab_is_eog(vocab_, token) && !sp.ignoreEos) {
-      Finish(slot, "eos");
-      return;
+    if (llama_vocab_is_eog(vocab_, token)) {
+      // A grammar lets an end token through only once it is complete: then the reply is done,
+      // whether or not ignoreEos asks to go on (feeding the end token back would never end).
+      if (!sp.ignoreEos) {
+        Finish(slot, "eos");
+        return;
+      }
+      if (!sp.grammar.empty()) {
+        Finish(slot, "grammar");
+        return;
+      }
     }
-    char piece[256];
-    const int32_t n = llama_token_to_piece(vocab_, token, piece, sizeof(piece), 0, false);
-    if (n > 0) slot.output.text.append(piece, static_cast<size_t>(n));
+    AppendPiece(vocab_, token, slot.output.text);
     slot.output.tokens.push_back(token);
     slot.output.generatedTokens++;
     generatedTokens_++;

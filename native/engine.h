@@ -20,6 +20,7 @@
 
 #include "llama.h"
 #include "mtmd.h"
+#include "failpoints.h"
 #include "prefix_cache.h"
 #include "sampling.h"
 #include "worker_pool.h"
@@ -38,6 +39,12 @@ struct GenerateRequest {
   // Verified several at a time in one step; the output is the greedy output whatever the draft.
   std::vector<llama_token> draft;
   std::string draftText;  // or as text: tokenized by the engine, EOS appended
+
+  // Filled by the loop the first time it tries to admit the request, kept while it waits for room
+  // so that a retry neither tokenizes nor preprocesses the image again.
+  bool tokenized = false;
+  std::vector<llama_token> suffix;  // afterImage's tokens
+  std::shared_ptr<mtmd_input_chunks> prefixChunks;  // beforeImage + image, when its prefix is not cached
 };
 
 struct GenerateOutput {
@@ -106,9 +113,17 @@ class Engine {
   void Run();
   void TakeMessages(std::deque<std::unique_ptr<GenerateRequest>>& waiting, std::set<uint64_t>& cancels,
                     std::deque<LoraChange>& loraChanges);
+  void AdmitWaiting(std::deque<std::unique_ptr<GenerateRequest>>& waiting);
   bool AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot);
-  std::shared_ptr<PrefixEntry> EvaluatePrefix(const GenerateRequest& request);
+  void TokenizeRequest(GenerateRequest& request, bool needPrefix);
+  bool MakeRoom(int64_t cells);
+  std::shared_ptr<PrefixEntry> EvaluatePrefix(GenerateRequest& request);
   void Step(llama_batch& batch);
+  int32_t FillBatch(llama_batch& batch, bool withPrompts);
+  int32_t Decode(llama_batch& batch);
+  Slot* NewestInStep();
+  void FailStep(const std::string& code, const std::string& message);
+  void PrepareDraft(Slot& slot);
   size_t DraftRows(Slot& slot, size_t room) const;
   void SampleRows();
   void TakeSampled(Slot& slot);
@@ -127,7 +142,7 @@ class Engine {
   EngineConfig config_;
   Sink sink_;
   int64_t cellBudget_;
-  int64_t lastPrefixTokens_ = 0;
+  uint64_t admissions_ = 0;  // admission order, to find the newest request in a step
   GrammarCache grammars_;
   PrefixCache prefixes_;
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -139,7 +154,10 @@ class Engine {
   std::set<uint64_t> cancels_;
   std::deque<LoraChange> loraQueue_;
   bool stopping_ = false;
+  std::atomic<bool> abort_{false};  // set by Stop(): llama.cpp's abort callback ends a running decode
+  std::mutex joinMutex_;             // Stop() may be called from two threads (close, env teardown)
   std::thread thread_;
+  Failpoints failpoints_;
 
   std::atomic<uint64_t> steps_{0}, generatedTokens_{0}, promptTokens_{0}, prefixTokens_{0};
   std::atomic<uint64_t> prefixHits_{0}, prefixMisses_{0}, completed_{0}, failed_{0};

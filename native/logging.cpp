@@ -14,10 +14,13 @@ namespace srf {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kError)};
-std::mutex g_mutex;
-std::deque<std::string> g_recent;
-std::string g_partial;  // ggml logs a line in pieces (GGML_LOG_LEVEL_CONT)
-int g_partialLevel = GGML_LOG_LEVEL_INFO;
+std::mutex g_printMutex;  // whole lines on stderr
+// Per thread: llama.cpp logs on the thread that does the work (a model's loop thread, a load's
+// pool thread), so one model's errors are never attached to another's failure, and taking them
+// clears nobody else's.
+thread_local std::deque<std::string> t_recent;
+thread_local std::string t_partial;  // ggml logs a line in pieces (GGML_LOG_LEVEL_CONT)
+thread_local int t_partialLevel = GGML_LOG_LEVEL_INFO;
 
 int Rank(ggml_log_level level) {
   switch (level) {
@@ -29,21 +32,23 @@ int Rank(ggml_log_level level) {
 }
 
 void OnLog(ggml_log_level level, const char* text, void*) {
-  std::lock_guard<std::mutex> lock(g_mutex);
   if (level != GGML_LOG_LEVEL_CONT) {
-    g_partial.clear();
-    g_partialLevel = level;
+    t_partial.clear();
+    t_partialLevel = level;
   }
-  g_partial += text ? text : "";
-  const int rank = Rank(static_cast<ggml_log_level>(g_partialLevel));
-  if (g_partial.empty() || g_partial.back() != '\n') return;
-  std::string line = g_partial.substr(0, g_partial.size() - 1);
-  g_partial.clear();
+  t_partial += text ? text : "";
+  const int rank = Rank(static_cast<ggml_log_level>(t_partialLevel));
+  if (t_partial.empty() || t_partial.back() != '\n') return;
+  std::string line = t_partial.substr(0, t_partial.size() - 1);
+  t_partial.clear();
   if (rank <= 2) {
-    g_recent.push_back(line);
-    if (g_recent.size() > 8) g_recent.pop_front();
+    t_recent.push_back(line);
+    if (t_recent.size() > 8) t_recent.pop_front();
   }
-  if (rank <= g_level.load()) std::fprintf(stderr, "[llama.cpp] %s\n", line.c_str());
+  if (rank <= g_level.load()) {
+    std::lock_guard<std::mutex> lock(g_printMutex);
+    std::fprintf(stderr, "[llama.cpp] %s\n", line.c_str());
+  }
 }
 
 }  // namespace
@@ -56,13 +61,12 @@ void InstallLogger() {
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 
 std::string TakeRecentErrors() {
-  std::lock_guard<std::mutex> lock(g_mutex);
   std::string out;
-  for (auto& line : g_recent) {
+  for (auto& line : t_recent) {
     if (!out.empty()) out += "; ";
     out += line;
   }
-  g_recent.clear();
+  t_recent.clear();
   return out;
 }
 

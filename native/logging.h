@@ -9,7 +9,7 @@ enum class LogLevel { kNone = 0, kError = 1, kWarn = 2, kInfo = 3, kDebug = 4 };
 
 void InstallLogger();
 void SetLogLevel(LogLevel level);
-// Error/warning lines logged since the last call (cleared on read), joined by "; ".
+// Error/warning lines this thread logged since its last call (cleared on read), joined by "; ".
 std::string TakeRecentErrors();
 
 }  // namespace srf

@@ -64,6 +64,12 @@ bool PrefixCache::EvictIdle() {
   return false;
 }
 
+int64_t PrefixCache::IdleCells() const {
+  int64_t cells = 0;
+  for (auto& entry : lru_) cells += entry->users == 0 ? entry->nTokens : 0;
+  return cells;
+}
+
 void PrefixCache::Clear() {
   while (!lru_.empty()) {
     auto entry = lru_.back();

@@ -43,6 +43,8 @@ class PrefixCache {
   void Clear();
   // KV cells held by cached entries and by evicted entries still in use.
   int64_t CellsInUse() const { return cells_; }
+  // Cells that evicting every idle entry would free.
+  int64_t IdleCells() const;
   int32_t Size() const { return static_cast<int32_t>(lru_.size()); }
 
  private:

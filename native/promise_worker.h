@@ -4,6 +4,8 @@
 #pragma once
 #include <napi.h>
 
+#include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "errors.h"
@@ -56,6 +58,18 @@ inline std::string GetString(const Napi::Object& o, const char* key, const std::
 inline double GetNumber(const Napi::Object& o, const char* key, double fallback) {
   Napi::Value v = o.Get(key);
   return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+}
+// An integer option in [min, max]; anything else (a fraction, NaN, out of range) is an
+// INVALID_ARGUMENT naming the option, never a cast with undefined behaviour.
+inline int64_t GetInteger(const Napi::Object& o, const char* key, int64_t fallback, int64_t min, int64_t max) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!(d >= static_cast<double>(min) && d <= static_cast<double>(max)) || d != std::floor(d)) {
+    ThrowError(o.Env(), code::kInvalidArgument,
+               std::string(key) + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  return static_cast<int64_t>(d);
 }
 inline bool GetBool(const Napi::Object& o, const char* key, bool fallback) {
   Napi::Value v = o.Get(key);

@@ -1,5 +1,7 @@
 #include "vision_model.h"
 
+#include <cmath>
+#include <cstdint>
 #include <thread>
 
 #include "addon_data.h"
@@ -62,6 +64,9 @@ class LoadWorker : public PromiseWorker {
     cp.n_ubatch = options_.batchSize;
     cp.n_seq_max = static_cast<uint32_t>(options_.parallel + options_.prefixCache);
     cp.kv_unified = options_.unifiedKv;
+    // llama.cpp reserves an output row per sequence and asserts (aborting the process) when that
+    // exceeds n_outputs_max, which defaults to the batch size: say how many there can be.
+    cp.n_outputs_max = std::max<uint32_t>(static_cast<uint32_t>(options_.batchSize), cp.n_seq_max);
     cp.n_threads = threads;
     cp.n_threads_batch = threads;
     cp.flash_attn_type = static_cast<llama_flash_attn_type>(options_.flashAttention);
@@ -75,6 +80,11 @@ class LoadWorker : public PromiseWorker {
 
     // llama.cpp clamps the batch to the context; every llama_batch we build must respect that.
     options_.batchSize = static_cast<int32_t>(std::min<uint32_t>(llama_n_batch(m.ctx), llama_n_ubatch(m.ctx)));
+    if (options_.batchSize < options_.parallel) {
+      Fail(code::kContextTooSmall, options_.modelPath,
+           "a context of " + std::to_string(llama_n_ctx(m.ctx)) + " tokens limits a batch to " + std::to_string(options_.batchSize) +
+               " tokens, fewer than parallel (" + std::to_string(options_.parallel) + "): raise contextSize or lower parallel");
+    }
 
     mtmd_context_params vp = mtmd_context_params_default();
     vp.use_gpu = options_.gpuVision;
@@ -146,11 +156,7 @@ class CloseWorker : public PromiseWorker {
       : PromiseWorker(receiver, "srf:VisionModel.close"), model_(model) {}
 
  protected:
-  void Run() override {
-    if (model_->EngineRef()) model_->EngineRef()->Stop();  // rejects what is pending with CLOSED
-    model_->EngineRef().reset();
-    model_->Loaded().Free();
-  }
+  void Run() override { model_->ShutDown(); }  // rejects what is pending with CLOSED
   Napi::Value Result(Napi::Env env) override {
     model_->OnClosed();
     return env.Undefined();
@@ -182,61 +188,121 @@ VisionModel::VisionModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Visi
     ThrowError(env, code::kInvalidArgument, "VisionModel needs a completion callback");
   }
   bridge_ = std::make_shared<CompletionBridge>();
-  bridge_->tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "srf:VisionModel.complete", 0, 1);
+  std::shared_ptr<CompletionBridge> bridge = bridge_;
+  bridge_->tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "srf:VisionModel.complete", 0, 1,
+                                                [bridge](Napi::Env) { bridge->closed = true; });
   bridge_->tsfn.Unref(env);  // only pending completions keep the process alive
+  // At env teardown (process exit, worker.terminate()) Node finalizes the TSFN in a cleanup hook
+  // registered before this one; hooks run last-in first-out, so this one stops the loop and
+  // releases the TSFN while it is still alive.
+  env_ = env;
+  if (napi_add_env_cleanup_hook(env, OnEnvCleanup, this) == napi_ok) cleanupHook_ = true;
 }
 
 VisionModel::~VisionModel() {
   // Garbage-collected without close(): stop the loop and free everything now.
-  if (engine_) engine_->Stop();
-  engine_.reset();
-  loaded_.Free();
-  if (bridge_ && !bridge_->released) {
-    bridge_->released = true;
-    bridge_->tsfn.Release();
+  if (cleanupHook_) {
+    napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+    cleanupHook_ = false;
   }
+  ShutDown();
+  ReleaseBridge();
 }
+
+void VisionModel::OnEnvCleanup(void* self) {
+  auto* model = static_cast<VisionModel*>(self);
+  model->cleanupHook_ = false;
+  model->state_ = State::kClosed;
+  model->ShutDown();
+  model->ReleaseBridge();
+}
+
+void VisionModel::ShutDown() {
+  std::lock_guard<std::mutex> one(shutdownMutex_);
+  Engine* engine = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(engineMutex_);
+    engine = engine_.get();
+  }
+  if (engine) {
+    engine->Stop();  // waits for the loop; stats() meanwhile still reads the live engine
+    std::unique_ptr<Engine> gone;
+    {
+      std::lock_guard<std::mutex> lock(engineMutex_);
+      finalStats_ = engine_->Stats();
+      gone = std::move(engine_);
+    }
+  }
+  loaded_.Free();
+}
+
+void VisionModel::ReleaseBridge() {
+  if (!bridge_ || bridge_->released) return;
+  bridge_->released = true;
+  if (!bridge_->closed) bridge_->tsfn.Release();
+}
+
+namespace {
+
+// Calls the completion callback with (id, error, result) on the JS thread.
+void Deliver(Napi::Env env, Napi::Function callback, const Completion& c) {
+  Napi::Value id = Napi::Number::New(env, static_cast<double>(c.id));
+  if (!c.ok) {
+    callback.Call({id, MakeError(env, c.code, c.message), env.Undefined()});
+    return;
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("text", Napi::String::New(env, c.output.text));
+  result.Set("finishReason", c.output.finishReason);
+  result.Set("promptTokens", c.output.promptTokens);
+  result.Set("prefixTokens", c.output.prefixTokens);
+  result.Set("generatedTokens", c.output.generatedTokens);
+  result.Set("prefixReused", c.output.prefixReused);
+  Napi::Array tokens = Napi::Array::New(env, c.output.tokens.size());
+  for (uint32_t i = 0; i < c.output.tokens.size(); ++i) tokens.Set(i, c.output.tokens[i]);
+  result.Set("tokens", tokens);
+  callback.Call({id, env.Null(), result});
+}
+
+}  // namespace
 
 Engine::Sink VisionModel::MakeSink() {
   std::shared_ptr<CompletionBridge> bridge = bridge_;
   return [bridge](Completion&& done) {
+    if (bridge->closed) return;  // Node is tearing the environment down: nobody is listening
     auto* heap = new Completion(std::move(done));
     napi_status status = bridge->tsfn.BlockingCall(heap, [bridge](Napi::Env env, Napi::Function callback, Completion* c) {
       std::unique_ptr<Completion> owned(c);
-      if (--bridge->pending == 0 && !bridge->released) bridge->tsfn.Unref(env);
-      if (!env || !callback) return;
-      Napi::Value id = Napi::Number::New(env, static_cast<double>(c->id));
-      if (!c->ok) {
-        callback.Call({id, MakeError(env, c->code, c->message), env.Undefined()});
-        return;
+      // No C++ exception may leave a TSFN callback (std::terminate): while a worker is being
+      // terminated every call into JS throws; otherwise the callback's own exception goes back
+      // to JS as an uncaught exception, where it belongs.
+      try {
+        if (--bridge->pending == 0 && env && !bridge->released) bridge->tsfn.Unref(env);
+        if (env && callback) Deliver(env, callback, *c);
+      } catch (const Napi::Error& e) {
+        try {
+          napi_throw(env, e.Value());
+        } catch (...) {
+        }
       }
-      Napi::Object result = Napi::Object::New(env);
-      result.Set("text", Napi::String::New(env, c->output.text));
-      result.Set("finishReason", c->output.finishReason);
-      result.Set("promptTokens", c->output.promptTokens);
-      result.Set("prefixTokens", c->output.prefixTokens);
-      result.Set("generatedTokens", c->output.generatedTokens);
-      result.Set("prefixReused", c->output.prefixReused);
-      Napi::Array tokens = Napi::Array::New(env, c->output.tokens.size());
-      for (uint32_t i = 0; i < c->output.tokens.size(); ++i) tokens.Set(i, c->output.tokens[i]);
-      result.Set("tokens", tokens);
-      callback.Call({id, env.Null(), result});
     });
-    if (status != napi_ok) delete heap;
+    if (status != napi_ok) {
+      delete heap;
+      if (status == napi_closing) bridge->closed = true;
+    }
   };
 }
 
 void VisionModel::OnLoaded(EngineConfig config) {
-  engine_ = std::make_unique<Engine>(loaded_.ctx, loaded_.mctx, loaded_.model, std::move(config), MakeSink());
+  auto engine = std::make_unique<Engine>(loaded_.ctx, loaded_.mctx, loaded_.model, std::move(config), MakeSink());
+  std::lock_guard<std::mutex> lock(engineMutex_);
+  engine_ = std::move(engine);
   state_ = State::kReady;
 }
 
 void VisionModel::OnClosed() {
   state_ = State::kClosed;
-  if (!bridge_->released) {
-    bridge_->released = true;
-    bridge_->tsfn.Release();
-  }
+  ReleaseBridge();
 }
 
 void VisionModel::RequireReady(Napi::Env env, const char* what) {
@@ -268,13 +334,18 @@ Napi::Value VisionModel::Load(const Napi::CallbackInfo& info) {
       options.loraScales.push_back(static_cast<float>(GetNumber(lora, "scale", 1.0)));
     }
   }
-  options.gpuLayers = static_cast<int32_t>(GetNumber(o, "gpuLayers", -1));
-  options.contextSize = static_cast<uint32_t>(GetNumber(o, "contextSize", 4096));
-  options.parallel = static_cast<int32_t>(GetNumber(o, "parallel", 8));
-  options.prefixCache = static_cast<int32_t>(GetNumber(o, "prefixCache", options.parallel));
-  options.batchSize = static_cast<int32_t>(GetNumber(o, "batchSize", 512));
-  options.threads = static_cast<int32_t>(GetNumber(o, "threads", 0));
-  options.samplingThreads = static_cast<int32_t>(GetNumber(o, "samplingThreads", 0));
+  // lib/model.ts checks these with messages for users; this keeps a direct caller from undefined
+  // behaviour in the casts.
+  options.gpuLayers = static_cast<int32_t>(GetInteger(o, "gpuLayers", -1, -1, INT32_MAX));
+  options.contextSize = static_cast<uint32_t>(GetInteger(o, "contextSize", 4096, 1, UINT32_MAX));
+  options.parallel = static_cast<int32_t>(GetInteger(o, "parallel", 8, 1, 255));
+  options.prefixCache = static_cast<int32_t>(GetInteger(o, "prefixCache", options.parallel, 1, 255));
+  options.batchSize = static_cast<int32_t>(GetInteger(o, "batchSize", 512, 1, INT32_MAX));
+  options.threads = static_cast<int32_t>(GetInteger(o, "threads", 0, 0, 4096));
+  options.samplingThreads = static_cast<int32_t>(GetInteger(o, "samplingThreads", 0, 0, 256));
+  for (float scale : options.loraScales) {
+    if (!std::isfinite(scale)) ThrowError(env, code::kInvalidArgument, "load(): every LoRA scale must be a finite number");
+  }
   Napi::Value fa = o.Get("flashAttention");
   options.flashAttention = fa.IsBoolean() ? (fa.As<Napi::Boolean>().Value() ? 1 : 0) : -1;
   options.gpuVision = GetBool(o, "gpuVision", true);
@@ -284,6 +355,11 @@ Napi::Value VisionModel::Load(const Napi::CallbackInfo& info) {
   }
   if (options.parallel < 1 || options.prefixCache < 1 || options.parallel + options.prefixCache > 256) {
     ThrowError(env, code::kInvalidArgument, "parallel + prefixCache must be between 2 and 256");
+  }
+  if (options.parallel > options.batchSize) {
+    // Every running sequence puts a token into each step's batch.
+    ThrowError(env, code::kInvalidArgument, "parallel (" + std::to_string(options.parallel) + ") must not exceed batchSize (" +
+                                                std::to_string(options.batchSize) + ")");
   }
   state_ = State::kLoading;
   auto* worker = new LoadWorker(this, Value(), std::move(options));
@@ -301,7 +377,7 @@ Napi::Value VisionModel::Submit(const Napi::CallbackInfo& info) {
   request->beforeImage = GetString(o, "beforeImage");
   request->afterImage = GetString(o, "afterImage");
   request->prefixKey = GetString(o, "prefixKey");
-  const uint32_t size = static_cast<uint32_t>(GetNumber(o, "size", 0));
+  const uint32_t size = static_cast<uint32_t>(GetInteger(o, "size", 0, 0, 1 << 15));
   Napi::Value rgb = o.Get("rgb");
   if (!rgb.IsTypedArray() || rgb.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     ThrowError(env, code::kInvalidArgument, "submit(): rgb must be a Uint8Array");
@@ -315,16 +391,28 @@ Napi::Value VisionModel::Submit(const Napi::CallbackInfo& info) {
   SamplingParams& s = request->sampling;
   s.temperature = static_cast<float>(GetNumber(o, "temperature", 0));
   s.topP = static_cast<float>(GetNumber(o, "topP", 1));
-  s.topK = static_cast<int32_t>(GetNumber(o, "topK", -1));
-  s.seed = static_cast<uint32_t>(GetNumber(o, "seed", 0));
-  s.maxTokens = static_cast<int32_t>(GetNumber(o, "maxTokens", 128));
+  if (!std::isfinite(s.temperature) || s.temperature < 0 || !std::isfinite(s.topP) || s.topP < 0 || s.topP > 1) {
+    ThrowError(env, code::kInvalidArgument, "submit(): temperature must be a finite number >= 0 and topP one in [0, 1]");
+  }
+  s.topK = static_cast<int32_t>(GetInteger(o, "topK", -1, -1, INT32_MAX));
+  s.seed = static_cast<uint32_t>(GetInteger(o, "seed", 0, 0, UINT32_MAX));
+  s.maxTokens = static_cast<int32_t>(GetInteger(o, "maxTokens", 128, 1, INT32_MAX));
   s.ignoreEos = GetBool(o, "ignoreEos", false);
   s.grammar = GetString(o, "grammar");
   if (s.maxTokens < 1) ThrowError(env, code::kInvalidArgument, "submit(): maxTokens must be at least 1");
   request->draftText = GetString(o, "draftText");
   if (Napi::Value draft = o.Get("draftTokens"); draft.IsArray()) {
     Napi::Array list = draft.As<Napi::Array>();
-    for (uint32_t i = 0; i < list.Length(); ++i) request->draft.push_back(static_cast<llama_token>(list.Get(i).As<Napi::Number>().Int32Value()));
+    const int32_t nVocab = llama_vocab_n_tokens(llama_model_get_vocab(loaded_.model));
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Value token = list.Get(i);
+      // An id outside the vocabulary would fail the whole step's llama_decode, other requests included.
+      if (!token.IsNumber() || token.As<Napi::Number>().DoubleValue() != token.As<Napi::Number>().Int32Value() ||
+          token.As<Napi::Number>().Int32Value() < 0 || token.As<Napi::Number>().Int32Value() >= nVocab) {
+        ThrowError(env, code::kInvalidArgument, "submit(): draftTokens must be token ids in [0, " + std::to_string(nVocab) + ")");
+      }
+      request->draft.push_back(static_cast<llama_token>(token.As<Napi::Number>().Int32Value()));
+    }
   }
   const uint64_t id = nextId_++;
   request->id = id;
@@ -356,7 +444,13 @@ Napi::Value VisionModel::SetLoraScales(const Napi::CallbackInfo& info) {
 Napi::Value VisionModel::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
-  EngineStats s = engine_ ? engine_->Stats() : EngineStats{};
+  EngineStats s;
+  {
+    // close() may be freeing the engine on a worker thread right now: a closed model answers its
+    // final counts.
+    std::lock_guard<std::mutex> lock(engineMutex_);
+    s = engine_ ? engine_->Stats() : finalStats_;
+  }
   out.Set("steps", static_cast<double>(s.steps));
   out.Set("generatedTokens", static_cast<double>(s.generatedTokens));
   out.Set("promptTokens", static_cast<double>(s.promptTokens));

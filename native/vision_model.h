@@ -8,7 +8,9 @@
 #pragma once
 #include <napi.h>
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "engine.h"
@@ -21,7 +23,10 @@ namespace srf {
 struct CompletionBridge {
   Napi::ThreadSafeFunction tsfn;
   int64_t pending = 0;  // JS thread only: completions still owed; the loop is kept alive while > 0
-  bool released = false;
+  bool released = false;  // JS thread only: Release() was called
+  // Node finalized the TSFN (its finalizer ran) or refused a call with napi_closing: calling it
+  // again would touch freed memory. Set on either thread, read by the loop.
+  std::atomic<bool> closed{false};
 };
 
 // What a load creates; freed together, in order, by Free().
@@ -43,7 +48,10 @@ class VisionModel : public Napi::ObjectWrap<VisionModel> {
   LoadedVisionModel& Loaded() { return loaded_; }
   void OnLoaded(EngineConfig config);
   void OnClosed();
-  std::unique_ptr<Engine>& EngineRef() { return engine_; }
+  // Stops the engine (pending requests complete with CLOSED), keeps its final counters for
+  // stats() and frees the model. Idempotent; safe from close()'s worker, the env cleanup hook
+  // and the destructor.
+  void ShutDown();
 
  private:
   enum class State { kNew, kLoading, kReady, kClosing, kClosed };
@@ -57,11 +65,18 @@ class VisionModel : public Napi::ObjectWrap<VisionModel> {
   void RequireReady(Napi::Env env, const char* what);
   void Expect(Napi::Env env);
   Engine::Sink MakeSink();
+  void ReleaseBridge();
+  static void OnEnvCleanup(void* self);
 
   State state_ = State::kNew;
   LoadedVisionModel loaded_;
-  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Engine> engine_;  // replaced only under both mutexes; read under either
+  std::mutex engineMutex_;          // stats() vs ShutDown(): never held while waiting for the loop
+  std::mutex shutdownMutex_;        // one ShutDown() at a time
+  EngineStats finalStats_;          // what stats() answers once the engine is gone
   std::shared_ptr<CompletionBridge> bridge_;
+  napi_env env_ = nullptr;
+  bool cleanupHook_ = false;  // registered with napi_add_env_cleanup_hook and not yet run
   uint64_t nextId_ = 1;
 };
 

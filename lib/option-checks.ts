@@ -1,0 +1,63 @@
+/**
+ * Checks for the options that cross into the native engine. C++ casts a JS number to an int32 or
+ * a uint32 there: a NaN, a fraction or a value out of range would be undefined behaviour or a
+ * silently different setting, so each is refused here with an INVALID_ARGUMENT naming the option
+ * and the value it got.
+ */
+import { invalidArgument } from './errors.js';
+
+export const INT32_MAX = 2 ** 31 - 1;
+export const UINT32_MAX = 2 ** 32 - 1;
+
+/** An integer in [min, max]; `fallback` when undefined. */
+export function integerOption(value: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidArgument(`an integer from ${min} to ${max}`, name, value);
+  }
+  return value;
+}
+
+/** A finite number in [min, max]; `fallback` when undefined. */
+export function numberOption(value: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw invalidArgument(`a number from ${min} to ${max}`, name, value);
+  }
+  return value;
+}
+
+export function booleanOption(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidArgument('true or false', name, value);
+  return value;
+}
+
+export function stringOption(value: unknown, name: string, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string') throw invalidArgument('a string', name, value);
+  return value;
+}
+
+/** The sampling options of one request, checked, with their defaults filled in. */
+export function checkSampling(sampling: unknown): {
+  temperature: number;
+  topP: number;
+  topK: number;
+  seed: number;
+  maxTokens: number;
+  ignoreEos: boolean;
+  grammar: string;
+} {
+  if (sampling !== undefined && (typeof sampling !== 'object' || sampling === null)) throw invalidArgument('an object', 'sampling', sampling);
+  const s = (sampling ?? {}) as Record<string, unknown>;
+  return {
+    temperature: numberOption(s.temperature, 'sampling.temperature', 0, 1e6, 0),
+    topP: numberOption(s.topP, 'sampling.topP', 0, 1, 1),
+    topK: integerOption(s.topK, 'sampling.topK', 0, INT32_MAX, 0),
+    seed: integerOption(s.seed, 'sampling.seed', 0, UINT32_MAX, 0),
+    maxTokens: integerOption(s.maxTokens, 'sampling.maxTokens', 1, INT32_MAX, 128),
+    ignoreEos: booleanOption(s.ignoreEos, 'sampling.ignoreEos', false),
+    grammar: stringOption(s.grammar, 'sampling.grammar', ''),
+  };
+}
