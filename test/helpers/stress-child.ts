@@ -257,6 +257,42 @@ const cases: Record<string, () => Promise<void>> = {
     assert.equal(model.stats().generatedTokens, 5 * own, 'the request that cannot fit generated nothing');
     await model.close();
   },
+
+  // Recovery paths a healthy CPU run cannot produce on demand, reached through SRF_FAILPOINTS
+  // (native/failpoints.h), which the parent sets for these cases.
+
+  /** llama_decode throws at step 5 (SRF_FAILPOINTS=step-throw@5): that step's requests fail, the engine keeps serving. */
+  async 'step-throws'() {
+    const model = await open({ parallel: 4 });
+    const images = await Promise.all(world.images.map((i) => model.prepareImage(i)));
+    const batch = (tag: string) =>
+      Promise.all(images.map((image, i) => model.generate({ image, prompt: `${tag}${i}`, sampling: { maxTokens: 12, ignoreEos: true } }).then(
+        (r) => `ok:${r.generatedTokens}`,
+        (e: SrfError) => `${e.code}:${e.message}`,
+      )));
+    const first = await batch('a');
+    assert.equal(first.filter((r) => r.startsWith('DECODE_FAILED:') && r.includes('failpoint step-throw')).length, 4, first.join('\n'));
+    assert.deepEqual(await batch('b'), Array(4).fill('ok:12'), 'the engine serves after a step threw');
+    await model.close();
+  },
+
+  /** Admitting the second request throws (admit-throw@2): it fails alone. */
+  async 'admit-throws'() {
+    const model = await open({ parallel: 4 });
+    const images = await Promise.all(world.images.map((i) => model.prepareImage(i)));
+    const results = await model.generateBatch(images.slice(0, 3).map((image, i) => ({ image, prompt: `q${i}`, sampling: { maxTokens: 5, ignoreEos: true } })));
+    assert.deepEqual(results.map((r) => (r.ok ? r.generatedTokens : r.error.code)), [5, 'DECODE_FAILED', 5]);
+    await model.close();
+  },
+
+  /** llama_decode finds no KV slot at step 4 (decode-full@4): the newest request fails, the others go on. */
+  async 'kv-full'() {
+    const model = await open({ parallel: 4, contextSize: 4096, kvLayout: 'unified' });
+    const images = await Promise.all(world.images.map((i) => model.prepareImage(i)));
+    const results = await model.generateBatch(images.slice(0, 3).map((image, i) => ({ image, prompt: `q${i}`, sampling: { maxTokens: 10, ignoreEos: true } })));
+    assert.deepEqual(results.map((r) => (r.ok ? r.generatedTokens : r.error.code)), [10, 10, 'CONTEXT_TOO_SMALL']);
+    await model.close();
+  },
 };
 
 const name = process.argv[2] ?? '';
