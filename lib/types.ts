@@ -49,8 +49,10 @@ export interface GenerateRequest {
   /**
    * Greedy requests without a grammar (temperature 0): the reply you expect, as text or token ids
    * (e.g. the question an IA->Q call should reconstruct). The engine verifies several draft tokens
-   * per step and keeps those the model itself would have chosen, so the reply is exactly the greedy
-   * reply, only sooner when the draft is right. stats().draftTokens / draftAccepted count them.
+   * per step and keeps those the model itself would have chosen, so the reply is the greedy reply,
+   * only sooner when the draft is right (up to the rounding by which llama.cpp's kernels make any
+   * greedy reply depend slightly on what else is decoded in its steps: bench/NOTES.md).
+   * stats().draftTokens / draftAccepted count them. Text is tokenized as the start of a reply.
    */
   draft?: string | number[];
 }
