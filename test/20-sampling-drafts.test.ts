@@ -6,7 +6,9 @@ import t from 'tap';
 import { VisionModel } from '../lib/index.js';
 import type { GenerateRequest, GenerateResult, OpenVisionModelOptions } from '../lib/index.js';
 import { QA_REPLY_GRAMMAR } from '../lib/srf/prompts.js';
-import { makeWorld } from './helpers/fixtures.js';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { makeWorld, tempDir } from './helpers/fixtures.js';
 
 const world = await makeWorld(4);
 const KV_LAYOUTS = ['unified', 'per-sequence'] as const;
@@ -96,4 +98,25 @@ t.test('a draft is refused where it cannot be verified', async (t) => {
   await t.rejects(model.generate({ image, prompt: 'x', draft: [1, model.info.vocabSize] }), { code: 'INVALID_ARGUMENT', message: /draft/ });
   const tokens = await model.generate({ image, prompt: 'x', sampling: { maxTokens: 8 }, draft: [1, 2, 3] });
   t.equal(tokens.generatedTokens > 0, true, 'token-id drafts are taken');
+});
+
+t.test('the trace times each step\'s sampling and counts its draft rows', async (t) => {
+  const file = path.join(await tempDir(), 'trace.jsonl');
+  process.env.SRF_TRACE = file; // read when the engine starts
+  let stats;
+  try {
+    await using model = await open();
+    const request = (i: number) => ({ image: world.images[i]!, prompt: 'Hello?', sampling: { maxTokens: 16, ignoreEos: true } });
+    const first = await Promise.all([0, 1].map((i) => model.generate(request(i))));
+    await Promise.all([0, 1].map((i) => model.generate({ ...request(i), draft: first[i]!.tokens })));
+    stats = model.stats();
+  } finally {
+    delete process.env.SRF_TRACE;
+  }
+  const steps = (await readFile(file, 'utf8')).trim().split('\n').map((line) => JSON.parse(line)).filter((e) => e.ev === 'step');
+  t.equal(steps.length, stats.steps);
+  t.equal(steps.reduce((n, e) => n + e.draftRows, 0), stats.draftTokens, 'draft rows per step add up to stats().draftTokens');
+  t.ok(stats.draftTokens > 0);
+  t.ok(Math.abs(steps.reduce((n, e) => n + e.sampleUs, 0) / 1000 - stats.sampleMs) < 1, 'sampleUs adds up to stats().sampleMs');
+  t.ok(steps.every((e, i) => i === 0 || e.t >= steps[i - 1].t + steps[i - 1].us), 'steps are timestamped in order');
 });
