@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "errors.h"
 #include "logging.h"
@@ -18,6 +19,61 @@ bool Better(const llama_token_data& a, const llama_token_data& b) {
 bool Rejected(const llama_token_data& c) { return std::isinf(c.logit) && c.logit < 0; }
 
 }  // namespace
+
+namespace {
+
+// Bytes of the UTF-8 character that starts `text`, or 0 when it is not a whole character.
+size_t FirstCharBytes(const std::string& text) {
+  if (text.empty()) return 0;
+  const unsigned char lead = static_cast<unsigned char>(text[0]);
+  const size_t n = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || text.size() < n) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+FirstCharIndex::FirstCharIndex(const llama_vocab* vocab) {
+  const int32_t n = llama_vocab_n_tokens(vocab);
+  std::map<std::string, size_t> byChar;
+  std::vector<char> buf(256);
+  for (llama_token t = 0; t < n; ++t) {
+    // The text the grammar sees (llama.cpp's token_to_piece cache is built with special = true).
+    int32_t len = llama_token_to_piece(vocab, t, buf.data(), static_cast<int32_t>(buf.size()), 0, true);
+    if (len < 0) {
+      buf.resize(static_cast<size_t>(-len));
+      len = llama_token_to_piece(vocab, t, buf.data(), static_cast<int32_t>(buf.size()), 0, true);
+    }
+    const std::string piece(buf.data(), static_cast<size_t>(std::max(len, 0)));
+    const size_t first = FirstCharBytes(piece);
+    if (llama_vocab_is_eog(vocab, t) || first == 0 || piece[0] == 0) {
+      unsorted.push_back(t);
+      continue;
+    }
+    auto [it, added] = byChar.emplace(piece.substr(0, first), groups.size());
+    if (added) groups.emplace_back();
+    Group& group = groups[it->second];
+    group.tokens.push_back(t);
+    if (piece.size() == first && group.probe == LLAMA_TOKEN_NULL) group.probe = t;
+  }
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (groups[g].probe == LLAMA_TOKEN_NULL) continue;
+    probes.push_back(llama_token_data{groups[g].probe, 0.0f, 0.0f});
+    probeGroup.push_back(g);
+  }
+}
+
+const FirstCharIndex* GrammarCache::Index() {
+  if (!indexTried_) {
+    indexTried_ = true;
+    const char* env = std::getenv("SRF_GRAMMAR_PREFILTER");
+    if (!env || std::string(env) != "0") index_ = std::make_unique<FirstCharIndex>(vocab_);
+  }
+  return index_.get();
+}
 
 GrammarCache::~GrammarCache() {
   for (auto& entry : prototypes_) llama_sampler_free(entry.second);
@@ -43,7 +99,10 @@ llama_sampler* GrammarCache::Make(const std::string& gbnf) {
 
 RequestSampler::RequestSampler(const llama_vocab* vocab, const SamplingParams& params, GrammarCache& grammars)
     : vocab_(vocab), nVocab_(llama_vocab_n_tokens(vocab)), params_(params) {
-  if (!params.grammar.empty()) grammar_ = grammars.Make(params.grammar);
+  if (!params.grammar.empty()) {
+    grammar_ = grammars.Make(params.grammar);
+    index_ = grammars.Index();
+  }
   topK_ = params.topK < 0 ? kDefaultTopK : params.topK;
   if (topK_ >= nVocab_) topK_ = 0;
   chain_ = llama_sampler_chain_init(llama_sampler_chain_default_params());
@@ -99,8 +158,7 @@ llama_token RequestSampler::Greedy(const float* logits) {
   llama_sampler_apply(grammar_, &one);
   if (!Rejected(single)) return best;
   // Rejected: the best token the grammar allows, over the whole vocabulary.
-  Fill(logits);
-  if (!KeepAllowed()) return LLAMA_TOKEN_NULL;
+  if (!FillAllowed(logits)) return LLAMA_TOKEN_NULL;
   return std::min_element(candidates_.begin(), candidates_.end(), Better)->id;
 }
 
@@ -110,8 +168,7 @@ llama_token RequestSampler::Sampled(const float* logits) {
     if (grammar_ && !KeepAllowed()) {
       // None of the k best is allowed: the grammar over the whole vocabulary, then the k best of
       // what it allows.
-      Fill(logits);
-      if (!KeepAllowed()) return LLAMA_TOKEN_NULL;
+      if (!FillAllowed(logits)) return LLAMA_TOKEN_NULL;
       if (candidates_.size() > static_cast<size_t>(topK_)) {
         std::partial_sort(candidates_.begin(), candidates_.begin() + topK_, candidates_.end(), Better);
         candidates_.resize(static_cast<size_t>(topK_));
@@ -131,8 +188,7 @@ llama_token RequestSampler::Sampled(const float* logits) {
     llama_token_data_array one{&single, 1, -1, false};
     llama_sampler_apply(grammar_, &one);
     if (!Rejected(single)) return drawn;
-    Fill(logits);
-    if (!KeepAllowed()) return LLAMA_TOKEN_NULL;
+    if (!FillAllowed(logits)) return LLAMA_TOKEN_NULL;
     std::sort(candidates_.begin(), candidates_.end(), Better);
   }
   // Sorted by Better: top-p takes its sorted path (no sort of its own).
@@ -171,8 +227,29 @@ void RequestSampler::Fill(const float* logits) {
   }
 }
 
+bool RequestSampler::FillAllowed(const float* logits) {
+  fullPasses_++;
+  if (!index_) {
+    Fill(logits);
+    return KeepAllowed();
+  }
+  // Which first characters the grammar accepts now, one probe token each; then the grammar on the
+  // tokens that start with one of them (and on those the index could not sort by character).
+  std::vector<llama_token_data> probes = index_->probes;
+  llama_token_data_array cur{probes.data(), probes.size(), -1, false};
+  llama_sampler_apply(grammar_, &cur);
+  candidates_.clear();
+  std::vector<char> open(index_->groups.size(), 1);
+  for (size_t i = 0; i < probes.size(); ++i) open[index_->probeGroup[i]] = !Rejected(probes[i]);
+  for (size_t g = 0; g < open.size(); ++g) {
+    if (!open[g]) continue;
+    for (llama_token t : index_->groups[g].tokens) candidates_.push_back(llama_token_data{t, logits[t], 0.0f});
+  }
+  for (llama_token t : index_->unsorted) candidates_.push_back(llama_token_data{t, logits[t], 0.0f});
+  return KeepAllowed();
+}
+
 bool RequestSampler::KeepAllowed() {
-  if (candidates_.size() > static_cast<size_t>(topK_)) fullPasses_++;
   llama_token_data_array cur{candidates_.data(), candidates_.size(), -1, false};
   llama_sampler_apply(grammar_, &cur);
   candidates_.erase(std::remove_if(candidates_.begin(), candidates_.end(), Rejected), candidates_.end());

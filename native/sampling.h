@@ -32,6 +32,24 @@ struct SamplingParams {
   std::string grammar;  // GBNF, root rule "root"; empty = none
 };
 
+// The vocabulary grouped by the first character of each token's text, for grammar passes over
+// the whole vocabulary: a grammar accepts a token only if it accepts its first character, so one
+// probe token per character (a token that is exactly that character) tells which groups can hold
+// an allowed token at all. At a literal the grammar forces ("Question: ") that leaves a few
+// hundred tokens to check instead of the whole vocabulary; the allowed set is the same.
+struct FirstCharIndex {
+  struct Group {
+    llama_token probe = LLAMA_TOKEN_NULL;  // a token whose text is exactly the character; none: always checked
+    std::vector<llama_token> tokens;
+  };
+  std::vector<Group> groups;
+  std::vector<llama_token> unsorted;  // end tokens, empty or partial-UTF-8 texts: always checked
+  std::vector<llama_token_data> probes;  // scratch template: one entry per group with a probe
+  std::vector<size_t> probeGroup;        // probes[i] belongs to groups[probeGroup[i]]
+
+  explicit FirstCharIndex(const llama_vocab* vocab);
+};
+
 // Parsed grammars by text, so that a thousand requests with the same grammar parse it once.
 // Loop thread only (requests are admitted there).
 class GrammarCache {
@@ -40,10 +58,15 @@ class GrammarCache {
   ~GrammarCache();
   // A fresh grammar sampler (caller owns it); throws srf::Error(GRAMMAR_INVALID).
   llama_sampler* Make(const std::string& gbnf);
+  // Built on first use (SRF_GRAMMAR_PREFILTER=0: none, every pass checks the whole vocabulary);
+  // read-only afterwards, so samplers on any thread share it.
+  const FirstCharIndex* Index();
 
  private:
   const llama_vocab* vocab_;
   std::map<std::string, llama_sampler*> prototypes_;
+  std::unique_ptr<FirstCharIndex> index_;
+  bool indexTried_ = false;
 };
 
 class RequestSampler {
@@ -71,6 +94,8 @@ class RequestSampler {
   llama_token Argmax(const float* logits) const;
   void SelectTopK(const float* logits, int32_t k);
   void Fill(const float* logits);
+  // Fills candidates_ with the tokens the grammar allows now (the whole vocabulary's worth).
+  bool FillAllowed(const float* logits);
   // Applies the grammar to candidates_ and drops what it rejects; false when nothing is left.
   bool KeepAllowed();
   void Accept(llama_token token);
@@ -81,6 +106,7 @@ class RequestSampler {
   int32_t topK_ = 0;  // resolved: 0 = off
   llama_sampler* chain_ = nullptr;  // top-p, temperature, draw (sampled) or nothing (greedy)
   llama_sampler* grammar_ = nullptr;
+  const FirstCharIndex* index_ = nullptr;
   std::vector<llama_token_data> candidates_;
   std::vector<char> isEog_;  // masked tokens (end tokens under ignoreEos without a grammar)
   bool maskEog_ = false;

@@ -120,3 +120,29 @@ t.test('the trace times each step\'s sampling and counts its draft rows', async 
   t.ok(Math.abs(steps.reduce((n, e) => n + e.sampleUs, 0) / 1000 - stats.sampleMs) < 1, 'sampleUs adds up to stats().sampleMs');
   t.ok(steps.every((e, i) => i === 0 || e.t >= steps[i - 1].t + steps[i - 1].us), 'steps are timestamped in order');
 });
+
+t.test('the first-character prefilter gives the grammar passes over the whole vocabulary the same tokens', async (t) => {
+  const requests: GenerateRequest[] = [0, 1, 2, 3, 0, 1].map((i, k) => ({
+    image: world.images[i]!,
+    prompt: `Ask ${k}.`,
+    sampling: { grammar: QA_REPLY_GRAMMAR, maxTokens: 80, ...(k < 4 ? { temperature: 0.9, seed: 40 + k } : {}), ...(k === 3 ? { topK: 0 } : {}) },
+  }));
+  const runs: unknown[][] = [];
+  let fullPasses = 0;
+  for (const prefilter of ['1', '0']) {
+    const file = path.join(await tempDir(), `trace-${prefilter}.jsonl`);
+    process.env.SRF_GRAMMAR_PREFILTER = prefilter;
+    process.env.SRF_TRACE = file;
+    try {
+      await using model = await open();
+      runs.push((await Promise.all(requests.map((r) => model.generate(r)))).map(reply));
+    } finally {
+      delete process.env.SRF_GRAMMAR_PREFILTER;
+      delete process.env.SRF_TRACE;
+    }
+    const steps = (await readFile(file, 'utf8')).trim().split('\n').map((line) => JSON.parse(line)).filter((e) => e.ev === 'step');
+    if (prefilter === '1') fullPasses = steps.reduce((n, e) => n + e.grammarFull, 0);
+  }
+  t.ok(fullPasses > 0, `the grammar went over the whole vocabulary ${fullPasses} times, so the comparison means something`);
+  t.same(runs[0], runs[1]);
+});
