@@ -19,20 +19,21 @@ export interface PreparedImage {
   readonly height: number;
 }
 
+/** Numbers out of range (or NaN, or fractions where integers are meant) are INVALID_ARGUMENT. */
 export interface SamplingOptions {
-  /** 0 (default) = greedy. */
+  /** A finite number >= 0; 0 (default) = greedy. */
   temperature?: number;
-  /** Nucleus sampling; 1 = off. Default 1. */
+  /** Nucleus sampling, in [0, 1]; 1 = off. Default 1. */
   topP?: number;
   /**
    * Candidates kept before top-p (temperature > 0). Default 40, the first sampler of llama.cpp's
    * default chain too: without it, top-p over a flat distribution sorts the whole vocabulary for
-   * every row of every step. 0 = off (the whole vocabulary).
+   * every row of every step. An integer >= 0; 0 = off (the whole vocabulary).
    */
   topK?: number;
-  /** Seed for temperature sampling; same seed, same request, same text. Default 0. */
+  /** Seed for temperature sampling, an integer in [0, 2^32 - 1]; same seed, same request, same text. Default 0. */
   seed?: number;
-  /** Default 128. */
+  /** An integer >= 1. Default 128. */
   maxTokens?: number;
   /** Keep generating past end-of-sequence (benchmarks). */
   ignoreEos?: boolean;
@@ -125,8 +126,10 @@ export interface OpenVisionModelOptions {
    */
   requestTokens?: number;
   /**
-   * Sequences decoded together. Default 8 on CPU; on a GPU the most of 32, 24, 16 whose
-   * per-sequence KV cache fits beside the weights in 80 % of its free memory (else 8).
+   * Sequences decoded together, at most batchSize (each puts a token into every step's batch);
+   * parallel + prefixCache at most 256. Default 8 on CPU; on a GPU the most of 32, 24, 16 whose
+   * per-sequence KV cache fits beside the weights in 80 % of its free memory (else 8); a default is
+   * lowered to batchSize when that is smaller.
    */
   parallel?: number;
   /** Image prefixes kept evaluated in the KV cache. Default = parallel. */
@@ -135,7 +138,8 @@ export interface OpenVisionModelOptions {
   threads?: number;
   /**
    * Threads sampling the rows of a decode step in parallel (each request's sampler is its own, so
-   * the tokens do not depend on this number). Default: the machine's cores, at most 16.
+   * the tokens do not depend on this number). An integer in [0, 256]; 0 (default): the machine's
+   * cores, at most 16.
    */
   samplingThreads?: number;
   /** Tokens per llama_batch. Default 512. */

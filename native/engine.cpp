@@ -49,6 +49,12 @@ void AppendPiece(const llama_vocab* vocab, llama_token token, std::string& out) 
 constexpr size_t kFirstDraftChunk = 4;
 constexpr size_t kMaxDraftChunk = 32;
 
+// An srf::Error's code; anything else thrown (bad_alloc, llama.cpp's runtime_error) is DECODE_FAILED.
+std::string CodeOf(const std::exception& e) {
+  const auto* coded = dynamic_cast<const Error*>(&e);
+  return coded ? coded->code() : code::kDecodeFailed;
+}
+
 bool AbortRequested(void* engineAbort) { return static_cast<std::atomic<bool>*>(engineAbort)->load(); }
 
 // KV cells kept free of any reservation: llama.cpp may not be able to use every last cell.
@@ -339,8 +345,8 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
   if (prefix) prefix->users++;
   try {
     TokenizeRequest(req, !prefix);
-  } catch (const Error& e) {
-    return reject(e.code(), e.what());
+  } catch (const std::exception& e) {
+    return reject(CodeOf(e), e.what());
   }
   if (req.suffix.empty()) return reject(code::kInvalidArgument, "the prompt after the image is empty");
 
@@ -384,8 +390,8 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
   }
   try {
     slot.sampler = std::make_unique<RequestSampler>(vocab_, req.sampling, grammars_);
-  } catch (const Error& e) {
-    return reject(e.code(), e.what());
+  } catch (const std::exception& e) {
+    return reject(CodeOf(e), e.what());
   }
   (reused ? prefixHits_ : prefixMisses_)++;
   llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);

@@ -43,6 +43,7 @@ class LoadWorker : public PromiseWorker {
 
  protected:
   void Run() override {
+    std::lock_guard<std::mutex> lifecycle(model_->LifecycleMutex());
     LoadedVisionModel& m = model_->Loaded();
     const int threads = options_.threads > 0 ? options_.threads
                                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -218,7 +219,7 @@ void VisionModel::OnEnvCleanup(void* self) {
 }
 
 void VisionModel::ShutDown() {
-  std::lock_guard<std::mutex> one(shutdownMutex_);
+  std::lock_guard<std::mutex> one(lifecycleMutex_);
   Engine* engine = nullptr;
   {
     std::lock_guard<std::mutex> lock(engineMutex_);

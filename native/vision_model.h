@@ -52,6 +52,8 @@ class VisionModel : public Napi::ObjectWrap<VisionModel> {
   // stats() and frees the model. Idempotent; safe from close()'s worker, the env cleanup hook
   // and the destructor.
   void ShutDown();
+  // Held by the load worker while it fills Loaded(): a teardown meanwhile waits, then frees.
+  std::mutex& LifecycleMutex() { return lifecycleMutex_; }
 
  private:
   enum class State { kNew, kLoading, kReady, kClosing, kClosed };
@@ -72,7 +74,7 @@ class VisionModel : public Napi::ObjectWrap<VisionModel> {
   LoadedVisionModel loaded_;
   std::unique_ptr<Engine> engine_;  // replaced only under both mutexes; read under either
   std::mutex engineMutex_;          // stats() vs ShutDown(): never held while waiting for the loop
-  std::mutex shutdownMutex_;        // one ShutDown() at a time
+  std::mutex lifecycleMutex_;       // held by a load's worker and by ShutDown(): one at a time
   EngineStats finalStats_;          // what stats() answers once the engine is gone
   std::shared_ptr<CompletionBridge> bridge_;
   napi_env env_ = nullptr;

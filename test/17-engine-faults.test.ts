@@ -67,3 +67,20 @@ t.test("the embedder's load() cannot run twice", async (t) => {
   await first;
   await embedder.close();
 });
+
+t.test('close() interrupts a long prefix evaluation', async (t) => {
+  // The addon directly: lib/ builds the prefix from the fixed LLaVA system text; a long one makes
+  // an evaluation that takes seconds on the tiny model (thousands of tokens, batches of 8).
+  const settled: string[] = [];
+  const model = new (native().VisionModel)((_id, error) => settled.push(error ? error.code : 'ok'));
+  await model.load({ model: world.model, mmproj: world.mmproj, threads: 1, parallel: 1, prefixCache: 1, batchSize: 8, contextSize: 12288 });
+  const words = Array.from({ length: 2500 }, (_, i) => ['red', 'blue', 'green', 'cat', 'dog'][i % 5]).join(' ');
+  const rgb = new Uint8Array(56 * 56 * 3).fill(90);
+  model.submit({ beforeImage: words, afterImage: 'q', prefixKey: 'long', rgb, size: 56, temperature: 0, topP: 1, topK: 0, seed: 0, maxTokens: 2, ignoreEos: true, grammar: '' });
+  await new Promise((r) => setTimeout(r, 300)); // the loop is evaluating the prefix now
+  const start = Date.now();
+  await model.close();
+  t.comment(`close() took ${Date.now() - start} ms during the prefix evaluation`);
+  t.same(settled, ['CLOSED']);
+  t.equal(model.stats().prefixTokens, 0, 'the prefix evaluation was stopped, not finished');
+});

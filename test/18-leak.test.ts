@@ -35,5 +35,8 @@ t.test('2,000 requests: RSS and stats() before/after', async (t) => {
   t.equal(after.stats.active + after.stats.queued, 0);
   const growthMb = (after.rss - before.rss) / 2 ** 20;
   t.comment(`RSS ${(before.rss / 2 ** 20).toFixed(1)} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB (${growthMb.toFixed(1)} MiB over 2,000 requests)`);
-  t.ok(growthMb < RSS_BOUND_MB, `RSS grew ${growthMb.toFixed(1)} MiB (bound ${RSS_BOUND_MB})`);
+  // Under AddressSanitizer (scripts/asan-test.sh) freed memory sits in its quarantine: RSS says
+  // nothing there, and ASan itself is the check.
+  if (process.env.LD_PRELOAD?.includes('libasan')) t.comment('RSS bound not checked under AddressSanitizer');
+  else t.ok(growthMb < RSS_BOUND_MB, `RSS grew ${growthMb.toFixed(1)} MiB (bound ${RSS_BOUND_MB})`);
 });
