@@ -57,6 +57,11 @@ std::string CodeOf(const std::exception& e) {
 
 bool AbortRequested(void* engineAbort) { return static_cast<std::atomic<bool>*>(engineAbort)->load(); }
 
+// Every live engine, for StopAllAtExit().
+std::mutex g_enginesMutex;
+std::set<Engine*> g_engines;
+std::atomic<bool> g_exiting{false};
+
 // KV cells kept free of any reservation: llama.cpp may not be able to use every last cell.
 constexpr int64_t kCellSlack = 16;
 
@@ -111,9 +116,19 @@ Engine::Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model,
     if (!trace_) std::fprintf(stderr, "srf-native: SRF_TRACE: cannot open %s for appending; no trace\n", path);
   }
   thread_ = std::thread([this] { Run(); });
+  // Registered once a model is loaded: after the function-local statics llama.cpp and ggml build
+  // on first use (the CPU backend's buffer types, ...), so it runs before they are destroyed.
+  static std::once_flag atExit;
+  std::call_once(atExit, [] { std::atexit(StopAllAtExit); });
+  std::lock_guard<std::mutex> lock(g_enginesMutex);
+  g_engines.insert(this);
 }
 
 Engine::~Engine() {
+  {
+    std::lock_guard<std::mutex> lock(g_enginesMutex);
+    g_engines.erase(this);
+  }
   Stop();
   if (trace_) std::fclose(trace_);
 }
@@ -132,6 +147,14 @@ void Engine::Submit(std::unique_ptr<GenerateRequest> request) {
   failed_++;
   sink_(Completion{request->id, false, code::kClosed, "the model is closed", {}});
 }
+
+void Engine::StopAllAtExit() {
+  g_exiting = true;
+  std::lock_guard<std::mutex> lock(g_enginesMutex);
+  for (Engine* engine : g_engines) engine->Stop();
+}
+
+bool Engine::ProcessExiting() { return g_exiting; }
 
 void Engine::Cancel(uint64_t id) {
   {

@@ -103,6 +103,13 @@ class Engine {
   void Stop();
   EngineStats Stats() const;
 
+  // At process exit (an atexit handler, registered when the first engine starts). process.exit() on the
+  // main thread runs no env cleanup hooks: without this a loop thread would still be decoding
+  // while static destructors free llama.cpp's and ggml's globals. Stops every engine's loop;
+  // from then on completions are dropped (ProcessExiting()).
+  static void StopAllAtExit();
+  static bool ProcessExiting();
+
  private:
   struct Slot;
   struct LoraChange {

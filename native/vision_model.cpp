@@ -270,7 +270,8 @@ void Deliver(Napi::Env env, Napi::Function callback, const Completion& c) {
 Engine::Sink VisionModel::MakeSink() {
   std::shared_ptr<CompletionBridge> bridge = bridge_;
   return [bridge](Completion&& done) {
-    if (bridge->closed) return;  // Node is tearing the environment down: nobody is listening
+    // Node is tearing the environment down, or the process is exiting: nobody is listening.
+    if (bridge->closed || Engine::ProcessExiting()) return;
     auto* heap = new Completion(std::move(done));
     napi_status status = bridge->tsfn.BlockingCall(heap, [bridge](Napi::Env env, Napi::Function callback, Completion* c) {
       std::unique_ptr<Completion> owned(c);
