@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: srf-native against llama.cpp's own tools driven by hand, on the "triplet"
  * workload (bench/workload.ts), one peer after another on the same images and model:
- *   1. srf-native (the library, in a child process);
+ *   1. srf-native (the library's engine, in a child process), then srf-native run's pipeline
+ *      (refine() with the CLI's defaults, bench/peers/pipeline.ts) on the same images and model;
  *   2. good: llama-server with N slots, requests over HTTP;
  *   3. naive: llama-mtmd-cli, three runs per image
  * (the server before the cli: where device time is short, the anchor that matters comes first).
@@ -13,7 +14,8 @@
  * --batch N (default 512), --flash-attn on|off|auto (default off on CPU, on on CUDA; for every peer),
  * --shape bench-cpu|llava-1.5-7b|tiny (default by backend), --quant none|Q4_K_M (default Q4_K_M on
  * CUDA), --context N / --prefix-cache N / --kv-layout auto|unified|per-sequence (srf-native's
- * contextSize / prefixCache / kvLayout), --skip-srf,
+ * contextSize / prefixCache / kvLayout), --sampling-threads N (srf-native's sampling pool; default its
+ * cores), --no-drafts (the pipeline's IA->Q / IQ->A without their drafts), --skip-srf, --skip-pipeline,
  * --skip-cli, --skip-server, --json, --no-record (do not append to RESULTS.md), --label TEXT.
  */
 import { spawn } from 'node:child_process';
@@ -29,6 +31,7 @@ import { writeTestImages } from './images.js';
 import { mib } from './memory.js';
 import { runCliPeer } from './peers/cli.js';
 import { runServerPeer } from './peers/server.js';
+import type { PipelinePeerConfig } from './peers/pipeline.js';
 import type { SrfPeerConfig } from './peers/srf.js';
 import { benchRoot, ensureTools, type Tools } from './tools.js';
 import { GENERATED_PER_TRIPLET, TASKS } from './workload.js';
@@ -52,7 +55,10 @@ interface Flags {
   prefixCache: number;
   /** srf-native's kvLayout (default auto: per-sequence where it fits in memory, else unified). */
   kvLayout: 'auto' | 'unified' | 'per-sequence';
+  samplingThreads: number;
+  drafts: boolean;
   skipSrf: boolean;
+  skipPipeline: boolean;
   skipCli: boolean;
   skipServer: boolean;
   json: boolean;
@@ -70,7 +76,7 @@ function kvLayoutFlag(value: string | undefined): Flags['kvLayout'] {
 function parseFlags(argv: string[], cuda: boolean): Flags {
   const values = new Map<string, string>();
   const bools = new Set<string>();
-  const booleanFlags = ['skip-srf', 'skip-cli', 'skip-server', 'json', 'no-record', 'no-byte-ban', 'help'];
+  const booleanFlags = ['skip-srf', 'skip-pipeline', 'no-drafts', 'skip-cli', 'skip-server', 'json', 'no-record', 'no-byte-ban', 'help'];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
@@ -84,7 +90,7 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
     console.log(
       'npm run bench -- [--images N] [--cli-images N] [--parallel N] [--server-parallel N] [--shape bench-cpu|llava-1.5-7b|tiny]\n' +
         '                 [--quant none|Q4_K_M] [--batch N] [--flash-attn on|off|auto] [--threads N]\n' +
-        '                 [--context N] [--prefix-cache N] [--kv-layout auto|unified|per-sequence] [--skip-srf] [--skip-cli] [--skip-server] [--no-byte-ban]\n' +
+        '                 [--context N] [--prefix-cache N] [--kv-layout auto|unified|per-sequence] [--sampling-threads N] [--no-drafts] [--skip-srf] [--skip-pipeline] [--skip-cli] [--skip-server] [--no-byte-ban]\n' +
         '                 [--json] [--no-record] [--label TEXT]',
     );
     process.exit(0);
@@ -121,7 +127,10 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
     context: values.has('context') ? int('context', 0) : 0,
     prefixCache: int('prefix-cache', parallel),
     kvLayout: kvLayoutFlag(values.get('kv-layout')),
+    samplingThreads: values.has('sampling-threads') ? int('sampling-threads', 1) : 0,
+    drafts: !bools.has('no-drafts'),
     skipSrf: bools.has('skip-srf'),
+    skipPipeline: bools.has('skip-pipeline'),
     skipCli: bools.has('skip-cli'),
     skipServer: bools.has('skip-server'),
     json: bools.has('json'),
@@ -147,8 +156,18 @@ interface PeerResult {
   cpuSecondsPerTriplet: number;
   loadSeconds?: number;
   note: string;
+  /** srf-native's peers: (image prefixes + decode steps) / wall, and host ms per decode step (the rest). */
+  deviceBusy?: number;
+  hostMsPerStep?: number;
   command?: string;
   extra?: Record<string, unknown>;
+}
+
+/** Device-busy fraction and host ms per step from the engine's counters (device time is synchronized). */
+function engineShare(result: PeerResult, stats: { prefixEvalMs: number; decodeMs: number; steps: number }): void {
+  const deviceMs = stats.prefixEvalMs + stats.decodeMs;
+  result.deviceBusy = deviceMs / (1000 * result.seconds);
+  result.hostMsPerStep = stats.steps > 0 ? (1000 * result.seconds - deviceMs) / stats.steps : NaN;
 }
 
 function rates(
@@ -172,15 +191,15 @@ function rates(
   };
 }
 
-function runSrfPeer(root: string, configPath: string): Promise<Record<string, any>> {
+function runSrfPeer(root: string, configPath: string, peer = 'srf'): Promise<Record<string, any>> {
   return new Promise((resolve, reject) => {
-    const script = join(root, 'dist', 'bench', 'peers', 'srf.js');
+    const script = join(root, 'dist', 'bench', 'peers', `${peer}.js`);
     const child = spawn(process.execPath, [script, configPath], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`the srf-native peer exited with ${code}`));
+      if (code !== 0) return reject(new Error(`the srf-native ${peer} peer exited with ${code}`));
       try {
         resolve(JSON.parse(out.trim().split('\n').pop()!));
       } catch (err) {
@@ -198,9 +217,11 @@ function fmt(n: number, digits = 2): string {
   return n >= 100 ? n.toFixed(0) : n.toFixed(digits);
 }
 
+const PIPELINE = 'srf-native run (pipeline)';
+
 function table(results: PeerResult[]): string {
   const srf = results.find((r) => r.peer === 'srf-native');
-  const head = ['peer', 'images', 'wall s', 'triplets/s', 'prefill tok/s', 'gen tok/s', 'prompt tok evaluated/image', 'CPU s/image', 'peak RSS MiB', 'srf-native / peer'];
+  const head = ['peer', 'images', 'wall s', 'triplets/s', 'prefill tok/s', 'gen tok/s', 'prompt tok evaluated/image', 'CPU s/image', 'peak RSS MiB', 'device busy', 'host ms/step', 'srf-native / peer'];
   const rows = results.map((r) => [
     r.peer,
     String(r.images),
@@ -211,10 +232,20 @@ function table(results: PeerResult[]): string {
     fmt(r.promptEvaluatedPerImage, 0),
     fmt(r.cpuSecondsPerTriplet, 2),
     fmt(r.peakRssMiB, 0),
-    srf && r !== srf ? `${(srf.tripletsPerSecond / r.tripletsPerSecond).toFixed(2)}x` : '',
+    r.deviceBusy === undefined ? '' : `${(100 * r.deviceBusy).toFixed(0)} %`,
+    r.hostMsPerStep === undefined ? '' : fmt(r.hostMsPerStep, 1),
+    srf && r !== srf && r.peer !== PIPELINE ? `${(srf.tripletsPerSecond / r.tripletsPerSecond).toFixed(2)}x` : '',
   ]);
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
   return lines.join('\n');
+}
+
+/** `pipeline/engine: R`: srf-native run's triplets/s over the engine's, when both ran. */
+function pipelineRatio(results: PeerResult[]): string | undefined {
+  const engine = results.find((r) => r.peer === 'srf-native');
+  const pipeline = results.find((r) => r.peer === PIPELINE);
+  if (!engine || !pipeline) return undefined;
+  return `pipeline/engine: ${(pipeline.tripletsPerSecond / engine.tripletsPerSecond).toFixed(2)}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,6 +276,7 @@ async function main(): Promise<void> {
   let lastShown = 0;
   const fixtures = await writeFixtures(join(work, 'models'), {
     llava: flags.shape,
+    ...(flags.skipPipeline ? {} : { bert: 'minilm' as const }),
     seed: 1,
     onProgress: (file, written, total) => {
       if (Date.now() - lastShown > 10_000) {
@@ -307,6 +339,8 @@ async function main(): Promise<void> {
     srfContext: flags.context || 'default',
     srfPrefixCache: flags.prefixCache,
     srfKvLayout: flags.kvLayout,
+    samplingThreads: flags.samplingThreads || 'cores',
+    pipelineDrafts: flags.skipPipeline ? 'n/a' : flags.drafts ? 'on' : 'off',
     gpuLayers,
     workload: `per image: I->QA ${TASKS.iToQa.maxTokens} tok, then IA->Q ${TASKS.iaToQ.maxTokens} + IQ->A ${TASKS.iqToA.maxTokens} tok together; greedy, EOS ignored`,
   };
@@ -328,6 +362,7 @@ async function main(): Promise<void> {
         threads: flags.threads,
         flashAttention: flags.flashAttn === 'auto' ? undefined : flags.flashAttn === 'on',
         gpuLayers: cuda ? -1 : 0,
+        ...(flags.samplingThreads ? { samplingThreads: flags.samplingThreads } : {}),
       },
       images,
       maxInFlight: flags.parallel,
@@ -338,10 +373,53 @@ async function main(): Promise<void> {
     const result = rates('srf-native', r.run, r.peakRssBytes, r.cpuSeconds, `in-process library; ${r.stats.steps} decode steps`);
     result.loadSeconds = r.loadSeconds;
     result.extra = { stats: r.stats, contextSize: r.info.contextSize, kvLayout: r.info.kvLayout };
+    engineShare(result, r.stats);
     const { model: _m, mmproj: _p, ...open } = config.open;
     result.command = `VisionModel.open(${JSON.stringify({ ...open, contextSize: r.info.contextSize, kvLayout: r.info.kvLayout })}); ${flags.parallel} requests in flight (node dist/bench/peers/srf.js ${configPath})`;
     results.push(result);
     log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s; engine (${r.info.kvLayout} KV): prefixEvalMs ${fmt(r.stats.prefixEvalMs, 0)} (image encoder ${fmt(r.stats.imageEncodeMs, 0)}), decodeMs ${fmt(r.stats.decodeMs, 0)}, steps ${r.stats.steps}`);
+  }
+
+  // 1b. srf-native run's pipeline on the same images and model
+  if (!flags.skipPipeline) {
+    log(`srf-native run (pipeline): ${images.length} images, parallel ${flags.parallel}, drafts ${flags.drafts ? 'on' : 'off'}`);
+    const config: PipelinePeerConfig = {
+      model,
+      mmproj,
+      embedder: fixtures.embedder!,
+      images,
+      work,
+      parallel: flags.parallel,
+      threads: flags.threads,
+      gpuLayers: cuda ? -1 : 0,
+      kvLayout: flags.kvLayout,
+      drafts: flags.drafts,
+      engine: {
+        batchSize: flags.batch,
+        ...(flags.flashAttn === 'auto' ? {} : { flashAttention: flags.flashAttn === 'on' }),
+        ...(flags.samplingThreads ? { samplingThreads: flags.samplingThreads } : {}),
+      },
+    };
+    const configPath = join(work, 'pipeline-peer.json');
+    await writeFile(configPath, JSON.stringify(config, null, 2));
+    const r = await runSrfPeer(root, configPath, 'pipeline');
+    const s = r.stats;
+    const run = { seconds: r.seconds.generation, triplets: r.processed, promptEvaluated: s.promptTokens + s.prefixTokens, generated: s.generatedTokens };
+    const result = rates(
+      PIPELINE,
+      run,
+      r.peakRssBytes,
+      r.cpuSeconds,
+      `refine() as \`srf-native run\` runs it, replies capped at ${TASKS.iToQa.maxTokens}/${TASKS.iaToQ.maxTokens}/${TASKS.iqToA.maxTokens} tokens; ` +
+        `${r.counts.scored} scored, ${r.counts.rejected} rejected, ${r.counts.errors} errors; ${s.steps} decode steps; ` +
+        `${fmt(s.generatedTokens / Math.max(1, r.processed), 0)} generated tok/image; sampling ${fmt(s.sampleMs, 0)} ms; ` +
+        `drafts ${flags.drafts ? `on: ${s.draftAccepted} of ${s.draftTokens} draft tokens confirmed` : 'off'}; wall = generation phase (outputs written after: ${fmt(r.seconds.finalize, 1)} s)`,
+    );
+    engineShare(result, s);
+    result.extra = { stats: s };
+    result.command = `refine(${JSON.stringify({ parallel: flags.parallel, threads: flags.threads, kvLayout: flags.kvLayout, engine: config.engine, drafts: flags.drafts })}) (node dist/bench/peers/pipeline.js ${configPath})`;
+    results.push(result);
+    log(`  ${fmt(result.tripletsPerSecond, 3)} triplets/s; device busy ${(100 * result.deviceBusy!).toFixed(0)} %, host ${fmt(result.hostMsPerStep!, 1)} ms/step, sampling ${fmt(s.sampleMs, 0)} ms`);
   }
 
   // An anchor that fails is reported, not fatal: what was measured before it still makes the table.
@@ -416,6 +494,8 @@ async function main(): Promise<void> {
   } else {
     log('');
     log(tableText);
+    const ratio = pipelineRatio(results);
+    if (ratio) log(ratio);
     for (const failure of failures) log(failure);
     log(`(${GENERATED_PER_TRIPLET} generated tokens per image; wall time excludes model load / server start)`);
   }
@@ -431,6 +511,7 @@ async function main(): Promise<void> {
       '',
       tableText,
       '',
+      ...(pipelineRatio(results) ? [pipelineRatio(results)!, ''] : []),
       ...results.map((r) => `- ${r.peer}: ${r.note}${r.loadSeconds !== undefined ? `; load ${fmt(r.loadSeconds, 1)} s` : ''}`),
       ...failures.map((f) => `- ${f}`),
       ...results.filter((r) => r.command).map((r) => `- ${r.peer} command: \`${r.command}\``),

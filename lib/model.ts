@@ -10,6 +10,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { SrfError, invalidArgument, isSrfError } from './errors.js';
 import { checkLoraFile, checkVisionModelFiles } from './gguf/check.js';
 import type { VisionModelFileInfo } from './gguf/check.js';
+import { draftFields } from './draft.js';
 import { prepareImage } from './image.js';
 import { resolveDevices, type DeviceTarget } from './devices.js';
 import { chooseKvLayout, defaultParallel, kvBytesPerCell, perSequenceCells } from './kv-layout.js';
@@ -19,7 +20,7 @@ import { INT32_MAX, UINT32_MAX, booleanOption, checkSampling, integerOption, num
 import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './native.js';
 import { ReplicaRouter, type ReplicaStats } from './replicas.js';
 import { parseQaReply, cleanReply } from './srf/parse.js';
-import { DEFAULT_DECODING, DEFAULT_TEMPLATES, llavaPromptParts } from './srf/prompts.js';
+import { DEFAULT_DECODING, DEFAULT_TEMPLATES, DEFAULT_TOP_K, llavaPromptParts } from './srf/prompts.js';
 import type { PromptTemplates } from './srf/prompts.js';
 import type {
   GenerateRequest,
@@ -121,7 +122,11 @@ export class VisionModel implements AsyncDisposable {
   static async #openReplicas(options: OpenVisionModelOptions, targets: DeviceTarget[]): Promise<VisionModel> {
     const onCpu = targets.filter((t) => !t.onGpu).length;
     const threads = onCpu > 0 ? Math.max(1, Math.floor((options.threads ?? availableParallelism()) / onCpu)) : options.threads;
-    const opened = await Promise.allSettled(targets.map((t) => VisionModel.#openOne({ ...options, ...(threads !== undefined && !t.onGpu ? { threads } : {}) }, t)));
+    // Each engine samples its rows on a pool sized to the cores: replicas share them.
+    const samplingThreads = options.samplingThreads ?? Math.max(1, Math.floor(availableParallelism() / targets.length));
+    const opened = await Promise.allSettled(
+      targets.map((t) => VisionModel.#openOne({ ...options, samplingThreads, ...(threads !== undefined && !t.onGpu ? { threads } : {}) }, t)),
+    );
     const models = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) {
@@ -208,6 +213,7 @@ export class VisionModel implements AsyncDisposable {
       prefixCache,
       batchSize,
       threads,
+      samplingThreads: integerOption(options.samplingThreads, 'samplingThreads', 0, 256, 0),
       flashAttention: options.flashAttention,
       gpuVision: target && !target.onGpu ? false : gpuVision,
       ...(target?.device ? { device: target.device } : {}),
@@ -247,6 +253,9 @@ export class VisionModel implements AsyncDisposable {
       rgb: image.rgb,
       size: image.size,
       ...sampling,
+      // Unset: DEFAULT_TOP_K (checkSampling's 0 means off, and is kept when given).
+      topK: request.sampling?.topK === undefined ? DEFAULT_TOP_K : sampling.topK,
+      ...draftFields(request.draft, sampling, this.info.vocabSize),
     });
     const group = signal ? this.#abortGroup(signal) : undefined;
     group?.add(id);

@@ -15,6 +15,7 @@ export interface NativeCompletion {
   prefixTokens: number;
   generatedTokens: number;
   prefixReused: boolean;
+  tokens: number[];
 }
 
 export type CompletionCallback = (id: number, error: SrfError | null, result?: NativeCompletion) => void;
@@ -49,6 +50,9 @@ export interface NativeGenerateRequest {
   maxTokens: number;
   ignoreEos: boolean;
   grammar: string;
+  /** Greedy requests: the expected reply as text (the engine appends EOS) or as token ids. */
+  draftText?: string;
+  draftTokens?: number[];
 }
 
 export interface EngineStats {
@@ -64,6 +68,11 @@ export interface EngineStats {
   /** The vision encoder's share of prefixEvalMs. */
   imageEncodeMs: number;
   decodeMs: number;
+  /** Host time spent sampling steps' rows (and verifying draft rows), on the sampling pool. */
+  sampleMs: number;
+  /** Draft tokens put into decode steps, and how many of them the model confirmed. */
+  draftTokens: number;
+  draftAccepted: number;
   active: number;
   queued: number;
 }

@@ -27,7 +27,11 @@ export interface SamplingOptions {
   temperature?: number;
   /** Nucleus sampling, in [0, 1]; 1 = off. Default 1. */
   topP?: number;
-  /** An integer >= 0; 0 = off. Default 0. */
+  /**
+   * Candidates kept before top-p (temperature > 0). Default 40, the first sampler of llama.cpp's
+   * default chain too: without it, top-p over a flat distribution sorts the whole vocabulary for
+   * every row of every step. An integer >= 0; 0 = off (the whole vocabulary).
+   */
   topK?: number;
   /** Seed for temperature sampling, an integer in [0, 2^32 - 1]; same seed, same request, same text. Default 0. */
   seed?: number;
@@ -45,6 +49,15 @@ export interface GenerateRequest {
   prompt: string;
   sampling?: SamplingOptions;
   signal?: AbortSignal;
+  /**
+   * Greedy requests without a grammar (temperature 0): the reply you expect, as text or token ids
+   * (e.g. the question an IA->Q call should reconstruct). The engine verifies several draft tokens
+   * per step and keeps those the model itself would have chosen, so the reply is the greedy reply,
+   * only sooner when the draft is right (up to the rounding by which llama.cpp's kernels make any
+   * greedy reply depend slightly on what else is decoded in its steps: bench/NOTES.md).
+   * stats().draftTokens / draftAccepted count them. Text is tokenized as the start of a reply.
+   */
+  draft?: string | number[];
 }
 
 export type FinishReason = 'eos' | 'length' | 'grammar';
@@ -59,6 +72,8 @@ export interface GenerateResult {
   /** Whether the image prefix came from the cache instead of being evaluated for this request. */
   prefixReused: boolean;
   generatedTokens: number;
+  /** The reply's token ids (end token excluded): a later greedy request can take them as its `draft`. */
+  tokens: number[];
 }
 
 /** One item of a batched call: it either worked or carries its own error; one bad image never fails the batch. */
@@ -123,6 +138,12 @@ export interface OpenVisionModelOptions {
   prefixCache?: number;
   /** CPU threads. Default: all cores. */
   threads?: number;
+  /**
+   * Threads sampling the rows of a decode step in parallel (each request's sampler is its own, so
+   * the tokens do not depend on this number). An integer in [0, 256]; 0 (default): the machine's
+   * cores, at most 16.
+   */
+  samplingThreads?: number;
   /** Tokens per llama_batch. Default 512. */
   batchSize?: number;
   /** Flash attention in the text model. Default: llama.cpp's choice (on where supported). */

@@ -45,6 +45,10 @@ void AppendPiece(const llama_vocab* vocab, llama_token token, std::string& out) 
   if (n > 0) out.append(big.data(), static_cast<size_t>(n));
 }
 
+// Draft rows per sequence and step: the first try, and the most once the model keeps confirming.
+constexpr size_t kFirstDraftChunk = 4;
+constexpr size_t kMaxDraftChunk = 32;
+
 // An srf::Error's code; anything else thrown (bad_alloc, llama.cpp's runtime_error) is DECODE_FAILED.
 std::string CodeOf(const std::exception& e) {
   const auto* coded = dynamic_cast<const Error*>(&e);
@@ -77,6 +81,14 @@ struct Engine::Slot {
   int64_t reserved = 0;                 // KV cells reserved for prompt + generation
   uint64_t admittedAt = 0;              // Engine::admissions_ when admitted: larger = newer
   GenerateOutput output;
+  // Sampling: this step's logits rows (the next token's, then its draft rows') and what they gave.
+  std::vector<const float*> rows;
+  std::vector<llama_token> sampled;
+  // Drafting (GenerateRequest::draft): on while every token so far matched the draft.
+  uint64_t draftFor = 0;   // the request id the fields below belong to
+  bool drafting = false;
+  size_t draftChunk = 0;   // draft rows to try next step: grows while the model confirms them
+  size_t stepDraft = 0;    // draft rows put into this step's batch
 
   bool Free() const { return !request; }
 };
@@ -89,7 +101,9 @@ Engine::Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model,
       sink_(std::move(sink)),
       cellBudget_(static_cast<int64_t>(llama_n_ctx(ctx)) - kCellSlack),
       grammars_(vocab_),
-      prefixes_(ctx, config_.parallel, config_.prefixCache) {
+      prefixes_(ctx, config_.parallel, config_.prefixCache),
+      samplers_(std::make_unique<WorkerPool>(config_.samplingThreads > 0 ? config_.samplingThreads
+                                                                          : WorkerPool::DefaultThreads())) {
   for (int32_t i = 0; i < config_.parallel; ++i) {
     slots_.push_back(std::make_unique<Slot>());
     slots_.back()->seq = i;
@@ -186,6 +200,9 @@ EngineStats Engine::Stats() const {
   s.prefixEvalMs = prefixEvalUs_ / 1000.0;
   s.imageEncodeMs = imageEncodeUs_ / 1000.0;
   s.decodeMs = decodeUs_ / 1000.0;
+  s.sampleMs = sampleUs_ / 1000.0;
+  s.draftTokens = draftTokens_;
+  s.draftAccepted = draftAccepted_;
   s.active = activeCount_;
   {
     // Not yet taken by the loop, plus taken but not yet admitted.
@@ -529,13 +546,32 @@ int32_t Engine::FillBatch(llama_batch& batch, bool withPrompts) {
   for (auto& slot : slots_) {
     slot->outputIndex = -1;
     slot->stepPrompt = 0;
+    slot->stepDraft = 0;
     if (!slot->Free() && slot->next != LLAMA_TOKEN_NULL) running++;
   }
   int32_t room = withPrompts ? std::max(0, capacity - running) : 0;
+  // Draft rows ride behind their sequence's next token and take at most half of the room left, so
+  // that new prompts still start; none when the step is cut down to its running tokens.
+  size_t draftRoom = static_cast<size_t>(room) / 2;
+  for (auto& slot : slots_) {
+    if (slot->Free()) continue;
+    PrepareDraft(*slot);
+    slot->stepDraft = DraftRows(*slot, draftRoom);
+    draftRoom -= slot->stepDraft;
+    room -= static_cast<int32_t>(slot->stepDraft);
+  }
   for (auto& slot : slots_) {
     if (slot->Free()) continue;
     if (slot->next != LLAMA_TOKEN_NULL) {
-      if (batch.n_tokens < capacity) slot->outputIndex = add(slot->next, slot->pos, slot->seq, true);
+      if (batch.n_tokens < capacity) {
+        slot->outputIndex = add(slot->next, slot->pos, slot->seq, true);
+        const size_t generated = static_cast<size_t>(slot->output.generatedTokens);
+        for (size_t k = 0; k < slot->stepDraft; ++k) {
+          add(slot->request->draft[generated + k], slot->pos + 1 + static_cast<llama_pos>(k), slot->seq, true);
+        }
+      } else {
+        slot->stepDraft = 0;
+      }
       continue;
     }
     if (slot->pendingDone >= slot->pending.size() || room <= 0) continue;
@@ -603,12 +639,6 @@ void Engine::Step(llama_batch& batch) {
   const uint64_t stepUs = MicrosSince(start);
   decodeUs_ += stepUs;
   steps_++;
-  if (trace_) {
-    int32_t promptRows = 0;
-    for (auto& slot : slots_) promptRows += static_cast<int32_t>(slot->stepPrompt);
-    std::fprintf(trace_, "{\"ev\":\"step\",\"rows\":%d,\"promptRows\":%d,\"us\":%llu}\n", batch.n_tokens,
-                 promptRows, static_cast<unsigned long long>(stepUs));
-  }
   if (rc != 0) {
     if (abort_) return;  // Stop(): the loop fails what runs with CLOSED
     const std::string why = TakeRecentErrors();
@@ -618,43 +648,126 @@ void Engine::Step(llama_batch& batch) {
 
   for (auto& slot : slots_) {
     if (slot->Free()) continue;
-    if (slot->next != LLAMA_TOKEN_NULL && slot->outputIndex >= 0) {
-      slot->pos++;
-      slot->next = LLAMA_TOKEN_NULL;
-    }
     if (slot->stepPrompt) {
       slot->pos += static_cast<llama_pos>(slot->stepPrompt);
       slot->pendingDone += slot->stepPrompt;
       promptTokens_ += slot->stepPrompt;
     }
-    if (slot->outputIndex < 0) continue;
-
-    const llama_token token = slot->sampler->Sample(ctx_, slot->outputIndex);
-    const SamplingParams& sp = slot->request->sampling;
-    if (token == LLAMA_TOKEN_NULL) {
-      Finish(*slot, "grammar");
-      continue;
+  }
+  const auto sampleStart = Clock::now();
+  SampleRows();
+  const uint64_t sampleUs = MicrosSince(sampleStart);
+  sampleUs_ += sampleUs;
+  if (trace_) {
+    int32_t promptRows = 0, draftRows = 0;
+    uint64_t grammarFull = 0;  // rows whose grammar went over the whole vocabulary this step
+    for (auto& slot : slots_) {
+      promptRows += static_cast<int32_t>(slot->stepPrompt);
+      draftRows += static_cast<int32_t>(slot->stepDraft);
+      if (slot->sampler) grammarFull += slot->sampler->TakeFullVocabularyPasses();
     }
+    std::fprintf(trace_, "{\"ev\":\"step\",\"t\":%llu,\"rows\":%d,\"promptRows\":%d,\"draftRows\":%d,\"us\":%llu,\"sampleUs\":%llu,\"grammarFull\":%llu}\n",
+                 static_cast<unsigned long long>(std::chrono::duration_cast<std::chrono::microseconds>(start - born_).count()),
+                 batch.n_tokens, promptRows, draftRows, static_cast<unsigned long long>(stepUs),
+                 static_cast<unsigned long long>(sampleUs), static_cast<unsigned long long>(grammarFull));
+  }
+  for (auto& slot : slots_) {
+    if (!slot->Free() && slot->outputIndex >= 0) TakeSampled(*slot);
+  }
+}
+
+// A text draft is tokenized the first time its request is in a step (as the start of a reply,
+// EOS last); drafting is on for greedy requests without a grammar.
+void Engine::PrepareDraft(Slot& slot) {
+  if (slot.draftFor == slot.request->id) return;
+  slot.draftFor = slot.request->id;
+  GenerateRequest& req = *slot.request;
+  if (!req.draftText.empty()) {
+    req.draft = Tokenize(vocab_, req.draftText);
+    if (llama_vocab_eos(vocab_) != LLAMA_TOKEN_NULL) req.draft.push_back(llama_vocab_eos(vocab_));
+  }
+  slot.drafting = !req.draft.empty() && slot.sampler->PlainGreedy();
+  slot.draftChunk = kFirstDraftChunk;
+}
+
+// Draft rows for a running greedy sequence this step: the draft's next tokens after the one being
+// decoded, as many as its chunk, the draft, maxTokens and `room` allow. The chunk starts small and
+// doubles while the model confirms every row, so a draft the model disagrees with costs a few rows.
+size_t Engine::DraftRows(Slot& slot, size_t room) const {
+  const GenerateRequest& req = *slot.request;
+  if (!slot.drafting || slot.next == LLAMA_TOKEN_NULL) return 0;
+  const size_t generated = static_cast<size_t>(slot.output.generatedTokens);
+  const size_t maxTokens = static_cast<size_t>(req.sampling.maxTokens);
+  if (generated >= req.draft.size() || generated + 1 >= maxTokens) return 0;
+  return std::min({slot.draftChunk, req.draft.size() - generated, maxTokens - generated - 1, room});
+}
+
+// Samples every row that has logits this step, on the worker pool (one slot per task: each
+// sampler's state is its own, so the result does not depend on the threads). A drafting slot's
+// rows are verified in order and stop at the first token that differs from the draft.
+void Engine::SampleRows() {
+  std::vector<Slot*> work;
+  for (auto& slot : slots_) {
+    if (slot->Free() || slot->outputIndex < 0) continue;
+    slot->rows.clear();
+    slot->sampled.clear();
+    // llama_get_logits_ith may reorder the outputs on first use: called here, on one thread.
+    for (size_t k = 0; k <= slot->stepDraft; ++k) slot->rows.push_back(llama_get_logits_ith(ctx_, slot->outputIndex + static_cast<int32_t>(k)));
+    work.push_back(slot.get());
+  }
+  samplers_->ForEach(work.size(), [&](size_t i) {
+    Slot& slot = *work[i];
+    const size_t generated = static_cast<size_t>(slot.output.generatedTokens);
+    for (size_t k = 0; k < slot.rows.size(); ++k) {
+      const llama_token token = slot.sampler->Sample(slot.rows[k]);
+      slot.sampled.push_back(token);
+      // Row k + 1 holds draft[generated + k]: valid only if the model chose that very token.
+      if (k == slot.stepDraft || token != slot.request->draft[generated + k] || llama_vocab_is_eog(vocab_, token)) break;
+    }
+  });
+}
+
+// Hands a slot's sampled tokens to its reply, in order, until it finishes; drops the KV cells of
+// draft rows the model did not confirm.
+void Engine::TakeSampled(Slot& slot) {
+  if (slot.next != LLAMA_TOKEN_NULL) {
+    const size_t confirmed = slot.sampled.size() - 1;  // draft rows whose input token the model chose
+    draftTokens_ += slot.stepDraft;
+    draftAccepted_ += confirmed;
+    slot.pos += 1 + static_cast<llama_pos>(confirmed);
+    if (confirmed < slot.stepDraft) llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, slot.pos, -1);
+    if (slot.stepDraft > 0 && confirmed == slot.stepDraft) slot.draftChunk = std::min(2 * slot.draftChunk, kMaxDraftChunk);
+    slot.next = LLAMA_TOKEN_NULL;
+  }
+  const SamplingParams& sp = slot.request->sampling;
+  for (const llama_token token : slot.sampled) {
+    if (token == LLAMA_TOKEN_NULL) {
+      Finish(slot, "grammar");
+      return;
+    }
+    const size_t at = static_cast<size_t>(slot.output.generatedTokens);
+    if (slot.drafting && (at >= slot.request->draft.size() || slot.request->draft[at] != token)) slot.drafting = false;
     if (llama_vocab_is_eog(vocab_, token)) {
       // A grammar lets an end token through only once it is complete: then the reply is done,
       // whether or not ignoreEos asks to go on (feeding the end token back would never end).
       if (!sp.ignoreEos) {
-        Finish(*slot, "eos");
-        continue;
+        Finish(slot, "eos");
+        return;
       }
       if (!sp.grammar.empty()) {
-        Finish(*slot, "grammar");
-        continue;
+        Finish(slot, "grammar");
+        return;
       }
     }
-    AppendPiece(vocab_, token, slot->output.text);
-    slot->output.generatedTokens++;
+    AppendPiece(vocab_, token, slot.output.text);
+    slot.output.tokens.push_back(token);
+    slot.output.generatedTokens++;
     generatedTokens_++;
-    if (slot->output.generatedTokens >= sp.maxTokens) {
-      Finish(*slot, "length");
-      continue;
+    if (slot.output.generatedTokens >= sp.maxTokens) {
+      Finish(slot, "length");
+      return;
     }
-    slot->next = token;
+    slot.next = token;
   }
 }
 

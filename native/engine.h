@@ -5,6 +5,7 @@
 // mean a fuller batch. Cancellation, LoRA changes and stopping are messages to this loop.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdint>
@@ -22,6 +23,7 @@
 #include "failpoints.h"
 #include "prefix_cache.h"
 #include "sampling.h"
+#include "worker_pool.h"
 
 namespace srf {
 
@@ -33,6 +35,10 @@ struct GenerateRequest {
   uint32_t nx = 0, ny = 0;
   std::string prefixKey;  // identifies beforeImage + pixels: requests with the same key share a prefix
   SamplingParams sampling;
+  // Greedy requests without a grammar: the expected reply's tokens (EOS last when it should end).
+  // Verified several at a time in one step; the output is the greedy output whatever the draft.
+  std::vector<llama_token> draft;
+  std::string draftText;  // or as text: tokenized by the engine, EOS appended
 
   // Filled by the loop the first time it tries to admit the request, kept while it waits for room
   // so that a retry neither tokenizes nor preprocesses the image again.
@@ -48,6 +54,7 @@ struct GenerateOutput {
   int32_t prefixTokens = 0;
   int32_t generatedTokens = 0;
   bool prefixReused = false;
+  std::vector<llama_token> tokens;  // the reply's token ids (what a later request can take as its draft)
 };
 
 struct Completion {
@@ -66,6 +73,7 @@ struct EngineConfig {
   // > 0: one KV stream of this many cells per seq id (kv_unified = false); a request gets a copy
   //    of its prefix's stream, so attention reads only its own cells (faster on CPU: NOTES.md).
   int32_t streamCells = 0;
+  int32_t samplingThreads = 0;  // threads sampling a step's rows (0: the machine's cores, at most 16)
   std::vector<llama_adapter_lora*> loras;
 };
 
@@ -74,6 +82,8 @@ struct EngineStats {
   uint64_t prefixHits = 0, prefixMisses = 0, completed = 0, failed = 0;
   // prefixEvalMs = imageEncodeMs (vision encoder) + the prefix's text and embedding decode.
   double prefixEvalMs = 0, imageEncodeMs = 0, decodeMs = 0;
+  double sampleMs = 0;  // host time sampling steps' rows (and verifying drafts)
+  uint64_t draftTokens = 0, draftAccepted = 0;  // draft tokens put into steps / confirmed by the model
   uint32_t active = 0, queued = 0;
 };
 
@@ -120,6 +130,10 @@ class Engine {
   int32_t Decode(llama_batch& batch);
   Slot* NewestInStep();
   void FailStep(const std::string& code, const std::string& message);
+  void PrepareDraft(Slot& slot);
+  size_t DraftRows(Slot& slot, size_t room) const;
+  void SampleRows();
+  void TakeSampled(Slot& slot);
   void Finish(Slot& slot, const char* reason);
   void Fail(Slot& slot, const std::string& code, const std::string& message);
   void FreeSlot(Slot& slot);
@@ -155,6 +169,9 @@ class Engine {
   std::atomic<uint64_t> steps_{0}, generatedTokens_{0}, promptTokens_{0}, prefixTokens_{0};
   std::atomic<uint64_t> prefixHits_{0}, prefixMisses_{0}, completed_{0}, failed_{0};
   std::atomic<uint64_t> prefixEvalUs_{0}, imageEncodeUs_{0}, decodeUs_{0};
+  std::atomic<uint64_t> sampleUs_{0}, draftTokens_{0}, draftAccepted_{0};
+  std::unique_ptr<WorkerPool> samplers_;  // the loop thread plus samplingThreads - 1
+  std::chrono::steady_clock::time_point born_ = std::chrono::steady_clock::now();  // trace timestamps
   FILE* trace_ = nullptr;  // SRF_TRACE: one JSON line per prefix and per decode step, for profiling
   std::atomic<uint32_t> activeCount_{0}, waitingCount_{0};
 };

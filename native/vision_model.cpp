@@ -30,7 +30,7 @@ struct LoadOptions {
   std::vector<float> loraScales;
   int32_t gpuLayers = -1;
   uint32_t contextSize = 4096;
-  int32_t parallel = 8, prefixCache = 8, batchSize = 512, threads = 0;
+  int32_t parallel = 8, prefixCache = 8, batchSize = 512, threads = 0, samplingThreads = 0;
   int flashAttention = -1;  // -1 auto, 0 off, 1 on
   bool gpuVision = true;
   // A ggml backend device name (e.g. "CUDA1"): the text model and the vision encoder run on it
@@ -127,6 +127,7 @@ class LoadWorker : public PromiseWorker {
     config.parallel = options_.parallel;
     config.prefixCache = options_.prefixCache;
     config.batchSize = options_.batchSize;
+    config.samplingThreads = options_.samplingThreads;
     config.streamCells = options_.unifiedKv ? 0 : static_cast<int32_t>(llama_n_ctx_seq(m.ctx));
     config.loras = m.loras;
     model_->OnLoaded(config);
@@ -270,6 +271,9 @@ void Deliver(Napi::Env env, Napi::Function callback, const Completion& c) {
   result.Set("prefixTokens", c.output.prefixTokens);
   result.Set("generatedTokens", c.output.generatedTokens);
   result.Set("prefixReused", c.output.prefixReused);
+  Napi::Array tokens = Napi::Array::New(env, c.output.tokens.size());
+  for (uint32_t i = 0; i < c.output.tokens.size(); ++i) tokens.Set(i, c.output.tokens[i]);
+  result.Set("tokens", tokens);
   callback.Call({id, env.Null(), result});
 }
 
@@ -352,6 +356,7 @@ Napi::Value VisionModel::Load(const Napi::CallbackInfo& info) {
   options.prefixCache = static_cast<int32_t>(GetInteger(o, "prefixCache", options.parallel, 1, 255));
   options.batchSize = static_cast<int32_t>(GetInteger(o, "batchSize", 512, 1, INT32_MAX));
   options.threads = static_cast<int32_t>(GetInteger(o, "threads", 0, 0, 4096));
+  options.samplingThreads = static_cast<int32_t>(GetInteger(o, "samplingThreads", 0, 0, 256));
   for (float scale : options.loraScales) {
     if (!std::isfinite(scale)) ThrowError(env, code::kInvalidArgument, "load(): every LoRA scale must be a finite number");
   }
@@ -404,12 +409,26 @@ Napi::Value VisionModel::Submit(const Napi::CallbackInfo& info) {
   if (!std::isfinite(s.temperature) || s.temperature < 0 || !std::isfinite(s.topP) || s.topP < 0 || s.topP > 1) {
     ThrowError(env, code::kInvalidArgument, "submit(): temperature must be a finite number >= 0 and topP one in [0, 1]");
   }
-  s.topK = static_cast<int32_t>(GetInteger(o, "topK", 0, 0, INT32_MAX));
+  s.topK = static_cast<int32_t>(GetInteger(o, "topK", -1, -1, INT32_MAX));
   s.seed = static_cast<uint32_t>(GetInteger(o, "seed", 0, 0, UINT32_MAX));
   s.maxTokens = static_cast<int32_t>(GetInteger(o, "maxTokens", 128, 1, INT32_MAX));
   s.ignoreEos = GetBool(o, "ignoreEos", false);
   s.grammar = GetString(o, "grammar");
   if (s.maxTokens < 1) ThrowError(env, code::kInvalidArgument, "submit(): maxTokens must be at least 1");
+  request->draftText = GetString(o, "draftText");
+  if (Napi::Value draft = o.Get("draftTokens"); draft.IsArray()) {
+    Napi::Array list = draft.As<Napi::Array>();
+    const int32_t nVocab = llama_vocab_n_tokens(llama_model_get_vocab(loaded_.model));
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Value token = list.Get(i);
+      // An id outside the vocabulary would fail the whole step's llama_decode, other requests included.
+      if (!token.IsNumber() || token.As<Napi::Number>().DoubleValue() != token.As<Napi::Number>().Int32Value() ||
+          token.As<Napi::Number>().Int32Value() < 0 || token.As<Napi::Number>().Int32Value() >= nVocab) {
+        ThrowError(env, code::kInvalidArgument, "submit(): draftTokens must be token ids in [0, " + std::to_string(nVocab) + ")");
+      }
+      request->draft.push_back(static_cast<llama_token>(token.As<Napi::Number>().Int32Value()));
+    }
+  }
   const uint64_t id = nextId_++;
   request->id = id;
   Expect(env);
@@ -458,6 +477,9 @@ Napi::Value VisionModel::Stats(const Napi::CallbackInfo& info) {
   out.Set("prefixEvalMs", s.prefixEvalMs);
   out.Set("imageEncodeMs", s.imageEncodeMs);
   out.Set("decodeMs", s.decodeMs);
+  out.Set("sampleMs", s.sampleMs);
+  out.Set("draftTokens", static_cast<double>(s.draftTokens));
+  out.Set("draftAccepted", static_cast<double>(s.draftAccepted));
   out.Set("active", s.active);
   out.Set("queued", s.queued);
   return out;

@@ -19,6 +19,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
+import { draftIfGreedy } from '../draft.js';
 import type { OpenAiImageReference } from '../emit/openai.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
 import { defaultDevices, resolveDevices, type DeviceSpec } from '../devices.js';
@@ -121,6 +122,13 @@ export interface RefineOptions {
   /** Image prefixes kept evaluated in the KV cache. Default: inFlight, so each image is encoded once. */
   prefixCache?: number;
   threads?: number;
+  /** Engine settings passed to VisionModel.open as they are (benchmarks: the same settings as the engine alone). */
+  engine?: Pick<OpenVisionModelOptions, 'batchSize' | 'flashAttention' | 'samplingThreads'>;
+  /**
+   * Pass the triplet's own question and answer as drafts to the greedy IA->Q and IQ->A calls
+   * (GenerateRequest.draft): the same replies, in fewer decode steps when they agree. Default true.
+   */
+  drafts?: boolean;
   /** Images in flight. Default 2 x parallel. */
   inFlight?: number;
   /**
@@ -559,6 +567,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       // slots, other images' I->QA requests queued in between evict it and it is encoded again.
       open.prefixCache = o.prefixCache ?? Math.ceil(r.inFlight / replicas);
       if (o.threads !== undefined) open.threads = o.threads;
+      Object.assign(open, o.engine);
       model = await VisionModel.open(open);
       const info = buildInfo();
       // The layout is chosen by memory (lib/kv-layout.ts) and halves or doubles throughput: say it.
@@ -867,11 +876,12 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
     }
     let questionPrime: string;
     let answerPrime: string;
+    const drafts = this.#options.drafts ?? true;
     try {
       // Issued together: the engine decodes both in the same batches on the cached image prefix.
       const [q, a] = await Promise.all([
-        model.generate({ image, prompt: r.templates.iaToQInstruction(answer), sampling: r.sampling.iaToQ, signal }),
-        model.generate({ image, prompt: r.templates.iqToAInstruction(question), sampling: r.sampling.iqToA, signal }),
+        model.generate({ image, prompt: r.templates.iaToQInstruction(answer), sampling: r.sampling.iaToQ, signal, ...draftIfGreedy(question, r.sampling.iaToQ, drafts) }),
+        model.generate({ image, prompt: r.templates.iqToAInstruction(question), sampling: r.sampling.iqToA, signal, ...draftIfGreedy(answer, r.sampling.iqToA, drafts) }),
       ]);
       questionPrime = cleanReply(q.text);
       answerPrime = cleanReply(a.text);

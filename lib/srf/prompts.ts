@@ -197,12 +197,18 @@ export const QA_REPLY_GRAMMAR = qaReplyGrammar();
 export type TaskName = 'iToQa' | 'iaToQ' | 'iqToA';
 
 /**
+ * Candidates kept before top-p when a sampled request does not say (SamplingOptions.topK). llama.cpp's
+ * default chain starts with top_k 40 too; the method's top-p 0.9 then runs on those 40.
+ */
+export const DEFAULT_TOP_K = 40;
+
+/**
  * Decoding defaults of SRF-METHOD.md: I->QA sampled (temperature 0.7, top-p 0.9, 256 new tokens),
  * re-predictions greedy with 128 new tokens. I->QA also carries QA_REPLY_GRAMMAR (our choice; set
  * `grammar: undefined` to turn it off). Seeds are left to the caller, which should vary them per image.
  */
 export const DEFAULT_DECODING: Readonly<Record<TaskName, Readonly<SamplingOptions>>> = Object.freeze({
-  iToQa: Object.freeze({ temperature: 0.7, topP: 0.9, maxTokens: 256, grammar: QA_REPLY_GRAMMAR }),
+  iToQa: Object.freeze({ temperature: 0.7, topK: DEFAULT_TOP_K, topP: 0.9, maxTokens: 256, grammar: QA_REPLY_GRAMMAR }),
   iaToQ: Object.freeze({ temperature: 0, maxTokens: 128 }),
   iqToA: Object.freeze({ temperature: 0, maxTokens: 128 }),
 });
