@@ -48,6 +48,7 @@ interface RunArgs extends PromptArgs {
   'max-options'?: number;
   temperature?: number;
   'top-p'?: number;
+  'top-k'?: number;
   'max-tokens-qa'?: number;
   'max-tokens-check'?: number;
   report: boolean;
@@ -100,6 +101,7 @@ function builder(y: Argv): Argv<RunArgs> {
       'max-options': { group: GEN, type: 'number', describe: 'grammar bound: most multiple-choice option lines (default 4)' },
       temperature: { group: GEN, type: 'number', describe: 'I->QA sampling temperature (default 0.7; the re-predictions are greedy)' },
       'top-p': { group: GEN, type: 'number', describe: 'I->QA nucleus sampling (default 0.9)' },
+      'top-k': { group: GEN, type: 'number', describe: 'I->QA candidates kept before top-p (default 40, as llama.cpp; 0 = the whole vocabulary)' },
       'max-tokens-qa': { group: GEN, type: 'number', describe: 'new tokens for the I->QA reply (default 256)' },
       'max-tokens-check': { group: GEN, type: 'number', describe: 'new tokens for each re-prediction, IA->Q and IQ->A (default 128, LLaVA\'s evaluation default)' },
       ...promptOptionSpecs(GEN),
@@ -182,10 +184,17 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   const decoding: NonNullable<RefineOptions['decoding']> = { ...(options.decoding ?? {}) };
   const temperature = optionalNumber(argv.temperature, '--temperature');
   const topP = optionalNumber(argv['top-p'], '--top-p');
+  const topK = optionalInteger(argv['top-k'], '--top-k');
   const qaTokens = optionalInteger(argv['max-tokens-qa'], '--max-tokens-qa');
   const checkTokens = optionalInteger(argv['max-tokens-check'], '--max-tokens-check');
-  if (temperature !== undefined || topP !== undefined || qaTokens !== undefined) {
-    decoding.iToQa = { ...decoding.iToQa, ...(temperature !== undefined ? { temperature } : {}), ...(topP !== undefined ? { topP } : {}), ...(qaTokens !== undefined ? { maxTokens: qaTokens } : {}) };
+  if (temperature !== undefined || topP !== undefined || topK !== undefined || qaTokens !== undefined) {
+    decoding.iToQa = {
+      ...decoding.iToQa,
+      ...(temperature !== undefined ? { temperature } : {}),
+      ...(topP !== undefined ? { topP } : {}),
+      ...(topK !== undefined ? { topK } : {}),
+      ...(qaTokens !== undefined ? { maxTokens: qaTokens } : {}),
+    };
   }
   if (checkTokens !== undefined) {
     decoding.iaToQ = { ...decoding.iaToQ, maxTokens: checkTokens };

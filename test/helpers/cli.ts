@@ -85,5 +85,9 @@ export function parseJsonLines(text: string): unknown[] {
     });
 }
 
-/** Fast settings for the tiny model on a busy 2-core machine. */
-export const FAST_CLI_ARGS = ['--parallel', '4', '--threads', '1', '--max-question-chars', '40', '--max-answer-chars', '40', '--max-answer-lines', '1', '--max-options', '0', '--max-tokens-qa', '128', '--max-tokens-check', '32', '--progress-interval', '0'];
+/**
+ * Fast settings for the tiny model on a busy 2-core machine. --top-k 0: on random weights the 40
+ * likeliest tokens almost never end an answer within the tight 40-character bound, so with the
+ * default top-k every reply would be cut and rejected.
+ */
+export const FAST_CLI_ARGS = ['--top-k', '0', '--parallel', '4', '--threads', '1', '--max-question-chars', '40', '--max-answer-chars', '40', '--max-answer-lines', '1', '--max-options', '0', '--max-tokens-qa', '128', '--max-tokens-check', '32', '--progress-interval', '0'];
