@@ -1,0 +1,7 @@
+/** The synthetic world: seeded scenes, their rendering, question families, instruction data and the oracle. */
+export * from './scene.js';
+export { renderScenePng, renderSceneRgb, sceneSvg, type RenderOptions } from './render.js';
+export { FAMILIES, FAMILY_NAMES, type Family, type FamilyName, type QuestionAnswer } from './families.js';
+export { makeReference, referenceText, resolve, type Reference } from './refer.js';
+export { oracleAnswer, type OracleAnswer } from './oracle.js';
+export { buildWorldData, writeWorldData, worldImageFile, askAbout, FAMILY_WEIGHTS, type WorldData, type WorldImage, type WorldDataOptions } from './dataset.js';
