@@ -5,3 +5,5 @@ export { FAMILIES, FAMILY_NAMES, type Family, type FamilyName, type QuestionAnsw
 export { makeReference, referenceText, resolve, type Reference } from './refer.js';
 export { oracleAnswer, type OracleAnswer } from './oracle.js';
 export { buildWorldData, writeWorldData, worldImageFile, askAbout, FAMILY_WEIGHTS, type WorldData, type WorldImage, type WorldDataOptions } from './dataset.js';
+export { WORLD_MODEL_FILES, WORLD_HELD_OUT_SEED, worldModelDir, worldModelPaths } from './model-files.js';
+export { isRightAnswer, BOX_IOU_THRESHOLD } from './grade.js';

@@ -3,18 +3,18 @@
  * through the fixtures' plans (lib/gguf/fixtures.ts: same keys, tensor names, shapes and types) with
  * the trained vocabulary and weights, then checks both with lib/gguf/check.ts.
  *
- *     node dist/training/world/export.js DATA_DIR TRAIN_DIR OUT_DIR
+ *     node dist/training/world/export.js llava DATA_DIR TRAIN_DIR OUT_DIR
+ *     node dist/training/world/export.js bert BERT_DATA_DIR BERT_TRAIN_DIR OUT_DIR
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkVisionModelFiles } from '../../lib/gguf/check.js';
-import { planLlavaMmproj, planLlavaTextModel, type LlavaShape } from '../../lib/gguf/fixtures.js';
+import { checkEmbedderFile, checkVisionModelFiles } from '../../lib/gguf/check.js';
+import { planBertEmbedder, planLlavaMmproj, planLlavaTextModel, type BertShape, type LlavaShape } from '../../lib/gguf/fixtures.js';
 import type { Vocab } from '../../lib/gguf/vocab.js';
 import { writeGguf } from '../../lib/gguf/writer.js';
+import { WORLD_MODEL_FILES } from '../../lib/world/model-files.js';
 import { WORLD_MODEL } from './config.js';
-
-export const WORLD_MODEL_FILES = { model: 'world-llava-model-f16.gguf', mmproj: 'world-llava-mmproj-f16.gguf' } as const;
 
 const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
 const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const;
@@ -83,8 +83,27 @@ export async function exportWorldLlava(dataDir: string, trainDir: string, outDir
   return files;
 }
 
+/** The trained embedder (embedder-data.ts + train_bert.py) as a BERT GGUF in the fixture layout. */
+export async function exportWorldEmbedder(dataDir: string, trainDir: string, outDir: string): Promise<string> {
+  const v = JSON.parse(await readFile(path.join(dataDir, 'vocab.json'), 'utf8')) as { tokens: string[]; tokenTypes: number[] };
+  const vocab: Vocab = { tokens: v.tokens, tokenTypes: Int32Array.from(v.tokenTypes) };
+  const shape = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as BertShape;
+  const train = JSON.parse(await readFile(path.join(trainDir, 'train.json'), 'utf8')) as { steps: number; seed: number };
+  const weights = await readWeights(path.join(trainDir, 'weights'));
+  const plan = planBertEmbedder(shape, { vocab, weights, name: `srf-native world embedder (bert, trained ${train.steps} steps, seed ${train.seed})` });
+  const unused = (weights as unknown as { unused(): string[] }).unused();
+  if (unused.length > 0) throw new Error(`weights the GGUF layout has no place for: ${unused.join(', ')}`);
+  await mkdir(outDir, { recursive: true });
+  const file = path.join(outDir, WORLD_MODEL_FILES.embedder);
+  await writeGguf(file, plan.metadata, plan.tensors);
+  await checkEmbedderFile(file);
+  return file;
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const [dataDir, trainDir, outDir] = process.argv.slice(2);
-  if (!dataDir || !trainDir || !outDir) throw new Error('usage: export.js DATA_DIR TRAIN_DIR OUT_DIR');
-  console.log(await exportWorldLlava(dataDir, trainDir, outDir));
+  const [kind, dataDir, trainDir, outDir] = process.argv.slice(2);
+  if ((kind !== 'llava' && kind !== 'bert') || !dataDir || !trainDir || !outDir) {
+    throw new Error('usage: export.js llava|bert DATA_DIR TRAIN_DIR OUT_DIR');
+  }
+  console.log(kind === 'llava' ? await exportWorldLlava(dataDir, trainDir, outDir) : await exportWorldEmbedder(dataDir, trainDir, outDir));
 }
