@@ -3,6 +3,8 @@
  * learned positions, mlp2x_gelu projector, llama decoder) at a size 2 CPU cores train in about half
  * an hour. Python reads the same values from the data folder's config.json.
  */
+import { WORLD_HELD_OUT_SEED } from '../../lib/world/model-files.js';
+
 export const WORLD_MODEL = {
   imageSize: 64,
   patchSize: 16,
@@ -13,5 +15,5 @@ export const WORLD_MODEL = {
   vocabSize: 800,
   trainImages: 5000,
   /** Held-out images: seeds from here on. */
-  heldOutFirstSeed: 1_000_000,
+  heldOutFirstSeed: WORLD_HELD_OUT_SEED,
 } as const;

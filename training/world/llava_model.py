@@ -128,15 +128,20 @@ class DecoderLayer(nn.Module):
         self.up = nn.Linear(n, t['nFf'], bias=False)
         self.down = nn.Linear(t['nFf'], n, bias=False)
 
-    def forward(self, x, positions, mask):
+    def forward(self, x, positions, mask, past=None):
+        """`past`: keys and values [1, H, P, d] of a prefix every sequence of the batch shares."""
         b, s, n = x.shape
         h = self.attn_norm(x)
         q, k, v = (f(h).view(b, s, self.heads, n // self.heads).transpose(1, 2) for f in (self.q, self.k, self.v))
         q, k = rope(q, positions, self.base), rope(k, positions, self.base)
+        own = (k, v)
+        if past is not None:
+            k = torch.cat([past[0].expand(b, -1, -1, -1), k], 2)
+            v = torch.cat([past[1].expand(b, -1, -1, -1), v], 2)
         a = _attention(q, k, v, mask)
         x = x + self.o(a.transpose(1, 2).reshape(b, s, n))
         h = self.ffn_norm(x)
-        return x + self.down(F.silu(self.gate(h)) * self.up(h))
+        return x + self.down(F.silu(self.gate(h)) * self.up(h)), own
 
 
 class WorldLlava(nn.Module):
@@ -160,7 +165,29 @@ class WorldLlava(nn.Module):
         positions = torch.arange(s)
         mask = torch.full((s, s), float('-inf')).triu(1)
         for layer in self.layers:
-            x = layer(x, positions, mask)
+            x, _ = layer(x, positions, mask)
+        return self.output(self.norm(x))
+
+    def prefix_cache(self, tokens):
+        """Keys and values of a token prefix shared by a batch (training computes it once, not per sequence)."""
+        x = self.tok_embd(torch.tensor([tokens], dtype=torch.long))
+        s = x.shape[1]
+        positions = torch.arange(s)
+        mask = torch.full((s, s), float('-inf')).triu(1)
+        cache = []
+        for layer in self.layers:
+            x, kv = layer(x, positions, mask)
+            cache.append(kv)
+        return cache
+
+    def forward_after_prefix(self, x, cache):
+        """Logits of x [B, S, n] continuing the shared prefix whose keys and values are `cache`."""
+        p = cache[0][0].shape[2]
+        s = x.shape[1]
+        positions = torch.arange(p, p + s)
+        mask = torch.cat([torch.zeros(s, p), torch.full((s, s), float('-inf')).triu(1)], 1)
+        for layer, past in zip(self.layers, cache):
+            x, _ = layer(x, positions, mask, past)
         return self.output(self.norm(x))
 
     def sequence(self, pre, image_emb, post, target):

@@ -5,7 +5,7 @@
 CASES_DIR/cases.json (written by parity-cases.ts) holds, per case, an image index into
 CASES_DIR/images.u8 and the prompt tokens as the engine builds them; writes CASES_DIR/reference.json:
 per case the greedy token ids (without </s>), their text, whether </s> ended the reply, and the
-smallest top-1/top-2 logit margin along the way (how close a tie came).
+top-1/top-2 logit margin of every step (how close a tie came).
 """
 import json
 import os
@@ -44,8 +44,10 @@ def main():
     for case in cases['cases']:
         ids, logits = model.greedy(images[case['image']], case['pre'], case['post'], case['maxTokens'], 2)
         margins = [float((l.topk(2).values[0] - l.topk(2).values[1])) for l in logits]
-        results.append({'tokens': ids, 'text': decode(vocab, ids), 'eos': len(ids) < case['maxTokens'],
-                        'minMargin': min(margins), 'firstLogits': [round(float(v), 4) for v in logits[0].topk(5).values]})
+        # Per step: the reply's text before the token chosen there, and how far the top token led.
+        steps = [{'textBefore': len(decode(vocab, ids[:k])), 'margin': round(m, 5)} for k, m in enumerate(margins)]
+        results.append({'task': case['task'], 'tokens': ids, 'text': decode(vocab, ids), 'eos': len(ids) < case['maxTokens'],
+                        'minMargin': min(margins), 'steps': steps})
     json.dump({'results': results}, open(os.path.join(cases_dir, 'reference.json'), 'w'), indent=1)
 
 
