@@ -14,7 +14,7 @@ import { GgmlType, LlamaFileType, PoolingType } from './constants.js';
 import { metaString, readGgufInfo } from './reader.js';
 import { constantFill, normalF16Fill, normalF32Fill } from './random.js';
 import { kv, type GgufKv } from './types.js';
-import { buildSpmVocab, buildWordPieceVocab, WORDPIECE_SPECIALS } from './vocab.js';
+import { buildSpmVocab, buildWordPieceVocab, WORDPIECE_SPECIALS, type Vocab } from './vocab.js';
 import { planGguf, writeGguf, type GgufLayout, type GgufTensorSpec } from './writer.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -168,6 +168,24 @@ export interface FixtureOptions {
   seed?: number;
 }
 
+/**
+ * A trained model written in the fixture layout (same keys, names, shapes and types): its
+ * vocabulary and weights instead of the generator's.
+ */
+export interface ModelContent {
+  /** The vocabulary; its size must be the shape's vocabSize (text model) or is the vocabulary (BERT). */
+  vocab?: Vocab;
+  /**
+   * The values of each tensor in ggml order (torch's row-major layout of the same tensor). Given,
+   * every tensor of the plan must be there, and the file carries no fixture key.
+   */
+  weights?: (name: string, dims: readonly number[]) => Float32Array;
+  /** general.name; default names the fixture and its seed. */
+  name?: string;
+}
+
+export type PlanOptions = FixtureOptions & ModelContent;
+
 /** Standard deviation of random weights (the usual transformer initialisation). */
 const WEIGHT_STD = 0.02;
 /** Fixture files carry this key, so an existing file can be recognised and reused. */
@@ -240,22 +258,49 @@ function constTensor(name: string, dims: number[], value: number): GgufTensorSpe
   return { name, dims, type: GgmlType.F32, fill: constantFill(value) };
 }
 
+/** Random or given tensors, by the same call: the plans below describe the layout once for both. */
+function tensorMaker(seed: number, kind: string, content: ModelContent) {
+  const given = (name: string, dims: number[], type: 0 | 1): GgufTensorSpec => {
+    const values = content.weights!(name, dims);
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (values.length !== count) {
+      throw invalidArgument(`${count} values for ${name} [${dims.join(', ')}]`, 'weights', `${values.length} values`);
+    }
+    return { name, dims, type, fill: (dst, start) => dst.set(values.subarray(start, start + dst.length)) };
+  };
+  return {
+    random: (name: string, dims: number[], type: 0 | 1 = dims.length >= 2 ? 1 : 0, std = WEIGHT_STD): GgufTensorSpec =>
+      content.weights ? given(name, dims, type) : randomTensor(seed, kind, name, dims, type, std),
+    constant: (name: string, dims: number[], value: number): GgufTensorSpec =>
+      content.weights ? given(name, dims, GgmlType.F32) : constTensor(name, dims, value),
+  };
+}
+
+/** The fixture key, unless the weights are given (then the file is no fixture). */
+function fixtureKey(content: ModelContent, value: string): GgufKv[] {
+  return content.weights ? [] : [kv.str(FIXTURE_KEY, value)];
+}
+
 function finish(metadata: GgufKv[], tensors: GgufTensorSpec[]): FixturePlan {
   return { metadata, tensors, layout: planGguf(metadata, tensors) };
 }
 
 /** The text model: arch llama, SentencePiece vocabulary, F16 matrices, F32 norms. */
-export function planLlavaTextModel(shapeIn: LlavaShape | LlavaPresetName, options: FixtureOptions = {}): FixturePlan {
+export function planLlavaTextModel(shapeIn: LlavaShape | LlavaPresetName, options: PlanOptions = {}): FixturePlan {
   const shape = resolveLlava(shapeIn);
   const seed = seedOf(options);
   const t = shape.text;
   const headDim = t.nEmbd / t.nHead;
   const nEmbdKv = headDim * t.nHeadKv;
-  const vocab = buildSpmVocab(t.vocabSize);
+  const vocab = options.vocab ?? buildSpmVocab(t.vocabSize);
+  if (vocab.tokens.length !== t.vocabSize || !vocab.scores) {
+    throw invalidArgument(`a SentencePiece vocabulary of ${t.vocabSize} tokens`, 'vocab', `${vocab.tokens.length} tokens`);
+  }
+  const make = tensorMaker(seed, 'text', options);
 
   const metadata: GgufKv[] = [
     kv.str('general.architecture', 'llama'),
-    kv.str('general.name', `srf-native fixture llava ${shape.name} (random weights, seed ${seed})`),
+    kv.str('general.name', options.name ?? `srf-native fixture llava ${shape.name} (random weights, seed ${seed})`),
     kv.u32('llama.context_length', t.nCtxTrain),
     kv.u32('llama.embedding_length', t.nEmbd),
     kv.u32('llama.block_count', t.nLayer),
@@ -276,26 +321,26 @@ export function planLlavaTextModel(shapeIn: LlavaShape | LlavaPresetName, option
     kv.u32('tokenizer.ggml.padding_token_id', 0),
     kv.bool('tokenizer.ggml.add_bos_token', true),
     kv.bool('tokenizer.ggml.add_eos_token', false),
-    kv.str(FIXTURE_KEY, descriptor('llava-text', shape, seed)),
+    ...fixtureKey(options, descriptor('llava-text', shape, seed)),
   ];
 
   // Dimensions as llama.cpp's llama_model_llama::load_arch_tensors creates them (ggml order).
-  const tensors: GgufTensorSpec[] = [randomTensor(seed, 'text', 'token_embd.weight', [t.nEmbd, t.vocabSize])];
+  const tensors: GgufTensorSpec[] = [make.random('token_embd.weight', [t.nEmbd, t.vocabSize])];
   for (let i = 0; i < t.nLayer; i++) {
     const p = `blk.${i}.`;
     tensors.push(
-      constTensor(`${p}attn_norm.weight`, [t.nEmbd], 1),
-      randomTensor(seed, 'text', `${p}attn_q.weight`, [t.nEmbd, t.nEmbd]),
-      randomTensor(seed, 'text', `${p}attn_k.weight`, [t.nEmbd, nEmbdKv]),
-      randomTensor(seed, 'text', `${p}attn_v.weight`, [t.nEmbd, nEmbdKv]),
-      randomTensor(seed, 'text', `${p}attn_output.weight`, [t.nEmbd, t.nEmbd]),
-      constTensor(`${p}ffn_norm.weight`, [t.nEmbd], 1),
-      randomTensor(seed, 'text', `${p}ffn_gate.weight`, [t.nEmbd, t.nFf]),
-      randomTensor(seed, 'text', `${p}ffn_up.weight`, [t.nEmbd, t.nFf]),
-      randomTensor(seed, 'text', `${p}ffn_down.weight`, [t.nFf, t.nEmbd]),
+      make.constant(`${p}attn_norm.weight`, [t.nEmbd], 1),
+      make.random(`${p}attn_q.weight`, [t.nEmbd, t.nEmbd]),
+      make.random(`${p}attn_k.weight`, [t.nEmbd, nEmbdKv]),
+      make.random(`${p}attn_v.weight`, [t.nEmbd, nEmbdKv]),
+      make.random(`${p}attn_output.weight`, [t.nEmbd, t.nEmbd]),
+      make.constant(`${p}ffn_norm.weight`, [t.nEmbd], 1),
+      make.random(`${p}ffn_gate.weight`, [t.nEmbd, t.nFf]),
+      make.random(`${p}ffn_up.weight`, [t.nEmbd, t.nFf]),
+      make.random(`${p}ffn_down.weight`, [t.nFf, t.nEmbd]),
     );
   }
-  tensors.push(constTensor('output_norm.weight', [t.nEmbd], 1), randomTensor(seed, 'text', 'output.weight', [t.nEmbd, t.vocabSize]));
+  tensors.push(make.constant('output_norm.weight', [t.nEmbd], 1), make.random('output.weight', [t.nEmbd, t.vocabSize]));
   return finish(metadata, tensors);
 }
 
@@ -305,9 +350,10 @@ export function planLlavaTextModel(shapeIn: LlavaShape | LlavaPresetName, option
  * post-layernorm (the converter drops it for LLaVA); fc1/fc2 stored under the swapped names
  * ffn_down/ffn_up, which clip.cpp detects (ffn_down.weight's ne[0] == n_embd) and swaps back.
  */
-export function planLlavaMmproj(shapeIn: LlavaShape | LlavaPresetName, options: FixtureOptions = {}): FixturePlan {
+export function planLlavaMmproj(shapeIn: LlavaShape | LlavaPresetName, options: PlanOptions = {}): FixturePlan {
   const shape = resolveLlava(shapeIn);
   const seed = seedOf(options);
+  const make = tensorMaker(seed, 'mmproj', options);
   const v = shape.vision;
   const nText = shape.text.nEmbd;
   const nPos = llavaImageTokens(shape) + 1; // + class embedding
@@ -318,7 +364,7 @@ export function planLlavaMmproj(shapeIn: LlavaShape | LlavaPresetName, options: 
     kv.bool('clip.has_vision_encoder', true),
     kv.bool('clip.has_llava_projector', true),
     kv.u32('general.file_type', LlamaFileType.MOSTLY_F16),
-    kv.str('general.name', `srf-native fixture llava ${shape.name} mmproj (random weights, seed ${seed})`),
+    kv.str('general.name', options.name ?? `srf-native fixture llava ${shape.name} mmproj (random weights, seed ${seed})`),
     kv.str('general.description', 'image encoder for LLaVA'),
     kv.str('clip.projector_type', 'mlp'),
     kv.u32('clip.vision.image_size', v.imageSize),
@@ -332,35 +378,35 @@ export function planLlavaMmproj(shapeIn: LlavaShape | LlavaPresetName, options: 
     kv.array.f32('clip.vision.image_mean', v.imageMean),
     kv.array.f32('clip.vision.image_std', v.imageStd),
     kv.bool('clip.use_gelu', false),
-    kv.str(FIXTURE_KEY, descriptor('llava-mmproj', shape, seed)),
+    ...fixtureKey(options, descriptor('llava-mmproj', shape, seed)),
   ];
 
   const tensors: GgufTensorSpec[] = [
-    randomTensor(seed, 'mmproj', 'mm.0.weight', [v.nEmbd, nText]),
-    randomTensor(seed, 'mmproj', 'mm.0.bias', [nText]),
-    randomTensor(seed, 'mmproj', 'mm.2.weight', [nText, nText]),
-    randomTensor(seed, 'mmproj', 'mm.2.bias', [nText]),
-    randomTensor(seed, 'mmproj', 'v.class_embd', [v.nEmbd]),
-    randomTensor(seed, 'mmproj', 'v.patch_embd.weight', [v.patchSize, v.patchSize, 3, v.nEmbd]),
-    randomTensor(seed, 'mmproj', 'v.position_embd.weight', [v.nEmbd, nPos]),
-    constTensor('v.pre_ln.weight', [v.nEmbd], 1),
-    constTensor('v.pre_ln.bias', [v.nEmbd], 0),
+    make.random('mm.0.weight', [v.nEmbd, nText]),
+    make.random('mm.0.bias', [nText]),
+    make.random('mm.2.weight', [nText, nText]),
+    make.random('mm.2.bias', [nText]),
+    make.random('v.class_embd', [v.nEmbd]),
+    make.random('v.patch_embd.weight', [v.patchSize, v.patchSize, 3, v.nEmbd]),
+    make.random('v.position_embd.weight', [v.nEmbd, nPos]),
+    make.constant('v.pre_ln.weight', [v.nEmbd], 1),
+    make.constant('v.pre_ln.bias', [v.nEmbd], 0),
   ];
   for (let i = 0; i < v.nLayer; i++) {
     const p = `v.blk.${i}.`;
     for (const w of ['attn_k', 'attn_v', 'attn_q', 'attn_out']) {
-      tensors.push(randomTensor(seed, 'mmproj', `${p}${w}.weight`, [v.nEmbd, v.nEmbd]), randomTensor(seed, 'mmproj', `${p}${w}.bias`, [v.nEmbd]));
+      tensors.push(make.random(`${p}${w}.weight`, [v.nEmbd, v.nEmbd]), make.random(`${p}${w}.bias`, [v.nEmbd]));
     }
     tensors.push(
-      constTensor(`${p}ln1.weight`, [v.nEmbd], 1),
-      constTensor(`${p}ln1.bias`, [v.nEmbd], 0),
+      make.constant(`${p}ln1.weight`, [v.nEmbd], 1),
+      make.constant(`${p}ln1.bias`, [v.nEmbd], 0),
       // fc1 (n_embd -> n_ff) under the legacy name ffn_down, fc2 (n_ff -> n_embd) as ffn_up
-      randomTensor(seed, 'mmproj', `${p}ffn_down.weight`, [v.nEmbd, v.nFf]),
-      randomTensor(seed, 'mmproj', `${p}ffn_down.bias`, [v.nFf]),
-      randomTensor(seed, 'mmproj', `${p}ffn_up.weight`, [v.nFf, v.nEmbd]),
-      randomTensor(seed, 'mmproj', `${p}ffn_up.bias`, [v.nEmbd]),
-      constTensor(`${p}ln2.weight`, [v.nEmbd], 1),
-      constTensor(`${p}ln2.bias`, [v.nEmbd], 0),
+      make.random(`${p}ffn_down.weight`, [v.nEmbd, v.nFf]),
+      make.random(`${p}ffn_down.bias`, [v.nFf]),
+      make.random(`${p}ffn_up.weight`, [v.nFf, v.nEmbd]),
+      make.random(`${p}ffn_up.bias`, [v.nEmbd]),
+      make.constant(`${p}ln2.weight`, [v.nEmbd], 1),
+      make.constant(`${p}ln2.bias`, [v.nEmbd], 0),
     );
   }
   return finish(metadata, tensors);
@@ -436,16 +482,17 @@ export function planLlavaLora(shapeIn: LlavaShape | LlavaPresetName, options: Lo
 }
 
 /** A BERT embedder as llama.cpp's llama_model_bert::load_arch_tensors loads it. */
-export function planBertEmbedder(shapeIn: BertShape | BertPresetName, options: FixtureOptions = {}): FixturePlan {
+export function planBertEmbedder(shapeIn: BertShape | BertPresetName, options: PlanOptions = {}): FixturePlan {
   const shape = resolveBert(shapeIn);
   const seed = seedOf(options);
-  const vocab = buildWordPieceVocab(shape.vocabSize);
+  const vocab = options.vocab ?? buildWordPieceVocab(shape.vocabSize);
+  const make = tensorMaker(seed, 'bert', options);
   const n = shape.nEmbd;
   const nVocab = vocab.tokens.length;
 
   const metadata: GgufKv[] = [
     kv.str('general.architecture', 'bert'),
-    kv.str('general.name', `srf-native fixture bert ${shape.name} (random weights, seed ${seed})`),
+    kv.str('general.name', options.name ?? `srf-native fixture bert ${shape.name} (random weights, seed ${seed})`),
     kv.u32('bert.context_length', shape.nCtxTrain),
     kv.u32('bert.embedding_length', n),
     kv.u32('bert.feed_forward_length', shape.nFf),
@@ -466,30 +513,30 @@ export function planBertEmbedder(shapeIn: BertShape | BertPresetName, options: F
     kv.u32('tokenizer.ggml.padding_token_id', WORDPIECE_SPECIALS.pad),
     kv.u32('tokenizer.ggml.cls_token_id', WORDPIECE_SPECIALS.cls),
     kv.u32('tokenizer.ggml.mask_token_id', WORDPIECE_SPECIALS.mask),
-    kv.str(FIXTURE_KEY, descriptor('bert', shape, seed)),
+    ...fixtureKey(options, descriptor('bert', shape, seed)),
   ];
 
   const tensors: GgufTensorSpec[] = [
-    randomTensor(seed, 'bert', 'token_embd.weight', [n, nVocab]),
-    randomTensor(seed, 'bert', 'token_types.weight', [n, 2], GgmlType.F32),
-    randomTensor(seed, 'bert', 'position_embd.weight', [n, shape.nCtxTrain]),
-    constTensor('token_embd_norm.weight', [n], 1),
-    constTensor('token_embd_norm.bias', [n], 0),
+    make.random('token_embd.weight', [n, nVocab]),
+    make.random('token_types.weight', [n, 2], GgmlType.F32),
+    make.random('position_embd.weight', [n, shape.nCtxTrain]),
+    make.constant('token_embd_norm.weight', [n], 1),
+    make.constant('token_embd_norm.bias', [n], 0),
   ];
   for (let i = 0; i < shape.nLayer; i++) {
     const p = `blk.${i}.`;
     for (const w of ['attn_q', 'attn_k', 'attn_v', 'attn_output']) {
-      tensors.push(randomTensor(seed, 'bert', `${p}${w}.weight`, [n, n]), randomTensor(seed, 'bert', `${p}${w}.bias`, [n]));
+      tensors.push(make.random(`${p}${w}.weight`, [n, n]), make.random(`${p}${w}.bias`, [n]));
     }
     tensors.push(
-      constTensor(`${p}attn_output_norm.weight`, [n], 1),
-      constTensor(`${p}attn_output_norm.bias`, [n], 0),
-      randomTensor(seed, 'bert', `${p}ffn_up.weight`, [n, shape.nFf]),
-      randomTensor(seed, 'bert', `${p}ffn_up.bias`, [shape.nFf]),
-      randomTensor(seed, 'bert', `${p}ffn_down.weight`, [shape.nFf, n]),
-      randomTensor(seed, 'bert', `${p}ffn_down.bias`, [n]),
-      constTensor(`${p}layer_output_norm.weight`, [n], 1),
-      constTensor(`${p}layer_output_norm.bias`, [n], 0),
+      make.constant(`${p}attn_output_norm.weight`, [n], 1),
+      make.constant(`${p}attn_output_norm.bias`, [n], 0),
+      make.random(`${p}ffn_up.weight`, [n, shape.nFf]),
+      make.random(`${p}ffn_up.bias`, [shape.nFf]),
+      make.random(`${p}ffn_down.weight`, [shape.nFf, n]),
+      make.random(`${p}ffn_down.bias`, [n]),
+      make.constant(`${p}layer_output_norm.weight`, [n], 1),
+      make.constant(`${p}layer_output_norm.bias`, [n], 0),
     );
   }
   return finish(metadata, tensors);
