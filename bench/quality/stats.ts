@@ -74,3 +74,20 @@ export function percent(x: number, digits = 1): string {
 export function formatAccuracy(a: Accuracy): string {
   return a.n === 0 ? '– (n 0)' : `${percent(a.accuracy)} % [${percent(a.low)}, ${percent(a.high)}] (n ${a.n})`;
 }
+
+/** Interval of accuracy(a) - accuracy(b) for two models answering the same items (paired bootstrap). */
+export function pairedModelDifference(a: readonly boolean[], b: readonly boolean[], seed = 1, resamples = BOOTSTRAP_RESAMPLES): { difference: number; low: number; high: number } {
+  const n = a.length;
+  if (n === 0 || b.length !== n) return { difference: NaN, low: NaN, high: NaN };
+  const delta = a.map((x, i) => Number(x) - Number(b[i]));
+  const difference = delta.reduce((s, d) => s + d, 0) / n;
+  const random = createRandom(seed);
+  const diffs = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += delta[Math.floor(random() * n)]!;
+    diffs[r] = sum / n;
+  }
+  diffs.sort();
+  return { difference, low: diffs[Math.floor(0.025 * resamples)]!, high: diffs[Math.ceil(0.975 * resamples) - 1]! };
+}
