@@ -4,9 +4,10 @@
  *  1. original data: the world's instruction data of the first ORIGINAL images round 0 trained on;
  *  2. `srf-native run` (round-0 model + embedder) on SYNTHETIC held-out images, `--merge-with` the
  *     original data, `--round 1`: train.merged.llava.json = original + kept (top 20 % per type);
- *  3. controls by `srf-native select` on copies of that run: all triplets (`--keep-top 1`), and a
- *     random 20 % per type (the journal's scores replaced by seeded random numbers first, so the
- *     project's own selector and emitters pick and write them); and the original data alone;
+ *  3. controls by `srf-native select` on copies of that run whose journal scores were replaced by
+ *     seeded random numbers in (0, 1] (so the project's own selector and emitters pick and write
+ *     them): all triplets (`--keep-top 1`; with the real scores S = 0 is never kept) and a random
+ *     20 % per type (`--keep-top 0.2`); and the original data alone;
  *  4. each set to IQ->A training records by `srf-native tasks --ratios 0,0,1` (the method's step 3),
  *     tokenized as the engine tokenizes (training-data.ts);
  *  5. finetune_lora.py on each (same steps, batch and seed: the same number of examples seen);
@@ -49,7 +50,7 @@ export interface Round1Options {
   log: (message: string) => void;
 }
 
-export const ROUND1_DEFAULTS = { originalImages: 400, syntheticImages: 1000, vqaImages: 150, steps: 150, batch: 16 } as const;
+export const ROUND1_DEFAULTS = { originalImages: 1000, syntheticImages: 2500, vqaImages: 150, steps: 300, batch: 16 } as const;
 
 const VARIANTS = ['kept', 'all', 'random', 'none'] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -88,11 +89,6 @@ async function randomizeScores(from: string, to: string, seed: number): Promise<
     lines.push(JSON.stringify(line));
   }
   await writeFile(path.join(to, JOURNAL_FILE), lines.join('\n') + '\n');
-}
-
-async function copyRun(from: string, to: string): Promise<void> {
-  await mkdir(to, { recursive: true });
-  for (const f of [MANIFEST_FILE, JOURNAL_FILE]) await copyFile(path.join(from, f), path.join(to, f));
 }
 
 interface ModelResult {
@@ -138,7 +134,8 @@ export async function runRound1(options: Round1Options): Promise<Round1Results> 
     '--merge-with', original.data, '--merge-image-folder', original.imageFolder, '--round', '1'], log);
 
   log('3. controls by srf-native select: all triplets, a random 20 % per type');
-  await copyRun(run, w('run-all'));
+  // Random scores in (0, 1] for both: the selector never keeps S = 0, and "all" means every scored triplet.
+  await randomizeScores(run, w('run-all'), 4);
   await runCli(['select', '--in', w('run-all'), '--keep-top', '1', '--no-report'], log);
   await randomizeScores(run, w('run-random'), 5);
   await runCli(['select', '--in', w('run-random'), '--keep-top', '0.2', '--no-report'], log);

@@ -4,7 +4,7 @@
  * beside this script.
  *
  *     node dist/bench/quality/run.js [--images 500] [--work DIR] [--models DIR]
- *     node dist/bench/quality/run.js round1 [--original 400] [--synthetic 1000] [--vqa 150] [--steps 150] [--batch 16] [--work DIR] [--models DIR]
+ *     node dist/bench/quality/run.js round1 [--original 1000] [--synthetic 2500] [--vqa 150] [--steps 300] [--batch 16] [--work DIR] [--models DIR]
  *
  * --models: a folder with the round-0 files under models/world's names (default models/world).
  */
