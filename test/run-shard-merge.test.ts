@@ -3,12 +3,22 @@ import { join } from 'node:path';
 import t from 'tap';
 import { validateLlavaDataset } from '../lib/emit/llava.js';
 import { writeFixtures } from '../lib/gguf/fixtures.js';
-import { DEMO_SETTINGS } from '../lib/run/demo.js';
 import { identifyImage } from '../lib/run/inputs.js';
 import type { TripletLine } from '../lib/run/journal.js';
 import { refine, type RefineOptions } from '../lib/run/pipeline.js';
 import { tempDir } from './helpers/fixtures.js';
 import { parseJsonLines, runCli, writeImages } from './helpers/cli.js';
+
+// The random tiny model writes short replies under a short grammar (what the demo used before it ran
+// on the world model): quick, and every reply parses.
+const SHORT_GRAMMAR = [
+  'root ::= "Question: " qline suffix? "\\nAnswer: " answer',
+  'qline ::= [^\\r\\n ] [^\\r\\n]{0,47}',
+  'suffix ::= "\\nAnswer the question using a single word or phrase."',
+  'answer ::= [^\\r\\n ] [^\\r\\n]{0,47}',
+  '',
+].join('\n');
+const SHORT_DECODING = { iToQa: { maxTokens: 160 }, iaToQ: { maxTokens: 32 }, iqToA: { maxTokens: 32 } };
 
 const lines = async (out: string) => parseJsonLines(await readFile(join(out, 'triplets.jsonl'), 'utf8')) as TripletLine[];
 
@@ -24,8 +34,8 @@ async function world() {
     out: '',
     parallel: 4,
     threads: 1,
-    grammar: DEMO_SETTINGS.grammar,
-    decoding: DEMO_SETTINGS.decoding,
+    grammar: SHORT_GRAMMAR,
+    decoding: SHORT_DECODING,
     keepTop: 0.5,
   };
   return { dir, names, base };

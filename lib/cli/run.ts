@@ -137,7 +137,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   let base: Pick<RefineOptions, 'model' | 'mmproj' | 'images' | 'out'> & Partial<RefineOptions>;
   if (demo) {
     const out = argv.out ?? 'srf-demo';
-    ctx.log(`demo: writing a tiny generated LLaVA model, a tiny BERT embedder and ${DEMO_IMAGE_COUNT} images (one broken on purpose) into ${out}`);
+    ctx.log(`demo: the world model (a tiny LLaVA-1.5 and BERT embedder trained on a synthetic world) and ${DEMO_IMAGE_COUNT} held-out world images (one broken on purpose) into ${out}`);
     const assets = await writeDemoAssets(out);
     base = {
       model: argv.model ?? assets.model,
@@ -156,7 +156,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
     base = { model: argv.model as string, mmproj: argv.mmproj as string, images: argv.images as string, out: argv.out as string };
   }
   const bounds = grammarBounds(argv);
-  // The demo has its own short grammar (DEMO_GRAMMAR) unless the grammar is switched off or bounded by hand.
+  // The demo passes its grammar (DEMO_GRAMMAR) unless the grammar is switched off or bounded by hand.
   const grammar = !argv.grammar ? false : demo && Object.keys(bounds).length === 0 ? DEMO_SETTINGS.grammar : true;
   const options: RefineOptions = { ...base, grammar, grammarBounds: bounds, report: argv.report, command: ['run', ...ctx.argv.slice(ctx.argv.indexOf('run') + 1)] };
   const set = <K extends keyof RefineOptions>(key: K, value: RefineOptions[K] | undefined) => {

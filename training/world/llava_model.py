@@ -151,8 +151,10 @@ class WorldLlava(nn.Module):
         self.cfg = cfg
         self.vision = VisionTower(cfg)
         self.projector = Projector(cfg['vision']['nEmbd'], t['nEmbd'])
+        # Unit-scale token embeddings, as the projected image features have: with 0.02 the image
+        # tokens' residual stream was ~600x the text's, RMSNorm divided their gradients by as much and
+        # the vision tower stopped learning (measured: blind at step 800).
         self.tok_embd = nn.Embedding(vocab_size, t['nEmbd'])
-        nn.init.normal_(self.tok_embd.weight, std=0.02)
         self.layers = nn.ModuleList(DecoderLayer(t) for _ in range(t['nLayer']))
         self.norm = RMSNorm(t['nEmbd'], t['rmsEps'])
         self.output = nn.Linear(t['nEmbd'], vocab_size, bias=False)

@@ -5,7 +5,8 @@
  *  3. a BPE vocabulary learned on those texts;
  *  4. every record tokenized exactly as the engine will see it (lib/gguf/spm-tokenizer.ts, llama.cpp's
  *     algorithm): `<s>` + "{system} USER: " | image | "\n{instruction} ASSISTANT:" | target + `</s>`;
- *  5. the images as raw RGB for PyTorch.
+ *  5. caption data for LLaVA's first stage (feature alignment), from the same images;
+ *  6. the images as raw RGB for PyTorch.
  *
  *     node dist/training/world/make-data.js OUT_DIR [IMAGES]
  *
@@ -20,6 +21,7 @@ import { IMAGE_TOKEN, LLAVA_SYSTEM, llavaPromptParts } from '../../lib/srf/promp
 import type { MultiTaskRecord } from '../../lib/srf/tasks.js';
 import { renderSceneRgb } from '../../lib/world/render.js';
 import { writeWorldData } from '../../lib/world/dataset.js';
+import { FAMILIES } from '../../lib/world/families.js';
 import { learnVocab } from './vocab.js';
 import { WORLD_MODEL } from './config.js';
 
@@ -90,6 +92,17 @@ async function main(): Promise<void> {
     lines.push(JSON.stringify({ image, ...tokens, task: record.srf.task } satisfies TokenizedRecord));
   });
   await writeFile(path.join(out, 'train.jsonl'), lines.join('\n') + '\n');
+
+  // Stage 1 of LLaVA's recipe (feature alignment on captions): every training image with its one-line
+  // or detailed description, so that nearly every target token depends on the image.
+  const pretrain = world.images.map((image, i) => {
+    const question = i % 2 === 0 ? 'What is in the image?' : 'Describe the image in detail.';
+    const family = i % 2 === 0 ? FAMILIES.brief : FAMILIES.detail;
+    const parts = llavaPromptParts(question);
+    const tokens = tokenizeRecord(tokenizer, { pre: parts.beforeImage, post: parts.afterImage, target: family.answer(image.scene, question) as string });
+    return JSON.stringify({ image: i, ...tokens, task: 'caption' } satisfies TokenizedRecord);
+  });
+  await writeFile(path.join(out, 'pretrain.jsonl'), pretrain.join('\n') + '\n');
   await writeFile(
     path.join(out, 'vocab.json'),
     JSON.stringify({ tokens: vocab.tokens, scores: [...vocab.scores], tokenTypes: [...vocab.tokenTypes] }),

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 OUT=training/world/out
 npx tsc -p .
 node dist/training/world/make-data.js "$OUT"
-(cd training/world && nice -n 15 /usr/bin/python3 train_llava.py out out/train --steps 1200 --batch 32 --seed 0)
+(cd training/world && nice -n 15 /usr/bin/python3 train_llava.py out out/train --steps 1600 --pretrain-steps 700 --batch 32 --seed 0)
 node dist/training/world/embedder-data.js "$OUT/bert"
 (cd training/world && nice -n 15 /usr/bin/python3 train_bert.py out/bert out/bert-train --steps 300 --seed 0)
 node dist/training/world/export.js llava "$OUT" "$OUT/train" models/world

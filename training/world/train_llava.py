@@ -94,6 +94,8 @@ def main():
     ap.add_argument('--lr', type=float, default=2e-3)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--pretrain-steps', type=int, default=0, help='first steps on pretrain.jsonl (captions: LLaVA\'s feature-alignment stage)')
+    ap.add_argument('--caption-share', type=float, default=0.0, help='share of each stage-2 batch drawn from the captions (keeps the grounding stage 1 taught)')
     ap.add_argument('--resume', action='store_true')
     ap.add_argument('--weights-only', action='store_true', help='write the weights of OUT/checkpoint.pt (e.g. mid-training) and stop')
     args = ap.parse_args()
@@ -102,6 +104,7 @@ def main():
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     cfg, vocab, records, images = load(args.data)
+    captions = [json.loads(line) for line in open(os.path.join(args.data, 'pretrain.jsonl'))] if args.pretrain_steps else []
     os.makedirs(args.out, exist_ok=True)
     model = WorldLlava(cfg, len(vocab['tokens']))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -133,12 +136,22 @@ def main():
     if log_mode == 'w':
         log.write('step,loss,lr,seconds\n')
     t0 = time.time() - elapsed_before
-    order = []
+    order, caption_order = [], []
+    n_captions = round(args.batch * args.caption_share)
     for step in range(start_step, args.steps):
-        if len(order) < args.batch:
-            order += rng.sample(range(len(records)), len(records))
-        batch = [records[i] for i in order[: args.batch]]
-        del order[: args.batch]
+        # Stage 1 (captions), then stage 2 (the step-1 multi-task data, with a share of captions),
+        # each source in seeded shuffled epochs.
+        stage1 = step < args.pretrain_steps
+        take = args.batch if stage1 else n_captions
+        if len(caption_order) < take:
+            caption_order += rng.sample(range(len(captions)), len(captions))
+        batch = [captions[i] for i in caption_order[:take]]
+        del caption_order[:take]
+        if not stage1:
+            if len(order) < args.batch - take:
+                order += rng.sample(range(len(records)), len(records))
+            batch += [records[i] for i in order[: args.batch - take]]
+            del order[: args.batch - take]
         for g in opt.param_groups:
             g['lr'] = lr_at(step)
         loss = batch_loss(model, records, images, batch)
@@ -155,7 +168,7 @@ def main():
                         'torch_rng': torch.get_rng_state(), 'step': step + 1, 'elapsed': time.time() - t0}, ckpt_path)
     seconds = time.time() - t0
     write_export(model, args.out)
-    json.dump({'parameters': params, 'steps': args.steps, 'batch': args.batch, 'lr': args.lr, 'seed': args.seed,
+    json.dump({'parameters': params, 'steps': args.steps, 'pretrainSteps': args.pretrain_steps, 'captionShare': args.caption_share, 'batch': args.batch, 'lr': args.lr, 'seed': args.seed,
                'threads': args.threads, 'seconds': seconds, 'records': len(records), 'torch': torch.__version__},
               open(os.path.join(args.out, 'train.json'), 'w'), indent=1)
     print(f'done in {seconds:.0f}s', flush=True)
