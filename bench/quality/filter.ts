@@ -94,7 +94,8 @@ export function selectRandomLike(triplets: readonly GradedTriplet[], like: Selec
   const random = createRandom(seed);
   const kept = new Set<string>();
   for (const type of DATA_TYPES) {
-    const ofType = triplets.filter((t) => t.type === type);
+    // by id: the journal's order depends on which image finished first
+    const ofType = triplets.filter((t) => t.type === type).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const count = ofType.filter((t) => like.has(t.id)).length;
     for (const t of shuffled(ofType, random).slice(0, count)) kept.add(t.id);
   }
