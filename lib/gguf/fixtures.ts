@@ -448,8 +448,8 @@ export interface LoraFixtureOptions extends FixtureOptions {
   std?: number;
 }
 
-/** A LoRA adapter for a llava text shape: blk.N.<w>.weight.lora_a [in, r] and .lora_b [r, out]. */
-export function planLlavaLora(shapeIn: LlavaShape | LlavaPresetName, options: LoraFixtureOptions = {}): FixturePlan {
+/** A LoRA adapter for a llava text shape: blk.N.<w>.weight.lora_a [in, r] and .lora_b [r, out] (random, or trained `weights`). */
+export function planLlavaLora(shapeIn: LlavaShape | LlavaPresetName, options: LoraFixtureOptions & Omit<ModelContent, 'vocab'> = {}): FixturePlan {
   const shape = resolveLlava(shapeIn);
   const seed = seedOf(options);
   const rank = options.rank ?? 8;
@@ -462,19 +462,20 @@ export function planLlavaLora(shapeIn: LlavaShape | LlavaPresetName, options: Lo
   const metadata: GgufKv[] = [
     kv.str('general.architecture', 'llama'),
     kv.str('general.type', 'adapter'),
-    kv.str('general.name', `srf-native fixture lora for llava ${shape.name} (rank ${rank}, seed ${seed})`),
+    kv.str('general.name', options.name ?? `srf-native fixture lora for llava ${shape.name} (rank ${rank}, seed ${seed})`),
     kv.str('adapter.type', 'lora'),
     kv.f32('adapter.lora.alpha', alpha),
-    kv.str(FIXTURE_KEY, descriptor('llava-lora', shape.text, seed, { rank, alpha, targets, std })),
+    ...fixtureKey(options, descriptor('llava-lora', shape.text, seed, { rank, alpha, targets, std })),
   ];
+  const make = tensorMaker(seed, 'lora', options);
   const tensors: GgufTensorSpec[] = [];
   for (let i = 0; i < shape.text.nLayer; i++) {
     for (const target of targets) {
       const [inDim, outDim] = llamaWeightDims(shape.text, target);
       const base = `blk.${i}.${target}.weight`;
       tensors.push(
-        randomTensor(seed, 'lora', `${base}.lora_a`, [inDim, rank], GgmlType.F32, std),
-        randomTensor(seed, 'lora', `${base}.lora_b`, [rank, outDim], GgmlType.F32, std),
+        make.random(`${base}.lora_a`, [inDim, rank], GgmlType.F32, std),
+        make.random(`${base}.lora_b`, [rank, outDim], GgmlType.F32, std),
       );
     }
   }

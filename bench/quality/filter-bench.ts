@@ -1,0 +1,198 @@
+/**
+ * The filter benchmark: `srf-native run` (the CLI with its defaults, as a user runs it) with the world
+ * model and embedder on held-out world images, then every triplet graded by the oracle, the
+ * selections and ablations of filter.ts, and bench/QUALITY.md's filter section.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DATA_TYPES } from '../../lib/srf/data-types.js';
+import { packageRoot } from '../../lib/native.js';
+import { worldModelPaths } from '../../lib/world/model-files.js';
+import {
+  accuracyOf,
+  gradeRun,
+  lexicalScores,
+  reselectFraction,
+  selectByScore,
+  selectGlobal,
+  selectRandomLike,
+  type GradedTriplet,
+  type RunCensus,
+  type SelectionAccuracy,
+} from './filter.js';
+import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
+import { table, writeSection } from './markdown.js';
+import { formatAccuracy, percent } from './stats.js';
+
+export const KEEP_FRACTIONS = [0.05, 0.2, 0.5, 0.8, 1] as const;
+
+export interface FilterBenchOptions {
+  images: number;
+  /** Working folder: images and the run's output folder (a run there resumes). */
+  work: string;
+  models?: { model: string; mmproj: string; embedder: string };
+  log?: (message: string) => void;
+}
+
+export interface FilterResults {
+  images: number;
+  firstSeed: number;
+  census: RunCensus;
+  runSeconds: number;
+  main: SelectionAccuracy[];
+  ablations: SelectionAccuracy[];
+  sweep: Array<SelectionAccuracy & { keepTop: number; kept: number }>;
+  verdicts: Record<string, number>;
+  examples: Array<Pick<GradedTriplet, 'type' | 'question' | 'answer' | 'questionPrime' | 'answerPrime' | 'score' | 'kept'> & { right: boolean; truth: string | null }>;
+  command: string[];
+}
+
+/** Runs the CLI exactly as a user would; resolves when it exits 0. */
+export function runCli(args: readonly string[], log: (m: string) => void = () => {}): Promise<void> {
+  const bin = path.join(packageRoot(), 'bin', 'srf-native.js');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (chunk: Buffer) => {
+      tail = (tail + chunk.toString()).slice(-4000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      for (const line of chunk.toString().split('\n')) if (line.trim()) log(line);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`srf-native ${args[0]} exited ${code}:\n${tail}`))));
+  });
+}
+
+export async function runFilterBench(options: FilterBenchOptions): Promise<FilterResults> {
+  const log = options.log ?? (() => {});
+  const models = options.models ?? worldModelPaths();
+  const imageDir = path.join(options.work, 'filter-images');
+  const out = path.join(options.work, 'filter-run');
+  await mkdir(options.work, { recursive: true });
+  log(`writing ${options.images} held-out world images (seeds ${QUALITY_SEEDS.filter}..) to ${imageDir}`);
+  await writeHeldOutImages(imageDir, QUALITY_SEEDS.filter, options.images);
+  const args = ['run', '--model', models.model, '--mmproj', models.mmproj, '--embedder', models.embedder, '--images', imageDir, '--out', out];
+  const started = Date.now();
+  await runCli(args, log);
+  const runSeconds = (Date.now() - started) / 1000;
+
+  const { triplets, census } = await gradeRun(out);
+  const kept = new Set(triplets.filter((t) => t.kept).map((t) => t.id));
+  const random = selectRandomLike(triplets, kept);
+  const main = [accuracyOf('all triplets', triplets, null), accuracyOf('kept: top 20 % per type (srf-native run)', triplets, kept), accuracyOf('random, as many per type as kept', triplets, random)];
+
+  const lexical = await lexicalScores(triplets);
+  const ablations = [
+    accuracyOf('S = sqrt(simQ * simA), per type (the method)', triplets, selectByScore(triplets, (t) => t.score)),
+    accuracyOf('simQ only', triplets, selectByScore(triplets, (t) => t.simQ)),
+    accuracyOf('simA only', triplets, selectByScore(triplets, (t) => t.simA)),
+    accuracyOf('lexical fallback (token F1) instead of the embedder', triplets, selectByScore(triplets, (t) => lexical.get(t.id)!)),
+    accuracyOf('one global threshold (top 20 % of all)', triplets, selectGlobal(triplets)),
+  ];
+  const sweep: FilterResults['sweep'] = [];
+  for (const keepTop of KEEP_FRACTIONS) {
+    const selection = await reselectFraction(out, keepTop);
+    sweep.push({ ...accuracyOf(`top ${keepTop * 100} % per type`, triplets, selection), keepTop, kept: selection.size });
+  }
+  const verdicts: Record<string, number> = {};
+  for (const t of triplets) verdicts[t.grade.verdict] = (verdicts[t.grade.verdict] ?? 0) + 1;
+  const examples = pickExamples(triplets);
+  const command = ['srf-native', ...args.map((a) => a.replace(options.work, '$WORK').replace(packageRoot() + path.sep, ''))];
+  return { images: options.images, firstSeed: QUALITY_SEEDS.filter, census, runSeconds, main, ablations, sweep, verdicts, examples, command };
+}
+
+/** A few of each kind (kept right, kept wrong, dropped right, dropped wrong), so a reader sees what the numbers count. */
+function pickExamples(triplets: readonly GradedTriplet[]): FilterResults['examples'] {
+  const out: FilterResults['examples'] = [];
+  for (const kept of [true, false]) {
+    for (const right of [true, false]) {
+      for (const t of triplets.filter((x) => x.kept === kept && x.grade.right === right).slice(0, 2)) {
+        out.push({ type: t.type, question: t.question, answer: t.answer, questionPrime: t.questionPrime, answerPrime: t.answerPrime, score: t.score, kept, right, truth: t.grade.truth });
+      }
+    }
+  }
+  return out;
+}
+
+const PAPER = { kept: 0.853, all: 0.599 };
+
+function gainText(s: SelectionAccuracy): string {
+  const g = s.gain;
+  return `${g.difference >= 0 ? '+' : ''}${percent(g.difference)} [${percent(g.low)}, ${percent(g.high)}]`;
+}
+
+export function filterMarkdown(r: FilterResults, command: string): string {
+  const [all, kept, random] = r.main as [SelectionAccuracy, SelectionAccuracy, SelectionAccuracy];
+  const lines: string[] = [];
+  lines.push(`## 1. The filter: are kept triplets more often right?`);
+  lines.push('');
+  lines.push(
+    `\`srf-native run\` with its defaults (grammar-held I->QA sampled at temperature 0.7, greedy re-predictions, ` +
+      `the world embedder for cosines and BERTScore, top 20 % per data type) on ${r.images} held-out world images ` +
+      `(scene seeds ${r.firstSeed}..${r.firstSeed + r.images - 1}, never seen in training; the pipeline gets only the PNGs). ` +
+      `${r.census.scored} triplets scored, ${r.census.rejected} replies rejected by the parser, ${r.census.errors} errors; ` +
+      `the run took ${r.runSeconds.toFixed(0)} s. Every scored triplet is graded by the oracle: right when its question is one the ` +
+      `oracle can answer on that image and its answer is the oracle's (exact after normalising for short answers, yes/no and ` +
+      `letters; box IoU >= 0.5 for REC; word for word after normalising for free text, whose world answers are templated). ` +
+      `A question about an object the image does not have is wrong (${r.verdicts.unanswerable ?? 0} of ${r.census.scored}). ` +
+      `Intervals: 95 % percentile bootstrap, 2000 resamples; "gain" is the paired bootstrap of the difference to all triplets.`,
+  );
+  lines.push('');
+  lines.push(
+    table(
+      ['', 'paper (LLaVA-1.5-7B, LAION, judged by GPT-4o)', 'here (world model, judged by the oracle)', 'gain over all'],
+      [
+        ['all triplets', `${percent(PAPER.all)} %`, formatAccuracy(all.overall), ''],
+        ['kept (top 20 % per type)', `${percent(PAPER.kept)} %`, formatAccuracy(kept.overall), gainText(kept)],
+        ['random 20 % per type', '–', formatAccuracy(random.overall), gainText(random)],
+      ],
+    ),
+  );
+  lines.push('');
+  lines.push('Per data type (lib/srf/data-types.ts):');
+  lines.push('');
+  const typeRows = DATA_TYPES.filter((type) => all.byType[type]).map((type) => [
+    type,
+    formatAccuracy(all.byType[type]!),
+    formatAccuracy(kept.byType[type]!),
+    formatAccuracy(random.byType[type]!),
+  ]);
+  lines.push(table(['data type', 'all', 'kept', 'random'], typeRows));
+  lines.push('');
+  lines.push('Ablations, each keeping the top 20 % per data type by its own score (the run\'s selector, lib/srf/select.ts), except the global threshold:');
+  lines.push('');
+  lines.push(table(['selection', 'accuracy of the kept set', 'gain over all'], r.ablations.map((a) => [a.name, formatAccuracy(a.overall), gainText(a)])));
+  lines.push('');
+  lines.push('Keep fraction (the paper compared 5/20/50/80/100 % and chose 20 %), each by `srf-native select --keep-top F` on the same run (S = 0 is never kept, so 100 % keeps fewer than all):');
+  lines.push('');
+  lines.push(table(['keep top', 'kept', 'accuracy', 'gain over all'], r.sweep.map((s) => [`${s.keepTop * 100} %`, String(s.kept), formatAccuracy(s.overall), gainText(s)])));
+  lines.push('');
+  lines.push('Examples (the first of each kind in the journal):');
+  lines.push('');
+  lines.push(
+    table(
+      ['kept', 'right', 'type', 'Q', 'A', "Q'", "A'", 'S', 'oracle'],
+      r.examples.map((e) => [e.kept ? 'yes' : 'no', e.right ? 'yes' : 'no', e.type, cell(e.question), cell(e.answer), cell(e.questionPrime), cell(e.answerPrime), e.score.toFixed(2), cell(e.truth ?? '(cannot answer)')]),
+    ),
+  );
+  lines.push('');
+  lines.push(`Made by \`${command}\` (the run inside it: \`${r.command.join(' ')}\`).`);
+  return lines.join('\n');
+}
+
+function cell(text: string): string {
+  return text.replace(/\n/g, ' / ').replace(/\|/g, '\\|').slice(0, 120);
+}
+
+export async function writeFilterResults(r: FilterResults, jsonFile: string, qualityFile: string, command: string): Promise<void> {
+  await writeFile(jsonFile, JSON.stringify(r, null, 1) + '\n');
+  await writeSection(qualityFile, 'filter', filterMarkdown(r, command));
+}
+
+export async function readFilterResults(jsonFile: string): Promise<FilterResults> {
+  return JSON.parse(await readFile(jsonFile, 'utf8')) as FilterResults;
+}

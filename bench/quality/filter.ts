@@ -1,0 +1,149 @@
+/**
+ * The filter's quality: which triplets each selection keeps, and how often those are right. The
+ * selections are the project's own code: the run's `kept` flags (srf-native run), reselectRun for the
+ * keep-fraction sweep (srf-native select), selectTopPerType and scoreTriplet for the ablations; only
+ * the score each one sorts by changes.
+ */
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DATA_TYPES, type DataType } from '../../lib/srf/data-types.js';
+import { createRandom, shuffled } from '../../lib/srf/random.js';
+import { lexicalSimilarityProvider, scoreTriplet } from '../../lib/srf/score.js';
+import { selectTopPerType } from '../../lib/srf/select.js';
+import { readJournal, isScoredLine, JOURNAL_FILE, type TripletLine } from '../../lib/run/journal.js';
+import { MANIFEST_FILE } from '../../lib/run/manifest.js';
+import { reselectRun } from '../../lib/run/reselect.js';
+import { gradeTriplet, type Grade } from './grade.js';
+import { sceneOfImage } from './images.js';
+import { accuracyWithInterval, pairedDifference, type Accuracy } from './stats.js';
+
+export interface GradedTriplet {
+  id: string;
+  image: string;
+  question: string;
+  answer: string;
+  questionPrime: string;
+  answerPrime: string;
+  type: DataType;
+  simQ: number;
+  simA: number;
+  score: number;
+  /** Kept by the run's own selection. */
+  kept: boolean;
+  grade: Grade;
+}
+
+export interface RunCensus {
+  images: number;
+  scored: number;
+  rejected: number;
+  errors: number;
+}
+
+/** Every scored line of a run's journal, graded against the oracle; and what the other lines were. */
+export async function gradeRun(out: string): Promise<{ triplets: GradedTriplet[]; census: RunCensus }> {
+  const lines: TripletLine[] = [];
+  for await (const line of readJournal(path.join(out, JOURNAL_FILE))) lines.push(line);
+  const census: RunCensus = { images: lines.length, scored: 0, rejected: 0, errors: 0 };
+  const triplets: GradedTriplet[] = [];
+  for (const line of lines) {
+    if (!isScoredLine(line)) {
+      if (line.status === 'rejected') census.rejected++;
+      else census.errors++;
+      continue;
+    }
+    census.scored++;
+    triplets.push({
+      id: line.id,
+      image: line.image,
+      question: line.question,
+      answer: line.answer,
+      questionPrime: line.questionPrime ?? '',
+      answerPrime: line.answerPrime ?? '',
+      type: line.type,
+      simQ: line.simQ ?? 0,
+      simA: line.simA ?? 0,
+      score: line.score,
+      kept: line.kept === true,
+      grade: gradeTriplet(sceneOfImage(line.image), line.question, line.answer),
+    });
+  }
+  return { triplets, census };
+}
+
+/** A selection: which triplets it keeps, by id. */
+export type Selection = ReadonlySet<string>;
+
+/** The per-type top fraction by another score (the run's selection code, only the sort key changes). */
+export function selectByScore(triplets: readonly GradedTriplet[], scoreOf: (t: GradedTriplet) => number, keepTop = 0.2): Selection {
+  return selectTopPerType(triplets.map((t) => ({ id: t.id, type: t.type, score: scoreOf(t) })), { keepTop }).keptIds;
+}
+
+/**
+ * One threshold for all types: the same selector with every triplet put in one pool, so the top
+ * fraction is taken over all scores together (what the balancing strategy is meant to avoid).
+ */
+export function selectGlobal(triplets: readonly GradedTriplet[], keepTop = 0.2): Selection {
+  const pool: DataType = 'short_text';
+  return selectTopPerType(triplets.map((t) => ({ id: t.id, type: pool, score: t.score })), { keepTop }).keptIds;
+}
+
+/** A seeded random subset with as many triplets of each type as `like` keeps of it. */
+export function selectRandomLike(triplets: readonly GradedTriplet[], like: Selection, seed = 7): Selection {
+  const random = createRandom(seed);
+  const kept = new Set<string>();
+  for (const type of DATA_TYPES) {
+    // by id: the journal's order depends on which image finished first
+    const ofType = triplets.filter((t) => t.type === type).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const count = ofType.filter((t) => like.has(t.id)).length;
+    for (const t of shuffled(ofType, random).slice(0, count)) kept.add(t.id);
+  }
+  return kept;
+}
+
+/** Scores again with the lexical fallback (token F1) in place of the embedder, same type and measures. */
+export async function lexicalScores(triplets: readonly GradedTriplet[]): Promise<Map<string, number>> {
+  const scores = new Map<string, number>();
+  for (const t of triplets) {
+    const s = await scoreTriplet(t, lexicalSimilarityProvider, { type: t.type });
+    scores.set(t.id, s.score);
+  }
+  return scores;
+}
+
+/** `srf-native select --keep-top F` (reselectRun) on a copy of the run folder; the ids it keeps. */
+export async function reselectFraction(out: string, keepTop: number): Promise<Selection> {
+  const copy = await mkdtemp(path.join(tmpdir(), 'srf-quality-select-'));
+  try {
+    await copyFile(path.join(out, JOURNAL_FILE), path.join(copy, JOURNAL_FILE));
+    await copyFile(path.join(out, MANIFEST_FILE), path.join(copy, MANIFEST_FILE));
+    await reselectRun({ out: copy, keepTop, report: false });
+    const kept = new Set<string>();
+    for await (const line of readJournal(path.join(copy, JOURNAL_FILE))) if (line.kept) kept.add(line.id);
+    return kept;
+  } finally {
+    await rm(copy, { recursive: true, force: true });
+  }
+}
+
+export interface SelectionAccuracy {
+  name: string;
+  overall: Accuracy;
+  byType: Partial<Record<DataType, Accuracy>>;
+  /** Accuracy of the selection minus accuracy of all triplets, paired bootstrap. */
+  gain: { difference: number; low: number; high: number };
+}
+
+export function accuracyOf(name: string, triplets: readonly GradedTriplet[], selection: Selection | null, seed = 1): SelectionAccuracy {
+  const inSel = triplets.map((t) => selection === null || selection.has(t.id));
+  const right = triplets.map((t) => t.grade.right);
+  const overall = accuracyWithInterval(right.filter((_, i) => inSel[i]), seed);
+  const byType: Partial<Record<DataType, Accuracy>> = {};
+  for (const type of DATA_TYPES) {
+    const outcomes = triplets.filter((t, i) => t.type === type && inSel[i]).map((t) => t.grade.right);
+    if (triplets.some((t) => t.type === type)) byType[type] = accuracyWithInterval(outcomes, seed);
+  }
+  const gain = pairedDifference(right, inSel, triplets.map(() => true), seed);
+  return { name, overall, byType, gain };
+}

@@ -1,0 +1,55 @@
+/**
+ * `npm run bench:quality`: the filter benchmark; `npm run bench:quality -- round1`: one round of
+ * self-refinement with its controls. Both write their section of bench/QUALITY.md and a JSON file
+ * beside this script.
+ *
+ *     node dist/bench/quality/run.js [--images 500] [--work DIR] [--models DIR]
+ *     node dist/bench/quality/run.js round1 [--original 1000] [--synthetic 2500] [--vqa 150] [--steps 300] [--batch 16] [--work DIR] [--models DIR]
+ *
+ * --models: a folder with the round-0 files under models/world's names (default models/world).
+ */
+import path from 'node:path';
+import { tmpdir } from 'node:os';
+import { packageRoot } from '../../lib/native.js';
+import { WORLD_MODEL_FILES } from '../../lib/world/model-files.js';
+import { runFilterBench, writeFilterResults } from './filter-bench.js';
+import { ROUND1_DEFAULTS, runRound1, writeRound1Results } from './round1.js';
+
+function option(name: string, fallback: string | number): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? (process.argv[i + 1] as string) : String(fallback);
+}
+
+const root = packageRoot();
+const here = path.join(root, 'bench', 'quality');
+const quality = path.join(root, 'bench', 'QUALITY.md');
+const modelDir = process.argv.includes('--models') ? path.resolve(option('models', '')) : null;
+const models = modelDir
+  ? { model: path.join(modelDir, WORLD_MODEL_FILES.model), mmproj: path.join(modelDir, WORLD_MODEL_FILES.mmproj), embedder: path.join(modelDir, WORLD_MODEL_FILES.embedder) }
+  : undefined;
+const log = (m: string) => console.error(m);
+const started = Date.now();
+
+if (process.argv[2] === 'round1') {
+  const work = path.resolve(option('work', path.join(tmpdir(), 'srf-quality-round1')));
+  const o = {
+    originalImages: Number(option('original', ROUND1_DEFAULTS.originalImages)),
+    syntheticImages: Number(option('synthetic', ROUND1_DEFAULTS.syntheticImages)),
+    vqaImages: Number(option('vqa', ROUND1_DEFAULTS.vqaImages)),
+    steps: Number(option('steps', ROUND1_DEFAULTS.steps)),
+    batch: Number(option('batch', ROUND1_DEFAULTS.batch)),
+  };
+  const results = await runRound1({ work, log, ...o, ...(models ? { models } : {}) });
+  const command = `npm run bench:quality -- round1 --original ${o.originalImages} --synthetic ${o.syntheticImages} --vqa ${o.vqaImages} --steps ${o.steps} --batch ${o.batch}`;
+  await writeRound1Results(results, path.join(here, 'round1-results.json'), quality, command);
+  for (const m of results.models) console.log(`${m.name}: ${(100 * m.overall.accuracy).toFixed(1)} %`);
+} else {
+  const images = Number(option('images', 500));
+  const work = path.resolve(option('work', path.join(tmpdir(), 'srf-quality')));
+  const results = await runFilterBench({ images, work, log, ...(models ? { models } : {}) });
+  const command = `npm run bench:quality -- --images ${images}`;
+  await writeFilterResults(results, path.join(here, 'filter-results.json'), quality, command);
+  const [all, kept] = results.main;
+  console.log(`all ${(100 * all!.overall.accuracy).toFixed(1)} %, kept ${(100 * kept!.overall.accuracy).toFixed(1)} % (${results.census.scored} triplets)`);
+}
+console.error(`bench/QUALITY.md written (${((Date.now() - started) / 1000).toFixed(0)} s)`);

@@ -1,0 +1,114 @@
+/**
+ * The quality benchmark's own parts, against the oracle alone (no model): grading, intervals and the
+ * selections the benchmark compares. The end-to-end check on the world model is quality-filter.test.ts.
+ */
+import t from 'tap';
+import { DATA_TYPES, type DataType } from '../lib/srf/data-types.js';
+import { createRandom } from '../lib/srf/random.js';
+import { FAMILIES, FAMILY_NAMES, generateScene } from '../lib/world/index.js';
+import { gradeTriplet } from '../bench/quality/grade.js';
+import { accuracyOf, selectByScore, selectGlobal, selectRandomLike, type GradedTriplet } from '../bench/quality/filter.js';
+import { sceneOfImage } from '../bench/quality/images.js';
+import { accuracyWithInterval, pairedDifference } from '../bench/quality/stats.js';
+import { worldImageFile } from '../lib/world/dataset.js';
+
+t.test('the oracle\'s own answers grade right; another scene\'s answers mostly wrong; made-up questions unanswerable', async (t) => {
+  const random = createRandom(3);
+  let asked = 0;
+  let wrongElsewhere = 0;
+  for (let seed = 2_000_000; seed < 2_000_100; seed++) {
+    const scene = generateScene(seed);
+    const other = generateScene(seed + 1);
+    for (const name of FAMILY_NAMES) {
+      const qa = FAMILIES[name].ask(scene, random);
+      if (!qa) continue;
+      const grade = gradeTriplet(scene, qa.question, qa.answer);
+      if (!grade.right) t.fail(`${name}: the oracle's own answer graded ${grade.verdict}: ${qa.question} -> ${qa.answer}`);
+      t.equal(grade.family, name);
+      asked++;
+      if (!FAMILIES[name].needsImage) continue;
+      if (!gradeTriplet(other, qa.question, qa.answer).right) wrongElsewhere++;
+    }
+  }
+  t.ok(asked > 800, `${asked} questions`);
+  t.ok(wrongElsewhere / asked > 0.5, `another image's truth is wrong ${wrongElsewhere} / ${asked} times`);
+  const scene = generateScene(5);
+  t.equal(gradeTriplet(scene, 'What is the meaning of life?', '42').verdict, 'unanswerable');
+  t.equal(gradeTriplet(scene, 'Describe the image in detail.', 'Nothing.').verdict, 'wrong-answer');
+});
+
+t.test('a box is right from IoU 0.5 on, and a wrong box is wrong', async (t) => {
+  const random = createRandom(1);
+  const scene = generateScene(11);
+  let qa = FAMILIES.rec.ask(scene, random);
+  while (!qa) qa = FAMILIES.rec.ask(scene, random);
+  const [x1, y1, x2, y2] = JSON.parse(qa.answer) as number[];
+  const w = x2! - x1!;
+  const shifted = (dx: number) => `[${[x1! + dx, y1!, x2! + dx, y2!].map((v) => v.toFixed(2)).join(', ')}]`;
+  t.ok(gradeTriplet(scene, qa.question, shifted(w * 0.2)).right, 'shifted by 20 % of its width: IoU 0.67');
+  t.notOk(gradeTriplet(scene, qa.question, shifted(w * 0.5)).right, 'shifted by half its width: IoU 0.33');
+  t.notOk(gradeTriplet(scene, qa.question, 'the left one').right, 'no box');
+});
+
+t.test('image files name their scene', async (t) => {
+  t.same(sceneOfImage(`/x/y/${worldImageFile(1_100_007)}`), generateScene(1_100_007));
+  t.equal(sceneOfImage('photo.png'), null);
+});
+
+t.test('bootstrap intervals hold the estimate, are seeded, and narrow with n', async (t) => {
+  const outcomes = (n: number, p: number) => Array.from({ length: n }, (_, i) => i < Math.round(n * p));
+  const small = accuracyWithInterval(outcomes(50, 0.6));
+  const large = accuracyWithInterval(outcomes(2000, 0.6));
+  t.equal(small.accuracy, 0.6);
+  t.ok(small.low < 0.6 && small.high > 0.6);
+  t.ok(large.high - large.low < (small.high - small.low) / 4, 'about 1/sqrt(40) as wide');
+  t.same(accuracyWithInterval(outcomes(50, 0.6)), small, 'same seed, same interval');
+  t.ok(Math.abs(small.high - small.low - 2 * 1.96 * Math.sqrt(0.24 / 50)) < 0.05, 'close to the normal approximation');
+  t.ok(Number.isNaN(accuracyWithInterval([]).accuracy));
+  const right = outcomes(400, 0.5);
+  const inA = right.map((r, i) => r || i % 4 === 0); // all right ones and a quarter of the wrong ones
+  const d = pairedDifference(right, inA, right.map(() => true));
+  t.ok(Math.abs(d.difference - (200 / 250 - 0.5)) < 1e-9);
+  t.ok(d.low > 0.2 && d.high < 0.4, `[${d.low}, ${d.high}]`);
+});
+
+/** Triplets whose score says something about whether they are right, with a type whose scores are all high. */
+function fakeTriplets(): GradedTriplet[] {
+  const random = createRandom(9);
+  const out: GradedTriplet[] = [];
+  for (let i = 0; i < 600; i++) {
+    const type: DataType = DATA_TYPES[i % 3]!;
+    const right = random() < 0.5;
+    const simQ = Math.min(1, 0.3 * random() + (right ? 0.5 : 0.3));
+    const simA = Math.min(1, 0.3 * random() + (right ? 0.5 : 0.35));
+    const offset = type === 'box' ? 0.4 : 0; // an easy type: everything scores high
+    out.push({
+      id: `t${i}`, image: `world-${i}.png`, question: 'q', answer: 'a', questionPrime: 'q', answerPrime: 'a', type,
+      simQ: Math.min(1, simQ + offset), simA: Math.min(1, simA + offset), score: Math.min(1, Math.sqrt(simQ * simA) + offset),
+      kept: false, grade: { verdict: right ? 'right' : 'wrong-answer', right, family: null, truth: null },
+    });
+  }
+  return out;
+}
+
+t.test('the selections: per type, global, random like; a selection that tracks rightness gains', async (t) => {
+  const triplets = fakeTriplets();
+  const perType = selectByScore(triplets, (x) => x.score);
+  const count = (sel: ReadonlySet<string>, type: DataType) => triplets.filter((x) => x.type === type && sel.has(x.id)).length;
+  for (const type of DATA_TYPES.slice(0, 3)) t.equal(count(perType, type), 40, `${type}: 20 % of 200`);
+  const global = selectGlobal(triplets);
+  t.equal(global.size, 120);
+  t.ok(count(global, 'box') > 100, 'one threshold: the easy type crowds out the rest');
+  const random = selectRandomLike(triplets, perType);
+  for (const type of DATA_TYPES.slice(0, 3)) t.equal(count(random, type), 40);
+  t.notSame([...random].sort(), [...perType].sort());
+  const all = accuracyOf('all', triplets, null);
+  const kept = accuracyOf('kept', triplets, perType);
+  t.equal(all.overall.n, 600);
+  t.ok(kept.overall.accuracy > all.overall.accuracy + 0.3, `kept ${kept.overall.accuracy} vs all ${all.overall.accuracy}`);
+  t.ok(kept.gain.low > 0, 'the gain\'s interval is above 0');
+  const byRandom = accuracyOf('random', triplets, random);
+  t.ok(Math.abs(byRandom.gain.difference) < 0.1, `a random subset gains little: ${byRandom.gain.difference}`);
+  const inverted = accuracyOf('inverted', triplets, selectByScore(triplets, (x) => 1 - x.score));
+  t.ok(inverted.gain.high < 0, 'sorting the wrong way loses');
+});
