@@ -26,6 +26,9 @@ import { basename, join } from 'node:path';
 
 import { buildInfo } from '../lib/index.js';
 import { writeFixtures, LLAVA_SHAPES, llavaImageTokens, type LlavaPresetName } from '../lib/gguf/fixtures.js';
+import { renderScenePng } from '../lib/world/render.js';
+import { generateScene } from '../lib/world/scene.js';
+import { WORLD_HELD_OUT_SEED, WORLD_MODEL_FILES, worldModelDir } from '../lib/world/model-files.js';
 import { metaArray, readGgufInfo } from '../lib/gguf/reader.js';
 import { writeTestImages } from './images.js';
 import { mib } from './memory.js';
@@ -44,7 +47,8 @@ interface Flags {
   cliImages: number;
   parallel: number;
   serverParallel: number;
-  shape: LlavaPresetName;
+  /** A generated random-weight shape, or `world`: the trained world model (models/world). */
+  shape: LlavaPresetName | 'world';
   quant: 'none' | 'Q4_K_M';
   batch: number;
   flashAttn: 'on' | 'off' | 'auto';
@@ -88,7 +92,7 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
   }
   if (bools.has('help')) {
     console.log(
-      'npm run bench -- [--images N] [--cli-images N] [--parallel N] [--server-parallel N] [--shape bench-cpu|llava-1.5-7b|tiny]\n' +
+      'npm run bench -- [--images N] [--cli-images N] [--parallel N] [--server-parallel N] [--shape bench-cpu|llava-1.5-7b|tiny|world]\n' +
         '                 [--quant none|Q4_K_M] [--batch N] [--flash-attn on|off|auto] [--threads N]\n' +
         '                 [--context N] [--prefix-cache N] [--kv-layout auto|unified|per-sequence] [--sampling-threads N] [--no-drafts] [--skip-srf] [--skip-pipeline] [--skip-cli] [--skip-server] [--no-byte-ban]\n' +
         '                 [--json] [--no-record] [--label TEXT]',
@@ -102,8 +106,9 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} expects a positive integer, got ${v}`);
     return n;
   };
-  const shape = (values.get('shape') ?? (cuda ? 'llava-1.5-7b' : 'bench-cpu')) as LlavaPresetName;
-  if (!(shape in LLAVA_SHAPES)) throw new Error(`--shape must be one of ${Object.keys(LLAVA_SHAPES).join(', ')}`);
+  const shape = (values.get('shape') ?? (cuda ? 'llava-1.5-7b' : 'bench-cpu')) as LlavaPresetName | 'world';
+  if (shape !== 'world' && !(shape in LLAVA_SHAPES)) throw new Error(`--shape must be one of ${[...Object.keys(LLAVA_SHAPES), 'world'].join(', ')}`);
+  if (shape === 'world' && values.has('quant') && values.get('quant') !== 'none') throw new Error('--shape world is F16 only (--quant none)');
   const quant = (values.get('quant') ?? (cuda ? 'Q4_K_M' : 'none')) as Flags['quant'];
   if (quant !== 'none' && quant !== 'Q4_K_M') throw new Error('--quant must be none or Q4_K_M');
   // Every peer gets the same setting: off on CPU, where plain attention is faster for the server
@@ -250,6 +255,26 @@ function pipelineRatio(results: PeerResult[]): string | undefined {
 
 // ---------------------------------------------------------------------------------------------
 
+/** The world model's image tokens: 64 px images in 16 px patches (training/world/README.md). */
+const WORLD_IMAGE_TOKENS = 16;
+
+function worldFixtures(): { model: string; mmproj: string; embedder: string; llava?: undefined } {
+  const dir = worldModelDir();
+  return { model: join(dir, WORLD_MODEL_FILES.model), mmproj: join(dir, WORLD_MODEL_FILES.mmproj), embedder: join(dir, WORLD_MODEL_FILES.embedder) };
+}
+
+/** Held-out world scenes (never used in training), as PNG files. */
+async function writeWorldImages(dir: string, count: number): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const files: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const file = join(dir, `world-${WORLD_HELD_OUT_SEED + 500_000 + i}.png`);
+    if (!existsSync(file)) await writeFile(file, await renderScenePng(generateScene(WORLD_HELD_OUT_SEED + 500_000 + i)));
+    files.push(file);
+  }
+  return files;
+}
+
 async function main(): Promise<void> {
   const root = benchRoot();
   const info = buildInfo();
@@ -274,7 +299,9 @@ async function main(): Promise<void> {
   // Models, from the project's own writer.
   const t0 = Date.now();
   let lastShown = 0;
-  const fixtures = await writeFixtures(join(work, 'models'), {
+  // --shape world: the trained world model, a realistic workload beside the random-weight worst
+  // case (peaked distributions, replies that end, tokens the grammar accepts).
+  const fixtures = flags.shape === 'world' ? worldFixtures() : await writeFixtures(join(work, 'models'), {
     llava: flags.shape,
     ...(flags.skipPipeline ? {} : { bert: 'minilm' as const }),
     seed: 1,
@@ -321,8 +348,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const images = await writeTestImages(join(work, 'images'), flags.images);
-  const imageTokens = llavaImageTokens(fixtures.llava);
+  const images = flags.shape === 'world' ? await writeWorldImages(join(work, 'world-images'), flags.images) : await writeTestImages(join(work, 'images'), flags.images);
+  const imageTokens = fixtures.llava ? llavaImageTokens(fixtures.llava) : WORLD_IMAGE_TOKENS;
 
   const results: PeerResult[] = [];
   const settings = {
