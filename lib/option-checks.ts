@@ -5,6 +5,7 @@
  * and the value it got.
  */
 import { invalidArgument } from './errors.js';
+import type { NativeGenerateRequest } from './native.js';
 
 export const INT32_MAX = 2 ** 31 - 1;
 export const UINT32_MAX = 2 ** 32 - 1;
@@ -39,16 +40,11 @@ export function stringOption(value: unknown, name: string, fallback: string): st
   return value;
 }
 
+/** The sampling fields of a native request. */
+export type CheckedSampling = Pick<NativeGenerateRequest, 'temperature' | 'topP' | 'topK' | 'seed' | 'maxTokens' | 'ignoreEos' | 'grammar'>;
+
 /** The sampling options of one request, checked, with their defaults filled in. */
-export function checkSampling(sampling: unknown): {
-  temperature: number;
-  topP: number;
-  topK: number;
-  seed: number;
-  maxTokens: number;
-  ignoreEos: boolean;
-  grammar: string;
-} {
+export function checkSampling(sampling: unknown): CheckedSampling {
   if (sampling !== undefined && (typeof sampling !== 'object' || sampling === null)) throw invalidArgument('an object', 'sampling', sampling);
   const s = (sampling ?? {}) as Record<string, unknown>;
   return {
