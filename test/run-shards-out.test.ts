@@ -16,7 +16,8 @@ const manifest = async (out: string) => JSON.parse(await readFile(join(out, 'run
 async function world() {
   const dir = await tempDir();
   const models = await writeFixtures(join(dir, 'models'), { llava: 'tiny', seed: 5 });
-  const names = Array.from({ length: 45 }, (_, i) => `p${i}.png`);
+  // 50 images a shard: enough that a shard killed after its first journal line is still running on a quiet machine.
+  const names = Array.from({ length: 150 }, (_, i) => `p${i}.png`);
   await writeImages(join(dir, 'images'), names);
   const base: RefineOptions = {
     model: models.model,
