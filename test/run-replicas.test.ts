@@ -6,36 +6,16 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { resolveDevices, parseDevicesOption, defaultDevices } from '../lib/devices.js';
-import { writeFixtures } from '../lib/gguf/fixtures.js';
 import { VisionModel } from '../lib/model.js';
-import { DEMO_SETTINGS } from '../lib/run/demo.js';
 import { identifyImage } from '../lib/run/inputs.js';
-import type { TripletLine } from '../lib/run/journal.js';
-import { refine, type RefineOptions } from '../lib/run/pipeline.js';
+import { refine } from '../lib/run/pipeline.js';
 import type { ReplicaFailure } from '../lib/replicas.js';
-import { tempDir } from './helpers/fixtures.js';
-import { parseJsonLines, runCli, writeImages } from './helpers/cli.js';
-
-const lines = async (out: string) => parseJsonLines(await readFile(join(out, 'triplets.jsonl'), 'utf8')) as TripletLine[];
+import { runCli } from './helpers/cli.js';
+import { readJournal as lines, tinyRun } from './helpers/tiny-run.js';
 
 async function world(count = 16) {
-  const dir = await tempDir();
-  const models = await writeFixtures(join(dir, 'models'), { llava: 'tiny', seed: 5 });
   const names = [...Array.from({ length: count }, (_, i) => `p${i}.png`), 'broken.png'];
-  await writeImages(join(dir, 'images'), names);
-  const base: RefineOptions = {
-    model: models.model,
-    mmproj: models.mmproj,
-    images: join(dir, 'images'),
-    out: join(dir, 'out'),
-    parallel: 2,
-    threads: 2,
-    grammar: DEMO_SETTINGS.grammar,
-    decoding: DEMO_SETTINGS.decoding,
-    keepTop: 0.5,
-    report: false,
-    devices: ['cpu', 'cpu'],
-  };
+  const { dir, models, base } = await tinyRun(names, { threads: 2, devices: ['cpu', 'cpu'] });
   return { dir, models, names, base };
 }
 

@@ -2,12 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { validateLlavaDataset } from '../lib/emit/llava.js';
-import { writeFixtures } from '../lib/gguf/fixtures.js';
 import { identifyImage } from '../lib/run/inputs.js';
 import type { TripletLine } from '../lib/run/journal.js';
-import { refine, type RefineOptions } from '../lib/run/pipeline.js';
-import { tempDir } from './helpers/fixtures.js';
-import { parseJsonLines, runCli, writeImages } from './helpers/cli.js';
+import { refine } from '../lib/run/pipeline.js';
+import { runCli } from './helpers/cli.js';
+import { readJournal as lines, tinyRun } from './helpers/tiny-run.js';
 
 // The random tiny model writes short replies under a short grammar (what the demo used before it ran
 // on the world model): quick, and every reply parses.
@@ -20,24 +19,9 @@ const SHORT_GRAMMAR = [
 ].join('\n');
 const SHORT_DECODING = { iToQa: { maxTokens: 160 }, iaToQ: { maxTokens: 32 }, iqToA: { maxTokens: 32 } };
 
-const lines = async (out: string) => parseJsonLines(await readFile(join(out, 'triplets.jsonl'), 'utf8')) as TripletLine[];
-
 async function world() {
-  const dir = await tempDir();
-  const models = await writeFixtures(join(dir, 'models'), { llava: 'tiny', seed: 5 });
   const names = [...Array.from({ length: 10 }, (_, i) => `photos/p${i}.png`), 'photos/broken.png'];
-  await writeImages(join(dir, 'images'), names);
-  const base: RefineOptions = {
-    model: models.model,
-    mmproj: models.mmproj,
-    images: join(dir, 'images'),
-    out: '',
-    parallel: 4,
-    threads: 1,
-    grammar: SHORT_GRAMMAR,
-    decoding: SHORT_DECODING,
-    keepTop: 0.5,
-  };
+  const { dir, base } = await tinyRun(names, { out: '', parallel: 4, grammar: SHORT_GRAMMAR, decoding: SHORT_DECODING, report: true });
   return { dir, names, base };
 }
 

@@ -1,36 +1,18 @@
 import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { writeFixtures } from '../lib/gguf/fixtures.js';
-import { DEMO_SETTINGS } from '../lib/run/demo.js';
 import { identifyImage } from '../lib/run/inputs.js';
-import type { TripletLine } from '../lib/run/journal.js';
 import { LOCK_FILE } from '../lib/run/lock.js';
-import { refine, type RefineOptions } from '../lib/run/pipeline.js';
-import { tempDir } from './helpers/fixtures.js';
-import { parseJsonLines, runCli, spawnCli, writeImages } from './helpers/cli.js';
+import { refine } from '../lib/run/pipeline.js';
+import { runCli, spawnCli } from './helpers/cli.js';
+import { readJournal as lines, tinyRun } from './helpers/tiny-run.js';
 
-const lines = async (out: string) => parseJsonLines(await readFile(join(out, 'triplets.jsonl'), 'utf8')) as TripletLine[];
 const manifest = async (out: string) => JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
 
 async function world() {
-  const dir = await tempDir();
-  const models = await writeFixtures(join(dir, 'models'), { llava: 'tiny', seed: 5 });
   // 50 images a shard: enough that a shard killed after its first journal line is still running on a quiet machine.
   const names = Array.from({ length: 150 }, (_, i) => `p${i}.png`);
-  await writeImages(join(dir, 'images'), names);
-  const base: RefineOptions = {
-    model: models.model,
-    mmproj: models.mmproj,
-    images: join(dir, 'images'),
-    out: join(dir, 'out'),
-    parallel: 2,
-    threads: 1,
-    grammar: DEMO_SETTINGS.grammar,
-    decoding: DEMO_SETTINGS.decoding,
-    keepTop: 0.5,
-    report: false,
-  };
+  const { dir, models, base } = await tinyRun(names);
   const cli = ['run', '--model', models.model, '--mmproj', models.mmproj, '--images', join(dir, 'images'), '--out', join(dir, 'out'), '--threads', '1', '--max-question-chars', '40', '--max-answer-chars', '40', '--max-tokens-qa', '48', '--max-tokens-check', '24', '--no-report'];
   return { dir, names, base, cli, out: join(dir, 'out') };
 }
