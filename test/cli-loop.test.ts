@@ -148,9 +148,12 @@ t.test('a reply the token budget stops is cut back to a full sentence and marked
   const { dir, models } = await world();
   const out = join(dir, 'short-budget');
   // The tiny model writes about one character per token: 100 tokens end most answers mid-way.
-  const result = await runCli(['run', '--model', models.model, '--mmproj', models.mmproj, '--embedder', models.embedder as string, '--images', join(dir, 'unlabeled', 'round0'), '--max-question-chars', '8', '--max-options', '0', '--max-answer-chars', '400', '--max-answer-lines', '1', '--max-tokens-qa', '100', '--max-tokens-check', '16', '--parallel', '4', '--threads', '1', '--progress-interval', '0', '--out', out]);
+  const args = ['run', '--model', models.model, '--mmproj', models.mmproj, '--embedder', models.embedder as string, '--images', join(dir, 'unlabeled', 'round0'), '--max-question-chars', '8', '--max-options', '0', '--max-answer-chars', '400', '--max-answer-lines', '1', '--max-tokens-qa', '100', '--max-tokens-check', '16', '--parallel', '4', '--threads', '1', '--progress-interval', '0'];
+  const result = await runCli([...args, '--out', out]);
   t.equal(result.code, 0, result.stderr);
-  const lines = (await readFile(join(out, 'triplets.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { status: string; rejected?: string; answer?: string; truncated?: { by: string; removedChars: number } });
+  const journalLines = async (folder: string) =>
+    (await readFile(join(folder, 'triplets.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { status: string; rejected?: string; answer?: string; truncated?: { by: string; removedChars: number } });
+  const lines = await journalLines(out);
   const cut = lines.filter((l) => l.truncated !== undefined || l.rejected === 'truncated');
   t.ok(cut.length > 0, `${cut.length} of ${lines.length} replies stopped by the 100-token budget, and recorded`);
   for (const line of lines.filter((l) => l.truncated)) {
@@ -158,4 +161,18 @@ t.test('a reply the token budget stops is cut back to a full sentence and marked
     t.match(line.answer, /[.!?。！？]["'”’)\]]*$/, 'the kept answer ends on a full sentence');
   }
   t.ok(lines.filter((l) => l.rejected === 'truncated').every((l) => l.status === 'rejected'), 'nothing whole left: rejected as truncated');
+
+  // --truncated keep: the same replies, kept as they stopped; a folder written with the default refuses it.
+  const refused = await runCli([...args, '--out', out, '--truncated', 'keep']);
+  t.not(refused.code, 0, 'resuming with the other setting is refused');
+  t.match(refused.stderr, /OUTPUT_CONFLICT[\s\S]*truncatedAnswers/);
+  const keptOut = join(dir, 'short-budget-keep');
+  const kept = await runCli([...args, '--out', keptOut, '--truncated', 'keep']);
+  t.equal(kept.code, 0, kept.stderr);
+  const keptLines = await journalLines(keptOut);
+  t.equal(keptLines.filter((l) => l.rejected === 'truncated').length, 0, 'none rejected as truncated');
+  const stopped = keptLines.filter((l) => l.truncated);
+  t.equal(stopped.length, cut.length, 'the same replies stopped');
+  t.ok(stopped.every((l) => l.truncated?.by === 'max-tokens' && l.truncated.removedChars === 0), 'marked, nothing removed');
+  t.ok(stopped.some((l) => !/[.!?。！？]["'”’)\]]*$/.test(l.answer ?? '')), 'answers kept as they stopped, mid-sentence');
 });

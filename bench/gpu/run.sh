@@ -139,12 +139,14 @@ fi
 # srf-native run through the CLI as a user runs it (issue 10: its defaults, no caps), traced, on the
 # bench's images and model, to compare with the pipeline peer and the engine. Its log goes to the end
 # of bench-second.log, its trace to trace-cli.jsonl (a device call returns at most 8 files).
+# --truncated keep: the random-weight model never ends a reply, and its replies cut back to a full
+# sentence would be rejected before their re-predictions, i.e. a third of the work measured.
 CLI_MODEL=$(ls bench/work/models/llava-"$SHAPE"-seed1-model-q4_k_m.gguf bench/work/models/llava-"$SHAPE"-seed1-model-f16.gguf 2>/dev/null | head -1)
 if [ -n "$CLI_MODEL" ] && [ "$(left)" -gt 120 ]; then
   say "srf-native run (CLI defaults) on bench/work/images with $(basename "$CLI_MODEL") (at most $(left) s)"
   SRF_TRACE="$LOGS/trace-cli.jsonl" /usr/bin/time -v timeout -k 10 "$(left)" node bin/srf-native.js run --model "$CLI_MODEL" \
     --mmproj bench/work/models/llava-"$SHAPE"-seed1-mmproj-f16.gguf --embedder bench/work/models/bert-minilm-seed1-f16.gguf \
-    --images bench/work/images --out "$WORK/cli-out" >> "$LOGS/bench-second.log" 2>&1 || say "srf-native run did not finish (see bench-second.log)"
+    --images bench/work/images --truncated keep --out "$WORK/cli-out" >> "$LOGS/bench-second.log" 2>&1 || say "srf-native run did not finish (see bench-second.log)"
   tail -3 "$LOGS/bench-second.log"
 fi
 

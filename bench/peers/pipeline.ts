@@ -8,7 +8,8 @@
  *
  * The random-weight model is the worst case for host work and is kept on purpose: its flat
  * distributions keep top-p from cutting anything, it almost never ends a reply by itself, and the
- * grammar rejects most of what it samples.
+ * grammar rejects most of what it samples. Its replies are kept as the cap stops them
+ * (truncatedAnswers 'keep'), so that every image goes through all three tasks as in the engine peer.
  */
 import { rm, writeFile } from 'node:fs/promises';
 import { refine } from '../../lib/index.js';
@@ -49,6 +50,9 @@ async function main(): Promise<void> {
     kvLayout: config.kvLayout,
     engine: config.engine,
     drafts: config.drafts,
+    // The random-weight model never ends a reply: its I->QA replies all stop at the 96-token cap, and
+    // cut back to a full sentence they would be rejected, skipping the re-predictions (the default).
+    truncatedAnswers: 'keep',
     countTotal: false,
     decoding: {
       iToQa: { maxTokens: TASKS.iToQa.maxTokens },

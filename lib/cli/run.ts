@@ -51,6 +51,7 @@ interface RunArgs extends PromptArgs {
   'top-k'?: number;
   'max-tokens-qa'?: number;
   'max-tokens-check'?: number;
+  truncated?: string;
   report: boolean;
   json: boolean;
   demo: boolean;
@@ -104,6 +105,7 @@ function builder(y: Argv): Argv<RunArgs> {
       'top-k': { group: GEN, type: 'number', describe: 'I->QA candidates kept before top-p (default 40, as llama.cpp; 0 = the whole vocabulary)' },
       'max-tokens-qa': { group: GEN, type: 'number', describe: 'new tokens for the I->QA reply (default 256)' },
       'max-tokens-check': { group: GEN, type: 'number', describe: 'new tokens for each re-prediction, IA->Q and IQ->A (default 128, LLaVA\'s evaluation default)' },
+      truncated: { group: GEN, type: 'string', choices: ['cut', 'keep'], describe: 'an I->QA reply a bound stopped (--max-tokens-qa, --max-answer-chars): cut its answer back to the last full sentence, rejecting it when none is left (default), or keep it as it stopped; both mark it "truncated" in triplets.jsonl' },
       ...promptOptionSpecs(GEN),
       report: { group: SHOW, type: 'boolean', default: true, describe: 'write report.html (--no-report to skip)' },
       json: { group: SHOW, type: 'boolean', default: false, describe: 'events as JSON lines on stdout (start, image, progress, finish); logs stay on stderr' },
@@ -213,6 +215,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   set('shard', argv.shard);
   set('contextSize', optionalInteger(argv.ctx, '--ctx'));
   set('kvLayout', argv['kv-layout'] as RefineOptions['kvLayout']);
+  set('truncatedAnswers', argv.truncated as RefineOptions['truncatedAnswers']);
   set('prefixCache', optionalInteger(argv['prefix-cache'], '--prefix-cache'));
   set('inFlight', optionalInteger(argv['in-flight'], '--in-flight'));
   set('devices', argv.devices);

@@ -138,6 +138,14 @@ export interface RefineOptions {
   grammar?: boolean | string;
   /** Bounds of the default grammar (qaReplyGrammar options). */
   grammarBounds?: QaReplyGrammarOptions;
+  /**
+   * An I->QA reply a bound stopped (the token budget, or the grammar's longest answer line): 'cut'
+   * (default) cuts its answer back to the last full sentence and rejects it as 'truncated' when none is
+   * left; 'keep' keeps the answer as it stopped. Both mark it `truncated` in triplets.jsonl. 'keep' is
+   * for answers meant to be cut at the budget, and for benchmarks whose random-weight models never end
+   * a reply.
+   */
+  truncatedAnswers?: 'cut' | 'keep';
   /** Instruction wording overrides (`{A}` / `{Q}` placeholders). */
   templates?: PromptTemplateStrings;
   /** Decoding overrides per task (temperature, topP, maxTokens); seeds are set per image. */
@@ -222,6 +230,7 @@ interface ResolvedOptions {
   grammar: string | undefined;
   /** The default grammar's longest answer line: a reply that reaches it was stopped by the grammar. */
   answerLineBound: number | undefined;
+  truncatedAnswers: 'cut' | 'keep';
 }
 
 function positiveInteger(value: unknown, name: string): number {
@@ -254,6 +263,8 @@ function resolveOptions(options: RefineOptions): ResolvedOptions {
     sampling[task] = merged;
   }
   const shard = options.shard === undefined ? undefined : resolveShard(options.shard);
+  const truncatedAnswers = options.truncatedAnswers ?? 'cut';
+  if (truncatedAnswers !== 'cut' && truncatedAnswers !== 'keep') throw invalidArgument("'cut' or 'keep'", 'truncatedAnswers', options.truncatedAnswers);
   return {
     out: shard ? shardOutputFolder(path.resolve(options.out), shard.shard) : path.resolve(options.out),
     keepTop: checkFraction(options.keepTop ?? 0.2, 'keepTop'),
@@ -269,6 +280,7 @@ function resolveOptions(options: RefineOptions): ResolvedOptions {
     sampling,
     grammar,
     answerLineBound: options.grammar === false || typeof options.grammar === 'string' ? undefined : resolveGrammarBounds(options.grammarBounds ?? {}).maxAnswerChars,
+    truncatedAnswers,
   };
 }
 
@@ -514,6 +526,8 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
         decoding: r.sampling,
         round: r.round,
         imageRoot: source.imageRoot,
+        // only when not the default, so that runs made before the option existed still resume
+        ...(r.truncatedAnswers === 'keep' ? { truncatedAnswers: r.truncatedAnswers } : {}),
       };
       const identity = { hash: identityHash(identityValues), values: identityValues };
 
@@ -869,7 +883,9 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
     let answer = parsed.answer;
     let truncation: Truncation | undefined;
     const cause = truncationCause(reply, finishReason, r.answerLineBound);
-    if (cause) {
+    if (cause && r.truncatedAnswers === 'keep') {
+      truncation = { by: cause, removedChars: 0 };
+    } else if (cause) {
       const cut = cutTruncatedAnswer(answer, cause);
       if (!cut) return { ...base, status: 'rejected', rejected: 'truncated', raw: reply.slice(0, 1000), seed, ms: Date.now() - started };
       ({ answer, truncation } = cut);

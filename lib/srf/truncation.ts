@@ -11,7 +11,7 @@ export type TruncationCause = 'max-tokens' | 'grammar-bound';
 
 export interface Truncation {
   by: TruncationCause;
-  /** Characters of the answer dropped to end on a full sentence (0: it already did). */
+  /** Characters of the answer dropped to end on a full sentence (0: it already did, or the run keeps truncated answers). */
   removedChars: number;
 }
 
