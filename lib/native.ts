@@ -59,7 +59,13 @@ export interface EngineStats {
   steps: number;
   generatedTokens: number;
   promptTokens: number;
+  /** Image-prefix tokens evaluated (prefixes taken from the cache are not evaluated again). */
   prefixTokens: number;
+  /**
+   * Prefix tokens not evaluated but restored: the text before the image (system text, "USER: ") is
+   * the same for every image, so its KV cells are copied from the last image's prefix.
+   */
+  prefixSharedTokens: number;
   prefixHits: number;
   prefixMisses: number;
   completed: number;

@@ -157,5 +157,5 @@ export class ReplicaRouter {
 }
 
 function emptyStats(): EngineStats {
-  return { steps: 0, generatedTokens: 0, promptTokens: 0, prefixTokens: 0, prefixHits: 0, prefixMisses: 0, completed: 0, failed: 0, prefixEvalMs: 0, imageEncodeMs: 0, decodeMs: 0, sampleMs: 0, draftTokens: 0, draftAccepted: 0, active: 0, queued: 0 };
+  return { steps: 0, generatedTokens: 0, promptTokens: 0, prefixTokens: 0, prefixSharedTokens: 0, prefixHits: 0, prefixMisses: 0, completed: 0, failed: 0, prefixEvalMs: 0, imageEncodeMs: 0, decodeMs: 0, sampleMs: 0, draftTokens: 0, draftAccepted: 0, active: 0, queued: 0 };
 }

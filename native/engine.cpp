@@ -193,6 +193,7 @@ EngineStats Engine::Stats() const {
   s.generatedTokens = generatedTokens_;
   s.promptTokens = promptTokens_;
   s.prefixTokens = prefixTokens_;
+  s.prefixSharedTokens = prefixSharedTokens_;
   s.prefixHits = prefixHits_;
   s.prefixMisses = prefixMisses_;
   s.completed = completed_;
@@ -481,11 +482,16 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(GenerateRequest& req) {
   // mtmd_helper_eval_chunks, unrolled so that the vision encoder's share is measured on its own.
   llama_pos nPast = 0;
   uint64_t encodeUs = 0;
+  int64_t sharedTokens = 0;
   int32_t rc = 0;
   std::string thrown;
   try {
     for (size_t i = 0; rc == 0 && i < mtmd_input_chunks_size(chunks); ++i) {
       const mtmd_input_chunk* chunk = mtmd_input_chunks_get(chunks, i);
+      if (i == 0 && mtmd_input_chunk_get_type(chunk) == MTMD_INPUT_CHUNK_TYPE_TEXT) {
+        rc = EvaluateTextBeforeImage(chunk, seq, &nPast, &sharedTokens);
+        continue;
+      }
       if (mtmd_input_chunk_get_type(chunk) != MTMD_INPUT_CHUNK_TYPE_IMAGE) {
         rc = mtmd_helper_eval_chunk_single(mctx_, ctx_, chunk, nPast, seq, config_.batchSize, false, &nPast);
         continue;
@@ -506,8 +512,8 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(GenerateRequest& req) {
   req.prefixChunks.reset();
   imageEncodeUs_ += encodeUs;
   if (trace_) {
-    std::fprintf(trace_, "{\"ev\":\"prefix\",\"tokens\":%lld,\"encodeUs\":%llu,\"totalUs\":%llu,\"active\":%d}\n",
-                 static_cast<long long>(nTokens), static_cast<unsigned long long>(encodeUs),
+    std::fprintf(trace_, "{\"ev\":\"prefix\",\"tokens\":%lld,\"sharedTokens\":%lld,\"encodeUs\":%llu,\"totalUs\":%llu,\"active\":%d}\n",
+                 static_cast<long long>(nTokens), static_cast<long long>(sharedTokens), static_cast<unsigned long long>(encodeUs),
                  static_cast<unsigned long long>(MicrosSince(start)), ActiveCount());
   }
   if (rc != 0) {
@@ -519,9 +525,31 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(GenerateRequest& req) {
   }
   entry->nPast = nPast;
   prefixes_.Insert(entry);
-  prefixTokens_ += static_cast<uint64_t>(nTokens);
+  prefixTokens_ += static_cast<uint64_t>(nTokens - sharedTokens);
+  prefixSharedTokens_ += static_cast<uint64_t>(sharedTokens);
   prefixEvalUs_ += MicrosSince(start);
   return entry;
+}
+
+// The prefix's text before the image: restored from the last image's (SharedText), or evaluated
+// and saved for the next. Returns mtmd's code; *sharedTokens = the tokens restored.
+int32_t Engine::EvaluateTextBeforeImage(const mtmd_input_chunk* chunk, llama_seq_id seq, llama_pos* nPast, int64_t* sharedTokens) {
+  size_t n = 0;
+  const llama_token* data = mtmd_input_chunk_get_tokens_text(chunk, &n);
+  const std::vector<llama_token> tokens(data, data + n);
+  const llama_pos restored = sharedText_.Restore(ctx_, tokens, seq);
+  if (restored >= 0) {
+    *nPast = restored;
+    *sharedTokens = static_cast<int64_t>(n);
+    return 0;
+  }
+  const auto start = Clock::now();
+  const int32_t rc = mtmd_helper_eval_chunk_single(mctx_, ctx_, chunk, *nPast, seq, config_.batchSize, false, nPast);
+  if (rc == 0) {
+    llama_synchronize(ctx_);
+    sharedText_.Save(ctx_, tokens, seq, MicrosSince(start));
+  }
+  return rc;
 }
 
 // Puts the step's tokens into `batch`: running sequences' next tokens, then (withPrompts) prompt
@@ -819,6 +847,7 @@ void Engine::ApplyLoras(const std::vector<float>& scales) {
     throw Error(code::kLoraInvalid, "llama.cpp refused the LoRA adapters: " + TakeRecentErrors());
   }
   prefixes_.Clear();
+  sharedText_.Clear();
 }
 
 }  // namespace srf

@@ -22,6 +22,7 @@
 #include "mtmd.h"
 #include "failpoints.h"
 #include "prefix_cache.h"
+#include "shared_text.h"
 #include "sampling.h"
 #include "worker_pool.h"
 
@@ -79,6 +80,7 @@ struct EngineConfig {
 
 struct EngineStats {
   uint64_t steps = 0, generatedTokens = 0, promptTokens = 0, prefixTokens = 0;
+  uint64_t prefixSharedTokens = 0;  // prefix tokens restored from the previous image's text, not evaluated
   uint64_t prefixHits = 0, prefixMisses = 0, completed = 0, failed = 0;
   // prefixEvalMs = imageEncodeMs (vision encoder) + the prefix's text and embedding decode.
   double prefixEvalMs = 0, imageEncodeMs = 0, decodeMs = 0;
@@ -125,6 +127,7 @@ class Engine {
   void TokenizeRequest(GenerateRequest& request, bool needPrefix);
   bool MakeRoom(int64_t cells);
   std::shared_ptr<PrefixEntry> EvaluatePrefix(GenerateRequest& request);
+  int32_t EvaluateTextBeforeImage(const mtmd_input_chunk* chunk, llama_seq_id seq, llama_pos* nPast, int64_t* sharedTokens);
   void Step(llama_batch& batch);
   int32_t FillBatch(llama_batch& batch, bool withPrompts);
   int32_t Decode(llama_batch& batch);
@@ -152,6 +155,7 @@ class Engine {
   uint64_t admissions_ = 0;  // admission order, to find the newest request in a step
   GrammarCache grammars_;
   PrefixCache prefixes_;
+  SharedText sharedText_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::deque<std::unique_ptr<GenerateRequest>> waiting_;  // loop thread only: taken from queue_, not yet admitted
 
@@ -166,7 +170,7 @@ class Engine {
   std::thread thread_;
   Failpoints failpoints_;
 
-  std::atomic<uint64_t> steps_{0}, generatedTokens_{0}, promptTokens_{0}, prefixTokens_{0};
+  std::atomic<uint64_t> steps_{0}, generatedTokens_{0}, promptTokens_{0}, prefixTokens_{0}, prefixSharedTokens_{0};
   std::atomic<uint64_t> prefixHits_{0}, prefixMisses_{0}, completed_{0}, failed_{0};
   std::atomic<uint64_t> prefixEvalUs_{0}, imageEncodeUs_{0}, decodeUs_{0};
   std::atomic<uint64_t> sampleUs_{0}, draftTokens_{0}, draftAccepted_{0};

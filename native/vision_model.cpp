@@ -470,6 +470,7 @@ Napi::Value VisionModel::Stats(const Napi::CallbackInfo& info) {
   out.Set("generatedTokens", static_cast<double>(s.generatedTokens));
   out.Set("promptTokens", static_cast<double>(s.promptTokens));
   out.Set("prefixTokens", static_cast<double>(s.prefixTokens));
+  out.Set("prefixSharedTokens", static_cast<double>(s.prefixSharedTokens));
   out.Set("prefixHits", static_cast<double>(s.prefixHits));
   out.Set("prefixMisses", static_cast<double>(s.prefixMisses));
   out.Set("completed", static_cast<double>(s.completed));

@@ -23,7 +23,8 @@ t.test('the trace holds every prefix and step the stats count', async (t) => {
   const steps = events.filter((e) => e.ev === 'step');
   t.equal(prefixes.length, stats.prefixMisses, 'one line per evaluated prefix');
   t.equal(steps.length, stats.steps, 'one line per decode step');
-  t.equal(prefixes.reduce((n, e) => n + e.tokens, 0), stats.prefixTokens);
+  t.equal(prefixes.reduce((n, e) => n + e.tokens - e.sharedTokens, 0), stats.prefixTokens, 'prefix tokens evaluated');
+  t.equal(prefixes.reduce((n, e) => n + e.sharedTokens, 0), stats.prefixSharedTokens, 'prefix tokens restored');
   t.equal(steps.reduce((n, e) => n + e.promptRows, 0), stats.promptTokens);
   t.equal(steps.reduce((n, e) => n + e.rows - e.promptRows, 0), stats.generatedTokens - 2, 'each request\'s last token is sampled, never decoded');
   t.ok(prefixes.every((e) => e.encodeUs > 0 && e.totalUs >= e.encodeUs));

@@ -43,6 +43,8 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const stats = model.stats();
+  // What was evaluated: a new prefix's text before the image is restored from the previous one's.
+  run.promptEvaluated = stats.promptTokens + stats.prefixTokens;
   const info = { ...model.info, files: undefined };
   await model.close();
   const usage = process.resourceUsage();
