@@ -6,6 +6,7 @@ import { progressBar, progressLine } from '../lib/cli/progress.js';
 import { writeFixtures } from '../lib/gguf/fixtures.js';
 import { tempDir } from './helpers/fixtures.js';
 import { runCli, writeImages } from './helpers/cli.js';
+import { refine } from '../lib/index.js';
 
 t.test('a bad model file is one clear error line, exit 2, before any work', async (t) => {
   const dir = await tempDir();
@@ -40,6 +41,7 @@ t.test('bad options: exit 2 with the reason, nothing written', async (t) => {
     [['run', '--demo', '--out', never, '--shard', '2/2'], /INVALID_ARGUMENT: Expected I\/N/],
     [['run', '--demo', '--out', never, '--parallel', '2', '--parallel=1'], /INVALID_ARGUMENT: --parallel was given more than once/],
     [['run', '--demo', '--out', never, '--gpu', 'maybe'], /INVALID_ARGUMENT: Expected on, off or a number of layers/],
+    [['run', '--demo', '--out', never, '--truncated', 'maybe'], /INVALID_ARGUMENT: Invalid values:[\s\S]*truncated/],
     [['select', '--in', '/no/such/folder'], /FILE_NOT_FOUND: .*no run\.json/],
   ];
   for (const [args, pattern] of cases) {
@@ -53,7 +55,7 @@ t.test('bad options: exit 2 with the reason, nothing written', async (t) => {
 t.test('--help documents every command and run option; info prints the build', async (t) => {
   const help = await runCli(['run', '--help']);
   t.equal(help.code, 0);
-  for (const option of ['--model', '--mmproj', '--images', '--out', '--lora', '--embedder', '--bertscore-model', '--keep-top', '--parallel', '--ctx', '--gpu', '--seed', '--limit', '--format', '--json', '--shard', '--round', '--merge-with', '--match-mix', '--grammar', '--demo']) {
+  for (const option of ['--model', '--mmproj', '--images', '--out', '--lora', '--embedder', '--bertscore-model', '--keep-top', '--parallel', '--ctx', '--gpu', '--seed', '--limit', '--format', '--json', '--shard', '--round', '--merge-with', '--match-mix', '--grammar', '--truncated', '--demo']) {
     t.match(help.stdout, new RegExp(`${option}\\b`), option);
   }
   const top = await runCli(['--help']);
@@ -81,4 +83,8 @@ t.test('progress: a bar with images/s, ETA and keep rate on a terminal, plain li
   t.match(bar, /^\[█████░░░░░\] 50\/100 50% · 2\.50 img\/s · ETA 20s · kept≈20\.0% · rejected 3 · errors 2$/);
   t.match(progressBar({ ...p, total: null, etaSeconds: null }), /^\[counting…\] 50 · .* ETA \?/);
   t.match(progressLine({ ...p, etaSeconds: 3725 }), /^progress: 50\/100 images \(50\.0%\) · 2\.50 img\/s · ETA 1h02m .* in flight 8$/);
+});
+
+t.test('refine() refuses a truncatedAnswers it does not know, before it starts', async (t) => {
+  t.throws(() => refine({ model: 'm.gguf', mmproj: 'p.gguf', images: 'i', out: 'o', truncatedAnswers: 'drop' as 'cut' }), { code: 'INVALID_ARGUMENT', message: /truncatedAnswers/ });
 });
