@@ -26,8 +26,12 @@ llama_pos SharedText::Restore(llama_context* ctx, const std::vector<llama_token>
     return -1;
   }
   llama_synchronize(ctx);
-  // Measured once against the evaluation it replaces; a restore that costs more is not repeated.
-  if (MicrosSince(start) > evalUs_) disabled_ = true;
+  // Measured once against the evaluation it replaces (later ones would only add noise); a restore
+  // that costs more is not repeated.
+  if (!measured_) {
+    measured_ = true;
+    if (MicrosSince(start) > evalUs_) disabled_ = true;
+  }
   return static_cast<llama_pos>(tokens.size());
 }
 

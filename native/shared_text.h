@@ -30,6 +30,7 @@ class SharedText {
   // Restoring cost more than evaluating (a GPU with flash attention off copies V's transposed
   // rows one by one), or llama.cpp refused the state: evaluate every time.
   bool disabled_ = false;
+  bool measured_ = false;  // the first restore was timed
 };
 
 }  // namespace srf

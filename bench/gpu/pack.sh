@@ -10,7 +10,7 @@
 #   llama.cpp.tar.xz      deps/llama.cpp without .git, docs, models, tests, examples, web UI
 #                         sources and the ggml backends that are not CPU/CUDA
 #   srf.tar.xz            package.json, CMakeLists.txt, scripts/, native/, the compiled dist/ (tsc runs here
-#                         first), bin/ (the CLI launcher), bench/gpu/
+#                         first), bin/ (the CLI launcher), bench/gpu/, models/world/ (the demo's model)
 #   MANIFEST              sizes, checksums, versions
 #
 # Usage: bench/gpu/pack.sh   (then carry .gpu-kit with the device call and run bench/gpu/run.sh)
@@ -87,7 +87,7 @@ tar -cf - -C deps \
   llama.cpp | xz -T0 "-$XZ_LEVEL" > "$KIT/llama.cpp.tar.xz"
 
 say "srf-native sources and dist/"
-tar -cf - --exclude='*.map' package.json CMakeLists.txt scripts native dist bin bench/gpu | xz -T0 "-$XZ_LEVEL" > "$KIT/srf.tar.xz"
+tar -cf - --exclude='*.map' package.json CMakeLists.txt scripts native dist bin bench/gpu models/world | xz -T0 "-$XZ_LEVEL" > "$KIT/srf.tar.xz"
 
 {
   echo "srf-native GPU kit, packed $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -m)"

@@ -141,7 +141,8 @@ fi
 # of bench-second.log, its trace to trace-cli.jsonl (a device call returns at most 8 files).
 # --truncated keep: the random-weight model never ends a reply, and its replies cut back to a full
 # sentence would be rejected before their re-predictions, i.e. a third of the work measured.
-CLI_MODEL=$(ls bench/work/models/llava-"$SHAPE"-seed1-model-q4_k_m.gguf bench/work/models/llava-"$SHAPE"-seed1-model-f16.gguf 2>/dev/null | head -1)
+# (`|| true`: ls fails when either file is missing, and pipefail + set -e would end the script here.)
+CLI_MODEL=$(ls bench/work/models/llava-"$SHAPE"-seed1-model-q4_k_m.gguf bench/work/models/llava-"$SHAPE"-seed1-model-f16.gguf 2>/dev/null | head -1 || true)
 if [ -n "$CLI_MODEL" ] && [ "$(left)" -gt 120 ]; then
   say "srf-native run (CLI defaults) on bench/work/images with $(basename "$CLI_MODEL") (at most $(left) s)"
   SRF_TRACE="$LOGS/trace-cli.jsonl" /usr/bin/time -v timeout -k 10 "$(left)" node bin/srf-native.js run --model "$CLI_MODEL" \
