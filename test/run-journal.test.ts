@@ -146,3 +146,18 @@ t.test('atomic JSON writes leave no temporary files and replace the old file who
   t.same(JSON.parse(await readFile(file, 'utf8')), { a: 2 });
   t.same(await readdir(dir), ['run.json']);
 });
+
+t.test('identity differences: leaf paths with both values, and the run option that sets them', async (t) => {
+  const { identityDifferences, describeDifference } = await import('../lib/run/manifest.js');
+  const before = { seed: 0, decoding: { iToQa: { temperature: 0.7, maxTokens: 256 }, iaToQ: { maxTokens: 128 } }, grammar: 'x'.repeat(500), loras: [] };
+  const after = { seed: 0, decoding: { iToQa: { temperature: 0.7, maxTokens: 256, topK: 40 }, iaToQ: { maxTokens: 64 } }, grammar: 'y'.repeat(600), loras: [], truncatedAnswers: 'keep' };
+  const differences = identityDifferences(before, after);
+  t.same(differences.map((d) => d.path), ['decoding.iToQa.topK', 'decoding.iaToQ.maxTokens', 'grammar', 'truncatedAnswers']);
+  t.same(differences.map(describeDifference), [
+    'decoding.iToQa.topK differs: was unset, now 40 (--top-k)',
+    'decoding.iaToQ.maxTokens differs: was 128, now 64 (--max-tokens-check)',
+    'grammar differs: was a 500-character text, now a 600-character text (--no-grammar, --max-question-chars, --max-answer-chars, --max-answer-lines, --max-options)',
+    'truncatedAnswers differs: was unset, now "keep" (--truncated)',
+  ]);
+  t.same(identityDifferences(before, structuredClone(before)), [], 'equal identities: nothing');
+});

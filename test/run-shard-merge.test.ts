@@ -96,7 +96,12 @@ t.test('a resumed run with other generation settings is refused, naming what dif
   const { dir, base } = await world();
   const out = join(dir, 'out');
   await refine({ ...base, out, limit: 2 }).complete();
-  await t.rejects(refine({ ...base, out, seed: 7 }).complete(), { code: 'OUTPUT_CONFLICT', message: /seed differ/ });
+  await t.rejects(refine({ ...base, out, seed: 7 }).complete(), { code: 'OUTPUT_CONFLICT', message: /seed differs: was 0, now 7 \(--seed\)/ });
+  // Nested settings are named by their path, with both values and the option that sets them.
+  await t.rejects(refine({ ...base, out, decoding: { ...base.decoding, iToQa: { ...base.decoding?.iToQa, topK: 5 } } }).complete(), {
+    code: 'OUTPUT_CONFLICT',
+    message: /settings: decoding\.iToQa\.topK differs: was 40, now 5 \(--top-k\)\. Resume it with the settings it was made with/,
+  });
   const more = await refine({ ...base, out, limit: 4, keepTop: 0.9, formats: ['openai'] }).complete();
   t.equal(more.resumed, 2, 'selection settings and the limit may change');
   t.equal(more.counts.images, 4);

@@ -196,14 +196,64 @@ export function writeManifest(dir: string, manifest: RunManifest): Promise<void>
   return writeJsonAtomic(path.join(dir, MANIFEST_FILE), manifest);
 }
 
-/** Hash of an identity object (keys sorted), and the list of keys where two identities differ. */
+/** Hash of an identity object (keys sorted). */
 export function identityHash(values: Record<string, unknown>): string {
   return createHash('sha256').update(stableJson(values)).digest('hex');
 }
 
-export function identityDifferences(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].filter((key) => stableJson(a[key]) !== stableJson(b[key])).sort();
+/** One setting where a run folder's identity and a new run's differ: a dotted path and both values. */
+export interface IdentityDifference {
+  path: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** The settings (leaf paths into nested objects; arrays compare whole) where two identities differ. */
+export function identityDifferences(a: Record<string, unknown>, b: Record<string, unknown>, prefix = ''): IdentityDifference[] {
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  const differences: IdentityDifference[] = [];
+  for (const key of keys) {
+    const before = a[key];
+    const after = b[key];
+    if (stableJson(before) === stableJson(after)) continue;
+    const path = prefix + key;
+    if (isPlainObject(before) && isPlainObject(after)) differences.push(...identityDifferences(before, after, `${path}.`));
+    else differences.push({ path, before, after });
+  }
+  return differences;
+}
+
+/** `run` options that set each identity path, so that a refused resume says what to pass. */
+const CLI_OPTIONS: [RegExp, string][] = [
+  [/^decoding\.iToQa\.topK$/, '--top-k'],
+  [/^decoding\.iToQa\.topP$/, '--top-p'],
+  [/^decoding\.iToQa\.temperature$/, '--temperature'],
+  [/^decoding\.iToQa\.maxTokens$/, '--max-tokens-qa'],
+  [/^decoding\.(iaToQ|iqToA)\.maxTokens$/, '--max-tokens-check'],
+  [/^grammar$/, '--no-grammar, --max-question-chars, --max-answer-chars, --max-answer-lines, --max-options'],
+  [/^templates\./, 'the prompt options'],
+  [/^seed$/, '--seed'],
+  [/^round$/, '--round'],
+  [/^truncatedAnswers$/, '--truncated'],
+  [/^imageRoot$/, '--image-root'],
+  [/^(model|mmproj|sentenceModel|bertscoreModel|loras)$/, 'a different file (sha256)'],
+];
+
+function shortValue(value: unknown): string {
+  if (value === undefined || value === null) return 'unset';
+  if (typeof value === 'string') return value.length > 40 ? `a ${value.length}-character text` : JSON.stringify(value);
+  const json = JSON.stringify(value);
+  return json.length > 60 ? `${json.slice(0, 57)}...` : json;
+}
+
+/** `seed was 0, now 7 (--seed)`: one difference as a refused resume reports it. */
+export function describeDifference(d: IdentityDifference): string {
+  const option = CLI_OPTIONS.find(([pattern]) => pattern.test(d.path));
+  return `${d.path} differs: was ${shortValue(d.before)}, now ${shortValue(d.after)}${option ? ` (${option[1]})` : ''}`;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function stableJson(value: unknown): string {

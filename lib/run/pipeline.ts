@@ -51,6 +51,7 @@ import { acquireOutputLock } from './lock.js';
 import {
   MANIFEST_FORMAT,
   fingerprintFile,
+  describeDifference,
   identityDifferences,
   identityHash,
   readManifest,
@@ -543,10 +544,11 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
           throw new SrfError('OUTPUT_CONFLICT', `${out} holds ${journal.existing} triplets not made by \`run\` with a known configuration; choose another --out`, { file: out });
         }
         if (previous.identity.hash !== identity.hash) {
-          const keys = identityDifferences(previous.identity.values, identityValues);
+          const differences = identityDifferences(previous.identity.values, identityValues).map(describeDifference);
           throw new SrfError(
             'OUTPUT_CONFLICT',
-            `${out} holds a run made with other settings (${keys.join(', ')} differ); resume it with the same command, or choose another --out`,
+            `${out} holds a run made with other settings: ${differences.join('; ')}. Resume it with the settings it was made with ` +
+              `(run.json's "identity" records them; a newer srf-native may have other defaults), or choose another --out`,
             { file: out },
           );
         }
