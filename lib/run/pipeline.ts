@@ -21,11 +21,12 @@ import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode }
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
 import { draftIfGreedy } from '../draft.js';
 import type { OpenAiImageReference } from '../emit/openai.js';
-import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
+import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles, type VisionModelFileInfo } from '../gguf/check.js';
 import { defaultDevices, resolveDevices, type DeviceSpec } from '../devices.js';
 import { defaultParallel } from '../kv-layout.js';
 import { VisionModel, kvSizing } from '../model.js';
-import { buildInfo } from '../native.js';
+import { buildInfo, type EngineStats } from '../native.js';
+import type { ReplicaStats } from '../replicas.js';
 import { checkFraction, checkSeed } from '../srf/check.js';
 import { DATA_TYPES, type DataType } from '../srf/data-types.js';
 import { cleanReply, parseQaReply } from '../srf/parse.js';
@@ -352,6 +353,57 @@ class ResultChannel<T> {
   }
 }
 
+/** What step 1 of a run found: the inputs, the model files' metadata and their fingerprints. */
+interface RunSetup {
+  source: InputSource;
+  files: VisionModelFileInfo;
+  models: RunModels;
+}
+
+interface RunModels {
+  model: FileFingerprint;
+  mmproj: FileFingerprint;
+  loras: (FileFingerprint & { scale: number })[];
+  embedder: FileFingerprint | null;
+  bertscoreModel: FileFingerprint | null;
+}
+
+/** The settings that decide what a run generates: a folder resumes only a run with the same hash. */
+interface RunIdentity {
+  hash: string;
+  values: Record<string, unknown>;
+}
+
+interface GenerationResult {
+  duplicates: number;
+  exhausted: boolean;
+  seconds: number;
+}
+
+/** The instruction templates as recorded in run.json, with their {A} / {Q} placeholders. */
+function templateRecord(r: ResolvedOptions): Record<TaskName, string> {
+  return { iToQa: r.templates.iToQaInstruction, iaToQ: r.templates.iaToQInstruction('{A}'), iqToA: r.templates.iqToAInstruction('{Q}') };
+}
+
+function runIdentity(r: ResolvedOptions, models: RunModels, imageRoot: string): RunIdentity {
+  const values: Record<string, unknown> = {
+    model: models.model.sha256,
+    mmproj: models.mmproj.sha256,
+    loras: models.loras.map((l) => ({ sha256: l.sha256, scale: l.scale })),
+    sentenceModel: models.embedder?.sha256 ?? null,
+    bertscoreModel: models.bertscoreModel?.sha256 ?? null,
+    seed: r.seed,
+    grammar: r.grammar ?? null,
+    templates: templateRecord(r),
+    decoding: r.sampling,
+    round: r.round,
+    imageRoot,
+    // only when not the default, so that runs made before the option existed still resume
+    ...(r.truncatedAnswers === 'keep' ? { truncatedAnswers: r.truncatedAnswers } : {}),
+  };
+  return { hash: identityHash(values), values };
+}
+
 /**
  * A running refinement. Events: 'progress' (RefineProgress), 'log' (RefineLog), 'result' (TripletLine,
  * each journaled line). Iterate it for the lines as they complete (ask for the iterator right away: lines
@@ -478,251 +530,42 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
     if (isScoredLine(line) && line.score > 0 && this.#nonZeroByType[line.type] !== undefined) this.#nonZeroByType[line.type]++;
   }
 
+  /**
+   * The run, step by step: check the setup (nothing is generated before everything that can be wrong
+   * with it has failed), open the journal (a resume must match the run's identity), open the scorer
+   * and the engine, write run.json, generate, then select and write the outputs. Whatever fails,
+   * run.json says so and the journal, engines and lock are released.
+   */
   async #main(): Promise<RefineSummary> {
     const started = Date.now();
-    const o = this.#options;
-    const r = this.#resolved;
-    const out = r.out;
+    const out = this.#resolved.out;
     await mkdir(out, { recursive: true });
-    const lock = await acquireOutputLock(out, (o.command ?? []).join(' '));
+    const lock = await acquireOutputLock(out, (this.#options.command ?? []).join(' '));
     let manifest: RunManifest | undefined;
     let model: VisionModel | undefined;
     let scorer: Scorer | undefined;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      if (r.shardFound) this.#log('info', `${r.shardFound}; writing to ${out}`);
-      // --- everything that can be wrong with the setup fails here, before any image work ---
-      const source = await resolveInputSource(o.images, o.imageRoot === undefined ? {} : { imageRoot: o.imageRoot });
-      const files = await checkVisionModelFiles(o.model, o.mmproj);
-      for (const lora of o.loras ?? []) await checkLoraFile(lora.path, files.text);
-      const bertPath = o.bertscoreModel ?? o.embedder;
-      if (o.embedder) await checkEmbedderFile(o.embedder);
-      if (bertPath && bertPath !== o.embedder) await checkEmbedderFile(bertPath);
-
-      const hashing = (file: string, bytes: number) => this.#log('info', `hashing ${file} (${(bytes / 2 ** 20).toFixed(0)} MiB) for run.json; cached for later runs`);
-      const fingerprint = (file: string) => fingerprintFile(file, out, hashing);
-      const models = {
-        model: await fingerprint(o.model),
-        mmproj: await fingerprint(o.mmproj),
-        loras: [] as (FileFingerprint & { scale: number })[],
-        embedder: o.embedder ? await fingerprint(o.embedder) : null,
-        bertscoreModel: bertPath ? await fingerprint(bertPath) : null,
-      };
-      for (const lora of o.loras ?? []) models.loras.push({ ...(await fingerprint(lora.path)), scale: lora.scale ?? 1 });
-
-      const templates = {
-        iToQa: r.templates.iToQaInstruction,
-        iaToQ: r.templates.iaToQInstruction('{A}'),
-        iqToA: r.templates.iqToAInstruction('{Q}'),
-      };
-      const identityValues: Record<string, unknown> = {
-        model: models.model.sha256,
-        mmproj: models.mmproj.sha256,
-        loras: models.loras.map((l) => ({ sha256: l.sha256, scale: l.scale })),
-        sentenceModel: models.embedder?.sha256 ?? null,
-        bertscoreModel: models.bertscoreModel?.sha256 ?? null,
-        seed: r.seed,
-        grammar: r.grammar ?? null,
-        templates,
-        decoding: r.sampling,
-        round: r.round,
-        imageRoot: source.imageRoot,
-        // only when not the default, so that runs made before the option existed still resume
-        ...(r.truncatedAnswers === 'keep' ? { truncatedAnswers: r.truncatedAnswers } : {}),
-      };
-      const identity = { hash: identityHash(identityValues), values: identityValues };
-
-      const previous = await readManifest(out);
-      const journal = await Journal.open(path.join(out, JOURNAL_FILE), {
-        onRepair: (message) => this.#log('warn', message),
-        onExisting: (line) => this.#count(line),
-      });
-      this.#journal = journal;
-      this.#resumed = journal.existing;
-      if (journal.existing > 0) {
-        if (!previous?.identity) {
-          throw new SrfError('OUTPUT_CONFLICT', `${out} holds ${journal.existing} triplets not made by \`run\` with a known configuration; choose another --out`, { file: out });
-        }
-        if (previous.identity.hash !== identity.hash) {
-          const differences = identityDifferences(previous.identity.values, identityValues).map(describeDifference);
-          throw new SrfError(
-            'OUTPUT_CONFLICT',
-            `${out} holds a run made with other settings: ${differences.join('; ')}. Resume it with the settings it was made with ` +
-              `(run.json's "identity" records them; a newer srf-native may have other defaults), or choose another --out`,
-            { file: out },
-          );
-        }
-        this.#log('info', `resuming: ${journal.existing} images already in ${JOURNAL_FILE}`);
-      }
-
-      scorer = await openScorer({ embedder: o.embedder, bertscoreModel: o.bertscoreModel, gpuLayers: o.gpuLayers, threads: o.threads });
+      if (this.#resolved.shardFound) this.#log('info', `${this.#resolved.shardFound}; writing to ${out}`);
+      const setup = await this.#checkSetup();
+      const identity = runIdentity(this.#resolved, setup.models, setup.source.imageRoot);
+      const { journal, previous } = await this.#openJournal(identity);
+      scorer = await openScorer({ embedder: this.#options.embedder, bertscoreModel: this.#options.bertscoreModel, gpuLayers: this.#options.gpuLayers, threads: this.#options.threads });
       if (!scorer.record.paperFaithful) this.#log('warn', scorer.record.warning as string);
-      // The longest call's reply plus its prompt (a follow-up quotes a reply of up to ~200 chars).
-      const requestTokens = Math.max(...Object.values(r.sampling).map((s) => s.maxTokens ?? 128)) + 192;
-      const devices = o.devices ?? defaultDevices(o.gpuLayers);
-      const targets = devices === undefined ? undefined : resolveDevices(devices);
-      const replicas = Math.max(1, targets?.length ?? 1);
-      if (o.parallel === undefined && o.contextSize === undefined) {
-        // On a GPU the default is sized by memory (lib/kv-layout.ts), as VisionModel.open sizes its
-        // own, counting this pipeline's cached prefixes (inFlight images, 2 per sequence), per replica.
-        const sizing = await kvSizing(files, o, o.gpuLayers ?? -1, requestTokens, targets?.[0]);
-        r.parallel = defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, o.prefixCache ?? (o.inFlight === undefined ? 2 * n : Math.ceil(o.inFlight / replicas))));
-      }
-      if (o.inFlight === undefined) r.inFlight = 2 * r.parallel * replicas;
-      const open: OpenVisionModelOptions = { model: o.model, mmproj: o.mmproj, parallel: r.parallel };
-      if (devices !== undefined) open.devices = devices;
-      open.onReplicaFailure = (f) =>
-        this.#log('warn', `engine replica ${f.replica} on ${f.device} failed (${f.error.code}: ${f.error.message}); it handed back its ${f.handedBack + 1} requests in flight, and the run goes on with ${f.remaining} replica${f.remaining === 1 ? '' : 's'}`);
-      if (o.loras) open.loras = o.loras;
-      if (o.contextSize !== undefined) open.contextSize = o.contextSize;
-      if (o.kvLayout !== undefined) open.kvLayout = o.kvLayout;
-      open.requestTokens = requestTokens;
-      if (o.gpuLayers !== undefined) open.gpuLayers = o.gpuLayers;
-      if (o.gpuVision !== undefined) open.gpuVision = o.gpuVision;
-      // Every image in flight keeps its prefix cached until IA->Q and IQ->A have reused it; with fewer
-      // slots, other images' I->QA requests queued in between evict it and it is encoded again.
-      open.prefixCache = o.prefixCache ?? Math.ceil(r.inFlight / replicas);
-      if (o.threads !== undefined) open.threads = o.threads;
-      Object.assign(open, o.engine);
-      model = await VisionModel.open(open);
-      const info = buildInfo();
-      // The layout is chosen by memory (lib/kv-layout.ts) and halves or doubles throughput: say it.
-      const where = replicas > 1 ? `${replicas} replicas (${model.info.devices.join(', ')}), each with ` : '';
-      this.#log('info', `engine: ${info.backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
-
-      manifest = {
-        format: MANIFEST_FORMAT,
-        tool: { name: 'srf-native', version: toolVersion() },
-        status: 'running',
-        command: o.command ?? [],
-        round: r.round,
-        imageRoot: source.imageRoot,
-        imagePaths: 'every image path in triplets.jsonl and the training data is relative to imageRoot (LLaVA\'s --image_folder)',
-        inputs: {
-          kind: source.kind,
-          spec: source.spec,
-          location: source.location,
-          ...(source.pattern ? { pattern: source.pattern } : {}),
-          shard: r.shard ? formatShard(r.shard) : null,
-          shardRule: 'sha1(relative path) first 32 bits mod N',
-          limit: r.limit ?? null,
-        },
-        models,
-        generation: {
-          seed: r.seed,
-          seedRule: 'I->QA seed of an image = (seed + key) mod 2^32, key = bits 96..127 of sha1(relative path)',
-          grammar: r.grammar === undefined ? false : typeof o.grammar === 'string' ? 'custom' : true,
-          grammarBounds: typeof o.grammar === 'string' ? null : o.grammarBounds ?? {},
-          ...(typeof o.grammar === 'string' ? { grammarText: o.grammar } : {}),
-          templates,
-          decoding: r.sampling,
-          parallel: r.parallel,
-          inFlight: r.inFlight,
-          contextSize: model.info.contextSize,
-          kvLayout: model.info.kvLayout,
-          prefixCache: model.info.prefixCache,
-          gpuLayers: o.gpuLayers ?? 'all when a GPU is present',
-          devices: model.info.devices,
-          threads: o.threads ?? 'all cores',
-        },
-        scoring: scorer.record,
-        selection: previous?.selection ?? null,
-        counts: this.#counts,
-        timings: { ...(previous?.timings ?? {}), startedAt: new Date(started).toISOString() },
-        outputs: previous?.outputs ?? { journal: JOURNAL_FILE, train: {} },
-        engine: { backend: info.backend, llamaCppVersion: info.llamaCppVersion, model: { ...model.info, files: undefined } },
-        identity,
-      };
+      const engine = await this.#openEngine(setup.files);
+      model = engine.model;
+      manifest = this.#startManifest({ started, setup, identity, previous, scorer, model });
       await writeManifest(out, manifest);
 
-      // --- the images ---
-      if (o.countTotal ?? true) {
-        const countOptions = { ...(r.shard ? { shard: r.shard } : {}), ...(r.limit !== undefined ? { limit: r.limit } : {}) };
-        countInputs(source, countOptions).then(
-          (total) => {
-            this.#total = total;
-          },
-          () => {},
-        );
-      }
-      this.#phase = 'generating';
-      this.#generationStarted = Date.now();
-      timer = setInterval(() => this.#emitProgress(), o.progressIntervalMs ?? 1000);
-      timer.unref();
-      this.#emitProgress();
-      const { duplicates, exhausted } = await this.#generate(source, model, scorer, journal);
-      const generationSeconds = (Date.now() - this.#generationStarted) / 1000;
-      clearInterval(timer);
-      timer = undefined;
+      const generated = await this.#generateAll(setup.source, model, scorer, journal);
       await journal.close();
       const engineStats = model.stats();
-      const replicaStats = replicas > 1 ? model.replicaStats() : undefined;
+      const replicaStats = engine.replicas > 1 ? model.replicaStats() : undefined;
       await model.close();
       model = undefined;
       await scorer.close();
       scorer = undefined;
 
-      // --- selection and outputs ---
-      const status = exhausted && !this.#stopping ? 'complete' : 'interrupted';
-      this.#phase = 'finalizing';
-      this.#emitProgress();
-      const finalManifest = manifest;
-      const previousGeneration = typeof previous?.timings?.totalGenerationSeconds === 'number' ? previous.timings.totalGenerationSeconds : 0;
-      const sessions = typeof previous?.timings?.sessions === 'number' ? previous.timings.sessions : 0;
-      const finalized = await finalizeOutputs({
-        out,
-        imageRoot: source.imageRoot,
-        keepTop: r.keepTop,
-        matchMix: o.matchMix,
-        formats: r.formats,
-        mergeWith: o.mergeWith,
-        mergeImageFolder: o.mergeImageFolder,
-        openaiImages: o.openaiImages,
-        report: o.report ?? true,
-        round: r.round,
-        onLog: (level, message) => this.#log(level, message),
-        beforeReport: async (result) => {
-          finalManifest.status = status;
-          finalManifest.selection = result.selection;
-          finalManifest.counts = result.counts;
-          finalManifest.outputs = result.outputs;
-          finalManifest.scoring = { ...finalManifest.scoring!, paperFaithful: finalManifest.scoring!.paperFaithful && result.paperFaithful };
-          finalManifest.selectionSettings = { keepTop: r.keepTop, matchMix: o.matchMix ? path.resolve(o.matchMix) : null, formats: ['llava', ...r.formats.filter((f) => f !== 'llava')], mergeWith: o.mergeWith ? path.resolve(o.mergeWith) : null, mergeImageFolder: o.mergeImageFolder ? path.resolve(o.mergeImageFolder) : null, openaiImages: o.openaiImages ?? null };
-          finalManifest.engineStats = engineStats;
-          if (replicaStats) finalManifest.replicas = replicaStats;
-          finalManifest.timings = {
-            startedAt: new Date(started).toISOString(),
-            finishedAt: new Date().toISOString(),
-            seconds: (Date.now() - started) / 1000,
-            generationSeconds,
-            finalizeSeconds: result.seconds,
-            imagesThisSession: this.#processed,
-            imagesPerSecond: generationSeconds > 0 ? this.#processed / generationSeconds : 0,
-            sessions: sessions + 1,
-            totalGenerationSeconds: previousGeneration + generationSeconds,
-          };
-          await writeManifest(out, finalManifest);
-        },
-      });
-      this.#phase = 'done';
-      this.#counts = finalized.counts;
-      this.#emitProgress();
-      const totalSeconds = (Date.now() - started) / 1000;
-      if (status === 'interrupted') this.#log('info', `stopped early; run the same command again to resume (${finalized.counts.images} images are done)`);
-      return {
-        status,
-        out,
-        counts: finalized.counts,
-        selection: finalized.selection,
-        outputs: finalized.outputs,
-        resumed: this.#resumed,
-        processed: this.#processed,
-        duplicates,
-        paperFaithful: finalManifest.scoring!.paperFaithful,
-        seconds: { total: totalSeconds, generation: generationSeconds, finalize: finalized.seconds },
-        imagesPerSecond: generationSeconds > 0 ? this.#processed / generationSeconds : 0,
-        manifest: finalManifest,
-      };
+      return await this.#finish({ started, imageRoot: setup.source.imageRoot, previous, manifest, generated, engineStats, replicaStats });
     } catch (error) {
       if (manifest) {
         manifest.status = 'failed';
@@ -732,12 +575,249 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
       }
       throw error;
     } finally {
-      if (timer) clearInterval(timer);
       await this.#journal?.close().catch(() => {});
       await model?.close().catch(() => {});
       await scorer?.close().catch(() => {});
       await lock.release();
     }
+  }
+
+  /** Step 1: the inputs and every model file are checked, then fingerprinted for run.json. */
+  async #checkSetup(): Promise<RunSetup> {
+    const o = this.#options;
+    const source = await resolveInputSource(o.images, o.imageRoot === undefined ? {} : { imageRoot: o.imageRoot });
+    const files = await checkVisionModelFiles(o.model, o.mmproj);
+    for (const lora of o.loras ?? []) await checkLoraFile(lora.path, files.text);
+    const bertPath = o.bertscoreModel ?? o.embedder;
+    if (o.embedder) await checkEmbedderFile(o.embedder);
+    if (bertPath && bertPath !== o.embedder) await checkEmbedderFile(bertPath);
+
+    const hashing = (file: string, bytes: number) => this.#log('info', `hashing ${file} (${(bytes / 2 ** 20).toFixed(0)} MiB) for run.json; cached for later runs`);
+    const fingerprint = (file: string) => fingerprintFile(file, this.#resolved.out, hashing);
+    const models: RunModels = {
+      model: await fingerprint(o.model),
+      mmproj: await fingerprint(o.mmproj),
+      loras: [],
+      embedder: o.embedder ? await fingerprint(o.embedder) : null,
+      bertscoreModel: bertPath ? await fingerprint(bertPath) : null,
+    };
+    for (const lora of o.loras ?? []) models.loras.push({ ...(await fingerprint(lora.path)), scale: lora.scale ?? 1 });
+    return { source, files, models };
+  }
+
+  /** Step 2: the journal, counted as it is read; lines already there must come from a run with this identity. */
+  async #openJournal(identity: RunIdentity): Promise<{ journal: Journal; previous: RunManifest | null }> {
+    const out = this.#resolved.out;
+    const previous = await readManifest(out);
+    const journal = await Journal.open(path.join(out, JOURNAL_FILE), {
+      onRepair: (message) => this.#log('warn', message),
+      onExisting: (line) => this.#count(line),
+    });
+    this.#journal = journal;
+    this.#resumed = journal.existing;
+    if (journal.existing === 0) return { journal, previous };
+    if (!previous?.identity) {
+      throw new SrfError('OUTPUT_CONFLICT', `${out} holds ${journal.existing} triplets not made by \`run\` with a known configuration; choose another --out`, { file: out });
+    }
+    if (previous.identity.hash !== identity.hash) {
+      const differences = identityDifferences(previous.identity.values, identity.values).map(describeDifference);
+      throw new SrfError(
+        'OUTPUT_CONFLICT',
+        `${out} holds a run made with other settings: ${differences.join('; ')}. Resume it with the settings it was made with ` +
+          `(run.json's "identity" records them; a newer srf-native may have other defaults), or choose another --out`,
+        { file: out },
+      );
+    }
+    this.#log('info', `resuming: ${journal.existing} images already in ${JOURNAL_FILE}`);
+    return { journal, previous };
+  }
+
+  /** Step 3: the engine (one replica per device), sized for this pipeline's requests and cached prefixes. */
+  async #openEngine(files: VisionModelFileInfo): Promise<{ model: VisionModel; replicas: number }> {
+    const o = this.#options;
+    const r = this.#resolved;
+    // The longest call's reply plus its prompt (a follow-up quotes a reply of up to ~200 chars).
+    const requestTokens = Math.max(...Object.values(r.sampling).map((s) => s.maxTokens ?? 128)) + 192;
+    const devices = o.devices ?? defaultDevices(o.gpuLayers);
+    const targets = devices === undefined ? undefined : resolveDevices(devices);
+    const replicas = Math.max(1, targets?.length ?? 1);
+    if (o.parallel === undefined && o.contextSize === undefined) {
+      // On a GPU the default is sized by memory (lib/kv-layout.ts), as VisionModel.open sizes its
+      // own, counting this pipeline's cached prefixes (inFlight images, 2 per sequence), per replica.
+      const sizing = await kvSizing(files, o, o.gpuLayers ?? -1, requestTokens, targets?.[0]);
+      r.parallel = defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, o.prefixCache ?? (o.inFlight === undefined ? 2 * n : Math.ceil(o.inFlight / replicas))));
+    }
+    if (o.inFlight === undefined) r.inFlight = 2 * r.parallel * replicas;
+    const open: OpenVisionModelOptions = { model: o.model, mmproj: o.mmproj, parallel: r.parallel };
+    if (devices !== undefined) open.devices = devices;
+    open.onReplicaFailure = (f) =>
+      this.#log('warn', `engine replica ${f.replica} on ${f.device} failed (${f.error.code}: ${f.error.message}); it handed back its ${f.handedBack + 1} requests in flight, and the run goes on with ${f.remaining} replica${f.remaining === 1 ? '' : 's'}`);
+    if (o.loras) open.loras = o.loras;
+    if (o.contextSize !== undefined) open.contextSize = o.contextSize;
+    if (o.kvLayout !== undefined) open.kvLayout = o.kvLayout;
+    open.requestTokens = requestTokens;
+    if (o.gpuLayers !== undefined) open.gpuLayers = o.gpuLayers;
+    if (o.gpuVision !== undefined) open.gpuVision = o.gpuVision;
+    // Every image in flight keeps its prefix cached until IA->Q and IQ->A have reused it; with fewer
+    // slots, other images' I->QA requests queued in between evict it and it is encoded again.
+    open.prefixCache = o.prefixCache ?? Math.ceil(r.inFlight / replicas);
+    if (o.threads !== undefined) open.threads = o.threads;
+    Object.assign(open, o.engine);
+    const model = await VisionModel.open(open);
+    // The layout is chosen by memory (lib/kv-layout.ts) and halves or doubles throughput: say it.
+    const where = replicas > 1 ? `${replicas} replicas (${model.info.devices.join(', ')}), each with ` : '';
+    this.#log('info', `engine: ${buildInfo().backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
+    return { model, replicas };
+  }
+
+  /** Step 4: run.json as the run starts: inputs, models, settings, the engine chosen and the identity. */
+  #startManifest(s: { started: number; setup: RunSetup; identity: RunIdentity; previous: RunManifest | null; scorer: Scorer; model: VisionModel }): RunManifest {
+    const o = this.#options;
+    const r = this.#resolved;
+    const { source, models } = s.setup;
+    const info = buildInfo();
+    return {
+      format: MANIFEST_FORMAT,
+      tool: { name: 'srf-native', version: toolVersion() },
+      status: 'running',
+      command: o.command ?? [],
+      round: r.round,
+      imageRoot: source.imageRoot,
+      imagePaths: 'every image path in triplets.jsonl and the training data is relative to imageRoot (LLaVA\'s --image_folder)',
+      inputs: {
+        kind: source.kind,
+        spec: source.spec,
+        location: source.location,
+        ...(source.pattern ? { pattern: source.pattern } : {}),
+        shard: r.shard ? formatShard(r.shard) : null,
+        shardRule: 'sha1(relative path) first 32 bits mod N',
+        limit: r.limit ?? null,
+      },
+      models,
+      generation: {
+        seed: r.seed,
+        seedRule: 'I->QA seed of an image = (seed + key) mod 2^32, key = bits 96..127 of sha1(relative path)',
+        grammar: r.grammar === undefined ? false : typeof o.grammar === 'string' ? 'custom' : true,
+        grammarBounds: typeof o.grammar === 'string' ? null : o.grammarBounds ?? {},
+        ...(typeof o.grammar === 'string' ? { grammarText: o.grammar } : {}),
+        templates: templateRecord(r),
+        decoding: r.sampling,
+        parallel: r.parallel,
+        inFlight: r.inFlight,
+        contextSize: s.model.info.contextSize,
+        kvLayout: s.model.info.kvLayout,
+        prefixCache: s.model.info.prefixCache,
+        gpuLayers: o.gpuLayers ?? 'all when a GPU is present',
+        devices: s.model.info.devices,
+        threads: o.threads ?? 'all cores',
+      },
+      scoring: s.scorer.record,
+      selection: s.previous?.selection ?? null,
+      counts: this.#counts,
+      timings: { ...(s.previous?.timings ?? {}), startedAt: new Date(s.started).toISOString() },
+      outputs: s.previous?.outputs ?? { journal: JOURNAL_FILE, train: {} },
+      engine: { backend: info.backend, llamaCppVersion: info.llamaCppVersion, model: { ...s.model.info, files: undefined } },
+      identity: s.identity,
+    };
+  }
+
+  /** Step 5: the images, with the input count in the background (for the ETA) and progress events. */
+  async #generateAll(source: InputSource, model: VisionModel, scorer: Scorer, journal: Journal): Promise<GenerationResult> {
+    const o = this.#options;
+    const r = this.#resolved;
+    if (o.countTotal ?? true) {
+      const countOptions = { ...(r.shard ? { shard: r.shard } : {}), ...(r.limit !== undefined ? { limit: r.limit } : {}) };
+      countInputs(source, countOptions).then(
+        (total) => {
+          this.#total = total;
+        },
+        () => {},
+      );
+    }
+    this.#phase = 'generating';
+    this.#generationStarted = Date.now();
+    const timer = setInterval(() => this.#emitProgress(), o.progressIntervalMs ?? 1000);
+    timer.unref();
+    try {
+      this.#emitProgress();
+      const { duplicates, exhausted } = await this.#generate(source, model, scorer, journal);
+      return { duplicates, exhausted, seconds: (Date.now() - this.#generationStarted) / 1000 };
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** Step 6: selection and the outputs; run.json gets the final counts, settings, engine counters and timings. */
+  async #finish(s: {
+    started: number;
+    imageRoot: string;
+    previous: RunManifest | null;
+    manifest: RunManifest;
+    generated: GenerationResult;
+    engineStats: EngineStats;
+    replicaStats: ReplicaStats[] | undefined;
+  }): Promise<RefineSummary> {
+    const o = this.#options;
+    const r = this.#resolved;
+    const { started, previous, manifest, generated } = s;
+    const status = generated.exhausted && !this.#stopping ? 'complete' : 'interrupted';
+    this.#phase = 'finalizing';
+    this.#emitProgress();
+    const previousGeneration = typeof previous?.timings?.totalGenerationSeconds === 'number' ? previous.timings.totalGenerationSeconds : 0;
+    const sessions = typeof previous?.timings?.sessions === 'number' ? previous.timings.sessions : 0;
+    const finalized = await finalizeOutputs({
+      out: r.out,
+      imageRoot: s.imageRoot,
+      keepTop: r.keepTop,
+      matchMix: o.matchMix,
+      formats: r.formats,
+      mergeWith: o.mergeWith,
+      mergeImageFolder: o.mergeImageFolder,
+      openaiImages: o.openaiImages,
+      report: o.report ?? true,
+      round: r.round,
+      onLog: (level, message) => this.#log(level, message),
+      beforeReport: async (result) => {
+        manifest.status = status;
+        manifest.selection = result.selection;
+        manifest.counts = result.counts;
+        manifest.outputs = result.outputs;
+        manifest.scoring = { ...manifest.scoring!, paperFaithful: manifest.scoring!.paperFaithful && result.paperFaithful };
+        manifest.selectionSettings = { keepTop: r.keepTop, matchMix: o.matchMix ? path.resolve(o.matchMix) : null, formats: ['llava', ...r.formats.filter((f) => f !== 'llava')], mergeWith: o.mergeWith ? path.resolve(o.mergeWith) : null, mergeImageFolder: o.mergeImageFolder ? path.resolve(o.mergeImageFolder) : null, openaiImages: o.openaiImages ?? null };
+        manifest.engineStats = s.engineStats;
+        if (s.replicaStats) manifest.replicas = s.replicaStats;
+        manifest.timings = {
+          startedAt: new Date(started).toISOString(),
+          finishedAt: new Date().toISOString(),
+          seconds: (Date.now() - started) / 1000,
+          generationSeconds: generated.seconds,
+          finalizeSeconds: result.seconds,
+          imagesThisSession: this.#processed,
+          imagesPerSecond: generated.seconds > 0 ? this.#processed / generated.seconds : 0,
+          sessions: sessions + 1,
+          totalGenerationSeconds: previousGeneration + generated.seconds,
+        };
+        await writeManifest(r.out, manifest);
+      },
+    });
+    this.#phase = 'done';
+    this.#counts = finalized.counts;
+    this.#emitProgress();
+    if (status === 'interrupted') this.#log('info', `stopped early; run the same command again to resume (${finalized.counts.images} images are done)`);
+    return {
+      status,
+      out: r.out,
+      counts: finalized.counts,
+      selection: finalized.selection,
+      outputs: finalized.outputs,
+      resumed: this.#resumed,
+      processed: this.#processed,
+      duplicates: generated.duplicates,
+      paperFaithful: manifest.scoring!.paperFaithful,
+      seconds: { total: (Date.now() - started) / 1000, generation: generated.seconds, finalize: finalized.seconds },
+      imagesPerSecond: generated.seconds > 0 ? this.#processed / generated.seconds : 0,
+      manifest,
+    };
   }
 
   /** Keeps up to inFlight images going until the input ends or the run is stopped. */
