@@ -98,7 +98,7 @@ llama_sampler* GrammarCache::Make(const std::string& gbnf) {
 }
 
 RequestSampler::RequestSampler(const llama_vocab* vocab, const SamplingParams& params, GrammarCache& grammars)
-    : vocab_(vocab), nVocab_(llama_vocab_n_tokens(vocab)), params_(params) {
+    : nVocab_(llama_vocab_n_tokens(vocab)), params_(params) {
   if (!params.grammar.empty()) {
     grammar_ = grammars.Make(params.grammar);
     index_ = grammars.Index();

@@ -81,8 +81,8 @@ class RequestSampler {
   // different samplers.
   llama_token Sample(const float* logits);
 
-  // Greedy requests without a grammar only: the token Sample would return, without the state
-  // (there is none). Used to verify draft rows.
+  // Whether Sample is a plain argmax (greedy, no grammar, so no state to advance): only such
+  // requests draft, and their draft rows are verified with Argmax.
   bool PlainGreedy() const { return params_.temperature <= 0.0f && !grammar_; }
 
   // Times the grammar went over the whole vocabulary since the last call (for the trace).
@@ -100,7 +100,6 @@ class RequestSampler {
   bool KeepAllowed();
   void Accept(llama_token token);
 
-  const llama_vocab* vocab_;
   int32_t nVocab_;
   SamplingParams params_;
   int32_t topK_ = 0;  // resolved: 0 = off

@@ -1,16 +1,11 @@
 #include "shared_text.h"
 
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
-namespace srf {
+#include "clock.h"
 
-namespace {
-uint64_t MicrosSince(std::chrono::steady_clock::time_point start) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
-}
-}  // namespace
+namespace srf {
 
 SharedText::SharedText() {
   const char* env = std::getenv("SRF_SHARED_TEXT");
@@ -19,7 +14,7 @@ SharedText::SharedText() {
 
 llama_pos SharedText::Restore(llama_context* ctx, const std::vector<llama_token>& tokens, llama_seq_id seq) {
   if (disabled_ || state_.empty() || tokens != tokens_) return -1;
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   if (llama_state_seq_set_data(ctx, state_.data(), state_.size(), seq) == 0) {
     llama_memory_seq_rm(llama_get_memory(ctx), seq, -1, -1);
     disabled_ = true;

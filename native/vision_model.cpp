@@ -414,7 +414,6 @@ Napi::Value VisionModel::Submit(const Napi::CallbackInfo& info) {
   s.maxTokens = static_cast<int32_t>(GetInteger(o, "maxTokens", 128, 1, INT32_MAX));
   s.ignoreEos = GetBool(o, "ignoreEos", false);
   s.grammar = GetString(o, "grammar");
-  if (s.maxTokens < 1) ThrowError(env, code::kInvalidArgument, "submit(): maxTokens must be at least 1");
   request->draftText = GetString(o, "draftText");
   if (Napi::Value draft = o.Get("draftTokens"); draft.IsArray()) {
     Napi::Array list = draft.As<Napi::Array>();

@@ -24,7 +24,6 @@ class WorkerPool {
 
   // Rethrows the first exception an fn(i) threw, once every index has run.
   void ForEach(size_t n, const std::function<void(size_t)>& fn);
-  int32_t Threads() const { return static_cast<int32_t>(workers_.size()) + 1; }
 
   // Threads for a pool sized to this machine: its cores, at most `cap`.
   static int32_t DefaultThreads(int32_t cap = 16);
