@@ -4,18 +4,13 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "clock.h"
 #include "errors.h"
 #include "logging.h"
 #include "mtmd-helper.h"
 
 namespace srf {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-uint64_t MicrosSince(Clock::time_point start) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
-}
 
 std::vector<llama_token> Tokenize(const llama_vocab* vocab, const std::string& text) {
   // parse_special=false: text after the image may quote model output, which must stay text.
@@ -85,12 +80,13 @@ struct Engine::Slot {
   std::vector<const float*> rows;
   std::vector<llama_token> sampled;
   // Drafting (GenerateRequest::draft): on while every token so far matched the draft.
-  uint64_t draftFor = 0;   // the request id the fields below belong to
   bool drafting = false;
   size_t draftChunk = 0;   // draft rows to try next step: grows while the model confirms them
   size_t stepDraft = 0;    // draft rows put into this step's batch
 
   bool Free() const { return !request; }
+  // Whether this step's batch holds any of its tokens (a row to sample, or prompt tokens).
+  bool InStep() const { return request && (outputIndex >= 0 || stepPrompt > 0); }
 };
 
 Engine::Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model, EngineConfig config, Sink sink)
@@ -427,6 +423,9 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
   slot.pendingDone = 0;
   slot.pos = prefix->nPast;
   slot.next = LLAMA_TOKEN_NULL;
+  // Drafting is on for greedy requests without a grammar.
+  slot.drafting = !slot.request->draft.empty() && slot.sampler->PlainGreedy();
+  slot.draftChunk = kFirstDraftChunk;
   slot.reserved = own;
   slot.admittedAt = ++admissions_;
   slot.output = GenerateOutput{};
@@ -441,6 +440,11 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
 void Engine::TokenizeRequest(GenerateRequest& req, bool needPrefix) {
   if (!req.tokenized) {
     req.suffix = Tokenize(vocab_, req.afterImage);
+    // A text draft is tokenized as the start of a reply, EOS last.
+    if (!req.draftText.empty()) {
+      req.draft = Tokenize(vocab_, req.draftText);
+      if (llama_vocab_eos(vocab_) != LLAMA_TOKEN_NULL) req.draft.push_back(llama_vocab_eos(vocab_));
+    }
     req.tokenized = true;
   }
   if (!needPrefix || req.prefixChunks) return;
@@ -583,7 +587,6 @@ int32_t Engine::FillBatch(llama_batch& batch, bool withPrompts) {
   size_t draftRoom = static_cast<size_t>(room) / 2;
   for (auto& slot : slots_) {
     if (slot->Free()) continue;
-    PrepareDraft(*slot);
     slot->stepDraft = DraftRows(*slot, draftRoom);
     draftRoom -= slot->stepDraft;
     room -= static_cast<int32_t>(slot->stepDraft);
@@ -626,7 +629,7 @@ int32_t Engine::Decode(llama_batch& batch) {
 Engine::Slot* Engine::NewestInStep() {
   Slot* newest = nullptr;
   for (auto& slot : slots_) {
-    if (slot->Free() || (slot->outputIndex < 0 && slot->stepPrompt == 0)) continue;
+    if (!slot->InStep()) continue;
     if (!newest || slot->admittedAt > newest->admittedAt) newest = slot.get();
   }
   return newest;
@@ -635,7 +638,7 @@ Engine::Slot* Engine::NewestInStep() {
 // Fails the requests whose tokens are in this step's batch.
 void Engine::FailStep(const std::string& code, const std::string& message) {
   for (auto& slot : slots_) {
-    if (slot->Free() || (slot->outputIndex < 0 && slot->stepPrompt == 0)) continue;
+    if (!slot->InStep()) continue;
     Fail(*slot, code, message);
   }
 }
@@ -702,20 +705,6 @@ void Engine::Step(llama_batch& batch) {
   for (auto& slot : slots_) {
     if (!slot->Free() && slot->outputIndex >= 0) TakeSampled(*slot);
   }
-}
-
-// A text draft is tokenized the first time its request is in a step (as the start of a reply,
-// EOS last); drafting is on for greedy requests without a grammar.
-void Engine::PrepareDraft(Slot& slot) {
-  if (slot.draftFor == slot.request->id) return;
-  slot.draftFor = slot.request->id;
-  GenerateRequest& req = *slot.request;
-  if (!req.draftText.empty()) {
-    req.draft = Tokenize(vocab_, req.draftText);
-    if (llama_vocab_eos(vocab_) != LLAMA_TOKEN_NULL) req.draft.push_back(llama_vocab_eos(vocab_));
-  }
-  slot.drafting = !req.draft.empty() && slot.sampler->PlainGreedy();
-  slot.draftChunk = kFirstDraftChunk;
 }
 
 // Draft rows for a running greedy sequence this step: the draft's next tokens after the one being

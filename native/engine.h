@@ -133,7 +133,6 @@ class Engine {
   int32_t Decode(llama_batch& batch);
   Slot* NewestInStep();
   void FailStep(const std::string& code, const std::string& message);
-  void PrepareDraft(Slot& slot);
   size_t DraftRows(Slot& slot, size_t room) const;
   void SampleRows();
   void TakeSampled(Slot& slot);
