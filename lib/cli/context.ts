@@ -17,10 +17,14 @@ export interface CliOptions extends Partial<CliStreams> {
   tty?: boolean;
 }
 
+/** One shell word: as it is when it holds no character the shell treats specially, else single-quoted. */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
 /** How the user started the program, to tell them the same command for resuming. */
 export function shellCommand(argv: readonly string[]): string {
-  const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
-  return ['srf-native', ...argv.map(quote)].join(' ');
+  return ['srf-native', ...argv.map(shellQuote)].join(' ');
 }
 
 export class CliContext {

@@ -5,14 +5,13 @@
  */
 import path from 'node:path';
 import type { RunManifest } from '../run/manifest.js';
-import { DEFAULT_TEMPLATES } from '../srf/prompts.js';
-
-const quote = (arg: string) => (/^[\w@%+=:,./<>-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+import { DEFAULT_TEMPLATES, templateStrings } from '../srf/prompts.js';
+import { shellQuote } from './context.js';
 
 /** The --prompt-* options of a run whose templates differ from the defaults, for `tasks` and the next `run`. */
 export function promptOptions(templates: unknown): string[] {
   const t = (templates ?? {}) as { iToQa?: string; iaToQ?: string; iqToA?: string };
-  const defaults = { iToQa: DEFAULT_TEMPLATES.iToQaInstruction, iaToQ: DEFAULT_TEMPLATES.iaToQInstruction('{A}'), iqToA: DEFAULT_TEMPLATES.iqToAInstruction('{Q}') };
+  const defaults = templateStrings(DEFAULT_TEMPLATES);
   const escape = (text: string) => text.replace(/\n/g, '\\n');
   const out: string[] = [];
   if (t.iToQa !== undefined && t.iToQa !== defaults.iToQa) out.push('--prompt-qa', escape(t.iToQa));
@@ -31,7 +30,7 @@ export function nextStepLines(out: string, manifest: RunManifest): string[] {
   const data = merged ? rel(merged) : 'ORIGINAL_PLUS_KEPT.json';
   const images = merged && outputs.mergedImageRoot ? rel(outputs.mergedImageRoot) : 'ITS_IMAGE_FOLDER';
   const tasksOut = `${rel(out)}-round${next}-tasks`;
-  const cmd = (args: string[]) => args.map(quote).join(' ');
+  const cmd = (args: string[]) => args.map(shellQuote).join(' ');
   const lines = ['Next (SRF loop):'];
   if (!merged) {
     lines.push(`  WARNING: no --merge-with, so step 3 would train on synthetic data only; run again with --merge-with ORIGINAL.json (e.g. llava_v1_5_mix665k.json) --merge-image-folder ITS_IMAGE_FOLDER`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { buildTaskFile } from '../run/tasks-file.js';
 import { DEFAULT_TASK_RATIOS } from '../srf/tasks.js';
-import type { CliContext } from './context.js';
+import { shellQuote, type CliContext } from './context.js';
 import { optionalInteger, parseFormats, parseOpenAiImages, parseRatios } from './options.js';
 import { promptOptions } from './next-steps.js';
 import { promptOptionSpecs, promptTemplates, type PromptArgs } from './prompt-options.js';
@@ -79,7 +79,7 @@ export function tasksCommand(ctx: CliContext): CommandModule<object, TasksArgs> 
           `  ${path.join(path.relative(process.cwd(), path.resolve(argv.out)) || '.', 'tasks.json')}  counts, plan, seed, prompts, round, image folder`,
           `  ${path.join(path.relative(process.cwd(), path.resolve(argv.out)) || '.', 'train-lora.sh')}  LLaVA LoRA fine-tuning of the round-${summary.round} generator, then GGUF`,
           `  image paths relative to ${summary.imageFolder} (${summary.imageFolderFrom === 'given' ? '--image-folder' : summary.imageFolderFrom === 'recorded' ? 'recorded when srf-native wrote the data' : "the data file's folder"}); ${summary.imageCheck.missing === 0 ? `all ${summary.imageCheck.images} found there` : `${summary.imageCheck.missing} of ${summary.imageCheck.images} NOT found there`}`,
-          `Next: ${path.join(path.relative(process.cwd(), path.resolve(argv.out)) || '.', 'train-lora.sh')}, then srf-native run --lora <its adapter> --mmproj <its mmproj> --round ${summary.round} --merge-with ${path.relative(process.cwd(), summary.data) || summary.data} --merge-image-folder ${path.relative(process.cwd(), summary.imageFolder) || '.'} --images NEW_IMAGES${prompts.length > 0 ? ` ${prompts.map((p) => (p.startsWith('--') ? p : `'${p.replace(/'/g, `'\\''`)}'`)).join(' ')}` : ''} ... (the script prints the whole command)`,
+          `Next: ${path.join(path.relative(process.cwd(), path.resolve(argv.out)) || '.', 'train-lora.sh')}, then srf-native run --lora <its adapter> --mmproj <its mmproj> --round ${summary.round} --merge-with ${path.relative(process.cwd(), summary.data) || summary.data} --merge-image-folder ${path.relative(process.cwd(), summary.imageFolder) || '.'} --images NEW_IMAGES${prompts.length > 0 ? ` ${prompts.map(shellQuote).join(' ')}` : ''} ... (the script prints the whole command)`,
         ].join('\n'),
       );
     },

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { DroppedSamples } from '../emit/emitters.js';
 import { SrfError } from '../errors.js';
 import type { DataType } from '../srf/data-types.js';
+import { isPlainObject } from '../srf/check.js';
 import { writeJsonAtomic } from './files.js';
 import type { ImageCheck } from './image-folder.js';
 
@@ -250,10 +251,6 @@ function shortValue(value: unknown): string {
 export function describeDifference(d: IdentityDifference): string {
   const option = CLI_OPTIONS.find(([pattern]) => pattern.test(d.path));
   return `${d.path} differs: was ${shortValue(d.before)}, now ${shortValue(d.after)}${option ? ` (${option[1]})` : ''}`;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function stableJson(value: unknown): string {

@@ -34,6 +34,7 @@ import {
   DEFAULT_DECODING,
   qaReplyGrammar,
   resolveGrammarBounds,
+  templateStrings,
   templatesFromStrings,
   type PromptTemplateStrings,
   type PromptTemplates,
@@ -380,11 +381,6 @@ interface GenerationResult {
   seconds: number;
 }
 
-/** The instruction templates as recorded in run.json, with their {A} / {Q} placeholders. */
-function templateRecord(r: ResolvedOptions): Record<TaskName, string> {
-  return { iToQa: r.templates.iToQaInstruction, iaToQ: r.templates.iaToQInstruction('{A}'), iqToA: r.templates.iqToAInstruction('{Q}') };
-}
-
 function runIdentity(r: ResolvedOptions, models: RunModels, imageRoot: string): RunIdentity {
   const values: Record<string, unknown> = {
     model: models.model.sha256,
@@ -394,7 +390,7 @@ function runIdentity(r: ResolvedOptions, models: RunModels, imageRoot: string): 
     bertscoreModel: models.bertscoreModel?.sha256 ?? null,
     seed: r.seed,
     grammar: r.grammar ?? null,
-    templates: templateRecord(r),
+    templates: templateStrings(r.templates),
     decoding: r.sampling,
     round: r.round,
     imageRoot,
@@ -700,7 +696,7 @@ export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine
         grammar: r.grammar === undefined ? false : typeof o.grammar === 'string' ? 'custom' : true,
         grammarBounds: typeof o.grammar === 'string' ? null : o.grammarBounds ?? {},
         ...(typeof o.grammar === 'string' ? { grammarText: o.grammar } : {}),
-        templates: templateRecord(r),
+        templates: templateStrings(r.templates),
         decoding: r.sampling,
         parallel: r.parallel,
         inFlight: r.inFlight,

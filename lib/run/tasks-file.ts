@@ -12,7 +12,7 @@ import { RecordFileWriter } from '../emit/record-file.js';
 import { sampleFromLlavaRecord } from '../emit/sample.js';
 import { checkSeed } from '../srf/check.js';
 import { readLlavaRecord } from '../srf/llava-data.js';
-import { templatesFromStrings, type PromptTemplateStrings } from '../srf/prompts.js';
+import { templateStrings, templatesFromStrings, type PromptTemplateStrings } from '../srf/prompts.js';
 import { createRandom } from '../srf/random.js';
 import {
   DEFAULT_TASK_RATIOS,
@@ -198,7 +198,7 @@ export async function buildTaskFile(options: TaskFileOptions): Promise<TaskFileS
     round,
     imageFolder: folder.folder,
     imageFolderFrom: folder.from,
-    templates: { iToQa: templates.iToQaInstruction, iaToQ: templates.iaToQInstruction('{A}'), iqToA: templates.iqToAInstruction('{Q}') },
+    templates: templateStrings(templates),
     outputs: { ...outputs, trainScript: 'train-lora.sh' },
     imageCheck,
     warnings,

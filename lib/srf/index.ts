@@ -29,6 +29,7 @@ export {
   renderLlavaPrompt,
   resolveTemplates,
   stripImageToken,
+  templateStrings,
   templatesFromStrings,
   type LlavaPromptParts,
   type PromptTemplates,

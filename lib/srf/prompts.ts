@@ -84,6 +84,11 @@ export function resolveTemplates(overrides: Partial<PromptTemplates> = {}): Prom
 }
 
 /** Builds templates from strings with `{A}` / `{Q}` placeholders (every occurrence is replaced). */
+/** The templates as strings with their `{A}` / `{Q}` placeholders (what run.json and tasks.json record). */
+export function templateStrings(templates: PromptTemplates): Required<PromptTemplateStrings> {
+  return { iToQa: templates.iToQaInstruction, iaToQ: templates.iaToQInstruction('{A}'), iqToA: templates.iqToAInstruction('{Q}') };
+}
+
 export function templatesFromStrings(strings: PromptTemplateStrings): PromptTemplates {
   if (!isPlainObject(strings as unknown)) throw invalidArgument('an object', 'templates', strings);
   const overrides: Partial<PromptTemplates> = {};
