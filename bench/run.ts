@@ -28,7 +28,7 @@ import { buildInfo } from '../lib/index.js';
 import { writeFixtures, LLAVA_SHAPES, llavaImageTokens, type LlavaPresetName } from '../lib/gguf/fixtures.js';
 import { renderScenePng } from '../lib/world/render.js';
 import { generateScene } from '../lib/world/scene.js';
-import { WORLD_HELD_OUT_SEED, WORLD_MODEL_FILES, worldModelDir } from '../lib/world/model-files.js';
+import { WORLD_HELD_OUT_SEED, worldModelPaths } from '../lib/world/model-files.js';
 import { metaArray, readGgufInfo } from '../lib/gguf/reader.js';
 import { writeTestImages } from './images.js';
 import { mib } from './memory.js';
@@ -261,11 +261,6 @@ function pipelineRatio(results: PeerResult[]): string | undefined {
 /** The world model's image tokens: 64 px images in 16 px patches (training/world/README.md). */
 const WORLD_IMAGE_TOKENS = 16;
 
-function worldFixtures(): { model: string; mmproj: string; embedder: string; llava?: undefined } {
-  const dir = worldModelDir();
-  return { model: join(dir, WORLD_MODEL_FILES.model), mmproj: join(dir, WORLD_MODEL_FILES.mmproj), embedder: join(dir, WORLD_MODEL_FILES.embedder) };
-}
-
 /** Held-out world scenes (never used in training), as PNG files. */
 async function writeWorldImages(dir: string, count: number): Promise<string[]> {
   await mkdir(dir, { recursive: true });
@@ -304,7 +299,7 @@ async function main(): Promise<void> {
   let lastShown = 0;
   // --shape world: the trained world model, a realistic workload beside the random-weight worst
   // case (peaked distributions, replies that end, tokens the grammar accepts).
-  const fixtures = flags.shape === 'world' ? worldFixtures() : await writeFixtures(join(work, 'models'), {
+  const fixtures = flags.shape === 'world' ? { ...worldModelPaths(), llava: undefined } : await writeFixtures(join(work, 'models'), {
     llava: flags.shape,
     ...(flags.skipPipeline ? {} : { bert: 'minilm' as const }),
     seed: 1,
@@ -519,12 +514,12 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const command = args.length ? `npm run bench -- ${args.join(' ')}` : 'npm run bench';
   const tableText = table(results);
+  const ratio = pipelineRatio(results);
   if (flags.json) {
     process.stdout.write(JSON.stringify({ date, machine, card, build, settings, command, results }, null, 2) + '\n');
   } else {
     log('');
     log(tableText);
-    const ratio = pipelineRatio(results);
     if (ratio) log(ratio);
     for (const failure of failures) log(failure);
     log(`(${GENERATED_PER_TRIPLET} generated tokens per image; wall time excludes model load / server start)`);
@@ -541,7 +536,7 @@ async function main(): Promise<void> {
       '',
       tableText,
       '',
-      ...(pipelineRatio(results) ? [pipelineRatio(results)!, ''] : []),
+      ...(ratio ? [ratio, ''] : []),
       ...results.map((r) => `- ${r.peer}: ${r.note}${r.loadSeconds !== undefined ? `; load ${fmt(r.loadSeconds, 1)} s` : ''}`),
       ...failures.map((f) => `- ${f}`),
       ...results.filter((r) => r.command).map((r) => `- ${r.peer} command: \`${r.command}\``),

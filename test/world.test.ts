@@ -16,7 +16,7 @@ import {
   type Scene,
   type SceneObject,
 } from '../lib/world/index.js';
-import { iou } from '../lib/world/families.js';
+import { boxIoU as iou } from '../lib/srf/metrics.js';
 
 const SIZE = 64;
 

@@ -11,7 +11,7 @@
 import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { packageRoot } from '../../lib/native.js';
-import { WORLD_MODEL_FILES } from '../../lib/world/model-files.js';
+import { worldModelPaths } from '../../lib/world/model-files.js';
 import { runFilterBench, writeFilterResults } from './filter-bench.js';
 import { ROUND1_DEFAULTS, runRound1, writeRound1Results } from './round1.js';
 
@@ -24,9 +24,7 @@ const root = packageRoot();
 const here = path.join(root, 'bench', 'quality');
 const quality = path.join(root, 'bench', 'QUALITY.md');
 const modelDir = process.argv.includes('--models') ? path.resolve(option('models', '')) : null;
-const models = modelDir
-  ? { model: path.join(modelDir, WORLD_MODEL_FILES.model), mmproj: path.join(modelDir, WORLD_MODEL_FILES.mmproj), embedder: path.join(modelDir, WORLD_MODEL_FILES.embedder) }
-  : undefined;
+const models = modelDir ? worldModelPaths(modelDir) : undefined;
 const log = (m: string) => console.error(m);
 const started = Date.now();
 

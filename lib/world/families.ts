@@ -6,9 +6,10 @@
  */
 import { FORMAT_SUFFIXES, type DataType } from '../srf/data-types.js';
 import { formatBox, parseBox } from '../srf/box.js';
+import { boxIoU } from '../srf/metrics.js';
 import type { Random } from '../srf/random.js';
-import { REFERENCE_PATTERN, makeReference, referenceFromGroups, referenceText, resolve, type Reference } from './refer.js';
-import { BACKGROUNDS, COLOURS, SHAPES, objectBox, objectRegion, type Scene, type SceneObject } from './scene.js';
+import { REFERENCE_PATTERN, REGION_PHRASES, makeReference, referenceFromGroups, referenceText, resolve, type Reference } from './refer.js';
+import { BACKGROUNDS, COLOURS, SHAPES, objectBox, objectRegion, pick, type Scene, type SceneObject } from './scene.js';
 
 const SHORT = FORMAT_SUFFIXES.shortAnswer;
 const CHOICE = FORMAT_SUFFIXES.multipleChoice;
@@ -32,10 +33,6 @@ export interface Family {
   ask(scene: Scene, random: Random): QuestionAnswer | null;
   /** The answer to `question` when it is of this family (null when it is not, or names no object of the scene). */
   answer(scene: Scene | null, question: string): string | null;
-}
-
-function pick<T>(items: readonly T[], random: Random): T {
-  return items[Math.floor(random() * items.length)] as T;
 }
 
 function randomObject(scene: Scene, random: Random): SceneObject | null {
@@ -222,13 +219,6 @@ const REG_PREFIX = 'Please provide a short description for this region: ';
 function describeObject(object: SceneObject): string {
   return `A ${object.size} ${object.colour} ${object.shape}.`;
 }
-function iou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.max(0, Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!));
-  const h = Math.max(0, Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!));
-  const inter = w * h;
-  const union = (a[2]! - a[0]!) * (a[3]! - a[1]!) + (b[2]! - b[0]!) * (b[3]! - b[1]!) - inter;
-  return union > 0 ? inter / union : 0;
-}
 const regFamily: Family = {
   name: 'reg',
   dataType: 'region_text',
@@ -247,7 +237,7 @@ const regFamily: Family = {
     let best: SceneObject | null = null;
     let bestIou = 0.5;
     for (const o of scene.objects) {
-      const overlap = iou(box, objectBox(o));
+      const overlap = boxIoU(box, objectBox(o));
       if (overlap >= bestIou) [best, bestIou] = [o, overlap];
     }
     return best ? describeObject(best) : null;
@@ -291,14 +281,10 @@ const detailFamily: Family = {
     if (!scene || question.trim() !== DETAIL_QUESTION) return null;
     const n = scene.objects.length;
     const sentences = [n === 1 ? `There is one object on a ${scene.background} background.` : `There are ${NUMBER_WORDS[n]} objects on a ${scene.background} background.`];
-    for (const o of scene.objects) sentences.push(`A ${o.size} ${o.colour} ${o.shape} is ${regionPhraseOf(o)}.`);
+    for (const o of scene.objects) sentences.push(`A ${o.size} ${o.colour} ${o.shape} is ${REGION_PHRASES[objectRegion(o)]}.`);
     return sentences.join(' ');
   },
 };
-function regionPhraseOf(object: SceneObject): string {
-  const region = objectRegion(object);
-  return region === 'center' ? 'in the center' : region === 'left' || region === 'right' ? `on the ${region}` : `at the ${region}`;
-}
 
 /** Text-only questions (mix665k has some): facts about shapes and colours, no image needed. */
 const FACTS: ReadonlyArray<readonly [string, string]> = [
@@ -338,4 +324,4 @@ export const FAMILIES: Readonly<Record<FamilyName, Family>> = {
   fact: factFamily,
 };
 
-export { BACKGROUNDS, iou };
+export { BACKGROUNDS };

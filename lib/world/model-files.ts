@@ -15,8 +15,7 @@ export function worldModelDir(): string {
   return path.join(packageRoot(), 'models', 'world');
 }
 
-/** Absolute paths of the committed world model files. */
-export function worldModelPaths(): { model: string; mmproj: string; embedder: string } {
-  const dir = worldModelDir();
+/** Absolute paths of the world model files in `dir` (default: the committed ones). */
+export function worldModelPaths(dir = worldModelDir()): { model: string; mmproj: string; embedder: string } {
   return { model: path.join(dir, WORLD_MODEL_FILES.model), mmproj: path.join(dir, WORLD_MODEL_FILES.mmproj), embedder: path.join(dir, WORLD_MODEL_FILES.embedder) };
 }

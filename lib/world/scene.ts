@@ -6,6 +6,7 @@
  * Coordinates are fractions of the square image (0..1, y down), so the same scene renders at any size
  * and its boxes are LLaVA's `[x1, y1, x2, y2]` on the padded square directly.
  */
+import type { Box } from '../srf/box.js';
 import { createRandom, type Random } from '../srf/random.js';
 
 export const SHAPES = ['circle', 'square', 'triangle', 'cross', 'star'] as const;
@@ -61,7 +62,7 @@ export interface Scene {
   noise: number;
 }
 
-export type Box = readonly [number, number, number, number];
+export type { Box };
 
 /** The object's bounding box `[x1, y1, x2, y2]` in 0..1 (the shape's own extent, see render.ts). */
 export function objectBox(object: SceneObject): Box {
@@ -80,7 +81,7 @@ export function objectRegion(object: SceneObject): RegionName {
   return REGIONS[row * 3 + column] as RegionName;
 }
 
-function pick<T>(items: readonly T[], random: Random): T {
+export function pick<T>(items: readonly T[], random: Random): T {
   return items[Math.floor(random() * items.length)] as T;
 }
 

@@ -65,7 +65,7 @@ export async function evaluateWorldModel(images: number, files = worldModelPaths
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const images = Number(process.argv[2] ?? 200);
   const started = Date.now();
-  const rows = await evaluateWorldModel(images, process.argv[3] ? { ...worldModelPaths(), ...dirFiles(process.argv[3]) } : undefined);
+  const rows = await evaluateWorldModel(images, process.argv[3] ? worldModelPaths(process.argv[3]) : undefined);
   const lines = ['| family | data type | questions | accuracy |', '|---|---|---:|---:|'];
   let n = 0;
   let right = 0;
@@ -78,8 +78,4 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   console.log(lines.join('\n'));
   console.log(JSON.stringify(rows.map((r) => ({ family: r.family, examples: r.examples })), null, 1));
   console.log(`${images} held-out images (seeds ${EVAL_FIRST_SEED}..${EVAL_FIRST_SEED + images - 1}), ${((Date.now() - started) / 1000).toFixed(0)} s`);
-}
-
-function dirFiles(dir: string): { model: string; mmproj: string } {
-  return { model: path.join(dir, 'world-llava-model-f16.gguf'), mmproj: path.join(dir, 'world-llava-mmproj-f16.gguf') };
 }
