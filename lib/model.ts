@@ -20,7 +20,7 @@ import { INT32_MAX, UINT32_MAX, booleanOption, checkSampling, integerOption, num
 import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './native.js';
 import { ReplicaRouter, type ReplicaStats } from './replicas.js';
 import { parseQaReply, cleanReply } from './srf/parse.js';
-import { DEFAULT_DECODING, DEFAULT_TEMPLATES, DEFAULT_TOP_K, llavaPromptParts } from './srf/prompts.js';
+import { DEFAULT_DECODING, DEFAULT_TEMPLATES, llavaPromptParts } from './srf/prompts.js';
 import type { PromptTemplates } from './srf/prompts.js';
 import type {
   GenerateRequest,
@@ -253,8 +253,6 @@ export class VisionModel implements AsyncDisposable {
       rgb: image.rgb,
       size: image.size,
       ...sampling,
-      // Unset: DEFAULT_TOP_K (checkSampling's 0 means off, and is kept when given).
-      topK: request.sampling?.topK === undefined ? DEFAULT_TOP_K : sampling.topK,
       ...draftFields(request.draft, sampling, this.info.vocabSize),
     });
     const group = signal ? this.#abortGroup(signal) : undefined;

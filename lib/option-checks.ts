@@ -6,6 +6,7 @@
  */
 import { invalidArgument } from './errors.js';
 import type { NativeGenerateRequest } from './native.js';
+import { DEFAULT_TOP_K } from './srf/prompts.js';
 
 export const INT32_MAX = 2 ** 31 - 1;
 export const UINT32_MAX = 2 ** 32 - 1;
@@ -50,7 +51,8 @@ export function checkSampling(sampling: unknown): CheckedSampling {
   return {
     temperature: numberOption(s.temperature, 'sampling.temperature', 0, 1e6, 0),
     topP: numberOption(s.topP, 'sampling.topP', 0, 1, 1),
-    topK: integerOption(s.topK, 'sampling.topK', 0, INT32_MAX, 0),
+    // Unset: llama.cpp's default chain's 40; 0 (the whole vocabulary) is kept when given.
+    topK: integerOption(s.topK, 'sampling.topK', 0, INT32_MAX, DEFAULT_TOP_K),
     seed: integerOption(s.seed, 'sampling.seed', 0, UINT32_MAX, 0),
     maxTokens: integerOption(s.maxTokens, 'sampling.maxTokens', 1, INT32_MAX, 128),
     ignoreEos: booleanOption(s.ignoreEos, 'sampling.ignoreEos', false),
