@@ -25,6 +25,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 
 import { buildInfo } from '../lib/index.js';
+import { isGpu } from '../lib/devices.js';
 import { writeFixtures, LLAVA_SHAPES, llavaImageTokens, type LlavaPresetName } from '../lib/gguf/fixtures.js';
 import { renderScenePng } from '../lib/world/render.js';
 import { generateScene } from '../lib/world/scene.js';
@@ -282,7 +283,7 @@ async function main(): Promise<void> {
   const work = join(root, 'bench', 'work');
   await mkdir(work, { recursive: true });
   const gpuLayers = cuda ? 999 : 0;
-  const gpus = info.devices.filter((d) => d.type === 'gpu' || d.type === 'igpu');
+  const gpus = info.devices.filter(isGpu);
   const load = loadavg()[0];
   log(`srf-native bench: backend ${info.backend}, llama.cpp ${info.llamaCppVersion}, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}` +
       (gpus.length ? `, ${gpus.map((g) => g.description || g.name).join(', ')}` : '') + `; load average ${load.toFixed(2)}`);

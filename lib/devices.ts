@@ -24,7 +24,8 @@ export interface DeviceTarget {
 
 type Devices = BuildInfo['devices'];
 
-const isGpu = (d: Devices[number]) => d.type === 'gpu' || d.type === 'igpu';
+/** A device llama.cpp offloads to (a discrete or an integrated GPU). */
+export const isGpu = (d: Devices[number]): boolean => d.type === 'gpu' || d.type === 'igpu';
 
 /** True for the `split` value: one engine over all GPUs, no replicas. */
 export function isSplitDevices(spec: unknown): boolean {

@@ -12,7 +12,7 @@ import { checkLoraFile, checkVisionModelFiles } from './gguf/check.js';
 import type { VisionModelFileInfo } from './gguf/check.js';
 import { draftFields } from './draft.js';
 import { prepareImage } from './image.js';
-import { resolveDevices, type DeviceTarget } from './devices.js';
+import { isGpu, resolveDevices, type DeviceTarget } from './devices.js';
 import { chooseKvLayout, defaultParallel, kvBytesPerCell, perSequenceCells } from './kv-layout.js';
 import type { DeviceFacts } from './kv-layout.js';
 import { native } from './native.js';
@@ -75,7 +75,7 @@ export interface KvSizing {
 export async function kvSizing(files: VisionModelFileInfo, paths: { model: string; mmproj: string }, gpuLayers: number, requestTokens: number, target?: DeviceTarget): Promise<KvSizing> {
   const build = native().buildInfo();
   // A replica pinned to one GPU has that GPU's memory; one on the CPU has none; else llama.cpp splits over all.
-  const gpus = build.devices.filter((d) => (d.type === 'gpu' || d.type === 'igpu') && (target === undefined || (target.onGpu && d.name === target.device)));
+  const gpus = build.devices.filter((d) => isGpu(d) && (target === undefined || (target.onGpu && d.name === target.device)));
   const onGpu = gpuLayers !== 0 && build.supportsGpuOffload && gpus.length > 0;
   const device: DeviceFacts = {
     onGpu,

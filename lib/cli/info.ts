@@ -1,6 +1,7 @@
 /** `srf-native info`: what the engine was built with and the devices it sees. */
 import type { Argv, CommandModule } from 'yargs';
 import { buildInfo, type BuildInfo } from '../native.js';
+import { isGpu } from '../devices.js';
 import { toolVersion } from '../run/version.js';
 import type { CliContext } from './context.js';
 
@@ -12,7 +13,7 @@ interface InfoArgs {
 function devicesList(devices: BuildInfo['devices'], gib: (bytes: number) => string): string[] {
   let gpu = 0;
   const lines = devices.map((d) => {
-    const number = d.type === 'gpu' || d.type === 'igpu' ? `GPU ${gpu++}: ` : '';
+    const number = isGpu(d) ? `GPU ${gpu++}: ` : '';
     return `  ${number}${d.name} (${d.type}): ${d.description}${d.memoryTotal ? `, ${gib(d.memoryFree)} free of ${gib(d.memoryTotal)}` : ''}`;
   });
   lines.push(gpu > 1 ? `  run uses all ${gpu} GPUs, one engine replica each (--devices all; choose with --devices 0,1,...; --devices split: one engine over all)` : `  run uses one engine${gpu === 1 ? ' on the GPU' : ' on the CPU'} (--devices cpu,cpu: two CPU replicas)`);

@@ -1,7 +1,7 @@
 /** Parsing of the option values yargs leaves as strings: --lora FILE[:SCALE], --gpu, --format, --ratios. */
 import { SrfError, invalidArgument } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
-import type { OpenAiImageReference } from '../emit/openai.js';
+import type { OpenAiImages } from '../emit/openai.js';
 import type { TaskRatios } from '../srf/tasks.js';
 import type { LoraAdapterOptions } from '../types.js';
 
@@ -83,7 +83,7 @@ export function formatDuration(seconds: number | null): string {
  * `url-prefix=https://...` (the image root served at that URL; OpenAI only), or `relative` / `absolute`
  * paths for a local trainer.
  */
-export function parseOpenAiImages(value: string | undefined): { imageUrl: OpenAiImageReference; imageUrlPrefix?: string } | undefined {
+export function parseOpenAiImages(value: string | undefined): OpenAiImages | undefined {
   if (value === undefined) return undefined;
   if (value === 'base64') return { imageUrl: 'data-url' };
   if (value === 'relative' || value === 'absolute') return { imageUrl: value };

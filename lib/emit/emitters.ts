@@ -38,6 +38,12 @@ export interface DroppedSamples {
   examples: string[];
 }
 
+/** The warning for a closed writer that left samples out, or undefined. */
+export function droppedWarning(writer: EmitWriter): string | undefined {
+  if (writer.dropped.count === 0) return undefined;
+  return `${path.basename(writer.path)}: ${writer.dropped.count} samples left out, their image is unreadable or in a format the target does not take (${writer.dropped.examples.join('; ')})`;
+}
+
 export interface EmitWriter {
   readonly path: string;
   readonly count: number;

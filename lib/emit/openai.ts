@@ -20,6 +20,15 @@ import { checkImageRoot, relativeImagePath, toTrainingSample, type KeptTriplet, 
 
 export type OpenAiImageReference = 'relative' | 'absolute' | 'file-url' | 'data-url' | 'url-prefix';
 
+/** How the runs' train.openai.jsonl references images (`--openai-images`). */
+export interface OpenAiImages {
+  imageUrl: OpenAiImageReference;
+  imageUrlPrefix?: string;
+}
+
+/** The runs' default: images inlined as base64 data URLs, what fine-tuning services take. */
+export const DEFAULT_OPENAI_IMAGES: Readonly<OpenAiImages> = Object.freeze({ imageUrl: 'data-url' });
+
 export interface OpenAiEmitOptions {
   imageRoot: string;
   /** How the image is referenced. Default 'relative'. */

@@ -19,8 +19,8 @@
 import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { SrfError, invalidArgument } from '../errors.js';
-import { EMITTERS, type EmitFormat, type EmitWriter } from '../emit/emitters.js';
-import type { OpenAiImageReference } from '../emit/openai.js';
+import { EMITTERS, droppedWarning, type EmitFormat, type EmitWriter } from '../emit/emitters.js';
+import { DEFAULT_OPENAI_IMAGES, type OpenAiImages } from '../emit/openai.js';
 import { sampleFromLlavaRecord, type KeptTriplet } from '../emit/sample.js';
 import { DATA_TYPES, isDataType, type DataType } from '../srf/data-types.js';
 import { matchTypeMix, PerTypeSelector, typeMixFromLlavaData, type ScoredItem, type TypeMix } from '../srf/select.js';
@@ -50,7 +50,7 @@ export interface FinalizeOptions {
   /** The folder the original data's image paths are relative to (default: image-folder.ts's rule). */
   mergeImageFolder?: string | undefined;
   /** How train.openai.jsonl references images. Default base64 data URLs (what fine-tuning services take). */
-  openaiImages?: { imageUrl: OpenAiImageReference; imageUrlPrefix?: string } | undefined;
+  openaiImages?: OpenAiImages | undefined;
   /** Write report.html. Default true. */
   report?: boolean;
   /**
@@ -289,7 +289,7 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
     warnings.push(message);
     log('warn', message);
   };
-  const emitOptions = { overwrite: true, ...(options.openaiImages ?? { imageUrl: 'data-url' as const }) };
+  const emitOptions = { overwrite: true, ...(options.openaiImages ?? DEFAULT_OPENAI_IMAGES) };
   const tmpJournal = path.join(out, `.${JOURNAL_FILE}.rewrite.tmp`);
   const journalOut = await LineWriter.open(tmpJournal);
   const writers: EmitWriter[] = [];
@@ -344,9 +344,10 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
     await rename(tmpJournal, journalFile);
     for (const writer of [...writers, ...mergedWriters]) {
       await writer.close();
-      if (writer.dropped.count > 0) {
+      const dropped = droppedWarning(writer);
+      if (dropped) {
         (outputs.dropped ??= {})[path.basename(writer.path)] = writer.dropped;
-        warn(`${path.basename(writer.path)}: ${writer.dropped.count} samples left out, their image is unreadable or in a format the target does not take (${writer.dropped.examples.join('; ')})`);
+        warn(dropped);
       }
     }
     if (options.mergeWith) {

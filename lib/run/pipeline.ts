@@ -20,7 +20,7 @@ import path from 'node:path';
 import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
 import { draftIfGreedy } from '../draft.js';
-import type { OpenAiImageReference } from '../emit/openai.js';
+import type { OpenAiImages } from '../emit/openai.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles, type VisionModelFileInfo } from '../gguf/check.js';
 import { defaultDevices, resolveDevices, type DeviceSpec } from '../devices.js';
 import { defaultParallel } from '../kv-layout.js';
@@ -96,7 +96,7 @@ export interface RefineOptions {
   /** Folder the original data's images are relative to (default: lib/run/image-folder.ts's rule). */
   mergeImageFolder?: string;
   /** How train.openai.jsonl references images (default base64 data URLs). */
-  openaiImages?: { imageUrl: OpenAiImageReference; imageUrlPrefix?: string };
+  openaiImages?: OpenAiImages;
   /** SRF round, recorded in every line, kept record and run.json. Default 0. */
   round?: number;
   /** Base seed; image i samples with (seed + its stable key) mod 2^32. Default 0. */

@@ -6,8 +6,8 @@
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { EMITTERS, type EmitFormat, type EmitWriter } from '../emit/emitters.js';
-import type { OpenAiImageReference } from '../emit/openai.js';
+import { EMITTERS, droppedWarning, type EmitFormat, type EmitWriter } from '../emit/emitters.js';
+import { DEFAULT_OPENAI_IMAGES, type OpenAiImages } from '../emit/openai.js';
 import { RecordFileWriter } from '../emit/record-file.js';
 import { sampleFromLlavaRecord } from '../emit/sample.js';
 import { checkSeed } from '../srf/check.js';
@@ -57,7 +57,7 @@ export interface TaskFileOptions {
   /** Formats besides LLaVA (tasks.sharegpt.json, tasks.openai.jsonl). */
   formats?: readonly EmitFormat[];
   /** How tasks.openai.jsonl references images. Default base64 data URLs. */
-  openaiImages?: { imageUrl: OpenAiImageReference; imageUrlPrefix?: string };
+  openaiImages?: OpenAiImages;
   /** Called with what the user must know (missing images, dropped samples). */
   onWarning?: (message: string) => void;
   /** Replace existing outputs. Default true. */
@@ -140,7 +140,7 @@ export async function buildTaskFile(options: TaskFileOptions): Promise<TaskFileS
   try {
     for (const format of formats) {
       const fileName = EMITTERS[format].fileName.replace(/^train\./, 'tasks.');
-      others.push(await EMITTERS[format].open(out, { imageRoot: folder.folder, fileName, overwrite: options.overwrite ?? true, ...(options.openaiImages ?? { imageUrl: 'data-url' as const }) }));
+      others.push(await EMITTERS[format].open(out, { imageRoot: folder.folder, fileName, overwrite: options.overwrite ?? true, ...(options.openaiImages ?? DEFAULT_OPENAI_IMAGES) }));
       outputs[format] = fileName;
     }
     for await (const value of readJsonArray(data)) {
@@ -172,7 +172,8 @@ export async function buildTaskFile(options: TaskFileOptions): Promise<TaskFileS
     options.onWarning?.(message);
   };
   for (const other of others) {
-    if (other.dropped.count > 0) warn(`${path.basename(other.path)}: ${other.dropped.count} samples left out, their image is unreadable or in a format the target does not take (${other.dropped.examples.join('; ')})`);
+    const dropped = droppedWarning(other);
+    if (dropped) warn(dropped);
   }
   const imageCheck = await checkImagePaths(output, folder.folder);
   const missing = imageCheckWarning(TASKS_DATA_FILE, imageCheck);
