@@ -52,8 +52,9 @@ export interface LlavaShape {
   vision: LlavaVisionShape;
 }
 
-const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
-const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const;
+/** CLIP's image normalisation (OpenAI CLIP ViT-L/14, LLaVA-1.5's vision tower). */
+export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
+export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const;
 
 export const LLAVA_SHAPES = {
   /**

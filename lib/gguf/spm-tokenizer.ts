@@ -6,8 +6,9 @@
  * exactly as the engine will; test/world-tokenizer.test.ts checks it against llama.cpp.
  */
 import { TokenType } from './constants.js';
+import { SPACE as SPM_SPACE } from './vocab.js';
 
-export const SPM_SPACE = '\u2581';
+export { SPM_SPACE };
 
 export interface SpmVocabulary {
   tokens: readonly string[];

@@ -10,14 +10,12 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkEmbedderFile, checkVisionModelFiles } from '../../lib/gguf/check.js';
-import { planBertEmbedder, planLlavaMmproj, planLlavaTextModel, type BertShape, type LlavaShape } from '../../lib/gguf/fixtures.js';
+import { CLIP_MEAN, CLIP_STD, planBertEmbedder, planLlavaMmproj, planLlavaTextModel, type BertShape, type LlavaShape } from '../../lib/gguf/fixtures.js';
 import type { Vocab } from '../../lib/gguf/vocab.js';
 import { writeGguf } from '../../lib/gguf/writer.js';
 import { WORLD_MODEL_FILES } from '../../lib/world/model-files.js';
 import { WORLD_MODEL } from './config.js';
 
-const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
-const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const;
 
 export function worldShape(vocabSize: number): LlavaShape {
   const { text, vision } = WORLD_MODEL;
