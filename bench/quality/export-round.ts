@@ -8,7 +8,7 @@ import path from 'node:path';
 import { checkLoraFile, checkVisionModelFiles } from '../../lib/gguf/check.js';
 import { planLlavaLora, planLlavaMmproj, LORA_TARGETS } from '../../lib/gguf/fixtures.js';
 import { writeGguf } from '../../lib/gguf/writer.js';
-import { readWeights, worldShape } from '../../training/world/export.js';
+import { assertAllUsed, readWeights, worldShape } from '../../training/world/export.js';
 import { readGgufVocab } from './gguf-weights.js';
 
 export interface RoundFiles {
@@ -28,10 +28,7 @@ export async function exportRound(trainDir: string, baseModel: string, outDir: s
   const mmWeights = await readWeights(path.join(trainDir, 'weights-mmproj'));
   const mmproj = planLlavaMmproj(shape, { weights: mmWeights, name: `${name} mmproj` });
   await writeGguf(files.mmproj, mmproj.metadata, mmproj.tensors);
-  for (const weights of [loraWeights, mmWeights]) {
-    const unused = (weights as unknown as { unused(): string[] }).unused();
-    if (unused.length > 0) throw new Error(`weights the GGUF layout has no place for: ${unused.join(', ')}`);
-  }
+  for (const weights of [loraWeights, mmWeights]) assertAllUsed(weights);
   await checkLoraFile(files.lora, await checkVisionModelFiles(baseModel, files.mmproj));
   return files;
 }

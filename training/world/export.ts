@@ -37,8 +37,17 @@ interface Manifest {
   [name: string]: { shape: number[]; offset: number };
 }
 
+/** A lookup of trained weights by GGUF name that remembers which were taken. */
+export type TrainedWeights = ((name: string, dims: readonly number[]) => Float32Array) & { unused(): string[] };
+
+/** Every weight PyTorch wrote went into the GGUF (a leftover means the layout and the model disagree). */
+export function assertAllUsed(weights: TrainedWeights): void {
+  const unused = weights.unused();
+  if (unused.length > 0) throw new Error(`weights the GGUF layout has no place for: ${unused.join(', ')}`);
+}
+
 /** The weights PyTorch wrote (float32, torch layout = ggml order reversed), looked up by GGUF name. */
-export async function readWeights(stem: string): Promise<(name: string, dims: readonly number[]) => Float32Array> {
+export async function readWeights(stem: string): Promise<TrainedWeights> {
   const manifest = JSON.parse(await readFile(`${stem}.json`, 'utf8')) as Manifest;
   const data = await readFile(`${stem}.bin`);
   const used = new Set<string>();
@@ -54,8 +63,7 @@ export async function readWeights(stem: string): Promise<(name: string, dims: re
     const count = dims.reduce((a, b) => a * b, 1);
     return new Float32Array(data.buffer.slice(data.byteOffset + entry.offset, data.byteOffset + entry.offset + count * 4));
   };
-  lookup.unused = () => Object.keys(manifest).filter((name) => !used.has(name));
-  return lookup;
+  return Object.assign(lookup, { unused: () => Object.keys(manifest).filter((name) => !used.has(name)) });
 }
 
 export async function readVocab(file: string): Promise<Vocab> {
@@ -73,8 +81,7 @@ export async function exportWorldLlava(dataDir: string, trainDir: string, outDir
   for (const [kind, file] of [['text', files.model], ['mmproj', files.mmproj]] as const) {
     const weights = await readWeights(path.join(trainDir, `weights-${kind}`));
     const plan = kind === 'text' ? planLlavaTextModel(shape, { vocab, weights, name }) : planLlavaMmproj(shape, { weights, name: `${name} mmproj` });
-    const unused = (weights as unknown as { unused(): string[] }).unused();
-    if (unused.length > 0) throw new Error(`weights the GGUF layout has no place for: ${unused.join(', ')}`);
+    assertAllUsed(weights);
     await writeGguf(file, plan.metadata, plan.tensors);
   }
   await checkVisionModelFiles(files.model, files.mmproj);
@@ -89,8 +96,7 @@ export async function exportWorldEmbedder(dataDir: string, trainDir: string, out
   const train = JSON.parse(await readFile(path.join(trainDir, 'train.json'), 'utf8')) as { steps: number; seed: number };
   const weights = await readWeights(path.join(trainDir, 'weights'));
   const plan = planBertEmbedder(shape, { vocab, weights, name: `srf-native world embedder (bert, trained ${train.steps} steps, seed ${train.seed})` });
-  const unused = (weights as unknown as { unused(): string[] }).unused();
-  if (unused.length > 0) throw new Error(`weights the GGUF layout has no place for: ${unused.join(', ')}`);
+  assertAllUsed(weights);
   await mkdir(outDir, { recursive: true });
   const file = path.join(outDir, WORLD_MODEL_FILES.embedder);
   await writeGguf(file, plan.metadata, plan.tensors);
