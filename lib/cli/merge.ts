@@ -44,29 +44,33 @@ export function mergeCommand(ctx: CliContext): CommandModule<object, MergeArgs> 
     handler: async (argv) => {
       if ((argv.dir === undefined) === (argv.in === undefined)) throw new SrfError('INVALID_ARGUMENT', 'merge takes either OUT (the --out of the shard runs) or --in folders with --out (see --help)');
       if (argv.in !== undefined && argv.out === undefined) throw new SrfError('INVALID_ARGUMENT', 'merge --in needs --out DIR (see --help)');
-      const options: MergeOptions = { inputs: argv.in ?? [], out: argv.out ?? (argv.dir as string), report: argv.report, command: ctx.argv, onLog: ctx.onLog };
+      // What both kinds of merge take; then OUT's shards, or the --in folders into --out.
+      const selection: Omit<MergeOptions, 'inputs' | 'out'> = { report: argv.report, command: ctx.argv, onLog: ctx.onLog };
       const keepTop = optionalNumber(argv['keep-top'], '--keep-top');
-      if (keepTop !== undefined) options.keepTop = keepTop;
-      if (argv['match-mix'] !== undefined) options.matchMix = argv['match-mix'];
-      if (argv.format) options.formats = parseFormats(argv.format);
-      if (argv['merge-with'] !== undefined) options.mergeWith = argv['merge-with'];
-      if (argv['merge-image-folder'] !== undefined) options.mergeImageFolder = argv['merge-image-folder'];
-      let result: MergeSummary | MergeShardsSummary;
+      if (keepTop !== undefined) selection.keepTop = keepTop;
+      if (argv['match-mix'] !== undefined) selection.matchMix = argv['match-mix'];
+      if (argv.format) selection.formats = parseFormats(argv.format);
+      if (argv['merge-with'] !== undefined) selection.mergeWith = argv['merge-with'];
+      if (argv['merge-image-folder'] !== undefined) selection.mergeImageFolder = argv['merge-image-folder'];
+      let result: MergeSummary;
+      let shards: MergeShardsSummary['shards'] | undefined;
+      let incomplete = false;
       if (argv.dir !== undefined) {
-        const { inputs: _none, out: _out, ...rest } = options;
-        result = await mergeShards({ ...rest, out: argv.dir, ...(argv.out !== undefined ? { into: argv.out } : {}) });
+        const merged = await mergeShards({ ...selection, out: argv.dir, ...(argv.out !== undefined ? { into: argv.out } : {}) });
+        result = merged;
+        shards = merged.shards;
+        incomplete = !merged.allComplete;
+        if (incomplete) ctx.exitCode = 3;
       } else {
-        result = await mergeRuns(options);
+        result = await mergeRuns({ ...selection, inputs: argv.in as string[], out: argv.out as string });
       }
-      const shards = 'shards' in result ? result.shards : undefined;
-      if (shards && !(result as MergeShardsSummary).allComplete) ctx.exitCode = 3;
       if (argv.json) {
         ctx.event({ event: 'finish', out: result.out, counts: result.counts, selection: result.selection, outputs: result.outputs, duplicates: result.duplicates, linesPerInput: result.linesPerInput, ...(shards ? { shards } : {}) });
         return;
       }
       const what = shards ? `${shards.complete.length} of ${shards.count} shards` : `${Object.keys(result.linesPerInput).length} folders`;
       ctx.print(`merged ${what} into ${result.out}: ${result.counts.images} images (${result.duplicates} duplicates dropped), ${result.counts.kept} kept — ${result.selection.policy}`);
-      if (shards && shards.complete.length < shards.count) {
+      if (shards && incomplete) {
         ctx.print(`incomplete: ${[...shards.missing.map((s) => `${s.index} missing`), ...shards.unfinished.map((s) => `${s.index} ${s.status}`)].join(', ')}; run merge again once they finish`);
       }
     },
