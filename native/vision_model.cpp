@@ -420,12 +420,12 @@ Napi::Value VisionModel::Submit(const Napi::CallbackInfo& info) {
     const int32_t nVocab = llama_vocab_n_tokens(llama_model_get_vocab(loaded_.model));
     for (uint32_t i = 0; i < list.Length(); ++i) {
       Napi::Value token = list.Get(i);
+      const double id = token.IsNumber() ? token.As<Napi::Number>().DoubleValue() : -1.0;
       // An id outside the vocabulary would fail the whole step's llama_decode, other requests included.
-      if (!token.IsNumber() || token.As<Napi::Number>().DoubleValue() != token.As<Napi::Number>().Int32Value() ||
-          token.As<Napi::Number>().Int32Value() < 0 || token.As<Napi::Number>().Int32Value() >= nVocab) {
+      if (!(id >= 0 && id < nVocab) || id != static_cast<double>(static_cast<int32_t>(id))) {
         ThrowError(env, code::kInvalidArgument, "submit(): draftTokens must be token ids in [0, " + std::to_string(nVocab) + ")");
       }
-      request->draft.push_back(static_cast<llama_token>(token.As<Napi::Number>().Int32Value()));
+      request->draft.push_back(static_cast<llama_token>(id));
     }
   }
   const uint64_t id = nextId_++;
