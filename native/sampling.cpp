@@ -148,15 +148,19 @@ llama_token RequestSampler::Argmax(const float* logits) const {
   return best;
 }
 
+// The grammar on one token alone: far cheaper than on a candidate array.
+bool RequestSampler::GrammarAllows(llama_token token) {
+  llama_token_data single{token, 1.0f, 0.0f};
+  llama_token_data_array one{&single, 1, -1, false};
+  llama_sampler_apply(grammar_, &one);
+  return !Rejected(single);
+}
+
 llama_token RequestSampler::Greedy(const float* logits) {
   // Without a grammar a greedy row is an argmax over the logits: no vocabulary-sized candidate
   // array per row (with dozens of rows that copy is a visible share of a GPU decode step).
   const llama_token best = Argmax(logits);
-  if (!grammar_) return best;
-  llama_token_data single{best, 1.0f, 0.0f};
-  llama_token_data_array one{&single, 1, -1, false};
-  llama_sampler_apply(grammar_, &one);
-  if (!Rejected(single)) return best;
+  if (!grammar_ || GrammarAllows(best)) return best;
   // Rejected: the best token the grammar allows, over the whole vocabulary.
   if (!FillAllowed(logits)) return LLAMA_TOKEN_NULL;
   return std::min_element(candidates_.begin(), candidates_.end(), Better)->id;
@@ -183,11 +187,7 @@ llama_token RequestSampler::Sampled(const float* logits) {
     llama_token_data_array all{candidates_.data(), candidates_.size(), -1, false};
     llama_sampler_apply(chain_, &all);
     const llama_token drawn = all.data[all.selected].id;
-    if (!grammar_) return drawn;
-    llama_token_data single{drawn, 1.0f, 0.0f};
-    llama_token_data_array one{&single, 1, -1, false};
-    llama_sampler_apply(grammar_, &one);
-    if (!Rejected(single)) return drawn;
+    if (!grammar_ || GrammarAllows(drawn)) return drawn;
     if (!FillAllowed(logits)) return LLAMA_TOKEN_NULL;
     std::sort(candidates_.begin(), candidates_.end(), Better);
   }

@@ -98,6 +98,8 @@ class RequestSampler {
   bool FillAllowed(const float* logits);
   // Applies the grammar to candidates_ and drops what it rejects; false when nothing is left.
   bool KeepAllowed();
+  // Whether the grammar accepts `token` next.
+  bool GrammarAllows(llama_token token);
   void Accept(llama_token token);
 
   int32_t nVocab_;
