@@ -233,7 +233,7 @@ function mmprojInfo(info: GgufInfo): VisionEncoderFileInfo {
 
   const nEmbd = requireNumber(info, 'clip.vision.embedding_length', 'MMPROJ_INVALID');
   const nHead = requireNumber(info, 'clip.vision.attention.head_count', 'MMPROJ_INVALID');
-  requireNumber(info, 'clip.vision.feed_forward_length', 'MMPROJ_INVALID');
+  const nFf = requireNumber(info, 'clip.vision.feed_forward_length', 'MMPROJ_INVALID');
   const nLayer = requireNumber(info, 'clip.vision.block_count', 'MMPROJ_INVALID');
   requireNumber(info, 'clip.vision.projection_dim', 'MMPROJ_INVALID');
   requireNumber(info, 'clip.vision.attention.layer_norm_epsilon', 'MMPROJ_INVALID');
@@ -253,7 +253,7 @@ function mmprojInfo(info: GgufInfo): VisionEncoderFileInfo {
   if (projectorType === 'ldp' || projectorType === 'ldpv2') imageTokens = Math.floor(imageTokens / 4);
 
   let projectorWidth: number | undefined;
-  if (projectorType === 'mlp') projectorWidth = checkLlavaTensors(info, nEmbd, nLayer, patchSize, side * side);
+  if (projectorType === 'mlp') projectorWidth = checkLlavaTensors(info, { nEmbd, nFf, nLayer, patchSize, nPatches: side * side });
   else if (projectorType === 'ldpv2') projectorWidth = findTensor(info, 'mm.model.peg.0.bias')?.dims[0];
   else if (projectorType === 'ldp') projectorWidth = findTensor(info, 'mm.model.mb_block.1.block.2.1.bias')?.dims[0];
 
@@ -261,35 +261,90 @@ function mmprojInfo(info: GgufInfo): VisionEncoderFileInfo {
 }
 
 /**
+ * The tensors of a LLaVA (mlp projector) mmproj, as the bundled llama.cpp reads them
+ * (tools/mtmd/clip.cpp's loader and models/llava.cpp's graph), with the ggml shapes the graph
+ * needs from the header. Required: what the graph dereferences without a null check (a missing
+ * q/k/v weight passes the loader, which takes them as optional for fused-qkv models, then crashes
+ * the llava graph, which has no fused path), and each block's biases and norms, which every ViT a
+ * LLaVA mmproj is made from has (the graph would skip a missing one and answer wrongly without a
+ * word). Optional, as the graph treats them and as ViT families differ: the class token, pre- and
+ * post-layernorm (SigLIP has no class token and no pre-norm); checked only when present.
+ * One table, so the check and its test walk the same list.
+ */
+interface MmprojTensorRule {
+  name: string;
+  required: boolean;
+  /** Accepted ggml shapes (any one), from the header's hyperparameters. */
+  shapes: ReadonlyArray<readonly number[]>;
+}
+
+export function llavaMmprojTensorRules(h: { nEmbd: number; nFf: number; nLayer: number; patchSize: number; nPositions: number }): MmprojTensorRule[] {
+  const { nEmbd: n, nFf: ff } = h;
+  const rules: MmprojTensorRule[] = [
+    { name: 'v.patch_embd.weight', required: true, shapes: [[h.patchSize, h.patchSize, 3, n]] },
+    { name: 'v.position_embd.weight', required: true, shapes: [[n, h.nPositions]] },
+    { name: 'v.class_embd', required: false, shapes: [[n]] },
+    { name: 'v.pre_ln.weight', required: false, shapes: [[n]] },
+    { name: 'v.pre_ln.bias', required: false, shapes: [[n]] },
+    { name: 'v.post_ln.weight', required: false, shapes: [[n]] },
+    { name: 'v.post_ln.bias', required: false, shapes: [[n]] },
+  ];
+  for (let i = 0; i < h.nLayer; i++) {
+    const b = `v.blk.${i}.`;
+    for (const w of ['attn_q', 'attn_k', 'attn_v', 'attn_out']) {
+      rules.push({ name: `${b}${w}.weight`, required: true, shapes: [[n, n]] }, { name: `${b}${w}.bias`, required: true, shapes: [[n]] });
+    }
+    for (const norm of ['ln1', 'ln2']) {
+      rules.push({ name: `${b}${norm}.weight`, required: true, shapes: [[n]] }, { name: `${b}${norm}.bias`, required: true, shapes: [[n]] });
+    }
+    // The legacy converter stores fc1 as ffn_down and fc2 as ffn_up; clip.cpp swaps them back when the
+    // shapes say so, so either orientation is accepted (the pair is checked below).
+    for (const w of ['ffn_up', 'ffn_down']) {
+      rules.push({ name: `${b}${w}.weight`, required: true, shapes: [[n, ff], [ff, n]] }, { name: `${b}${w}.bias`, required: true, shapes: [[ff], [n]] });
+    }
+  }
+  return rules;
+}
+
+/**
  * The tensors clip.cpp's llava graph uses, with the shapes that keep ggml's assertions quiet.
  * Returns the projector's output width (mm.2.weight's ne[1], or mm.3's for the Yi-style
  * projector), which mtmd compares with the text model's width.
  */
-function checkLlavaTensors(info: GgufInfo, nEmbd: number, nLayer: number, patchSize: number, nPatches: number): number {
+function checkLlavaTensors(info: GgufInfo, h: { nEmbd: number; nFf: number; nLayer: number; patchSize: number; nPatches: number }): number {
   const file = info.path;
   const missing = (name: string): SrfError =>
     new SrfError('MMPROJ_INVALID', `the mmproj lacks the tensor ${name}, which the LLaVA (mlp) projector needs`, { file });
   const bad = (name: string, dims: readonly number[], want: string): SrfError =>
     new SrfError('MMPROJ_INVALID', `tensor ${name} is ${dimsText(dims)}, expected ${want}: the mmproj is inconsistent`, { file });
+  const sameDims = (a: readonly number[], b: readonly number[]) => a.length >= b.length && b.every((d, i) => a[i] === d) && a.slice(b.length).every((d) => d === 1);
 
-  const patch = findTensor(info, 'v.patch_embd.weight');
-  if (!patch) throw missing('v.patch_embd.weight');
-  if (patch.dims[0] !== patchSize || patch.dims[1] !== patchSize || patch.dims[2] !== 3 || patch.dims[3] !== nEmbd) {
-    throw bad('v.patch_embd.weight', patch.dims, `${patchSize}x${patchSize}x3x${nEmbd}`);
+  const nPositions = h.nPatches + (findTensor(info, 'v.class_embd') ? 1 : 0);
+  for (const rule of llavaMmprojTensorRules({ ...h, nPositions })) {
+    const tensor = findTensor(info, rule.name);
+    if (!tensor) {
+      if (rule.required) throw missing(rule.name);
+      continue;
+    }
+    // Positions may hold more rows than the image uses; every other tensor matches exactly.
+    const fits = rule.name === 'v.position_embd.weight' ? tensor.dims[0] === h.nEmbd && (tensor.dims[1] ?? 1) >= nPositions : rule.shapes.some((s) => sameDims(tensor.dims, s));
+    if (!fits) throw bad(rule.name, tensor.dims, rule.shapes.map(dimsText).join(' or '));
   }
-  const pos = findTensor(info, 'v.position_embd.weight');
-  if (!pos) throw missing('v.position_embd.weight');
-  const nPos = nPatches + (findTensor(info, 'v.class_embd') ? 1 : 0);
-  if (pos.dims[0] !== nEmbd || (pos.dims[1] ?? 1) < nPos) throw bad('v.position_embd.weight', pos.dims, `${nEmbd}x${nPos}`);
-  for (let i = 0; i < nLayer; i++) {
-    for (const w of ['attn_out', 'ffn_up', 'ffn_down']) {
-      if (!findTensor(info, `v.blk.${i}.${w}.weight`)) throw missing(`v.blk.${i}.${w}.weight`);
+  for (let i = 0; i < h.nLayer; i++) {
+    const up = findTensor(info, `v.blk.${i}.ffn_up.weight`)!;
+    const down = findTensor(info, `v.blk.${i}.ffn_down.weight`)!;
+    if (up.dims[0] !== down.dims[1]) throw bad(`v.blk.${i}.ffn_up.weight`, up.dims, `the transpose of v.blk.${i}.ffn_down.weight (${dimsText(down.dims)})`);
+    for (const w of ['ffn_up', 'ffn_down']) {
+      const weight = findTensor(info, `v.blk.${i}.${w}.weight`)!;
+      const bias = findTensor(info, `v.blk.${i}.${w}.bias`);
+      if (bias && bias.dims[0] !== weight.dims[1]) throw bad(`v.blk.${i}.${w}.bias`, bias.dims, `[${weight.dims[1]}] to match its weight`);
     }
   }
+
   const mm0 = findTensor(info, 'mm.0.weight');
   if (!mm0) throw missing('mm.0.weight');
   if (!findTensor(info, 'mm.0.bias')) throw missing('mm.0.bias');
-  if (mm0.dims[0] !== nEmbd) throw bad('mm.0.weight', mm0.dims, `${nEmbd}x(hidden)`);
+  if (mm0.dims[0] !== h.nEmbd) throw bad('mm.0.weight', mm0.dims, `${h.nEmbd}x(hidden)`);
   const mm3 = findTensor(info, 'mm.3.weight');
   if (mm3) {
     // Yi-style projector: mm.0 -> norm mm.1 -> gelu -> mm.3 -> norm mm.4
@@ -302,6 +357,10 @@ function checkLlavaTensors(info: GgufInfo, nEmbd: number, nLayer: number, patchS
   if (!mm2) throw missing('mm.2.weight');
   if (!findTensor(info, 'mm.2.bias')) throw missing('mm.2.bias');
   if (mm2.dims[0] !== mm0.dims[1]) throw bad('mm.2.weight', mm2.dims, `${mm0.dims[1]}x(width) to follow mm.0.weight`);
+  const mm0b = findTensor(info, 'mm.0.bias')!;
+  if (mm0b.dims[0] !== mm0.dims[1]) throw bad('mm.0.bias', mm0b.dims, `[${mm0.dims[1]}] to match mm.0.weight`);
+  const mm2b = findTensor(info, 'mm.2.bias')!;
+  if (mm2b.dims[0] !== mm2.dims[1]) throw bad('mm.2.bias', mm2b.dims, `[${mm2.dims[1]}] to match mm.2.weight`);
   return mm2.dims[1] ?? 1;
 }
 
