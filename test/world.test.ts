@@ -17,6 +17,7 @@ import {
   type SceneObject,
 } from '../lib/world/index.js';
 import { boxIoU as iou } from '../lib/srf/metrics.js';
+import { createRandom } from '../lib/srf/random.js';
 
 const SIZE = 64;
 
@@ -142,4 +143,41 @@ t.test("every family's pairs have the data type lib/srf/data-types.ts detects, a
   t.same(new Set(Object.values(FAMILIES).map((f) => f.dataType)), new Set(['short_answer', 'multiple_choice', 'box', 'region_text', 'long_text', 'short_text']));
   t.ok(turns.some((turn) => turn.image === undefined), 'some text-only turns');
   t.ok(records.some((r) => r.conversations.length >= 4), 'some multi-turn records');
+});
+
+t.test('descriptions list objects in reading order: the top row of regions first, left to right within a row', async (t) => {
+  let checked = 0;
+  for (let seed = 0; seed < 400; seed++) {
+    const scene = generateScene(seed);
+    if (scene.objects.length < 2) continue;
+    const detail = FAMILIES.detail.answer(scene, 'Describe the image in detail.') as string;
+    // Each object's sentence, found by its words: their order in the text is the listing order.
+    const at = scene.objects.map((o) => ({ o, index: detail.indexOf(`A ${o.size} ${o.colour} ${o.shape} is`) }));
+    t.ok(at.every((a) => a.index > 0), `seed ${seed}: every object described`);
+    const listed = at.sort((a, b) => a.index - b.index).map((a) => a.o);
+    const row = (o: SceneObject) => Math.floor(['top left', 'top', 'top right', 'left', 'center', 'right', 'bottom left', 'bottom', 'bottom right'].indexOf(objectRegion(o)) / 3);
+    for (let i = 1; i < listed.length; i++) {
+      const [a, b] = [listed[i - 1]!, listed[i]!];
+      if (!(row(a) < row(b) || (row(a) === row(b) && a.x <= b.x))) t.fail(`seed ${seed}: ${detail}`);
+    }
+    const brief = FAMILIES.brief.answer(scene, 'What is in the image?') as string;
+    const order = listed.map((o) => brief.toLowerCase().indexOf(`${o.colour} ${o.shape}`));
+    t.same(order, [...order].sort((x, y) => x - y), `seed ${seed}: the brief description in the same order`);
+    checked++;
+  }
+  t.ok(checked > 200, `${checked} scenes with several objects`);
+});
+
+t.test('an exists question that names a size does not give its answer away', async (t) => {
+  const random = createRandom(5);
+  const answers = { sized: { Yes: 0, No: 0 }, plain: { Yes: 0, No: 0 } };
+  for (let seed = 0; seed < 4000; seed++) {
+    const qa = FAMILIES.exists.ask(generateScene(seed), random)!;
+    const sized = /^Is there an? (small|large) /.test(qa.question);
+    answers[sized ? 'sized' : 'plain'][qa.answer as 'Yes' | 'No']++;
+  }
+  const share = (c: { Yes: number; No: number }) => c.Yes / (c.Yes + c.No);
+  t.ok(answers.sized.Yes + answers.sized.No > 800, 'enough questions name a size');
+  t.ok(share(answers.sized) < 0.6, `"Yes" ${(100 * share(answers.sized)).toFixed(1)} % of the time when a size is named`);
+  t.ok(share(answers.sized) < share(answers.plain) + 0.05, `not more often than without a size (${(100 * share(answers.plain)).toFixed(1)} %)`);
 });

@@ -9,7 +9,7 @@ import { formatBox, parseBox } from '../srf/box.js';
 import { boxIoU } from '../srf/metrics.js';
 import type { Random } from '../srf/random.js';
 import { REFERENCE_PATTERN, REGION_PHRASES, makeReference, referenceFromGroups, referenceText, resolve, type Reference } from './refer.js';
-import { BACKGROUNDS, COLOURS, SHAPES, objectBox, objectRegion, pick, type Scene, type SceneObject } from './scene.js';
+import { BACKGROUNDS, COLOURS, SHAPES, SIZES, objectBox, objectRegion, pick, readingOrder, type Scene, type SceneObject } from './scene.js';
 
 const SHORT = FORMAT_SUFFIXES.shortAnswer;
 const CHOICE = FORMAT_SUFFIXES.multipleChoice;
@@ -137,12 +137,10 @@ const existsFamily: Family = {
   ask(scene, random) {
     let reference: Reference;
     const object = randomObject(scene, random);
-    if (object && random() < 0.5) {
-      reference = { colour: object.colour, shape: object.shape };
-      if (random() < 0.3) reference.size = object.size;
-    } else {
-      reference = { colour: pick(COLOURS, random), shape: pick(SHAPES, random) };
-    }
+    // A named size is drawn the same way whether or not the object is there (the right size or not),
+    // so naming one says nothing about the answer.
+    reference = object && random() < 0.5 ? { colour: object.colour, shape: object.shape } : { colour: pick(COLOURS, random), shape: pick(SHAPES, random) };
+    if (random() < 0.3) reference.size = pick(SIZES, random);
     const words = [reference.size, reference.colour, reference.shape].filter(Boolean).join(' ');
     const question = `Is there ${/^[aeiou]/.test(words) ? 'an' : 'a'} ${words} in the image?`;
     return { family: 'exists', question, answer: existsFamily.answer(scene, question) as string };
@@ -252,7 +250,7 @@ function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-/** One-line description (short free text). */
+/** One-line description (short free text), objects in reading order. */
 const BRIEF_QUESTIONS = ['What is in the image?', 'Describe the image briefly.'];
 const briefFamily: Family = {
   name: 'brief',
@@ -264,11 +262,11 @@ const briefFamily: Family = {
   },
   answer(scene, question) {
     if (!scene || !BRIEF_QUESTIONS.includes(question.trim())) return null;
-    return `${capitalise(listObjects(scene.objects))} on a ${scene.background} background.`;
+    return `${capitalise(listObjects(readingOrder(scene.objects)))} on a ${scene.background} background.`;
   },
 };
 
-/** Detailed description (long text): how many objects, then one sentence per object. */
+/** Detailed description (long text): how many objects, then one sentence per object in reading order. */
 const DETAIL_QUESTION = 'Describe the image in detail.';
 const detailFamily: Family = {
   name: 'detail',
@@ -281,7 +279,7 @@ const detailFamily: Family = {
     if (!scene || question.trim() !== DETAIL_QUESTION) return null;
     const n = scene.objects.length;
     const sentences = [n === 1 ? `There is one object on a ${scene.background} background.` : `There are ${NUMBER_WORDS[n]} objects on a ${scene.background} background.`];
-    for (const o of scene.objects) sentences.push(`A ${o.size} ${o.colour} ${o.shape} is ${REGION_PHRASES[objectRegion(o)]}.`);
+    for (const o of readingOrder(scene.objects)) sentences.push(`A ${o.size} ${o.colour} ${o.shape} is ${REGION_PHRASES[objectRegion(o)]}.`);
     return sentences.join(' ');
   },
 };

@@ -81,6 +81,16 @@ export function objectRegion(object: SceneObject): RegionName {
   return REGIONS[row * 3 + column] as RegionName;
 }
 
+/**
+ * The order descriptions list objects in, the one a reader would guess: top row of regions first,
+ * then the middle, then the bottom, and left to right within a row (drawing order would make a
+ * right description one of up to 24 sentences, graded word for word).
+ */
+export function readingOrder(objects: readonly SceneObject[]): SceneObject[] {
+  const row = (o: SceneObject) => Math.floor(REGIONS.indexOf(objectRegion(o)) / 3);
+  return [...objects].sort((a, b) => row(a) - row(b) || a.x - b.x || a.y - b.y);
+}
+
 export function pick<T>(items: readonly T[], random: Random): T {
   return items[Math.floor(random() * items.length)] as T;
 }
