@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * A BERT-family sentence-embedding model (GGUF) for the consistency scorer: pooled vectors for
  * short-text cosine and per-token vectors for BERTScore, batched, off the JS thread.

@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * A loaded LLaVA-style vision model: the text GGUF + mmproj GGUF (+ LoRA adapters) in the native
  * engine. Every call returns a Promise and never blocks the JS thread; many calls in flight are

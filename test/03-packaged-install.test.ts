@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { tempDir } from './helpers/fixtures.js';
 import { ROOT } from './helpers/cli.js';
+import { CONSUMER, checkConsumerTypes } from './helpers/consumer-types.js';
 
 const exec = promisify(execFile);
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -97,6 +98,13 @@ t.test('a fresh project installs the packed tarball and uses it', async (t) => {
   );
   t.match(imported.stdout, /^NATIVE_MISSING .*npx srf-native build/m, 'the library says the same');
 
+  // The published types compile in that project as a TypeScript user's code (no engine needed):
+  // the README's library example, ESM and CommonJS, without and with @types/node.
+  const types = await checkConsumerTypes(bare, NPM, QUIET);
+  for (const check of [...types.without.map((c) => ({ ...c, name: `${c.name}, no @types/node` })), ...types.with.map((c) => ({ ...c, name: `${c.name}, @types/node` }))]) {
+    t.ok(check.ok, `tsc --noEmit: ${check.name}`, { output: check.output });
+  }
+
   // ... and that command builds it in place and reports what it built.
   const built = await run(NPM, ['exec', '--', 'srf-native', 'build', '--gpu', 'cpu'], bare);
   t.equal(built.code, 0, 'srf-native build', { output: built.stderr.slice(-2000) });
@@ -104,4 +112,12 @@ t.test('a fresh project installs the packed tarball and uses it', async (t) => {
   t.match(built.stdout, /srf-native: engine built: backend cpu, llama\.cpp v\d/);
   const after = await run(NPM, ['exec', '--', 'srf-native', 'info'], bare);
   t.equal(after.code, 0, 'info works after the build');
+});
+
+t.test("the README's library section is the code the consumer-types check compiles", async (t) => {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Using it as a library'));
+  const block = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  const example = (await readFile(CONSUMER, 'utf8')).replace(/^(\/\/.*\n)+/, '');
+  t.equal(block, example, 'README block == examples/library/consumer.ts without its header comment');
 });

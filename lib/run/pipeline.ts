@@ -405,7 +405,31 @@ function runIdentity(r: ResolvedOptions, models: RunModels, imageRoot: string): 
  * each journaled line). Iterate it for the lines as they complete (ask for the iterator right away: lines
  * completed before that are not replayed); `result` resolves after the outputs are written.
  */
-export class RefineRun extends EventEmitter implements AsyncIterable<TripletLine> {
+/** The events of a RefineRun and what each listener receives. */
+export interface RefineEvents {
+  progress: [progress: RefineProgress];
+  log: [entry: RefineLog];
+  result: [line: TripletLine];
+}
+
+/**
+ * EventEmitter's listener methods, typed by RefineEvents. Declared here rather than inherited in the
+ * published types, so that a TypeScript project compiles against srf-native without @types/node.
+ */
+export interface RefineEmitter {
+  on<E extends keyof RefineEvents>(event: E, listener: (...args: RefineEvents[E]) => void): this;
+  once<E extends keyof RefineEvents>(event: E, listener: (...args: RefineEvents[E]) => void): this;
+  off<E extends keyof RefineEvents>(event: E, listener: (...args: RefineEvents[E]) => void): this;
+  addListener<E extends keyof RefineEvents>(event: E, listener: (...args: RefineEvents[E]) => void): this;
+  removeListener<E extends keyof RefineEvents>(event: E, listener: (...args: RefineEvents[E]) => void): this;
+  removeAllListeners(event?: keyof RefineEvents): this;
+  listenerCount(event: keyof RefineEvents): number;
+  emit<E extends keyof RefineEvents>(event: E, ...args: RefineEvents[E]): boolean;
+}
+
+const RefineEmitterBase = EventEmitter as unknown as new () => RefineEmitter;
+
+export class RefineRun extends RefineEmitterBase implements AsyncIterable<TripletLine> {
   readonly result: Promise<RefineSummary>;
   #options: RefineOptions;
   #resolved: ResolvedOptions;
