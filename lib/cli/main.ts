@@ -7,6 +7,7 @@ import yargs, { type Argv } from 'yargs';
 import { SrfError } from '../errors.js';
 import { toolVersion } from '../run/version.js';
 import { buildCommand } from './build.js';
+import { evalCommand, worldQuestionsCommand } from './eval.js';
 import { CliContext, type CliOptions } from './context.js';
 import { infoCommand } from './info.js';
 import { mergeCommand } from './merge.js';
@@ -47,6 +48,8 @@ export async function main(argv: string[] = process.argv.slice(2), options: CliO
     .command(tasksCommand(ctx))
     .command(selectCommand(ctx))
     .command(mergeCommand(ctx))
+    .command(evalCommand(ctx))
+    .command(worldQuestionsCommand(ctx))
     .command(reportCommand(ctx))
     .command(infoCommand(ctx))
     .command(buildCommand(ctx))
@@ -54,7 +57,7 @@ export async function main(argv: string[] = process.argv.slice(2), options: CliO
       const declared = (parser as unknown as { getOptions(): { array: string[]; alias: Record<string, string[]> } }).getOptions();
       refuseRepeatedOptions(argv, declared.array, declared.alias);
     }, true)
-    .demandCommand(1, 'name a command (run, tasks, select, merge, report, info, build); see --help')
+    .demandCommand(1, 'name a command (run, tasks, select, merge, eval, world-questions, report, info, build); see --help')
     .recommendCommands()
     .strict()
     .help()

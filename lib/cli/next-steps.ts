@@ -35,7 +35,13 @@ export function nextStepLines(out: string, manifest: RunManifest): string[] {
   if (!merged) {
     lines.push(`  WARNING: no --merge-with, so step 3 would train on synthetic data only; run again with --merge-with ORIGINAL.json (e.g. llava_v1_5_mix665k.json) --merge-image-folder ITS_IMAGE_FOLDER`);
   }
-  if (outputs.trainScript) lines.push(`  round ${round}, step 3 (refined model):  ${rel(path.join(out, outputs.trainScript))}`);
+  if (outputs.trainScript) {
+    lines.push(`  round ${round}, step 3 (refined model):  ${rel(path.join(out, outputs.trainScript))}`);
+    lines.push(
+      `  did it help:  ${cmd(['srf-native', 'eval', '--questions', 'QUESTIONS.jsonl', '--model', rel(manifest.models?.model.path ?? 'TEXT.gguf'), '--mmproj', 'ITS_MMPROJ', '--lora', 'ITS_ADAPTER', '--answers-file', `round${round}-refined.answers.jsonl`, '--truth', 'TRUTH.jsonl'])}`,
+      `                ${cmd(['srf-native', 'eval', '--compare', 'BEFORE.answers.jsonl', `round${round}-refined.answers.jsonl`, '--truth', 'TRUTH.jsonl'])}`,
+    );
+  }
   lines.push(`  round ${next}, step 1 (generator):  ${cmd(['srf-native', 'tasks', '--data', data, '--image-folder', images, '--round', String(next), ...prompts, '--out', tasksOut])}`);
   lines.push(`                                   ${cmd([`${tasksOut}/train-lora.sh`])}`);
   const model = manifest.models?.model.path ?? 'TEXT.gguf';

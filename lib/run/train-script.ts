@@ -74,6 +74,10 @@ function nextCommands(options: TrainScriptOptions, round: number): string {
   }
   const next = round + 1;
   say(`Refined model of round ${round}: the adapter and mmproj above (srf-native run/generate --lora "$ADAPTER").`);
+  say(`Did it help? Answer a held-out LLaVA question file with it and compare with the model before it:`);
+  sayExpanded(`  srf-native eval --questions <questions.jsonl> --model <the base text GGUF> --mmproj \\"$MMPROJ\\" --lora \\"$ADAPTER\\" \\\\`);
+  sayExpanded(`    --answers-file round${round}-refined.answers.jsonl --truth <its truth>`);
+  sayExpanded(`  srf-native eval --compare <the previous model's answers file> round${round}-refined.answers.jsonl --truth <its truth>`);
   say(`Next: round ${next}, step 1 again on this data, then step 2 with that generator:`);
   sayExpanded(`  srf-native tasks --data \\"$DATA\\" --image-folder \\"$IMAGE_FOLDER\\" --round ${next} --out <round-${next} tasks folder>`);
   sayExpanded(`  <round-${next} tasks folder>/train-lora.sh`);
