@@ -37,7 +37,7 @@ import { runCliPeer } from './peers/cli.js';
 import { runServerPeer } from './peers/server.js';
 import type { PipelinePeerConfig } from './peers/pipeline.js';
 import type { SrfPeerConfig } from './peers/srf.js';
-import { benchRoot, ensureTools, type Tools } from './tools.js';
+import { benchRoot, ensureTools, sourceTree, type Tools } from './tools.js';
 import { GENERATED_PER_TRIPLET, TASKS } from './workload.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -276,6 +276,18 @@ async function writeWorldImages(dir: string, count: number): Promise<string[]> {
 
 async function main(): Promise<void> {
   const root = benchRoot();
+  // The anchors are built from source; srf-native is measured on the same tree's addon, so both run the
+  // same kernels (the prebuilt libraries pick another CPU variant: bench/prebuilt.ts compares those).
+  const argv = process.argv.slice(2);
+  const anchors = !(argv.includes('--skip-cli') && argv.includes('--skip-server'));
+  let addonNote = 'the addon in build/';
+  if (anchors && !process.env.SRF_NATIVE_ADDON) {
+    const tree = await sourceTree(root, (line) => process.stderr.write(`${line}\n`));
+    if (tree.prebuiltAddon) {
+      process.env.SRF_NATIVE_ADDON = tree.addon;
+      addonNote = `${tree.addon} (from source, the anchors' tree; build/ links the prebuilt llama.cpp)`;
+    }
+  }
   const info = buildInfo();
   const cuda = info.backend === 'cuda';
   const flags = parseFlags(process.argv.slice(2), cuda);
@@ -287,6 +299,7 @@ async function main(): Promise<void> {
   const load = loadavg()[0];
   log(`srf-native bench: backend ${info.backend}, llama.cpp ${info.llamaCppVersion}, ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}` +
       (gpus.length ? `, ${gpus.map((g) => g.description || g.name).join(', ')}` : '') + `; load average ${load.toFixed(2)}`);
+  log(`  srf-native: ${addonNote}, llama.cpp ${info.llamaCppFrom}`);
   if (load > availableParallelism() / 2) log(`  note: the machine is busy (load average ${load.toFixed(2)}); timings will be noisy`);
 
   // Tools (the anchors, and llama-quantize for the GPU model).

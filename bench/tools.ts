@@ -71,10 +71,31 @@ function run(cmd: string, args: string[], logFile: string, cwd: string): Promise
   });
 }
 
-/** Builds the three tools in the addon's build tree (turning SRF_LLAMA_TOOLS on once). */
+/**
+ * The build tree the tools come from: build/ when the addon there was compiled from source (the
+ * anchors then link its very objects), else build-source/, a from-source build of the addon made
+ * here once, so that the anchors and the srf-native they are compared with (that tree's addon, which
+ * the benchmark loads) run the same kernels, not the prebuilt libraries' other CPU variants.
+ */
+export async function sourceTree(root: string, log: (line: string) => void, jobs = availableParallelism()): Promise<{ buildDir: string; addon: string; prebuiltAddon: boolean }> {
+  const main = join(root, 'build');
+  const mainCache = join(main, 'CMakeCache.txt');
+  if (existsSync(mainCache) && readCmakeCache(readFileSync(mainCache, 'utf8')).get('SRF_LLAMA_FROM') !== 'prebuilt') {
+    return { buildDir: main, addon: join(main, 'Release', 'srf_native.node'), prebuiltAddon: false };
+  }
+  const buildDir = join(root, 'build-source');
+  const addon = join(buildDir, 'Release', 'srf_native.node');
+  if (!existsSync(addon)) {
+    log(`llama.cpp tools: the addon in build/ links the prebuilt llama.cpp; building a from-source tree in ${buildDir} for the anchors (once)`);
+    await run(process.execPath, [join(root, 'scripts', 'build-native.mjs'), '--from-source', '--out', 'build-source', '--jobs', String(jobs)], join(root, 'bench', 'build-source.log'), root);
+  }
+  return { buildDir, addon, prebuiltAddon: true };
+}
+
+/** Builds the three tools in the source-built tree (turning SRF_LLAMA_TOOLS on once). */
 export async function ensureTools(options: ToolsOptions): Promise<Tools> {
   const log = options.log ?? (() => {});
-  const buildDir = join(options.root, 'build');
+  const { buildDir } = await sourceTree(options.root, log, options.jobs);
   const cacheFile = join(buildDir, 'CMakeCache.txt');
   if (!existsSync(cacheFile)) {
     throw new Error(`${cacheFile} is missing: build the addon first (npm install, or npm run build:native)`);

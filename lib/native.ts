@@ -103,6 +103,13 @@ export interface BuildInfo {
   gpuChoice: 'auto' | 'cuda' | 'cpu';
   cudaArchitectures: string;
   llamaCppVersion: string;
+  /** 'prebuilt': linked against node-llama-cpp's prebuilt libraries (in prebuiltDir); 'source': compiled from its bundle. */
+  llamaCppFrom: 'prebuilt' | 'source';
+  prebuiltDir: string;
+  /** ggml backends registered (prebuilt: loaded at run time from prebuiltDir). */
+  backends: string[];
+  /** Why a backend the build could use is not there (e.g. the CUDA library did not load: no libcublas.so.13); '' when none. */
+  backendWarning: string;
   systemInfo: string;
   supportsGpuOffload: boolean;
   devices: { name: string; description: string; type: string; memoryTotal: number; memoryFree: number }[];

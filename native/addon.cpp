@@ -1,7 +1,11 @@
 // Module entry: exports the engine classes, build information and logging control.
 #include <napi.h>
 
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include <mutex>
+#include <string>
 
 #include "addon_data.h"
 #include "embedder.h"
@@ -23,14 +27,69 @@ const char* DeviceType(enum ggml_backend_dev_type type) {
   }
 }
 
+// With node-llama-cpp's prebuilt llama.cpp, ggml's backends are separate libraries loaded at run
+// time from their folder: the CPU variant best for this machine, and CUDA where its library loads.
+// A CUDA library that is there but does not load (no driver, no CUDA runtime) is said, with why.
+std::string& BackendWarning() {
+  static std::string warning;
+  return warning;
+}
+
+void LoadPrebuiltBackends() {
+  const std::string dir = SRF_PREBUILT_DIR;
+  if (dir.empty()) return;
+  ggml_backend_load_all_from_path(dir.c_str());
+  const std::string cuda = dir + "/libggml-cuda.so";
+  bool haveGpu = false;
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    if (ggml_backend_dev_type(ggml_backend_dev_get(i)) == GGML_BACKEND_DEVICE_TYPE_GPU) haveGpu = true;
+  }
+  if (haveGpu) return;
+  // No NVIDIA driver on this machine: the CPU is the backend, and that is no news.
+  if (access("/proc/driver/nvidia/version", F_OK) != 0 && access("/dev/nvidiactl", F_OK) != 0) return;
+  // Asked again only to learn why it did not load (ggml's loader does not say); the CPU package has no
+  // CUDA library at all, which is no news.
+  void* handle = dlopen(cuda.c_str(), RTLD_LAZY | RTLD_LOCAL);
+  if (handle != nullptr) {
+    dlclose(handle);
+    BackendWarning() = "the CUDA backend of the prebuilt llama.cpp loaded but found no GPU: running on the CPU";
+    return;
+  }
+  const char* error = dlerror();
+  const std::string why = error != nullptr ? error : "";
+  if (why.find("No such file") != std::string::npos && why.find(cuda) != std::string::npos) return;
+  // node-llama-cpp's second CUDA build (its -cuda-ext package), for drivers the first does not suit.
+  const std::string fallback = SRF_PREBUILT_FALLBACK_DIR;
+  if (!fallback.empty() && ggml_backend_load((fallback + "/libggml-cuda.so").c_str()) != nullptr) {
+    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+      if (ggml_backend_dev_type(ggml_backend_dev_get(i)) == GGML_BACKEND_DEVICE_TYPE_GPU) return;
+    }
+  }
+  BackendWarning() = "the CUDA backend of the prebuilt llama.cpp did not load, running on the CPU: " + why;
+}
+
 // What this binary was built with, and the devices it sees now.
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
-  out.Set("backend", SRF_BACKEND);
+  // A prebuilt build runs CUDA only where its CUDA library loaded: say what runs, not what could.
+  std::string backend = SRF_BACKEND;
+  if (std::string(SRF_LLAMA_FROM) == "prebuilt") {
+    backend = "cpu";
+    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+      if (ggml_backend_dev_type(ggml_backend_dev_get(i)) == GGML_BACKEND_DEVICE_TYPE_GPU) backend = "cuda";
+    }
+  }
+  out.Set("backend", backend);
   out.Set("gpuChoice", SRF_GPU_CHOICE);
   out.Set("cudaArchitectures", SRF_CUDA_ARCHS);
   out.Set("llamaCppVersion", SRF_LLAMA_VERSION);
+  out.Set("llamaCppFrom", SRF_LLAMA_FROM);
+  out.Set("prebuiltDir", SRF_PREBUILT_DIR);
+  out.Set("backendWarning", BackendWarning());
+  Napi::Array loaded = Napi::Array::New(env);
+  for (size_t i = 0; i < ggml_backend_reg_count(); ++i) loaded.Set(static_cast<uint32_t>(i), ggml_backend_reg_name(ggml_backend_reg_get(i)));
+  out.Set("backends", loaded);
   out.Set("systemInfo", llama_print_system_info());
   out.Set("supportsGpuOffload", llama_supports_gpu_offload());
   Napi::Array devices = Napi::Array::New(env);
@@ -74,6 +133,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static std::once_flag backendReady;
   std::call_once(backendReady, [] {
     InstallLogger();
+    LoadPrebuiltBackends();
     llama_backend_init();
   });
   env.SetInstanceData(new AddonData());

@@ -4,7 +4,12 @@
  * cmake-js over CMakeLists.txt, the one build truth. Run by `npm install` (the package's install
  * script), `npm run build:native` and `npx srf-native build`.
  *
- *   node scripts/build-native.mjs [--gpu auto|cuda|cpu] [--jobs N] [--sanitize address]
+ *   node scripts/build-native.mjs [--gpu auto|cuda|cpu] [--jobs N] [--sanitize address] [--from-source]
+ *
+ * By default the addon is linked against node-llama-cpp's prebuilt llama.cpp of the same release
+ * (its optional dependency for this platform; the CUDA package where it exists, which also runs on
+ * the CPU), and only mtmd and the addon are compiled. --from-source (SRF_BUILD_FROM_SOURCE=1), a
+ * sanitizer build, or no matching prebuilt package compile all of llama.cpp from the bundle.
  *
  * Environment: SRF_GPU (as --gpu), SRF_BUILD_JOBS (as --jobs; default: every core),
  * CMAKE_CUDA_ARCHITECTURES (e.g. 90; ggml's list of every architecture when unset),
@@ -19,7 +24,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { delimiter, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findLlamaSource, srfPackageRoot } from './llama-source.mjs';
+import { findLlamaSource, findPrebuilt, srfPackageRoot } from './llama-source.mjs';
 
 const GPU_CHOICES = ['auto', 'cuda', 'cpu'];
 const CMAKE_MIN = '3.19';
@@ -39,7 +44,10 @@ export function buildOptions(argv = [], env = process.env) {
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs (or SRF_BUILD_JOBS) must be a whole number >= 1, not '${jobsText}'`);
   const sanitize = flag('sanitize') ?? (env.SRF_SANITIZE || '');
   const cudaArchitectures = env.CMAKE_CUDA_ARCHITECTURES || '';
-  return { gpu, jobs, sanitize, cudaArchitectures };
+  const fromSource = argv.includes('--from-source') || env.SRF_BUILD_FROM_SOURCE === '1' || sanitize !== '';
+  // --out DIR: another build folder (the benchmark's source-built tree beside a prebuilt build/).
+  const out = flag('out');
+  return { gpu, jobs, sanitize, cudaArchitectures, fromSource, ...(out ? { out } : {}) };
 }
 
 /** A tool on PATH (or the full path given), like `command -v`. */
@@ -91,6 +99,31 @@ export function estimateMinutes(backend, jobs, cudaArchitectures) {
   return Math.round(2 + (28 * archs) / Math.min(jobs, 32));
 }
 
+/**
+ * Where llama.cpp comes from for these options: `{ from: 'prebuilt', prebuilt }` or
+ * `{ from: 'source', why }`.
+ */
+export function llamaOrigin(options, source = findLlamaSource()) {
+  if (options.fromSource) return { from: 'source', why: options.sanitize ? `a ${options.sanitize} sanitizer build` : 'asked for (--from-source / SRF_BUILD_FROM_SOURCE=1)' };
+  const prebuilt = findPrebuilt(source, options.gpu);
+  if (prebuilt.problem) return { from: 'source', why: `no usable prebuilt llama.cpp: ${prebuilt.problem}` };
+  return { from: 'prebuilt', prebuilt };
+}
+
+/** The lines said before a build against the prebuilt llama.cpp. */
+export function describePrebuiltBuild(options, prebuilt, env = process.env) {
+  const ccache = which('ccache', env);
+  return [
+    `srf-native: building the engine (mtmd + addon, on the prebuilt llama.cpp) in ${srfPackageRoot()}`,
+    `  backend: ${prebuilt.flavor === 'cuda' ? 'CUDA where its library loads (driver + CUDA 13 runtime, no toolkit needed), else the CPU' : 'CPU'}; the CPU variant for this machine is picked at run time`,
+    `  CUDA architectures: ${prebuilt.flavor === 'cuda' ? 'those of the prebuilt library' : 'none'}`,
+    `  jobs: ${options.jobs} (SRF_BUILD_JOBS to change)`,
+    `  ccache: ${ccache ?? 'not found (install ccache to make rebuilds take seconds)'}`,
+    `  llama.cpp: prebuilt ${prebuilt.release} from ${prebuilt.packageName} (${prebuilt.dir})`,
+    `  expect about ${Math.max(1, Math.round(3 / Math.min(options.jobs, 16)))} min (SRF_BUILD_FROM_SOURCE=1 compiles all of llama.cpp instead)`,
+  ];
+}
+
 /** The lines said before the build starts. */
 export function describeBuild(options, env = process.env) {
   const nvcc = options.gpu === 'cpu' ? undefined : cudaCompiler(env);
@@ -127,8 +160,11 @@ export function describeBuild(options, env = process.env) {
 }
 
 /** cmake-js's arguments for these options. */
-export function cmakeJsArgs(options, outDir) {
-  const args = ['compile', '--out', outDir, '--parallel', String(options.jobs), `--CDSRF_GPU=${options.gpu}`];
+export function cmakeJsArgs(options, outDir, origin = { from: 'source' }) {
+  const args = ['compile', '--out', outDir, '--parallel', String(options.jobs), `--CDSRF_GPU=${options.gpu}`, `--CDSRF_LLAMA_FROM=${origin.from}`];
+  if (origin.from === 'prebuilt') {
+    args.push(`--CDSRF_LLAMA_PREBUILT_DIR=${origin.prebuilt.dir}`, `--CDSRF_LLAMA_PREBUILT_FALLBACK=${origin.prebuilt.fallbackDir}`);
+  }
   if (options.cudaArchitectures) args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${options.cudaArchitectures}`);
   if (options.sanitize) args.push(`--CDSRF_SANITIZE=${options.sanitize}`);
   return args;
@@ -136,6 +172,7 @@ export function cmakeJsArgs(options, outDir) {
 
 /** Where a build goes: build/, or its own folder for a sanitizer build so it never replaces it. */
 export function buildFolder(options) {
+  if (options.out) return options.out;
   return options.sanitize ? `build-${options.sanitize === 'address' ? 'asan' : options.sanitize}` : 'build';
 }
 
@@ -174,27 +211,39 @@ export async function buildNative(argv = process.argv.slice(2), { log = (line) =
   const options = buildOptions(argv);
   const problems = missingTools();
   if (problems.length) throw new Error(`this machine needs ${problems.join('; ')} to build the engine`);
-  findLlamaSource(root); // fails early, with the folders it looked in, when node-llama-cpp is missing
-  for (const line of describeBuild(options)) log(line);
+  const source = findLlamaSource(root); // fails early, with the folders it looked in, when node-llama-cpp is missing
+  const origin = llamaOrigin(options, source);
+  if (origin.from === 'prebuilt') for (const line of describePrebuiltBuild(options, origin.prebuilt)) log(line);
+  else {
+    for (const line of describeBuild(options)) log(line);
+    log(`  llama.cpp: from source (${source.tag}): ${origin.why}`);
+  }
   const outDir = buildFolder(options);
   const cmakeJs = createRequire(join(root, 'package.json')).resolve('cmake-js/bin/cmake-js');
   const started = Date.now();
-  const code = await new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cmakeJs, ...cmakeJsArgs(options, outDir)], {
-      cwd: root,
-      stdio: 'inherit',
-      env: { ...process.env, CCACHE_BASEDIR: process.env.CCACHE_BASEDIR ?? '/' },
+  const cmakeJsRun = (args) =>
+    new Promise((resolvePromise, reject) => {
+      const child = spawn(process.execPath, [cmakeJs, ...args], {
+        cwd: root,
+        stdio: 'inherit',
+        env: { ...process.env, CCACHE_BASEDIR: process.env.CCACHE_BASEDIR ?? '/' },
+      });
+      child.on('error', reject);
+      child.on('close', (status, signal) => resolvePromise(signal ? 128 : (status ?? 1)));
     });
-    child.on('error', reject);
-    child.on('close', (status, signal) => resolvePromise(signal ? 128 : (status ?? 1)));
-  });
+  // `cmake-js compile` only builds a folder that is already configured, keeping its old options
+  // (another --gpu, prebuilt or from source): configure every time, then build.
+  const [, ...rest] = cmakeJsArgs(options, outDir, origin);
+  const configureArgs = ['configure', ...rest.filter((a, i, all) => a !== '--parallel' && all[i - 1] !== '--parallel')];
+  let code = await cmakeJsRun(configureArgs);
+  if (code === 0) code = await cmakeJsRun(['build', '--out', outDir, '--parallel', String(options.jobs)]);
   if (code !== 0) throw new Error(`cmake-js exited with ${code}; the lines above say why`);
   const addon = join(root, outDir, 'Release', 'srf_native.node');
   if (!existsSync(addon)) throw new Error(`the build finished but ${addon} is missing`);
   log(`srf-native: built ${addon} in ${Math.round((Date.now() - started) / 1000)} s`);
   const freed = pruneInstalledBuild(root, outDir);
   if (freed) log(`srf-native: removed the build's ${Math.round(freed / 2 ** 20)} MB of sources and objects (SRF_KEEP_BUILD=1 keeps them)`);
-  return { addon, outDir, options };
+  return { addon, outDir, options, origin };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -54,6 +54,52 @@ export function findLlamaSource(fromDir = srfPackageRoot()) {
   return { packageDir: real, bundle, info, tag };
 }
 
+/**
+ * node-llama-cpp's prebuilt llama.cpp for this platform, built from the same release as the bundle:
+ * `{ dir, packageName, release, flavor: 'cpu' | 'cuda', fallbackDir }` or `{ problem }` saying why
+ * there is none (no package for the platform, another release, files missing). The packages are
+ * node-llama-cpp's optional dependencies, found from its folder the way Node finds them. `gpu`:
+ * 'cpu' takes the CPU package; 'cuda' and 'auto' the CUDA one where it exists (it runs on the CPU
+ * too, from the same folder, when its CUDA library does not load), 'cuda' insisting.
+ */
+export function findPrebuilt(source = findLlamaSource(), gpu = 'auto', platform = process.platform, arch = process.arch) {
+  const base = `@node-llama-cpp/${platform}-${arch}`;
+  const lookup = createRequire(join(source.packageDir, 'package.json')).resolve.paths(base) ?? [];
+  const find = (name) => lookup.map((d) => join(d, name)).find((d) => existsSync(join(d, 'package.json')));
+  const candidates = gpu === 'cpu' ? [base] : [`${base}-cuda`, ...(gpu === 'cuda' ? [] : [base])];
+  const problems = [];
+  for (const packageName of candidates) {
+    const packageDir = find(packageName);
+    if (!packageDir) {
+      problems.push(`${packageName} is not installed`);
+      continue;
+    }
+    const flavor = packageName.endsWith('-cuda') ? 'cuda' : 'cpu';
+    const bins = join(realpathSync(packageDir), 'bins', `${platform}-${arch}${flavor === 'cuda' ? '-cuda' : ''}`);
+    let release;
+    try {
+      release = JSON.parse(readFileSync(join(bins, '_nlcBuildMetadata.json'), 'utf8')).buildOptions.llamaCpp.release;
+    } catch (error) {
+      problems.push(`${bins}/_nlcBuildMetadata.json is unreadable (${error.message})`);
+      continue;
+    }
+    if (release !== source.tag) {
+      problems.push(`${packageName} holds llama.cpp ${release}, the bundle is ${source.tag}`);
+      continue;
+    }
+    const libs = [`libllama.${flavor === 'cuda' ? 'cuda.' : ''}${release}.so`, `libggml.${flavor === 'cuda' ? 'cuda.' : ''}${release}.so`, 'libggml-base.so'];
+    const absent = libs.filter((f) => !existsSync(join(bins, f)));
+    if (absent.length > 0) {
+      problems.push(`${bins} lacks ${absent.join(', ')}`);
+      continue;
+    }
+    const extDir = flavor === 'cuda' ? find(`${base}-cuda-ext`) : undefined;
+    const fallbackDir = extDir ? join(realpathSync(extDir), 'bins', `${platform}-${arch}-cuda`, 'fallback') : '';
+    return { dir: bins, packageName, release, flavor, fallbackDir: fallbackDir && existsSync(fallbackDir) ? fallbackDir : '' };
+  }
+  return { problem: problems.join('; ') || `no prebuilt package for ${platform}-${arch}` };
+}
+
 function missing(message) {
   const error = new Error(message);
   error.code = 'LLAMA_SOURCE_MISSING';
@@ -61,14 +107,15 @@ function missing(message) {
 }
 
 // `node scripts/llama-source.mjs --cmake [dir]` prints `bundle;info` (a CMake list) for
-// CMakeLists.txt; `node scripts/llama-source.mjs [dir]` prints the result as JSON.
+// CMakeLists.txt; `--prebuilt` prints findPrebuilt's result as JSON; otherwise the source as JSON.
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const cmake = args.includes('--cmake');
   const dir = args.find((a) => !a.startsWith('--'));
   try {
     const source = findLlamaSource(dir ?? srfPackageRoot());
-    process.stdout.write(cmake ? `${source.bundle};${source.info}` : `${JSON.stringify(source, null, 2)}\n`);
+    if (args.includes('--prebuilt')) process.stdout.write(`${JSON.stringify(findPrebuilt(source), null, 2)}\n`);
+    else process.stdout.write(cmake ? `${source.bundle};${source.info}` : `${JSON.stringify(source, null, 2)}\n`);
   } catch (error) {
     process.stderr.write(`srf-native: ${error.code ?? 'ERROR'}: ${error.message}\n`);
     process.exitCode = 1;

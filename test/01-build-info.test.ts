@@ -10,7 +10,15 @@ t.test('build info', async (t) => {
   t.ok(info.devices.length >= 1, 'at least the CPU');
   t.ok(info.devices.some((d) => d.type === 'cpu'));
   t.equal(info.supportsGpuOffload, info.backend === 'cuda', 'GPU offload exactly when built with CUDA');
-  if (info.gpuChoice === 'cuda') t.equal(info.backend, 'cuda', 'a forced CUDA build is a CUDA build');
+  if (info.gpuChoice === 'cuda' && info.llamaCppFrom === 'source') t.equal(info.backend, 'cuda', 'a forced CUDA build is a CUDA build');
+  t.match(info.llamaCppFrom, /^(prebuilt|source)$/);
+  t.ok(info.backends.includes('CPU'), `the CPU backend is there: ${info.backends.join(', ')}`);
+  if (info.llamaCppFrom === 'prebuilt') {
+    t.match(info.prebuiltDir, /@node-llama-cpp[\\/][a-z0-9-]+[\\/]bins/, 'the prebuilt libraries come from node-llama-cpp\'s package');
+    // A prebuilt build says what runs: CUDA only where its CUDA library loaded and found a GPU.
+    t.equal(info.backend === 'cuda', info.devices.some((d) => d.type === 'gpu'));
+  } else t.equal(info.prebuiltDir, '');
+  t.type(info.backendWarning, 'string');
 });
 
 t.test('an engine that is missing or built for another machine: NATIVE_MISSING with the build command', async (t) => {

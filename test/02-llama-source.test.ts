@@ -6,9 +6,9 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 // @ts-expect-error: plain ESM scripts (they run before TypeScript is compiled), no declarations
-import { findLlamaSource } from '../scripts/llama-source.mjs';
+import { findLlamaSource, findPrebuilt } from '../scripts/llama-source.mjs';
 // @ts-expect-error: as above
-import { buildOptions, cmakeJsArgs, describeBuild, missingTools } from '../scripts/build-native.mjs';
+import { buildOptions, cmakeJsArgs, describeBuild, describePrebuiltBuild, llamaOrigin, missingTools } from '../scripts/build-native.mjs';
 import { tempDir } from './helpers/fixtures.js';
 import { ROOT } from './helpers/cli.js';
 
@@ -84,7 +84,10 @@ t.test('build options: every core by default, SRF_BUILD_JOBS and flags override,
   t.throws(() => buildOptions(['--jobs', '0'], {}), /must be a whole number >= 1/);
 
   const args = cmakeJsArgs(buildOptions(['--gpu', 'cuda', '--jobs', '16'], { CMAKE_CUDA_ARCHITECTURES: '90' }), 'build');
-  t.same(args, ['compile', '--out', 'build', '--parallel', '16', '--CDSRF_GPU=cuda', '--CDCMAKE_CUDA_ARCHITECTURES=90']);
+  t.same(args, ['compile', '--out', 'build', '--parallel', '16', '--CDSRF_GPU=cuda', '--CDSRF_LLAMA_FROM=source', '--CDCMAKE_CUDA_ARCHITECTURES=90']);
+  const prebuilt = { from: 'prebuilt', prebuilt: { dir: '/p/bins', fallbackDir: '/f' } };
+  t.same(cmakeJsArgs(buildOptions(['--jobs', '2'], {}), 'build', prebuilt).slice(5), ['--CDSRF_GPU=auto', '--CDSRF_LLAMA_FROM=prebuilt', '--CDSRF_LLAMA_PREBUILT_DIR=/p/bins', '--CDSRF_LLAMA_PREBUILT_FALLBACK=/f']);
+  t.equal(buildOptions(['--out', 'build-source'], {}).out, 'build-source');
 });
 
 t.test('the build says what it builds before it starts', async (t) => {
@@ -101,4 +104,42 @@ t.test('missing tools are named with how to get them', async (t) => {
   t.match(problems, /C\+\+17 compiler/);
   t.match(problems, /git/);
   t.same(missingTools(process.env), [], 'this machine has all it needs');
+});
+
+/** node-llama-cpp's prebuilt package for linux-x64 (`-cuda` for the CUDA one) with its libraries' names. */
+async function prebuiltPkg(project: string, flavor: 'cpu' | 'cuda', release = 'v0.4.0'): Promise<string> {
+  const name = `linux-x64${flavor === 'cuda' ? '-cuda' : ''}`;
+  const dir = join(project, 'node_modules', '@node-llama-cpp', name);
+  const bins = join(dir, 'bins', name);
+  await mkdir(bins, { recursive: true });
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: `@node-llama-cpp/${name}`, version: '3.21.1' }));
+  await writeFile(join(bins, '_nlcBuildMetadata.json'), JSON.stringify({ buildOptions: { llamaCpp: { release } } }));
+  const tag = flavor === 'cuda' ? 'cuda.' : '';
+  for (const f of [`libllama.${tag}${release}.so`, `libggml.${tag}${release}.so`, 'libggml-base.so']) await writeFile(join(bins, f), '');
+  return realpathSync(bins);
+}
+
+t.test("prebuilt llama.cpp: node-llama-cpp's platform package of the bundle's release, CUDA first, else from source and why", async (t) => {
+  const project = await tempDir();
+  const srf = await pkg(join(project, 'node_modules', 'srf-native'), 'srf-native');
+  await pkg(join(project, 'node_modules', 'node-llama-cpp'), 'node-llama-cpp');
+  const source = findLlamaSource(srf);
+  t.match(findPrebuilt(source, 'auto', 'linux', 'x64'), { problem: /@node-llama-cpp\/linux-x64-cuda is not installed; @node-llama-cpp\/linux-x64 is not installed/ });
+  const cpu = await prebuiltPkg(project, 'cpu');
+  t.match(findPrebuilt(source, 'auto', 'linux', 'x64'), { dir: cpu, flavor: 'cpu', release: 'v0.4.0' }, 'only the CPU package: that one');
+  const cuda = await prebuiltPkg(project, 'cuda');
+  t.match(findPrebuilt(source, 'auto', 'linux', 'x64'), { dir: cuda, flavor: 'cuda' }, 'the CUDA package where there is one (it runs on the CPU too)');
+  t.match(findPrebuilt(source, 'cpu', 'linux', 'x64'), { dir: cpu, flavor: 'cpu' }, '--gpu cpu: the CPU package');
+  t.match(findPrebuilt(source, 'auto', 'darwin', 'arm64'), { problem: /darwin-arm64/ }, 'no package for the platform');
+  await prebuiltPkg(project, 'cuda', 'v0.3.9');
+  await prebuiltPkg(project, 'cpu', 'v0.3.9');
+  t.match(findPrebuilt(source, 'cuda', 'linux', 'x64'), { problem: /holds llama\.cpp v0\.3\.9, the bundle is v0\.4\.0/ }, 'another release is refused');
+  const options = buildOptions([], {});
+  t.match(llamaOrigin(options, source), { from: 'source', why: /no usable prebuilt llama\.cpp: .*v0\.3\.9/ });
+  t.match(llamaOrigin(buildOptions(['--from-source'], {}), source), { from: 'source', why: /asked for/ });
+  t.match(llamaOrigin(buildOptions([], { SRF_SANITIZE: 'address' }), source), { from: 'source', why: /address sanitizer/ });
+  t.match(llamaOrigin(buildOptions([], {}), findLlamaSource(ROOT)), { from: 'prebuilt', prebuilt: { release: findLlamaSource(ROOT).tag } }, 'this clone: prebuilt');
+  const lines = describePrebuiltBuild(options, { release: 'v0.4.0', packageName: '@node-llama-cpp/linux-x64-cuda', dir: cuda, flavor: 'cuda' }, { PATH: '' }).join('\n');
+  t.match(lines, /building the engine .*\n\s+backend: CUDA where its library loads .*\n\s+CUDA architectures: .*\n\s+jobs: \d+/, 'the same first lines as a source build');
+  t.match(lines, /llama\.cpp: prebuilt v0\.4\.0 from @node-llama-cpp\/linux-x64-cuda/);
 });

@@ -14,6 +14,7 @@ import type { CliContext } from './context.js';
 interface BuildArgs {
   gpu?: 'auto' | 'cuda' | 'cpu';
   jobs?: number;
+  'from-source': boolean;
 }
 
 /** Runs the build script; its output goes to the CLI's stderr. Resolves with its exit code. */
@@ -38,13 +39,19 @@ export function buildCommand(ctx: CliContext): CommandModule<object, BuildArgs> 
       y.options({
         gpu: {
           choices: ['auto', 'cuda', 'cpu'] as const,
-          describe: 'backend: CUDA when nvcc and cuBLAS are found (auto), CUDA or an error (cuda), CPU only (cpu); default $SRF_GPU or auto',
+          describe: 'backend: prebuilt, the CUDA package where there is one (auto, cuda: it runs CUDA where its library loads) or the CPU one (cpu); from source, CUDA when nvcc and cuBLAS are found (auto), CUDA or an error (cuda), CPU only (cpu); default $SRF_GPU or auto',
         },
         jobs: { type: 'number', describe: 'compile jobs (default $SRF_BUILD_JOBS or every core)' },
+        'from-source': {
+          type: 'boolean',
+          default: false,
+          describe: "compile all of llama.cpp from node-llama-cpp's bundle instead of linking its prebuilt libraries (your own CUDA architectures, a sanitizer, a platform without a prebuilt package; also SRF_BUILD_FROM_SOURCE=1)",
+        },
       }) as unknown as Argv<BuildArgs>,
     handler: async (argv) => {
       const args: string[] = [];
       if (argv.gpu) args.push('--gpu', argv.gpu);
+      if (argv['from-source']) args.push('--from-source');
       if (argv.jobs !== undefined) {
         if (!Number.isInteger(argv.jobs) || argv.jobs < 1) {
           throw new SrfError('INVALID_ARGUMENT', `--jobs must be a whole number >= 1, not ${argv.jobs}`);
@@ -58,7 +65,7 @@ export function buildCommand(ctx: CliContext): CommandModule<object, BuildArgs> 
       const info = buildInfo();
       ctx.print(
         `srf-native: engine built: backend ${info.backend}` +
-          `${info.cudaArchitectures ? `, CUDA architectures ${info.cudaArchitectures}` : ''}, llama.cpp ${info.llamaCppVersion}; ` +
+          `${info.cudaArchitectures ? `, CUDA architectures ${info.cudaArchitectures}` : ''}, llama.cpp ${info.llamaCppVersion} (${info.llamaCppFrom}); ` +
           `devices: ${info.devices.map((d) => d.description || d.name).join(', ') || 'none'}`,
       );
     },

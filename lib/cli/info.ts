@@ -20,6 +20,13 @@ function devicesList(devices: BuildInfo['devices'], gib: (bytes: number) => stri
   return lines;
 }
 
+/** "prebuilt v0.4.0 (@node-llama-cpp/linux-x64-cuda)" or "built from source (v0.4.0)". */
+export function llamaCppLine(info: BuildInfo): string {
+  if (info.llamaCppFrom !== 'prebuilt') return `built from source (${info.llamaCppVersion}${info.cudaArchitectures ? `, cuda ${info.cudaArchitectures}` : ''})`;
+  const pkg = /(@node-llama-cpp\/[^/]+)/.exec(info.prebuiltDir)?.[1] ?? info.prebuiltDir;
+  return `prebuilt ${info.llamaCppVersion} (${pkg})`;
+}
+
 export function infoCommand(ctx: CliContext): CommandModule<object, InfoArgs> {
   return {
     command: 'info',
@@ -35,7 +42,9 @@ export function infoCommand(ctx: CliContext): CommandModule<object, InfoArgs> {
       const lines = [
         `srf-native ${toolVersion()}`,
         `backend:        ${info.backend} (chosen: ${info.gpuChoice})${info.cudaArchitectures ? `, CUDA architectures ${info.cudaArchitectures}` : ''}`,
-        `llama.cpp:      ${info.llamaCppVersion}`,
+        `llama.cpp:      ${llamaCppLine(info)}`,
+        `backends:       ${info.backends.join(', ') || 'none'}`,
+        ...(info.backendWarning ? [`warning:        ${info.backendWarning}`] : []),
         `GPU offload:    ${info.supportsGpuOffload ? 'yes' : 'no'}`,
         'devices:',
         ...devicesList(info.devices, gib),
