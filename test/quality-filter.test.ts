@@ -18,16 +18,16 @@ const IMAGES = 500;
 /**
  * Kept accuracy (top 20 % per type, the default) must beat all-triplet accuracy by MARGIN, and the top
  * 5 % per type (`srf-native select --keep-top 0.05` on the same run) by TOP5_MARGIN (absolute).
- * Measured with the committed world model (v2) on these 500 images (x86-64, 2 threads): all 74/500 =
- * 14.8 %, kept 22/102 = 21.6 % (+6.8), top 5 % 7/29 = 24.1 % (+9.3); top 50 % is only +0.6, so it is
- * not checked. Broken on purpose, once each: a constant score gives 22.5 % at 20 % (passes) but
- * 17.2 % at 5 % (fails); the cosine inverted (1 - cos) 11.0 % and 10.7 % (both fail); the selection's
- * sort reversed keeps 2 triplets, none right (fails). The world model is weak (it answers 15 % of its
- * own questions right) and at 20 % its S orders little better than chance: the margins are thin, and
- * a retrained model needs them measured again (bench/QUALITY.md has the intervals).
+ * Measured with the committed world model v3 on these 500 images (x86-64, 2 threads, 2026-12-02):
+ * all 275/500 = 55.0 %, kept 75/102 = 73.5 % (+18.5; one random draw of the kept counts per type
+ * 52.0 %), top 5 % 18/27 = 66.7 % (+11.7), top 50 % 71.3 % (not checked). On v2 the same figures
+ * were 14.8 %, 21.6 % (+6.8) and 24.1 % (+9.3), and the margins 0.04 and 0.05; they are raised to 0.12
+ * and 0.07 (under the v3 figures by a third of the gap, for other machines' rounding and the 27
+ * triplets of the top 5 %), never below what v2 met. Broken on purpose on v3: the similarity inverted
+ * (1 - cosine, 1 - BERTScore) fails both (see the commit that set these).
  */
-const MARGIN = 0.04;
-const TOP5_MARGIN = 0.05;
+const MARGIN = 0.12;
+const TOP5_MARGIN = 0.07;
 
 t.test('kept triplets are right more often than all triplets, by a margin', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'srf-quality-test-'));

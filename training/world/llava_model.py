@@ -105,7 +105,7 @@ class RMSNorm(nn.Module):
 def rope(x, positions, base):
     """llama.cpp's LLAMA_ROPE_TYPE_NORM: rotates adjacent pairs (x[2i], x[2i+1]). x: [B, H, T, D]."""
     d = x.shape[-1]
-    inv = base ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)
+    inv = base ** (-torch.arange(0, d, 2, dtype=torch.float32, device=x.device) / d)
     angles = positions.float()[:, None] * inv[None, :]  # [T, D/2]
     cos, sin = angles.cos(), angles.sin()
     x0, x1 = x[..., 0::2], x[..., 1::2]
@@ -164,18 +164,18 @@ class WorldLlava(nn.Module):
 
     def forward_embeddings(self, x):
         s = x.shape[1]
-        positions = torch.arange(s)
-        mask = torch.full((s, s), float('-inf')).triu(1)
+        positions = torch.arange(s, device=x.device)
+        mask = torch.full((s, s), float('-inf'), device=x.device).triu(1)
         for layer in self.layers:
             x, _ = layer(x, positions, mask)
         return self.output(self.norm(x))
 
     def prefix_cache(self, tokens):
         """Keys and values of a token prefix shared by a batch (training computes it once, not per sequence)."""
-        x = self.tok_embd(torch.tensor([tokens], dtype=torch.long))
+        x = self.tok_embd(torch.tensor([tokens], dtype=torch.long, device=self.tok_embd.weight.device))
         s = x.shape[1]
-        positions = torch.arange(s)
-        mask = torch.full((s, s), float('-inf')).triu(1)
+        positions = torch.arange(s, device=x.device)
+        mask = torch.full((s, s), float('-inf'), device=x.device).triu(1)
         cache = []
         for layer in self.layers:
             x, kv = layer(x, positions, mask)
@@ -186,8 +186,8 @@ class WorldLlava(nn.Module):
         """Logits of x [B, S, n] continuing the shared prefix whose keys and values are `cache`."""
         p = cache[0][0].shape[2]
         s = x.shape[1]
-        positions = torch.arange(p, p + s)
-        mask = torch.cat([torch.zeros(s, p), torch.full((s, s), float('-inf')).triu(1)], 1)
+        positions = torch.arange(p, p + s, device=x.device)
+        mask = torch.cat([torch.zeros(s, p, device=x.device), torch.full((s, s), float('-inf'), device=x.device).triu(1)], 1)
         for layer, past in zip(self.layers, cache):
             x, _ = layer(x, positions, mask, past)
         return self.output(self.norm(x))
@@ -269,10 +269,9 @@ def gguf_tensors(model):
     return text, mm
 
 
-def round_to_f16(model):
+def round_to_f16(module):
     """Rounds the weights the GGUF stores in F16 (matrices and 4-D tensors) so torch computes with what the engine loads."""
-    text, mm = gguf_tensors(model)
     with torch.no_grad():
-        for name, t in list(text.items()) + list(mm.items()):
+        for t in module.parameters():
             if t.dim() >= 2:
                 t.copy_(t.half().float())

@@ -6,11 +6,13 @@
  *  4. every record tokenized exactly as the engine will see it (lib/gguf/spm-tokenizer.ts, llama.cpp's
  *     algorithm): `<s>` + "{system} USER: " | image | "\n{instruction} ASSISTANT:" | target + `</s>`;
  *  5. caption data for LLaVA's first stage (feature alignment), from the same images;
- *  6. the images as raw RGB for PyTorch.
+ *  6. the images as raw RGB for PyTorch (world/scenes.jsonl is their ground truth, for the vision tower);
+ *  7. the same for held-out scenes: a validation loss and the vision tower's probes.
  *
  *     node dist/training/world/make-data.js OUT_DIR [IMAGES]
  *
- * Writes OUT_DIR/{world/, tasks/, vocab.json, train.jsonl, images.u8, data.json}.
+ * Writes OUT_DIR/{world/, tasks/, vocab.json, train.jsonl, pretrain.jsonl, images.u8, data.json} and the held-out
+ * OUT_DIR/{val-world/, val-tasks/, val.jsonl, images-val.u8} (validation loss, vision probes).
  */
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile, open } from 'node:fs/promises';
@@ -20,7 +22,7 @@ import { SpmTokenizer } from '../../lib/gguf/spm-tokenizer.js';
 import { IMAGE_TOKEN, LLAVA_SYSTEM, llavaPromptParts } from '../../lib/srf/prompts.js';
 import type { MultiTaskRecord } from '../../lib/srf/tasks.js';
 import { renderSceneRgb } from '../../lib/world/render.js';
-import { writeWorldData } from '../../lib/world/dataset.js';
+import { writeWorldData, type WorldImage } from '../../lib/world/dataset.js';
 import { FAMILIES } from '../../lib/world/families.js';
 import { learnVocab } from './vocab.js';
 import { WORLD_MODEL } from './config.js';
@@ -55,6 +57,40 @@ export function tokenizeRecord(tokenizer: SpmTokenizer, texts: { pre: string; po
   };
 }
 
+/** Records tokenized as the engine sees them, one JSON line each, with their image's index in `images`. */
+function tokenizeRecords(
+  tokenizer: SpmTokenizer,
+  records: readonly MultiTaskRecord[],
+  texts: ReadonlyArray<{ pre: string; post: string; target: string }>,
+  images: readonly WorldImage[],
+): { lines: string[]; longest: number; total: number } {
+  const imageIndex = new Map(images.map((image, i) => [image.file, i]));
+  const lines: string[] = [];
+  let longest = 0;
+  let total = 0;
+  records.forEach((record, i) => {
+    const tokens = tokenizeRecord(tokenizer, texts[i]!);
+    const check = tokenizer.decode(tokens.target);
+    if (check !== texts[i]!.target) throw new Error(`record ${record.id}: target does not decode back (${JSON.stringify(check)})`);
+    const image = record.image === undefined ? -1 : (imageIndex.get(record.image) as number);
+    const length = tokens.pre.length + tokens.post.length + tokens.target.length + (image >= 0 ? WORLD_MODEL.imageTokens : 0);
+    longest = Math.max(longest, length);
+    total += length;
+    lines.push(JSON.stringify({ image, ...tokens, task: record.srf.task } satisfies TokenizedRecord));
+  });
+  return { lines, longest, total };
+}
+
+/** The images as raw RGB at the model's size, one after another (PyTorch reads them as one tensor). */
+async function writeRgb(file: string, images: readonly WorldImage[]): Promise<void> {
+  const handle = await open(file, 'w');
+  try {
+    for (const image of images) await handle.write(await renderSceneRgb(image.scene, { size: WORLD_MODEL.imageSize }));
+  } finally {
+    await handle.close();
+  }
+}
+
 async function main(): Promise<void> {
   const out = path.resolve(process.argv[2] ?? 'training/world/out');
   const count = Number(process.argv[3] ?? WORLD_MODEL.trainImages);
@@ -77,21 +113,8 @@ async function main(): Promise<void> {
   const vocab = learnVocab(corpus(), WORLD_MODEL.vocabSize);
   const tokenizer = new SpmTokenizer(vocab);
 
-  const imageIndex = new Map(world.images.map((image, i) => [image.file, i]));
-  const lines: string[] = [];
-  let longest = 0;
-  let total = 0;
-  records.forEach((record, i) => {
-    const tokens = tokenizeRecord(tokenizer, texts[i]!);
-    const check = tokenizer.decode(tokens.target);
-    if (check !== texts[i]!.target) throw new Error(`record ${record.id}: target does not decode back (${JSON.stringify(check)})`);
-    const image = record.image === undefined ? -1 : (imageIndex.get(record.image) as number);
-    const length = tokens.pre.length + tokens.post.length + tokens.target.length + (image >= 0 ? WORLD_MODEL.imageTokens : 0);
-    longest = Math.max(longest, length);
-    total += length;
-    lines.push(JSON.stringify({ image, ...tokens, task: record.srf.task } satisfies TokenizedRecord));
-  });
-  await writeFile(path.join(out, 'train.jsonl'), lines.join('\n') + '\n');
+  const train = tokenizeRecords(tokenizer, records, texts, world.images);
+  await writeFile(path.join(out, 'train.jsonl'), train.lines.join('\n') + '\n');
 
   // Stage 1 of LLaVA's recipe (feature alignment on captions): every training image with its one-line
   // or detailed description, so that nearly every target token depends on the image.
@@ -108,16 +131,31 @@ async function main(): Promise<void> {
     JSON.stringify({ tokens: vocab.tokens, scores: [...vocab.scores], tokenTypes: [...vocab.tokenTypes] }),
   );
 
-  const file = await open(path.join(out, 'images.u8'), 'w');
-  for (const image of world.images) await file.write(await renderSceneRgb(image.scene, { size: WORLD_MODEL.imageSize }));
-  await file.close();
+  await writeRgb(path.join(out, 'images.u8'), world.images);
+
+  // Held-out scenes for the validation loss (their own step-1 draw) and the vision tower's probes.
+  const validation = await writeWorldData(path.join(out, 'val-world'), {
+    count: WORLD_MODEL.validationImages,
+    firstSeed: WORLD_MODEL.validationFirstSeed,
+    questionSeed: 2,
+    size: WORLD_MODEL.imageSize,
+  });
+  execFileSync(process.execPath, [path.join(root, 'bin/srf-native.js'), 'tasks', '--data', validation.data, '--out', path.join(out, 'val-tasks'), '--seed', '1'], {
+    stdio: 'inherit',
+  });
+  const valRecords = JSON.parse(await readFile(path.join(out, 'val-tasks', 'tasks.llava.json'), 'utf8')) as MultiTaskRecord[];
+  const val = tokenizeRecords(tokenizer, valRecords, valRecords.map(promptTexts), validation.images);
+  await writeFile(path.join(out, 'val.jsonl'), val.lines.join('\n') + '\n');
+  await writeRgb(path.join(out, 'images-val.u8'), validation.images);
 
   const summary = {
     images: world.images.length,
     records: records.length,
     vocabSize: vocab.tokens.length,
-    longestSequence: longest,
-    meanSequence: total / records.length,
+    validationImages: validation.images.length,
+    validationRecords: valRecords.length,
+    longestSequence: train.longest,
+    meanSequence: train.total / records.length,
     seconds: (Date.now() - started) / 1000,
   };
   await writeFile(path.join(out, 'config.json'), JSON.stringify(WORLD_MODEL, null, 1) + '\n');
