@@ -41,3 +41,23 @@ t.test('an engine that is missing or built for another machine: NATIVE_MISSING w
     t.match(result.stderr, /`npx srf-native build`/, 'names the command that fixes it');
   }
 });
+
+t.test('prebuilt with the CUDA package on a machine where its CUDA library cannot load: the CPU, and why', async (t) => {
+  const info = buildInfo();
+  const { existsSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  if (info.llamaCppFrom !== 'prebuilt' || !existsSync(join(info.prebuiltDir, 'libggml-cuda.so')) || info.devices.some((d) => d.type === 'gpu')) {
+    t.skip('needs the prebuilt CUDA package and no usable GPU');
+    return;
+  }
+  const { spawnCli } = await import('./helpers/cli.js');
+  // As a user with an NVIDIA driver but without the CUDA 13 libraries sees it.
+  const child = spawnCli(['info', '--json'], { env: { SRF_ASSUME_NVIDIA_DRIVER: '1' } });
+  const result = await child.output;
+  t.equal(result.code, 0, result.stderr);
+  const told = JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as { backend: string; backends: string[]; backendWarning: string };
+  t.equal(told.backend, 'cpu', 'it runs on the CPU');
+  t.same(told.backends, ['CPU']);
+  t.match(told.backendWarning, /CUDA backend of the prebuilt llama\.cpp did not load, running on the CPU: .*lib(cudart|cublas|cuda)\.so/, 'and says which library is missing');
+  t.equal(info.backendWarning, '', 'without a driver nothing is said');
+});

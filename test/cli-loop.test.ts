@@ -55,6 +55,14 @@ async function world() {
 
 const PROMPT_QA = 'Ask one question about the picture and answer it.\\nQuestion: <question>\\nAnswer: <answer>';
 
+/**
+ * The tiny random-weight models never end a sentence within the fast budgets, so which replies survive
+ * as "truncated" rejections depends on the kernels' rounding (the prebuilt CPU variant rejected all
+ * four images of round 0 where the source build kept some). This test is about the loop's files, not
+ * the replies: keep cut replies as they stopped (still marked), as the benchmark does.
+ */
+const KEEP_CUT_REPLIES = ['--truncated', 'keep'];
+
 t.test('two rounds: tasks -> run --merge-with -> tasks on the merged data -> run --round 1', async (t) => {
   const { dir, models, data, originalFile } = await world();
   const modelArgs = ['--model', models.model, '--mmproj', models.mmproj, '--lora', models.lora as string, '--embedder', models.embedder as string];
@@ -82,7 +90,7 @@ t.test('two rounds: tasks -> run --merge-with -> tasks on the merged data -> run
 
   // ---- round 0, step 2 (the fixture LoRA stands in for the trained step-1 adapter) ---------------
   const round0 = join(dir, 'round0');
-  const run0 = await runCli(['run', ...modelArgs, '--images', join(dir, 'unlabeled', 'round0'), '--merge-with', originalFile, '--prompt-qa', PROMPT_QA, '--keep-top', '1', '--format', 'sharegpt', '--out', round0, ...FAST_CLI_ARGS]);
+  const run0 = await runCli(['run', ...modelArgs, '--images', join(dir, 'unlabeled', 'round0'), '--merge-with', originalFile, '--prompt-qa', PROMPT_QA, '--keep-top', '1', '--format', 'sharegpt', '--out', round0, ...FAST_CLI_ARGS, ...KEEP_CUT_REPLIES]);
   t.equal(run0.code, 0, run0.stderr);
   const manifest0 = await readJson<RunManifest>(join(round0, 'run.json'));
   t.equal((manifest0.generation as { templates: { iToQa: string } }).templates.iToQa, tasksJson.templates.iToQa, 'run.json records the same prompt');
@@ -115,7 +123,7 @@ t.test('two rounds: tasks -> run --merge-with -> tasks on the merged data -> run
 
   // ---- round 1, step 2, merging round 0's merged data (no --merge-image-folder: the recorded one) ----
   const round1 = join(dir, 'round1');
-  const run1 = await runCli(['run', ...modelArgs, '--images', join(dir, 'unlabeled', 'round1'), '--merge-with', merged0, '--prompt-qa', PROMPT_QA, '--round', '1', '--keep-top', '1', '--out', round1, ...FAST_CLI_ARGS]);
+  const run1 = await runCli(['run', ...modelArgs, '--images', join(dir, 'unlabeled', 'round1'), '--merge-with', merged0, '--prompt-qa', PROMPT_QA, '--round', '1', '--keep-top', '1', '--out', round1, ...FAST_CLI_ARGS, ...KEEP_CUT_REPLIES]);
   t.equal(run1.code, 0, run1.stderr);
   const manifest1 = await readJson<RunManifest>(join(round1, 'run.json'));
   const merged1 = join(round1, 'train.merged.llava.json');
