@@ -31,6 +31,13 @@ const char* DeviceType(enum ggml_backend_dev_type type) {
 // With node-llama-cpp's prebuilt llama.cpp, ggml's backends are separate libraries loaded at run
 // time from their folder: the CPU variant best for this machine, and CUDA where its library loads.
 // A CUDA library that is there but does not load (no driver, no CUDA runtime) is said, with why.
+bool HaveGpuDevice() {
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    if (ggml_backend_dev_type(ggml_backend_dev_get(i)) == GGML_BACKEND_DEVICE_TYPE_GPU) return true;
+  }
+  return false;
+}
+
 std::string& BackendWarning() {
   static std::string warning;
   return warning;
@@ -40,12 +47,8 @@ void LoadPrebuiltBackends() {
   const std::string dir = SRF_PREBUILT_DIR;
   if (dir.empty()) return;
   ggml_backend_load_all_from_path(dir.c_str());
+  if (HaveGpuDevice()) return;
   const std::string cuda = dir + "/libggml-cuda.so";
-  bool haveGpu = false;
-  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
-    if (ggml_backend_dev_type(ggml_backend_dev_get(i)) == GGML_BACKEND_DEVICE_TYPE_GPU) haveGpu = true;
-  }
-  if (haveGpu) return;
   // No NVIDIA driver on this machine: the CPU is the backend, and that is no news.
   // (SRF_ASSUME_NVIDIA_DRIVER=1 lets a test on a machine without one see what a user with one is told.)
   const char* assume = getenv("SRF_ASSUME_NVIDIA_DRIVER");
@@ -64,11 +67,7 @@ void LoadPrebuiltBackends() {
   if (why.find("No such file") != std::string::npos && why.find(cuda) != std::string::npos) return;
   // node-llama-cpp's second CUDA build (its -cuda-ext package), for drivers the first does not suit.
   const std::string fallback = SRF_PREBUILT_FALLBACK_DIR;
-  if (!fallback.empty() && ggml_backend_load((fallback + "/libggml-cuda.so").c_str()) != nullptr) {
-    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
-      if (ggml_backend_dev_type(ggml_backend_dev_get(i)) == GGML_BACKEND_DEVICE_TYPE_GPU) return;
-    }
-  }
+  if (!fallback.empty() && ggml_backend_load((fallback + "/libggml-cuda.so").c_str()) != nullptr && HaveGpuDevice()) return;
   BackendWarning() = "the CUDA backend of the prebuilt llama.cpp did not load, running on the CPU: " + why;
 }
 
@@ -77,14 +76,8 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
   // A prebuilt build runs CUDA only where its CUDA library loaded: say what runs, not what could.
-  std::string backend = SRF_BACKEND;
-  if (std::string(SRF_LLAMA_FROM) == "prebuilt") {
-    backend = "cpu";
-    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
-      if (ggml_backend_dev_type(ggml_backend_dev_get(i)) == GGML_BACKEND_DEVICE_TYPE_GPU) backend = "cuda";
-    }
-  }
-  out.Set("backend", backend);
+  const bool prebuilt = std::string(SRF_LLAMA_FROM) == "prebuilt";
+  out.Set("backend", prebuilt ? (HaveGpuDevice() ? "cuda" : "cpu") : SRF_BACKEND);
   out.Set("gpuChoice", SRF_GPU_CHOICE);
   out.Set("cudaArchitectures", SRF_CUDA_ARCHS);
   out.Set("llamaCppVersion", SRF_LLAMA_VERSION);

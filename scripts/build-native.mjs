@@ -159,15 +159,19 @@ export function describeBuild(options, env = process.env) {
   ];
 }
 
-/** cmake-js's arguments for these options. */
+/**
+ * cmake-js's two calls for these options: `configure` with every option (run each time: `cmake-js
+ * compile` only builds a folder that is already configured, keeping its old --gpu or origin), then
+ * `build`.
+ */
 export function cmakeJsArgs(options, outDir, origin = { from: 'source' }) {
-  const args = ['compile', '--out', outDir, '--parallel', String(options.jobs), `--CDSRF_GPU=${options.gpu}`, `--CDSRF_LLAMA_FROM=${origin.from}`];
+  const configure = ['configure', '--out', outDir, `--CDSRF_GPU=${options.gpu}`, `--CDSRF_LLAMA_FROM=${origin.from}`];
   if (origin.from === 'prebuilt') {
-    args.push(`--CDSRF_LLAMA_PREBUILT_DIR=${origin.prebuilt.dir}`, `--CDSRF_LLAMA_PREBUILT_FALLBACK=${origin.prebuilt.fallbackDir}`);
+    configure.push(`--CDSRF_LLAMA_PREBUILT_DIR=${origin.prebuilt.dir}`, `--CDSRF_LLAMA_PREBUILT_FALLBACK=${origin.prebuilt.fallbackDir}`);
   }
-  if (options.cudaArchitectures) args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${options.cudaArchitectures}`);
-  if (options.sanitize) args.push(`--CDSRF_SANITIZE=${options.sanitize}`);
-  return args;
+  if (options.cudaArchitectures) configure.push(`--CDCMAKE_CUDA_ARCHITECTURES=${options.cudaArchitectures}`);
+  if (options.sanitize) configure.push(`--CDSRF_SANITIZE=${options.sanitize}`);
+  return { configure, build: ['build', '--out', outDir, '--parallel', String(options.jobs)] };
 }
 
 /** Where a build goes: build/, or its own folder for a sanitizer build so it never replaces it. */
@@ -231,12 +235,9 @@ export async function buildNative(argv = process.argv.slice(2), { log = (line) =
       child.on('error', reject);
       child.on('close', (status, signal) => resolvePromise(signal ? 128 : (status ?? 1)));
     });
-  // `cmake-js compile` only builds a folder that is already configured, keeping its old options
-  // (another --gpu, prebuilt or from source): configure every time, then build.
-  const [, ...rest] = cmakeJsArgs(options, outDir, origin);
-  const configureArgs = ['configure', ...rest.filter((a, i, all) => a !== '--parallel' && all[i - 1] !== '--parallel')];
-  let code = await cmakeJsRun(configureArgs);
-  if (code === 0) code = await cmakeJsRun(['build', '--out', outDir, '--parallel', String(options.jobs)]);
+  const calls = cmakeJsArgs(options, outDir, origin);
+  let code = await cmakeJsRun(calls.configure);
+  if (code === 0) code = await cmakeJsRun(calls.build);
   if (code !== 0) throw new Error(`cmake-js exited with ${code}; the lines above say why`);
   const addon = join(root, outDir, 'Release', 'srf_native.node');
   if (!existsSync(addon)) throw new Error(`the build finished but ${addon} is missing`);

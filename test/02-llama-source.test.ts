@@ -84,9 +84,12 @@ t.test('build options: every core by default, SRF_BUILD_JOBS and flags override,
   t.throws(() => buildOptions(['--jobs', '0'], {}), /must be a whole number >= 1/);
 
   const args = cmakeJsArgs(buildOptions(['--gpu', 'cuda', '--jobs', '16'], { CMAKE_CUDA_ARCHITECTURES: '90' }), 'build');
-  t.same(args, ['compile', '--out', 'build', '--parallel', '16', '--CDSRF_GPU=cuda', '--CDSRF_LLAMA_FROM=source', '--CDCMAKE_CUDA_ARCHITECTURES=90']);
+  t.same(args, {
+    configure: ['configure', '--out', 'build', '--CDSRF_GPU=cuda', '--CDSRF_LLAMA_FROM=source', '--CDCMAKE_CUDA_ARCHITECTURES=90'],
+    build: ['build', '--out', 'build', '--parallel', '16'],
+  });
   const prebuilt = { from: 'prebuilt', prebuilt: { dir: '/p/bins', fallbackDir: '/f' } };
-  t.same(cmakeJsArgs(buildOptions(['--jobs', '2'], {}), 'build', prebuilt).slice(5), ['--CDSRF_GPU=auto', '--CDSRF_LLAMA_FROM=prebuilt', '--CDSRF_LLAMA_PREBUILT_DIR=/p/bins', '--CDSRF_LLAMA_PREBUILT_FALLBACK=/f']);
+  t.same(cmakeJsArgs(buildOptions(['--jobs', '2'], {}), 'build', prebuilt).configure.slice(3), ['--CDSRF_GPU=auto', '--CDSRF_LLAMA_FROM=prebuilt', '--CDSRF_LLAMA_PREBUILT_DIR=/p/bins', '--CDSRF_LLAMA_PREBUILT_FALLBACK=/f']);
   t.equal(buildOptions(['--out', 'build-source'], {}).out, 'build-source');
 });
 
