@@ -68,10 +68,16 @@ function summaryLine(name: string, s: ScoreSummary): string {
   return `  ${name.padEnd(16)} ${String(s.n).padStart(6)}  ${percent(s.accuracy).padStart(5)} %  [${percent(s.low)}, ${percent(s.high)}]${yn}`;
 }
 
+/** The categories worth a line: all of them, unless the only one is the default 'all'. */
+function namedCategories<T>(byCategory: Record<string, T>): Array<[string, T]> {
+  const entries = Object.entries(byCategory);
+  return entries.length === 1 && entries[0]![0] === 'all' ? [] : entries;
+}
+
 function scoreText(score: ScoreResult): string {
   const r = score.report;
   const lines = [`  ${'group'.padEnd(16)} ${'n'.padStart(6)}  accuracy  95 % interval`, summaryLine('all', r.overall)];
-  for (const [c, s] of Object.entries(r.byCategory)) if (Object.keys(r.byCategory).length > 1 || c !== 'all') lines.push(summaryLine(`category ${c}`, s));
+  for (const [c, s] of namedCategories(r.byCategory)) lines.push(summaryLine(`category ${c}`, s));
   for (const [t, s] of Object.entries(r.byDataType)) lines.push(summaryLine(t, s!));
   if (score.answersWithoutTruth > 0 || score.truthWithoutAnswer > 0) {
     lines.push(`  ${score.answersWithoutTruth} answers have no truth; ${score.truthWithoutAnswer} truth entries have no answer (not scored)`);
@@ -121,7 +127,7 @@ export function evalCommand(ctx: CliContext): CommandModule<object, EvalArgs> {
         const { a: ra, b: rb, comparison } = await compareAnswersFiles(a, b, argv.truth, argv.questions);
         if (argv.json) return ctx.event({ event: 'compare', a: ra.report, b: rb.report, comparison });
         const lines = [`B - A, paired on the questions both answered (95 % bootstrap interval); A = ${a}, B = ${b}`, differenceLine('all', comparison.overall)];
-        for (const [c, d] of Object.entries(comparison.byCategory)) if (c !== 'all' || Object.keys(comparison.byCategory).length > 1) lines.push(differenceLine(`category ${c}`, d));
+        for (const [c, d] of namedCategories(comparison.byCategory)) lines.push(differenceLine(`category ${c}`, d));
         if (comparison.unpaired > 0) lines.push(`  ${comparison.unpaired} questions answered by only one of the two (left out)`);
         return ctx.print(lines.join('\n'));
       }

@@ -9,10 +9,9 @@
  *
  * A malformed line is an error naming the file and the line.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { SrfError } from '../errors.js';
 import { readLines } from '../run/files.js';
-import { IMAGE_TOKEN } from '../srf/prompts.js';
 import type { Truth } from './score.js';
 
 export interface EvalQuestion {
@@ -40,7 +39,7 @@ function idOf(value: unknown): string | null {
 }
 
 /** The JSON objects of a jsonl file with their line numbers; blank lines are skipped. */
-async function* jsonLines(file: string): AsyncGenerator<{ value: Record<string, unknown>; line: number; complete: boolean }> {
+async function* jsonLines(file: string): AsyncGenerator<{ value: Record<string, unknown>; line: number }> {
   let line = 0;
   try {
     for await (const l of readLines(file)) {
@@ -54,7 +53,7 @@ async function* jsonLines(file: string): AsyncGenerator<{ value: Record<string, 
         throw badLine(file, line, 'not JSON');
       }
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badLine(file, line, 'not a JSON object');
-      yield { value: value as Record<string, unknown>, line, complete: l.complete };
+      yield { value: value as Record<string, unknown>, line };
     }
   } catch (error) {
     if (error instanceof SrfError) throw error;
@@ -91,13 +90,24 @@ function referenceAnswers(value: unknown): string[] | null {
 
 /** Ground truth by question id, from jsonl or from a LLaVA JSON list with conversations. */
 export async function readTruth(file: string): Promise<Map<string, Truth>> {
-  const head = await readFile(file, 'utf8').then(
-    (text) => text.trimStart().charAt(0),
-    (error: NodeJS.ErrnoException) => {
-      throw new SrfError(error.code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'DATA_INVALID', `cannot read: ${error.message}`, { file, cause: error });
-    },
-  );
-  return head === '[' ? truthFromLlava(file) : truthFromJsonl(file);
+  return (await firstCharacter(file)) === '[' ? truthFromLlava(file) : truthFromJsonl(file);
+}
+
+/** The first non-blank character of a file (a JSON list starts with `[`), read from its head only. */
+async function firstCharacter(file: string): Promise<string> {
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const head = Buffer.alloc(4096);
+      const { bytesRead } = await handle.read(head, 0, head.length, 0);
+      return head.subarray(0, bytesRead).toString('utf8').trimStart().charAt(0);
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new SrfError(e.code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'DATA_INVALID', `cannot read: ${e.message}`, { file, cause: error });
+  }
 }
 
 async function truthFromJsonl(file: string): Promise<Map<string, Truth>> {
@@ -116,7 +126,7 @@ async function truthFromJsonl(file: string): Promise<Map<string, Truth>> {
 
 /**
  * A LLaVA JSON list: each record's gpt turns are the truth of its questions; the question id is the
- * record's id for its first turn and `${id}_${k}` for turn k >= 1 (as llavaQuestionsFromRecords makes them).
+ * record's id for its first turn and `${id}_${k}` for turn k >= 1.
  */
 async function truthFromLlava(file: string): Promise<Map<string, Truth>> {
   let records: unknown;
@@ -139,11 +149,6 @@ async function truthFromLlava(file: string): Promise<Map<string, Truth>> {
     });
   });
   return truth;
-}
-
-/** The question text of a LLaVA human turn (its `<image>` line removed). */
-export function questionText(value: string): string {
-  return value.replace(new RegExp(`^${IMAGE_TOKEN}\\n|\\n?${IMAGE_TOKEN}$`), '');
 }
 
 /** The answers already in an answers file by question id (a cut-short last line is left out). */

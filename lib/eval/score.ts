@@ -168,7 +168,12 @@ export interface ScoreReport {
 
 function groupBy<K extends string>(scored: readonly ScoredAnswer[], key: (s: ScoredAnswer) => K): Record<K, ScoreSummary> {
   const groups = new Map<K, ScoredAnswer[]>();
-  for (const s of scored) groups.set(key(s), [...(groups.get(key(s)) ?? []), s]);
+  for (const s of scored) {
+    const k = key(s);
+    const group = groups.get(k);
+    if (group) group.push(s);
+    else groups.set(k, [s]);
+  }
   return Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, summarize(v)])) as Record<K, ScoreSummary>;
 }
 

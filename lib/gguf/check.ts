@@ -276,13 +276,15 @@ interface MmprojTensorRule {
   required: boolean;
   /** Accepted ggml shapes (any one), from the header's hyperparameters. */
   shapes: ReadonlyArray<readonly number[]>;
+  /** More rows (ne[1]) than the shape's are fine: positions may outnumber the image's patches. */
+  extraRows?: true;
 }
 
 export function llavaMmprojTensorRules(h: { nEmbd: number; nFf: number; nLayer: number; patchSize: number; nPositions: number }): MmprojTensorRule[] {
   const { nEmbd: n, nFf: ff } = h;
   const rules: MmprojTensorRule[] = [
     { name: 'v.patch_embd.weight', required: true, shapes: [[h.patchSize, h.patchSize, 3, n]] },
-    { name: 'v.position_embd.weight', required: true, shapes: [[n, h.nPositions]] },
+    { name: 'v.position_embd.weight', required: true, shapes: [[n, h.nPositions]], extraRows: true },
     { name: 'v.class_embd', required: false, shapes: [[n]] },
     { name: 'v.pre_ln.weight', required: false, shapes: [[n]] },
     { name: 'v.pre_ln.bias', required: false, shapes: [[n]] },
@@ -317,7 +319,10 @@ function checkLlavaTensors(info: GgufInfo, h: { nEmbd: number; nFf: number; nLay
     new SrfError('MMPROJ_INVALID', `the mmproj lacks the tensor ${name}, which the LLaVA (mlp) projector needs`, { file });
   const bad = (name: string, dims: readonly number[], want: string): SrfError =>
     new SrfError('MMPROJ_INVALID', `tensor ${name} is ${dimsText(dims)}, expected ${want}: the mmproj is inconsistent`, { file });
-  const sameDims = (a: readonly number[], b: readonly number[]) => a.length >= b.length && b.every((d, i) => a[i] === d) && a.slice(b.length).every((d) => d === 1);
+  const fitsShape = (dims: readonly number[], shape: readonly number[], extraRows: boolean) =>
+    dims.length >= shape.length &&
+    shape.every((d, i) => dims[i] === d || (extraRows && i === 1 && (dims[i] as number) > d)) &&
+    dims.slice(shape.length).every((d) => d === 1);
 
   const nPositions = h.nPatches + (findTensor(info, 'v.class_embd') ? 1 : 0);
   for (const rule of llavaMmprojTensorRules({ ...h, nPositions })) {
@@ -326,9 +331,9 @@ function checkLlavaTensors(info: GgufInfo, h: { nEmbd: number; nFf: number; nLay
       if (rule.required) throw missing(rule.name);
       continue;
     }
-    // Positions may hold more rows than the image uses; every other tensor matches exactly.
-    const fits = rule.name === 'v.position_embd.weight' ? tensor.dims[0] === h.nEmbd && (tensor.dims[1] ?? 1) >= nPositions : rule.shapes.some((s) => sameDims(tensor.dims, s));
-    if (!fits) throw bad(rule.name, tensor.dims, rule.shapes.map(dimsText).join(' or '));
+    if (!rule.shapes.some((shape) => fitsShape(tensor.dims, shape, rule.extraRows === true))) {
+      throw bad(rule.name, tensor.dims, rule.shapes.map(dimsText).join(' or '));
+    }
   }
   for (let i = 0; i < h.nLayer; i++) {
     const up = findTensor(info, `v.blk.${i}.ffn_up.weight`)!;
