@@ -7,9 +7,10 @@ import { DATA_TYPES, type DataType } from '../lib/srf/data-types.js';
 import { createRandom } from '../lib/srf/random.js';
 import { FAMILIES, FAMILY_NAMES, generateScene } from '../lib/world/index.js';
 import { gradeTriplet } from '../bench/quality/grade.js';
-import { accuracyOf, selectByScore, selectGlobal, selectRandomLike, type GradedTriplet } from '../bench/quality/filter.js';
+import { accuracyOf, expectedRandomAccuracy, selectByScore, selectGlobal, selectRandomLike, type GradedTriplet } from '../bench/quality/filter.js';
 import { sceneOfImage } from '../bench/quality/images.js';
 import { accuracyWithInterval, pairedDifference } from '../bench/quality/stats.js';
+import { armStatistics, type ArmModel } from '../bench/quality/loop.js';
 import { worldImageFile } from '../lib/world/dataset.js';
 
 t.test('the oracle\'s own answers grade right; another scene\'s answers mostly wrong; made-up questions unanswerable', async (t) => {
@@ -111,4 +112,43 @@ t.test('the selections: per type, global, random like; a selection that tracks r
   t.ok(Math.abs(byRandom.gain.difference) < 0.1, `a random subset gains little: ${byRandom.gain.difference}`);
   const inverted = accuracyOf('inverted', triplets, selectByScore(triplets, (x) => 1 - x.score));
   t.ok(inverted.gain.high < 0, 'sorting the wrong way loses');
+});
+
+t.test('the random control as an expected value: the mean of many random draws of the kept count per type', async (t) => {
+  const triplets = fakeTriplets();
+  const kept = selectByScore(triplets, (x) => x.score);
+  const expected = expectedRandomAccuracy(triplets, kept);
+  let sum = 0;
+  const draws = 300;
+  for (let seed = 0; seed < draws; seed++) {
+    const random = selectRandomLike(triplets, kept, seed);
+    sum += triplets.filter((x) => random.has(x.id) && x.grade.right).length / random.size;
+  }
+  t.ok(Math.abs(expected - sum / draws) < 0.005, `expected ${expected.toFixed(4)}, mean of ${draws} draws ${(sum / draws).toFixed(4)}`);
+  // Weighted by the kept counts: keeping only one type's triplets gives that type's accuracy.
+  const boxes = new Set(triplets.filter((x) => x.type === 'box').slice(0, 10).map((x) => x.id));
+  const ofBox = triplets.filter((x) => x.type === 'box');
+  const boxAccuracy = ofBox.filter((x) => x.grade.right).length / ofBox.length;
+  const overall = triplets.filter((x) => x.grade.right).length / triplets.length;
+  t.not(boxAccuracy.toFixed(3), overall.toFixed(3), 'the fixture\'s types differ, so the check below can tell per type from overall');
+  t.ok(Math.abs(expectedRandomAccuracy(triplets, boxes) - boxAccuracy) < 1e-12, 'one type kept: that type\'s accuracy');
+  t.ok(Number.isNaN(expectedRandomAccuracy(triplets, new Set())));
+});
+
+t.test('arm statistics: seed means, differences, and intervals that widen with the spread between seeds', async (t) => {
+  const outcomes = (p: number, seed: number) => {
+    const random = createRandom(seed);
+    return Array.from({ length: 2000 }, () => random() < p);
+  };
+  const arm = (name: ArmModel['arm'], ps: number[], seed0: number): ArmModel[] => ps.map((p, s) => ({ arm: name, seed: s, records: 0, bestStep: 0, right: outcomes(p, seed0 + s) }));
+  const steady = [...arm('kept', [0.6, 0.6, 0.6], 1), ...arm('lOnly', [0.5, 0.5, 0.5], 10)];
+  const a = armStatistics(steady, 'kept', null);
+  t.ok(Math.abs(a.value - 0.6) < 0.02 && a.low < a.value && a.high > a.value, `kept ${JSON.stringify(a)}`);
+  const d = armStatistics(steady, 'kept', 'lOnly');
+  t.ok(d.value > 0.07 && d.low > 0.04, `difference ${JSON.stringify(d)}`);
+  // The same mean with seeds far apart: the interval must hold the seeds' spread, not only the questions'.
+  const spread = [...arm('kept', [0.45, 0.6, 0.75], 1), ...arm('lOnly', [0.5, 0.5, 0.5], 10)];
+  const w = armStatistics(spread, 'kept', 'lOnly');
+  t.ok(w.high - w.low > 2 * (d.high - d.low), `seed spread widens the interval: ${(w.high - w.low).toFixed(3)} against ${(d.high - d.low).toFixed(3)}`);
+  t.ok(Number.isNaN(armStatistics(steady, 'ceiling', null).value), 'an arm without models has no figure');
 });

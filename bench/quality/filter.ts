@@ -147,3 +147,20 @@ export function accuracyOf(name: string, triplets: readonly GradedTriplet[], sel
   const gain = pairedDifference(right, inSel, triplets.map(() => true), seed);
   return { name, overall, byType, gain };
 }
+
+/**
+ * The control as an expected value, not one draw: a random draw of the kept count of each data type
+ * is right, on average, as often as that type's triplets are; weighted by the kept counts.
+ */
+export function expectedRandomAccuracy(triplets: readonly GradedTriplet[], kept: Selection): number {
+  let right = 0;
+  let count = 0;
+  for (const type of DATA_TYPES) {
+    const ofType = triplets.filter((t) => t.type === type);
+    const keptOfType = ofType.filter((t) => kept.has(t.id)).length;
+    if (keptOfType === 0) continue;
+    right += (keptOfType * ofType.filter((t) => t.grade.right).length) / ofType.length;
+    count += keptOfType;
+  }
+  return count === 0 ? NaN : right / count;
+}

@@ -78,7 +78,7 @@ function python(args: string[], log: (m: string) => void): Promise<void> {
 }
 
 /** A copy of a run folder whose journal scores are seeded uniform numbers in (0, 1]: `select` then keeps a random subset per type. */
-async function randomizeScores(from: string, to: string, seed: number): Promise<void> {
+export async function randomizeScores(from: string, to: string, seed: number): Promise<void> {
   await mkdir(to, { recursive: true });
   await copyFile(path.join(from, MANIFEST_FILE), path.join(to, MANIFEST_FILE));
   const random = createRandom(seed);

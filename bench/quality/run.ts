@@ -8,11 +8,14 @@
  *
  * --models: a folder with the round-0 files under models/world's names (default models/world).
  */
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { packageRoot } from '../../lib/native.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
 import { runFilterBench, writeFilterResults } from './filter-bench.js';
+import { ARMS, LOOP_DEFAULTS, LOOP_QUICK, armStatistics, runLoop } from './loop.js';
+import { writeLoopResults } from './loop-report.js';
 import { ROUND1_DEFAULTS, runRound1, writeRound1Results } from './round1.js';
 
 function option(name: string, fallback: string | number): string {
@@ -28,7 +31,16 @@ const models = modelDir ? worldModelPaths(modelDir) : undefined;
 const log = (m: string) => console.error(m);
 const started = Date.now();
 
-if (process.argv[2] === 'round1') {
+if (process.argv[2] === 'loop') {
+  const quick = process.argv.includes('--quick');
+  const work = path.resolve(option('work', path.join(tmpdir(), quick ? 'srf-quality-loop-quick' : 'srf-quality-loop')));
+  const defaults = quick ? LOOP_QUICK : LOOP_DEFAULTS;
+  const o = Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, Number(option(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), v))])) as typeof LOOP_DEFAULTS;
+  const results = await runLoop({ work, log, ...o });
+  await writeFile(path.join(work, 'loop-results.json'), JSON.stringify(results) + '\n');
+  if (!quick) await writeLoopResults(results, path.join(here, 'loop-results.json'), path.join(here, 'claims.json'), quality);
+  for (const arm of ARMS) console.log(`${arm}: ${(100 * armStatistics(results.models, arm, null).value).toFixed(1)} %`);
+} else if (process.argv[2] === 'round1') {
   const work = path.resolve(option('work', path.join(tmpdir(), 'srf-quality-round1')));
   const o = {
     originalImages: Number(option('original', ROUND1_DEFAULTS.originalImages)),

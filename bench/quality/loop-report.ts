@@ -1,0 +1,73 @@
+/**
+ * The loop's figures as bench/quality/claims.json (what a reader or a script checks) and as
+ * bench/QUALITY.md's loop section, both from the same LoopResults.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { ARMS, ARM_LABELS, armStatistics, type Arm, type LoopResults } from './loop.js';
+import { table, writeSection } from './markdown.js';
+import { percent } from './stats.js';
+
+const points = (x: { value: number; low: number; high: number }) => ({ gain: round(100 * x.value), lo: round(100 * x.low), hi: round(100 * x.high) });
+const round = (x: number) => Math.round(x * 100) / 100;
+
+export function loopClaims(r: LoopResults): Record<string, unknown> {
+  const vs = (b: Arm) => points(armStatistics(r.models, 'kept', b));
+  const seeds = new Set(r.models.map((m) => m.seed)).size;
+  return {
+    pool: {
+      images: r.options.poolImages,
+      all: { acc: round(100 * r.pool.all.accuracy), lo: round(100 * r.pool.all.low), hi: round(100 * r.pool.all.high) },
+      kept: { acc: round(100 * r.pool.keptAccuracy.accuracy), lo: round(100 * r.pool.keptAccuracy.low), hi: round(100 * r.pool.keptAccuracy.high) },
+      expectedRandom: round(100 * r.pool.expectedRandom),
+    },
+    round1: {
+      seeds,
+      questions: r.questions,
+      arms: Object.fromEntries(ARMS.map((arm) => {
+        const a = armStatistics(r.models, arm, null);
+        return [arm, { acc: round(100 * a.value), lo: round(100 * a.low), hi: round(100 * a.high) }];
+      })),
+      vsOriginalOnly: vs('lOnly'),
+      vsRandom: vs('random'),
+      vsAll: vs('all'),
+      ceiling: points(armStatistics(r.models, 'ceiling', 'lOnly')),
+    },
+  };
+}
+
+export function loopMarkdown(r: LoopResults): string {
+  const o = r.options;
+  const seeds = new Set(r.models.map((m) => m.seed)).size;
+  const fmt = (x: { value: number; low: number; high: number }, sign = false) =>
+    `${sign && x.value >= 0 ? '+' : ''}${percent(x.value)} [${percent(x.low)}, ${percent(x.high)}]`;
+  const lines = [
+    '## 3. The loop where data limits the model (issue 19\'s design)',
+    '',
+    `A pre-stage-2 checkpoint (the world model's frozen tower; language model and projector trained from random weights on captions of ${o.stage1Images} images, ${o.stage1Steps} steps); ` +
+      `L = the instruction data of ${o.labelledImages} other images; round 0's generator = the checkpoint trained on step 1 of the method on L; ` +
+      `\`srf-native run\` on U = ${o.poolImages} held-out images; every arm retrained in full (language model + projector) from the same checkpoint on IQ->A, ` +
+      `${o.steps} steps of batch 32, early stopping on the validation loss of ${o.validationImages} labelled images; ${seeds} training seeds per arm; ` +
+      `${r.questions} held-out VQA questions. Intervals: hierarchical bootstrap over training seeds and questions.`,
+    '',
+    `Triplets on U: ${r.pool.scored} scored, all ${percent(r.pool.all.accuracy)} % right, kept ${percent(r.pool.keptAccuracy.accuracy)} % (${r.pool.kept}), ` +
+      `a random draw of the kept count per type ${percent(r.pool.expectedRandom)} % (expected value).`,
+    '',
+    table(
+      ['arm', 'synthetic records', 'VQA accuracy', 'L + kept minus this arm'],
+      ARMS.map((arm) => [ARM_LABELS[arm], String(r.synthetic[arm]), fmt(armStatistics(r.models, arm, null)), arm === 'kept' ? '' : fmt(armStatistics(r.models, 'kept', arm), true)]),
+    ),
+  ];
+  return lines.join('\n');
+}
+
+export async function writeLoopResults(r: LoopResults, jsonFile: string, claimsFile: string, qualityFile: string): Promise<void> {
+  await writeFile(jsonFile, JSON.stringify(r) + '\n');
+  let claims: Record<string, unknown> = {};
+  try {
+    claims = JSON.parse(await readFile(claimsFile, 'utf8')) as Record<string, unknown>;
+  } catch {
+    // first write
+  }
+  await writeFile(claimsFile, JSON.stringify({ ...claims, ...loopClaims(r) }, null, 1) + '\n');
+  await writeSection(qualityFile, 'loop', loopMarkdown(r));
+}

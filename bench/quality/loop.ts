@@ -1,0 +1,315 @@
+/**
+ * The paper's loop where data is what limits the model (issue 19's design), end to end through the
+ * project's own commands, resumable step by step (each step's output is its checkpoint):
+ *
+ *  0. a pre-stage-2 checkpoint: the shipped world model's frozen vision tower, the language model and
+ *     projector trained from random weights on captions of STAGE1 images (LLaVA's stage 1; train_full.py);
+ *  1. a labelled set L (the world's instruction data of LABELLED images) and a labelled validation
+ *     split (VALIDATION images) for early stopping;
+ *  2. round 0's generator: that checkpoint trained on step 1 of the method on L (`srf-native tasks`);
+ *  3. step 2 on an unlabelled pool U (POOL held-out images) through `srf-native run --merge-with L`;
+ *     its triplets graded by the oracle (all, kept, the expected value of a random draw of the kept
+ *     count per type);
+ *  4. the arms, each retrained from the same checkpoint on the plain IQ->A task (`srf-native tasks
+ *     --ratios 0,0,1`): L only (round 0's base), L + kept (round 1), L + random (as many per type as
+ *     kept), L + all synthetic, and the ceiling L + U with the oracle's answers (the world's
+ *     instruction data of the same images, as many records as all synthetic); SEEDS training seeds
+ *     each, the same step budget, early stopping on the validation split;
+ *  5. every model on the held-out VQA test (one question of every family on VQA images), greedy,
+ *     through the engine, graded by the oracle; accuracies and gains with intervals over training
+ *     seeds and questions (hierarchical bootstrap).
+ */
+import { spawn } from 'node:child_process';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { packageRoot } from '../../lib/native.js';
+import { MANIFEST_FILE } from '../../lib/run/manifest.js';
+import type { LlavaRecord } from '../../lib/srf/llava-data.js';
+import { IMAGE_TOKEN } from '../../lib/srf/prompts.js';
+import { createRandom, shuffled } from '../../lib/srf/random.js';
+import { writeWorldData, type WrittenWorldData } from '../../lib/world/dataset.js';
+import { FAMILIES } from '../../lib/world/families.js';
+import { worldModelPaths } from '../../lib/world/model-files.js';
+import { exportWorldLlava } from '../../training/world/export.js';
+import { runCli } from './filter-bench.js';
+import { accuracyOf, expectedRandomAccuracy, gradeRun } from './filter.js';
+import { dumpGgufWeights, readGgufVocab } from './gguf-weights.js';
+import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
+import { randomizeScores } from './round1.js';
+import { writeTrainingData } from './training-data.js';
+import { answerVqa, buildVqaSet, type ModelFiles, type VqaItem } from './vqa.js';
+
+export interface LoopOptions {
+  work: string;
+  stage1Images: number;
+  stage1Steps: number;
+  labelledImages: number;
+  validationImages: number;
+  poolImages: number;
+  vqaImages: number;
+  steps: number;
+  seeds: number;
+  log: (message: string) => void;
+}
+
+export const LOOP_DEFAULTS = { stage1Images: 5000, stage1Steps: 800, labelledImages: 1000, validationImages: 200, poolImages: 10000, vqaImages: 500, steps: 400, seeds: 3 } as const;
+export const LOOP_QUICK = { stage1Images: 500, stage1Steps: 60, labelledImages: 100, validationImages: 40, poolImages: 200, vqaImages: 20, steps: 40, seeds: 1 } as const;
+
+/** Scene seeds of the loop's labelled data: after the world model's own 20,000 training scenes, before the held-out blocks. */
+const LOOP_SEEDS = { stage1: 0, labelled: 40_000, validation: 45_000 } as const;
+
+export const ARMS = ['lOnly', 'kept', 'random', 'all', 'ceiling'] as const;
+export type Arm = (typeof ARMS)[number];
+export const ARM_LABELS: Record<Arm, string> = {
+  lOnly: 'L only (round 0\'s base)',
+  kept: 'L + kept (round 1)',
+  random: 'L + random, as many per type as kept',
+  all: 'L + all synthetic',
+  ceiling: 'ceiling: L + U with the oracle\'s answers',
+};
+
+const exists = (file: string) => access(file).then(() => true, () => false);
+
+function python(args: string[], log: (m: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const take = (chunk: Buffer) => {
+      tail = (tail + chunk.toString()).slice(-4000);
+      for (const line of chunk.toString().split('\n')) if (line.trim()) log(`  ${line}`);
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`python ${args[0]} exited ${code}:\n${tail}`))));
+  });
+}
+
+/** Captions for stage 1, as training/world/make-data.ts writes them: a one-line or a detailed description of every image. */
+function captionRecords(world: WrittenWorldData): LlavaRecord[] {
+  return world.images.map((image, i) => {
+    const question = i % 2 === 0 ? 'What is in the image?' : 'Describe the image in detail.';
+    const family = i % 2 === 0 ? FAMILIES.brief : FAMILIES.detail;
+    return { id: `caption-${image.scene.seed}`, image: image.file, conversations: [{ from: 'human', value: `${IMAGE_TOKEN}\n${question}` }, { from: 'gpt', value: family.answer(image.scene, question) as string }] };
+  });
+}
+
+/** Records with absolute image paths, so sets from different folders can be joined into one file. */
+function absolute(records: readonly LlavaRecord[], root: string): LlavaRecord[] {
+  return records.map((r) => (r.image === undefined ? r : { ...r, image: path.resolve(root, r.image) }));
+}
+
+const turnsOf = (r: LlavaRecord) => r.conversations.length / 2;
+
+export interface ArmModel {
+  arm: Arm;
+  seed: number;
+  records: number;
+  bestStep: number;
+  right: boolean[];
+}
+
+export interface LoopResults {
+  options: Omit<LoopOptions, 'log' | 'work'>;
+  generator: { right: boolean[] };
+  pool: {
+    scored: number;
+    kept: number;
+    all: { accuracy: number; low: number; high: number };
+    keptAccuracy: { accuracy: number; low: number; high: number };
+    expectedRandom: number;
+  };
+  synthetic: Record<Arm, number>;
+  questions: number;
+  families: string[];
+  itemFamilies: string[];
+  models: ArmModel[];
+  seconds: number;
+}
+
+export async function runLoop(options: LoopOptions): Promise<LoopResults> {
+  const started = Date.now();
+  const { work, log } = options;
+  const w = (...parts: string[]) => path.join(work, ...parts);
+  const base = worldModelPaths();
+  const script = path.join(packageRoot(), 'bench', 'quality', 'train_full.py');
+  await mkdir(work, { recursive: true });
+
+  log('0. the shipped world model\'s weights (its vision tower is kept) and vocabulary');
+  const baseWeights = w('base-weights');
+  if (!(await exists(path.join(baseWeights, 'weights-mmproj.json')))) {
+    await mkdir(baseWeights, { recursive: true });
+    await dumpGgufWeights(base.mmproj, path.join(baseWeights, 'weights-mmproj'));
+  }
+  const vocabDir = w('vocab');
+  await mkdir(vocabDir, { recursive: true });
+  const vocab = await readGgufVocab(base.model);
+  await writeFile(path.join(vocabDir, 'vocab.json'), JSON.stringify({ tokens: vocab.tokens, scores: [...vocab.scores], tokenTypes: [...vocab.tokenTypes!] }));
+
+  /** LLaVA JSON -> the method's task records -> PyTorch's data folder (once; the folder is the checkpoint). */
+  const prepare = async (name: string, data: string, root: string, ratios: string | null): Promise<string> => {
+    const out = w(`data-${name}`);
+    if (await exists(path.join(out, 'train.jsonl'))) return out;
+    const tasks = w(`tasks-${name}`);
+    await runCli(['tasks', '--data', data, '--out', tasks, '--seed', '0', '--image-folder', root, ...(ratios ? ['--ratios', ratios] : [])], log);
+    await writeTrainingData(path.join(tasks, 'tasks.llava.json'), root, base.model, out);
+    return out;
+  };
+  const train = async (name: string, data: string, args: string[]): Promise<{ dir: string; bestStep: number; records: number }> => {
+    const dir = w(`train-${name}`);
+    if (!(await exists(path.join(dir, 'train.json')))) {
+      log(`   training ${name}`);
+      await python([script, data, dir, '--base', baseWeights, ...args], log);
+    }
+    const t = JSON.parse(await readFile(path.join(dir, 'train.json'), 'utf8')) as { bestStep: number; records: number };
+    return { dir, bestStep: t.bestStep, records: t.records };
+  };
+  const exported = async (name: string, trainDir: string): Promise<ModelFiles> => {
+    const dir = w('models', name);
+    const files = worldModelPaths(dir);
+    if (!(await exists(files.mmproj))) await exportWorldLlava(vocabDir, trainDir, dir);
+    return { model: files.model, mmproj: files.mmproj };
+  };
+
+  log(`1. stage 1 on captions of ${options.stage1Images} images; L = ${options.labelledImages} labelled images, ${options.validationImages} for validation`);
+  const stage1World = await writeWorldData(w('stage1-world'), { count: options.stage1Images, firstSeed: LOOP_SEEDS.stage1, questionSeed: 1 });
+  const captions = w('stage1-captions.llava.json');
+  await writeFile(captions, JSON.stringify(captionRecords(stage1World)) + '\n');
+  const stage1Data = w('data-stage1');
+  if (!(await exists(path.join(stage1Data, 'train.jsonl')))) await writeTrainingData(captions, stage1World.imageFolder, base.model, stage1Data);
+  const stage1 = await train('stage1', stage1Data, ['--steps', String(options.stage1Steps), '--lr', '2e-3', '--seed', '0']);
+  const checkpoint = path.join(stage1.dir, 'model.pt');
+
+  const labelled = await writeWorldData(w('labelled'), { count: options.labelledImages, firstSeed: LOOP_SEEDS.labelled, questionSeed: 3 });
+  const validation = await writeWorldData(w('validation'), { count: options.validationImages, firstSeed: LOOP_SEEDS.validation, questionSeed: 4 });
+  const valIqa = await prepare('validation-iqa', validation.data, validation.imageFolder, '0,0,1');
+  const valTasks = await prepare('validation-tasks', validation.data, validation.imageFolder, null);
+
+  log('2. round 0\'s generator: the checkpoint trained on step 1 of the method on L');
+  const genData = await prepare('generator', labelled.data, labelled.imageFolder, null);
+  const generatorTrain = await train('generator', genData, ['--init', checkpoint, '--val', valTasks, '--steps', String(options.steps), '--seed', '0']);
+  const generator = await exported('generator', generatorTrain.dir);
+
+  log(`3. srf-native run with the generator on U = ${options.poolImages} held-out images, --merge-with L`);
+  const poolImages = w('pool-images');
+  if (!(await exists(path.join(poolImages, `world-${String(QUALITY_SEEDS.synthetic + options.poolImages - 1).padStart(6, '0')}.png`)))) {
+    await writeHeldOutImages(poolImages, QUALITY_SEEDS.synthetic, options.poolImages);
+  }
+  const run = w('run-kept');
+  await runCli(['run', '--model', generator.model, '--mmproj', generator.mmproj, '--embedder', base.embedder, '--images', poolImages, '--out', run,
+    '--merge-with', labelled.data, '--merge-image-folder', labelled.imageFolder, '--round', '1'], log);
+  if (!(await exists(path.join(w('run-all'), 'train.merged.llava.json')))) {
+    await randomizeScores(run, w('run-all'), 4);
+    await runCli(['select', '--in', w('run-all'), '--keep-top', '1', '--no-report'], log);
+  }
+  if (!(await exists(path.join(w('run-random'), 'train.merged.llava.json')))) {
+    await randomizeScores(run, w('run-random'), 5);
+    await runCli(['select', '--in', w('run-random'), '--keep-top', '0.2', '--no-report'], log);
+  }
+  const { triplets, census } = await gradeRun(run);
+  const keptIds = new Set(triplets.filter((t) => t.kept).map((t) => t.id));
+  const allAcc = accuracyOf('all', triplets, null).overall;
+  const keptAcc = accuracyOf('kept', triplets, keptIds).overall;
+  const pool = { scored: census.scored, kept: keptIds.size, all: allAcc, keptAccuracy: keptAcc, expectedRandom: expectedRandomAccuracy(triplets, keptIds) };
+  log(`   U: ${pool.scored} scored, all ${(100 * allAcc.accuracy).toFixed(1)} %, kept ${(100 * keptAcc.accuracy).toFixed(1)} %, expected random ${(100 * pool.expectedRandom).toFixed(1)} %`);
+
+  log('4. the arms\' data');
+  const manifest = JSON.parse(await readFile(path.join(run, MANIFEST_FILE), 'utf8')) as { outputs: { mergedImageRoot?: string } };
+  const mergedRoot = manifest.outputs.mergedImageRoot ?? work;
+  const allMerged = JSON.parse(await readFile(w('run-all', 'train.merged.llava.json'), 'utf8')) as LlavaRecord[];
+  const labelledTurns = labelled.records.reduce((s, r) => s + turnsOf(r), 0);
+  const allSynthetic = allMerged.reduce((s, r) => s + turnsOf(r), 0) - labelledTurns;
+  const ceilingFile = w('ceiling.llava.json');
+  if (!(await exists(ceilingFile))) {
+    const oracle = await writeWorldData(w('pool-oracle'), { count: options.poolImages, firstSeed: QUALITY_SEEDS.synthetic, questionSeed: 5, textOnlyShare: 0 });
+    const picked: LlavaRecord[] = [];
+    let turns = 0;
+    for (const r of shuffled(oracle.records, createRandom(6))) {
+      if (turns >= allSynthetic) break;
+      picked.push(r);
+      turns += turnsOf(r);
+    }
+    await writeFile(ceilingFile, JSON.stringify([...absolute(labelled.records, labelled.imageFolder), ...absolute(picked, oracle.imageFolder)]) + '\n');
+  }
+  const sets: Record<Arm, { data: string; root: string }> = {
+    lOnly: { data: labelled.data, root: labelled.imageFolder },
+    kept: { data: path.join(run, 'train.merged.llava.json'), root: mergedRoot },
+    random: { data: w('run-random', 'train.merged.llava.json'), root: mergedRoot },
+    all: { data: w('run-all', 'train.merged.llava.json'), root: mergedRoot },
+    ceiling: { data: ceilingFile, root: '/' },
+  };
+  const synthetic = {} as Record<Arm, number>;
+  for (const arm of ARMS) {
+    const records = JSON.parse(await readFile(sets[arm].data, 'utf8')) as LlavaRecord[];
+    synthetic[arm] = records.reduce((s, r) => s + turnsOf(r), 0) - labelledTurns;
+  }
+
+  log(`5. the held-out VQA test on ${options.vqaImages} images`);
+  const items = await buildVqaSet(w('vqa-images'), options.vqaImages);
+  const answered = async (name: string, files: ModelFiles): Promise<boolean[]> => {
+    const file = w('vqa', `${name}.json`);
+    if (await exists(file)) return JSON.parse(await readFile(file, 'utf8')) as boolean[];
+    const right = await answerVqa(files, items);
+    await mkdir(w('vqa'), { recursive: true });
+    await writeFile(file, JSON.stringify(right));
+    log(`   ${name}: ${(100 * right.filter(Boolean).length / right.length).toFixed(1)} % of ${right.length}`);
+    return right;
+  };
+  const generatorRight = await answered('generator', generator);
+
+  const models: ArmModel[] = [];
+  // Seed-major order: after one seed every arm has a model, so a cut run still compares all arms.
+  for (let seed = 0; seed < options.seeds; seed++) {
+    for (const arm of ARMS) {
+      log(`   ${ARM_LABELS[arm]}, seed ${seed}`);
+      const data = await prepare(arm, sets[arm].data, sets[arm].root, '0,0,1');
+      const t = await train(`${arm}-${seed}`, data, ['--init', checkpoint, '--val', valIqa, '--steps', String(options.steps), '--seed', String(seed)]);
+      const files = await exported(`${arm}-${seed}`, t.dir);
+      models.push({ arm, seed, records: t.records, bestStep: t.bestStep, right: await answered(`${arm}-${seed}`, files) });
+    }
+  }
+  const { log: _log, work: _work, ...rest } = options;
+  return {
+    options: rest,
+    generator: { right: generatorRight },
+    pool,
+    synthetic,
+    questions: items.length,
+    families: [...new Set(items.map((it) => it.qa.family))],
+    itemFamilies: items.map((it: VqaItem) => it.qa.family),
+    models,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/**
+ * Mean accuracy of an arm over its seeds, and a difference of two arms, with 95 % intervals from a
+ * hierarchical bootstrap: each resample draws the training seeds (with replacement) and the
+ * questions (with replacement, the same draw for both arms), so the interval holds both the
+ * variance between training seeds and that of the question sample.
+ */
+export function armStatistics(models: readonly ArmModel[], a: Arm, b: Arm | null, subset: readonly boolean[] | null = null, resamples = 2000): { value: number; low: number; high: number } {
+  const of = (arm: Arm) => models.filter((m) => m.arm === arm).map((m) => m.right);
+  const runsA = of(a);
+  const runsB = b ? of(b) : [];
+  const n = runsA[0]?.length ?? 0;
+  const questions = [...Array(n).keys()].filter((i) => !subset || subset[i]);
+  if (runsA.length === 0 || (b && runsB.length === 0) || questions.length === 0) return { value: NaN, low: NaN, high: NaN };
+  const mean = (runs: readonly boolean[][], seedPick: readonly number[], qs: readonly number[]) => {
+    let sum = 0;
+    for (const s of seedPick) for (const q of qs) sum += runs[s]![q] ? 1 : 0;
+    return sum / (seedPick.length * qs.length);
+  };
+  const all = (runs: readonly boolean[][]) => runs.map((_, i) => i);
+  const value = mean(runsA, all(runsA), questions) - (b ? mean(runsB, all(runsB), questions) : 0);
+  const random = createRandom(11);
+  const draws = new Float64Array(resamples);
+  const pick = (k: number) => Array.from({ length: k }, () => Math.floor(random() * k));
+  for (let r = 0; r < resamples; r++) {
+    const qs = pick(questions.length).map((i) => questions[i]!);
+    const da = mean(runsA, pick(runsA.length), qs);
+    draws[r] = b ? da - mean(runsB, pick(runsB.length), qs) : da;
+  }
+  draws.sort();
+  return { value, low: draws[Math.floor(0.025 * resamples)]!, high: draws[Math.ceil(0.975 * resamples) - 1]! };
+}
