@@ -7,7 +7,7 @@ import { DATA_TYPES, type DataType } from '../lib/srf/data-types.js';
 import { createRandom } from '../lib/srf/random.js';
 import { FAMILIES, FAMILY_NAMES, generateScene } from '../lib/world/index.js';
 import { gradeTriplet } from '../bench/quality/grade.js';
-import { accuracyOf, expectedRandomAccuracy, selectByScore, selectGlobal, selectRandomLike, type GradedTriplet } from '../bench/quality/filter.js';
+import { accuracyOf, expectedRandomAccuracy, keptOddsRatio, selectByScore, selectGlobal, selectRandomLike, type GradedTriplet } from '../bench/quality/filter.js';
 import { sceneOfImage } from '../bench/quality/images.js';
 import { accuracyWithInterval, pairedDifference } from '../bench/quality/stats.js';
 import { armStatistics, type ArmModel } from '../bench/quality/loop.js';
@@ -151,4 +151,14 @@ t.test('arm statistics: seed means, differences, and intervals that widen with t
   const w = armStatistics(spread, 'kept', 'lOnly');
   t.ok(w.high - w.low > 2 * (d.high - d.low), `seed spread widens the interval: ${(w.high - w.low).toFixed(3)} against ${(d.high - d.low).toFixed(3)}`);
   t.ok(Number.isNaN(armStatistics(steady, 'ceiling', null).value), 'an arm without models has no figure');
+});
+
+t.test('the odds ratio: about 1 for a random selection, above 1 for one that tracks rightness', async (t) => {
+  const triplets = fakeTriplets();
+  const byScore = keptOddsRatio(triplets, selectByScore(triplets, (x) => x.score));
+  const random = keptOddsRatio(triplets, selectRandomLike(triplets, selectByScore(triplets, (x) => x.score), 3));
+  t.ok(byScore > 2, `by score ${byScore.toFixed(2)}`);
+  t.ok(random > 0.5 && random < 1.6, `random ${random.toFixed(2)}`);
+  const right = new Set(triplets.filter((x) => x.grade.right).slice(0, 50).map((x) => x.id));
+  t.equal(keptOddsRatio(triplets, right), Infinity, 'keeping only right triplets: no wrong one kept');
 });

@@ -12,6 +12,8 @@ import { worldModelPaths } from '../../lib/world/model-files.js';
 import {
   accuracyOf,
   gradeRun,
+  expectedRandomAccuracy,
+  keptOddsRatio,
   lexicalScores,
   reselectFraction,
   selectByScore,
@@ -41,6 +43,9 @@ export interface FilterResults {
   census: RunCensus;
   runSeconds: number;
   main: SelectionAccuracy[];
+  /** A random draw of the kept count per type, in expectation (the control; `main`'s random row is one draw). */
+  expectedRandom: number;
+  oddsRatio: number;
   ablations: SelectionAccuracy[];
   sweep: Array<SelectionAccuracy & { keepTop: number; kept: number }>;
   verdicts: Record<string, number>;
@@ -102,7 +107,9 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   for (const t of triplets) verdicts[t.grade.verdict] = (verdicts[t.grade.verdict] ?? 0) + 1;
   const examples = pickExamples(triplets);
   const command = ['srf-native', ...args.map((a) => a.replace(options.work, '$WORK').replace(packageRoot() + path.sep, ''))];
-  return { images: options.images, firstSeed: QUALITY_SEEDS.filter, census, runSeconds, main, ablations, sweep, verdicts, examples, command };
+  const expectedRandom = expectedRandomAccuracy(triplets, kept);
+  const oddsRatio = keptOddsRatio(triplets, kept);
+  return { images: options.images, firstSeed: QUALITY_SEEDS.filter, census, runSeconds, main, expectedRandom, oddsRatio, ablations, sweep, verdicts, examples, command };
 }
 
 /** A few of each kind (kept right, kept wrong, dropped right, dropped wrong), so a reader sees what the numbers count. */
@@ -148,10 +155,13 @@ export function filterMarkdown(r: FilterResults, command: string): string {
       [
         ['all triplets', `${percent(PAPER.all)} %`, formatAccuracy(all.overall), ''],
         ['kept (top 20 % per type)', `${percent(PAPER.kept)} %`, formatAccuracy(kept.overall), gainText(kept)],
-        ['random 20 % per type', '–', formatAccuracy(random.overall), gainText(random)],
+        ['random 20 % per type (one draw)', '–', formatAccuracy(random.overall), gainText(random)],
+        ['random, expected value at the kept counts per type', '–', `${percent(r.expectedRandom)} %`, ''],
       ],
     ),
   );
+  lines.push('');
+  lines.push(`Kept minus the expected random draw: ${percent(kept.overall.accuracy - r.expectedRandom)} points; odds ratio of right between kept and dropped triplets: ${r.oddsRatio.toFixed(2)}.`);
   lines.push('');
   lines.push('Per data type (lib/srf/data-types.ts):');
   lines.push('');
@@ -192,6 +202,22 @@ export async function writeFilterResults(r: FilterResults, jsonFile: string, qua
   await writeFile(jsonFile, JSON.stringify(r, null, 1) + '\n');
   await writeSection(qualityFile, 'filter', filterMarkdown(r, command));
 }
+
+/** The filter's figures in bench/quality/claims.json (percentage points), beside the loop's. */
+export async function writeFilterClaims(r: FilterResults, claimsFile: string): Promise<void> {
+  const [all, kept] = r.main as [SelectionAccuracy, SelectionAccuracy];
+  const pts = (a: SelectionAccuracy['overall']) => ({ acc: round2(100 * a.accuracy), lo: round2(100 * a.low), hi: round2(100 * a.high) });
+  let claims: Record<string, unknown> = {};
+  try {
+    claims = JSON.parse(await readFile(claimsFile, 'utf8')) as Record<string, unknown>;
+  } catch {
+    // first write
+  }
+  const filter = { images: r.images, all: pts(all.overall), kept: pts(kept.overall), expectedRandom: round2(100 * r.expectedRandom), oddsRatio: round2(r.oddsRatio) };
+  await writeFile(claimsFile, JSON.stringify({ ...claims, filter }, null, 1) + '\n');
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
 
 export async function readFilterResults(jsonFile: string): Promise<FilterResults> {
   return JSON.parse(await readFile(jsonFile, 'utf8')) as FilterResults;

@@ -164,3 +164,9 @@ export function expectedRandomAccuracy(triplets: readonly GradedTriplet[], kept:
   }
   return count === 0 ? NaN : right / count;
 }
+
+/** Odds of a kept triplet being right over the odds of a dropped one (1: the filter tells nothing). */
+export function keptOddsRatio(triplets: readonly GradedTriplet[], kept: Selection): number {
+  const count = (inKept: boolean, right: boolean) => triplets.filter((t) => kept.has(t.id) === inKept && t.grade.right === right).length;
+  return (count(true, true) * count(false, false)) / (count(true, false) * count(false, true));
+}

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { packageRoot } from '../../lib/native.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
-import { runFilterBench, writeFilterResults } from './filter-bench.js';
+import { runFilterBench, writeFilterClaims, writeFilterResults } from './filter-bench.js';
 import { ARMS, LOOP_DEFAULTS, LOOP_QUICK, armStatistics, runLoop } from './loop.js';
 import { writeLoopResults } from './loop-report.js';
 import { ROUND1_DEFAULTS, runRound1, writeRound1Results } from './round1.js';
@@ -54,11 +54,12 @@ if (process.argv[2] === 'loop') {
   await writeRound1Results(results, path.join(here, 'round1-results.json'), quality, command);
   for (const m of results.models) console.log(`${m.name}: ${(100 * m.overall.accuracy).toFixed(1)} %`);
 } else {
-  const images = Number(option('images', 500));
+  const images = Number(option('images', 1000));
   const work = path.resolve(option('work', path.join(tmpdir(), 'srf-quality')));
   const results = await runFilterBench({ images, work, log, ...(models ? { models } : {}) });
   const command = `npm run bench:quality -- --images ${images}`;
   await writeFilterResults(results, path.join(here, 'filter-results.json'), quality, command);
+  await writeFilterClaims(results, path.join(here, 'claims.json'));
   const [all, kept] = results.main;
   console.log(`all ${(100 * all!.overall.accuracy).toFixed(1)} %, kept ${(100 * kept!.overall.accuracy).toFixed(1)} % (${results.census.scored} triplets)`);
 }
