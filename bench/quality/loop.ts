@@ -19,7 +19,6 @@
  *     through the engine, graded by the oracle; accuracies and gains with intervals over training
  *     seeds and questions (hierarchical bootstrap).
  */
-import { spawn } from 'node:child_process';
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packageRoot } from '../../lib/native.js';
@@ -35,7 +34,7 @@ import { runCli } from './filter-bench.js';
 import { accuracyOf, expectedRandomAccuracy, gradeRun } from './filter.js';
 import { dumpGgufWeights, readGgufVocab } from './gguf-weights.js';
 import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
-import { randomizeScores } from './round1.js';
+import { python, randomizeScores } from './round1.js';
 import { writeTrainingData } from './training-data.js';
 import { answerVqa, buildVqaSet, type ModelFiles, type VqaItem } from './vqa.js';
 
@@ -69,21 +68,6 @@ export const ARM_LABELS: Record<Arm, string> = {
 };
 
 const exists = (file: string) => access(file).then(() => true, () => false);
-
-function python(args: string[], log: (m: string) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let tail = '';
-    const take = (chunk: Buffer) => {
-      tail = (tail + chunk.toString()).slice(-4000);
-      for (const line of chunk.toString().split('\n')) if (line.trim()) log(`  ${line}`);
-    };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`python ${args[0]} exited ${code}:\n${tail}`))));
-  });
-}
 
 /** Captions for stage 1, as training/world/make-data.ts writes them: a one-line or a detailed description of every image. */
 function captionRecords(world: WrittenWorldData): LlavaRecord[] {

@@ -62,7 +62,8 @@ const VARIANT_LABELS: Record<Variant, string> = {
   none: 'control: original only (no synthetic)',
 };
 
-function python(args: string[], log: (m: string) => void): Promise<void> {
+/** /usr/bin/python3 (Debian's torch) with the script's output logged line by line; rejects with its tail. */
+export function python(args: string[], log: (m: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let tail = '';

@@ -109,6 +109,8 @@ def main():
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         log.write(f'{step + 1},{loss.item():.4f},{lr_at(step):.6f},{time.time() - t0:.1f}\n')
+        if (step + 1) % 50 == 0:
+            log.flush()  # a reader can follow a long run
         if val_set and ((step + 1) % args.val_every == 0 or step + 1 == args.steps):
             v = validation_loss(model, prefix, val_set, val_features, limit=val_set.size)
             val_log.write(f'{step + 1},{v:.4f}\n')
