@@ -6,7 +6,12 @@
  */
 import { invalidArgument } from './errors.js';
 import type { NativeGenerateRequest } from './native.js';
-import { DEFAULT_TOP_K } from './srf/prompts.js';
+
+/**
+ * Candidates kept before top-p when a sampled request does not say (SamplingOptions.topK): llama.cpp's
+ * default chain starts with top_k 40 too. An engine setting, so it lives with the engine's checks.
+ */
+export const DEFAULT_TOP_K = 40;
 
 export const INT32_MAX = 2 ** 31 - 1;
 export const UINT32_MAX = 2 ** 32 - 1;

@@ -5,6 +5,7 @@
  */
 import type { SamplingOptions } from '../types.js';
 import { invalidArgument } from '../errors.js';
+import { DEFAULT_TOP_K } from '../option-checks.js';
 import { isPlainObject } from './check.js';
 
 /** vicuna_v1 system text, as LLaVA-1.5 was trained with it. */
@@ -201,11 +202,8 @@ export const QA_REPLY_GRAMMAR = qaReplyGrammar();
 
 export type TaskName = 'iToQa' | 'iaToQ' | 'iqToA';
 
-/**
- * Candidates kept before top-p when a sampled request does not say (SamplingOptions.topK). llama.cpp's
- * default chain starts with top_k 40 too; the method's top-p 0.9 then runs on those 40.
- */
-export const DEFAULT_TOP_K = 40;
+/** The engine's top-k (llama.cpp's own default, 40): the method's top-p 0.9 then runs on those 40. */
+export { DEFAULT_TOP_K };
 
 /**
  * Decoding defaults of SRF-METHOD.md: I->QA sampled (temperature 0.7, top-p 0.9, 256 new tokens),
