@@ -1,16 +1,95 @@
-/** srf-native: what users import. */
+/**
+ * srf-native's public API: what a Node tool embedding it needs, and only that (package.json's
+ * `exports` map makes every other file internal; test/api/ snapshots this surface). The synthetic
+ * world is its own entry point, `srf-native/world`.
+ */
+
+// Errors: one class, a stable code.
 export { SrfError, isSrfError, ERROR_CODES } from './errors.js';
-export type { SrfErrorCode } from './errors.js';
+export type { SrfErrorCode, SrfErrorOptions } from './errors.js';
+
+// The model: the engine and the method's three calls.
 export { VisionModel } from './model.js';
 export type { VisionModelInfo, TaskCallOptions } from './model.js';
 export { Embedder } from './embedder.js';
-export { prepareImage, CLIP_MEAN_RGB } from './image.js';
+export { prepareImage } from './image.js';
 export { buildInfo } from './native.js';
-export { defaultDevices, isSplitDevices, parseDevicesOption, resolveDevices } from './devices.js';
-export type { DeviceSpec, DeviceTarget } from './devices.js';
-export type { ReplicaFailure, ReplicaStats } from './replicas.js';
 export type { BuildInfo, EngineStats } from './native.js';
-export type * from './types.js';
-export * from './run/index.js';
-export * from './srf/index.js';
-export * from './emit/index.js';
+export type { DeviceSpec } from './devices.js';
+export type { ReplicaFailure, ReplicaStats } from './replicas.js';
+export type {
+  Embedding,
+  FinishReason,
+  GenerateRequest,
+  GenerateResult,
+  ImageInput,
+  ItemResult,
+  KvLayout,
+  LoraAdapterOptions,
+  OpenEmbedderOptions,
+  OpenVisionModelOptions,
+  PreparedImage,
+  QAPair,
+  SamplingOptions,
+  TextReply,
+} from './types.js';
+
+// The commands as functions: refine (srf-native run) and what reads its output folder.
+export { refine, RefineRun } from './run/pipeline.js';
+export type { RefineOptions, RefineProgress, RefineLog, RefinePhase, RefineSummary } from './run/pipeline.js';
+export { JOURNAL_FILE, isScoredLine, isTripletLine, readJournal } from './run/journal.js';
+export type { JournalReadOptions, LineStatus, TripletLine } from './run/journal.js';
+export { MANIFEST_FILE, readManifest } from './run/manifest.js';
+export type { OutputsRecord, RunCounts, RunManifest, RunStatus, ScoringRecord, SelectionRecord } from './run/manifest.js';
+export { MERGED_FILE, TRAIN_SCRIPT_FILE } from './run/finalize.js';
+export { REPORT_FILE } from './run/report.js';
+export { reselectRun } from './run/reselect.js';
+export type { ReselectOptions, ReselectSummary } from './run/reselect.js';
+export { mergeRuns } from './run/merge.js';
+export type { MergeOptions, MergeSummary } from './run/merge.js';
+export { inspectShards, mergeShards } from './run/merge-shards.js';
+export type { MergeShardsOptions, MergeShardsSummary, ShardState, ShardsReport } from './run/merge-shards.js';
+export { TASKS_DATA_FILE, buildTaskFile } from './run/tasks-file.js';
+export type { TaskFileOptions, TaskFileSummary } from './run/tasks-file.js';
+export { evaluate, scoreAnswersFile } from './eval/evaluate.js';
+export type { EvaluateOptions, EvaluateResult, ScoreResult } from './eval/evaluate.js';
+export { compareAnswersFiles } from './eval/compare.js';
+export type { Comparison, PairedDifference } from './eval/compare.js';
+export type { ScoreReport, ScoreSummary, ScoredAnswer } from './eval/score.js';
+
+// The method, pure TypeScript: prompts, the reply grammar, parsing, data types, scoring, selection, step-1 data.
+export {
+  DEFAULT_DECODING,
+  DEFAULT_TEMPLATES,
+  LLAVA_SYSTEM,
+  QA_REPLY_GRAMMAR,
+  qaReplyGrammar,
+  renderLlavaPrompt,
+  templatesFromStrings,
+} from './srf/prompts.js';
+export type { PromptTemplates, PromptTemplateStrings, QaReplyGrammarOptions, TaskName } from './srf/prompts.js';
+export { cleanReply, parseQaReply } from './srf/parse.js';
+export type { QaParseFailure, QaParseResult } from './srf/parse.js';
+export { DATA_TYPES, detectDataType, isDataType } from './srf/data-types.js';
+export type { DataType, DataTypeOptions } from './srf/data-types.js';
+export { MEASURES_BY_TYPE, scoreTriplet } from './srf/score.js';
+export type { ScoreOptions, SimilarityMeasure, Triplet, TripletScore, TypeMeasures } from './srf/score.js';
+export { embeddingSimilarityProvider, lexicalSimilarityProvider } from './srf/similarity.js';
+export type { EmbedFunction, EmbeddingSimilarityOptions, SimilarityProvider } from './srf/similarity.js';
+export { PerTypeSelector, selectTopPerType } from './srf/select.js';
+export type { Rounding, ScoredItem, SelectOptions, SelectionSummary, TypeMix, TypeSelection } from './srf/select.js';
+export { DEFAULT_TASK_RATIOS, buildMultiTaskData } from './srf/tasks.js';
+export type { MultiTaskData, MultiTaskOptions, MultiTaskRecord, TaskRatios } from './srf/tasks.js';
+export type { LlavaRecord, LlavaSample, LlavaTurn } from './srf/llava-data.js';
+
+// Training-data emitters: LLaVA JSON, LLaMA-Factory ShareGPT, OpenAI-style chat JSONL.
+export { EMIT_FORMATS, EMITTERS, isEmitFormat } from './emit/emitters.js';
+export type { EmitFormat, EmitOptions, EmitWriter, Emitter } from './emit/emitters.js';
+export { assertLlavaDataset, toLlavaRecord, validateLlavaDataset } from './emit/llava.js';
+export type { LlavaEmitOptions, LlavaTrainingRecord, LlavaValidation } from './emit/llava.js';
+export { toOpenAiRecord } from './emit/openai.js';
+export type { OpenAiContentPart, OpenAiEmitOptions, OpenAiImageReference, OpenAiMessage, OpenAiRecord } from './emit/openai.js';
+export { shareGptDatasetInfo, toShareGptRecord } from './emit/sharegpt.js';
+export type { ShareGptEmitOptions, ShareGptMessage, ShareGptRecord } from './emit/sharegpt.js';
+export { sampleFromLlavaRecord, sampleFromTriplet, toTrainingSample } from './emit/sample.js';
+export type { FromLlavaOptions, KeptTriplet, SrfAnnotation, TrainingSample } from './emit/sample.js';

@@ -1,7 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { sampleFromLlavaRecord, shareGptDatasetInfo, toOpenAiRecord, toShareGptRecord, type KeptTriplet } from '../lib/emit/index.js';
+import { sampleFromLlavaRecord, type KeptTriplet } from '../lib/emit/sample.js';
+import { toOpenAiRecord } from '../lib/emit/openai.js';
+import { shareGptDatasetInfo, toShareGptRecord } from '../lib/emit/sharegpt.js';
 
 const ROOT = '/data/images';
 const KEPT: KeptTriplet = {

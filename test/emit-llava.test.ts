@@ -1,5 +1,6 @@
 import t from 'tap';
-import { assertLlavaDataset, sampleFromLlavaRecord, toLlavaRecord, validateLlavaDataset, type KeptTriplet } from '../lib/emit/index.js';
+import { assertLlavaDataset, toLlavaRecord, validateLlavaDataset } from '../lib/emit/llava.js';
+import { sampleFromLlavaRecord, type KeptTriplet } from '../lib/emit/sample.js';
 import { FORMAT_SUFFIXES } from '../lib/srf/data-types.js';
 
 const ROOT = '/data/images';

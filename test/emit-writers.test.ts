@@ -1,7 +1,10 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { EMITTERS, RecordFileWriter, validateLlavaDataset, type KeptTriplet } from '../lib/emit/index.js';
+import { EMITTERS } from '../lib/emit/emitters.js';
+import { validateLlavaDataset } from '../lib/emit/llava.js';
+import { RecordFileWriter } from '../lib/emit/record-file.js';
+import type { KeptTriplet } from '../lib/emit/sample.js';
 
 function kept(i: number, root: string): KeptTriplet {
   return {

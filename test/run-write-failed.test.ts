@@ -1,7 +1,8 @@
 // A failed write (missing folder, permissions, full disk) is a coded error naming the file.
 import { join } from 'node:path';
 import t from 'tap';
-import { SrfError, writeJsonAtomic } from '../lib/index.js';
+import { SrfError } from '../lib/index.js';
+import { writeJsonAtomic } from '../lib/run/files.js';
 import { tempDir } from './helpers/fixtures.js';
 
 t.test('writeJsonAtomic into a folder that does not exist', async (t) => {
