@@ -25,7 +25,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 
 import { buildInfo } from '../lib/index.js';
-import { isGpu } from '../lib/devices.js';
+import { isGpu } from '../lib/engine/devices.js';
 import { writeFixtures, LLAVA_SHAPES, llavaImageTokens, type LlavaPresetName } from '../lib/gguf/fixtures.js';
 import { renderScenePng } from '../lib/world/render.js';
 import { generateScene } from '../lib/world/scene.js';

@@ -11,12 +11,12 @@ export type { SrfErrorCode, SrfErrorOptions } from './errors.js';
 // The model: the engine and the method's three calls.
 export { VisionModel } from './model.js';
 export type { VisionModelInfo, TaskCallOptions } from './model.js';
-export { Embedder } from './embedder.js';
-export { prepareImage } from './image.js';
-export { buildInfo } from './native.js';
-export type { BuildInfo, EngineStats } from './native.js';
-export type { DeviceSpec } from './devices.js';
-export type { ReplicaFailure, ReplicaStats } from './replicas.js';
+export { Embedder } from './engine/embedder.js';
+export { prepareImage } from './engine/image.js';
+export { buildInfo } from './engine/native.js';
+export type { BuildInfo, EngineStats } from './engine/native.js';
+export type { DeviceSpec } from './engine/devices.js';
+export type { ReplicaFailure, ReplicaStats } from './engine/replicas.js';
 export type {
   Embedding,
   FinishReason,
@@ -32,7 +32,7 @@ export type {
   QAPair,
   SamplingOptions,
   TextReply,
-} from './types.js';
+} from './engine/types.js';
 
 // The commands as functions: refine (srf-native run) and what reads its output folder.
 export { refine, RefineRun } from './run/pipeline.js';

@@ -11,15 +11,15 @@ import { availableParallelism, totalmem } from 'node:os';
 import { SrfError, invalidArgument, isSrfError } from './errors.js';
 import { checkLoraFile, checkVisionModelFiles } from './gguf/check.js';
 import type { VisionModelFileInfo } from './gguf/check.js';
-import { draftFields } from './draft.js';
-import { prepareImage } from './image.js';
-import { isGpu, resolveDevices, type DeviceTarget } from './devices.js';
-import { chooseKvLayout, defaultParallel, kvBytesPerCell, perSequenceCells } from './kv-layout.js';
-import type { DeviceFacts } from './kv-layout.js';
-import { native } from './native.js';
-import { INT32_MAX, UINT32_MAX, booleanOption, checkSampling, integerOption, numberOption } from './option-checks.js';
-import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './native.js';
-import { ReplicaRouter, type ReplicaStats } from './replicas.js';
+import { draftFields } from './engine/draft.js';
+import { prepareImage } from './engine/image.js';
+import { isGpu, resolveDevices, type DeviceTarget } from './engine/devices.js';
+import { chooseKvLayout, defaultParallel, kvBytesPerCell, perSequenceCells } from './engine/kv-layout.js';
+import type { DeviceFacts } from './engine/kv-layout.js';
+import { native } from './engine/native.js';
+import { INT32_MAX, UINT32_MAX, booleanOption, checkSampling, integerOption, numberOption } from './engine/option-checks.js';
+import type { EngineStats, NativeCompletion, NativeVisionModel, NativeVisionModelInfo } from './engine/native.js';
+import { ReplicaRouter, type ReplicaStats } from './engine/replicas.js';
 import { parseQaReply, cleanReply } from './srf/parse.js';
 import { DEFAULT_DECODING, DEFAULT_TEMPLATES, llavaPromptParts } from './srf/prompts.js';
 import type { PromptTemplates } from './srf/prompts.js';
@@ -34,7 +34,7 @@ import type {
   QAPair,
   SamplingOptions,
   TextReply,
-} from './types.js';
+} from './engine/types.js';
 
 export interface VisionModelInfo extends NativeVisionModelInfo {
   files: VisionModelFileInfo;
@@ -63,7 +63,7 @@ function positiveInt(value: unknown, name: string, fallback: number, max = INT32
 /** Cache sequences llama.cpp allows in one context (running + cached prefixes). */
 const MAX_SEQUENCES = 256;
 
-/** What the sizing defaults (lib/kv-layout.ts) need to know about a model and where it will run. */
+/** What the sizing defaults (lib/engine/kv-layout.ts) need to know about a model and where it will run. */
 export interface KvSizing {
   device: DeviceFacts;
   /** Cells per stream in the per-sequence layout. */

@@ -348,7 +348,7 @@ Napi::Value VisionModel::Load(const Napi::CallbackInfo& info) {
       options.loraScales.push_back(static_cast<float>(GetNumber(lora, "scale", 1.0)));
     }
   }
-  // lib/model.ts checks these with messages for users; this keeps a direct caller from undefined
+  // lib/engine/vision-engine.ts checks these with messages for users; this keeps a direct caller from undefined
   // behaviour in the casts.
   options.gpuLayers = static_cast<int32_t>(GetInteger(o, "gpuLayers", -1, -1, INT32_MAX));
   options.contextSize = static_cast<uint32_t>(GetInteger(o, "contextSize", 4096, 1, UINT32_MAX));

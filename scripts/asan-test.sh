@@ -6,7 +6,7 @@
 #   scripts/asan-test.sh test/16-stress.test.ts   # or the ones named
 #
 # Node is not built with ASan, so the runtime is preloaded (LD_PRELOAD) into every node process,
-# the tests' child processes included; SRF_NATIVE_ADDON makes lib/native.ts load build-asan's
+# the tests' child processes included; SRF_NATIVE_ADDON makes lib/engine/native.ts load build-asan's
 # addon. Leak detection is off: Node keeps much of its memory until exit, and those reports would
 # be Node's, not ours (test/18-leak.test.ts checks our growth). Every report goes to a file under
 # $ASAN_REPORTS (default a temp folder); the script lists them and fails if there are any.

@@ -2,7 +2,7 @@
 // alpha, first frame, padded to a square with the CLIP mean colour, resized, RGB.
 import t from 'tap';
 import sharp from 'sharp';
-import { prepareImage, CLIP_MEAN_RGB } from '../lib/image.js';
+import { prepareImage, CLIP_MEAN_RGB } from '../lib/engine/image.js';
 
 const size = 56;
 const pixel = (rgb: Uint8Array, x: number, y: number) => Array.from(rgb.subarray((y * size + x) * 3, (y * size + x) * 3 + 3));

@@ -3,7 +3,7 @@
 // when evicting it would not make room, the embedder's load() called twice.
 import t from 'tap';
 import { VisionModel } from '../lib/index.js';
-import { native } from '../lib/native.js';
+import { native } from '../lib/engine/native.js';
 import { makeWorld } from './helpers/fixtures.js';
 import { runStressCase } from './helpers/stress.js';
 

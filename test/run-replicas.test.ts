@@ -5,11 +5,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { resolveDevices, parseDevicesOption, defaultDevices } from '../lib/devices.js';
+import { resolveDevices, parseDevicesOption, defaultDevices } from '../lib/engine/devices.js';
 import { VisionModel } from '../lib/model.js';
 import { identifyImage } from '../lib/run/inputs.js';
 import { refine } from '../lib/run/pipeline.js';
-import type { ReplicaFailure } from '../lib/replicas.js';
+import type { ReplicaFailure } from '../lib/engine/replicas.js';
 import { runCli } from './helpers/cli.js';
 import { readJournal as lines, tinyRun } from './helpers/tiny-run.js';
 

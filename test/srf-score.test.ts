@@ -7,7 +7,7 @@ import {
   scoreTriplet,
   type SimilarityProvider,
 } from '../lib/srf/score.js';
-import type { Embedding } from '../lib/types.js';
+import type { Embedding } from '../lib/engine/types.js';
 
 /** A provider with fixed answers, recording what it was asked. */
 function fixedProvider(sentence: number, bert: number) {

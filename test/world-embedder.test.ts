@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { Embedder } from '../lib/index.js';
-import { packageRoot } from '../lib/native.js';
+import { packageRoot } from '../lib/engine/native.js';
 import { bertScoreF1, cosine } from '../lib/srf/metrics.js';
 import { worldModelPaths } from '../lib/world/model-files.js';
 

@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { Embedder, VisionModel } from '../lib/index.js';
-import { packageRoot } from '../lib/native.js';
+import { packageRoot } from '../lib/engine/native.js';
 import { detectDataType } from '../lib/srf/data-types.js';
 import { DEFAULT_TEMPLATES } from '../lib/srf/prompts.js';
 import { embeddingSimilarityProvider, scoreTriplet } from '../lib/srf/score.js';

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DATA_TYPES } from '../../lib/srf/data-types.js';
-import { packageRoot } from '../../lib/native.js';
+import { packageRoot } from '../../lib/engine/native.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
 import {
   accuracyOf,

@@ -21,7 +21,7 @@
  */
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { packageRoot } from '../../lib/native.js';
+import { packageRoot } from '../../lib/engine/native.js';
 import { MANIFEST_FILE } from '../../lib/run/manifest.js';
 import type { LlavaRecord } from '../../lib/srf/llava-data.js';
 import { IMAGE_TOKEN } from '../../lib/srf/prompts.js';

@@ -20,7 +20,7 @@
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { packageRoot } from '../../lib/native.js';
+import { packageRoot } from '../../lib/engine/native.js';
 import { JOURNAL_FILE, readJournal } from '../../lib/run/journal.js';
 import { MANIFEST_FILE } from '../../lib/run/manifest.js';
 import { createRandom } from '../../lib/srf/random.js';

@@ -11,7 +11,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
-import { packageRoot } from '../../lib/native.js';
+import { packageRoot } from '../../lib/engine/native.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
 import { runFilterBench, writeFilterClaims, writeFilterResults } from './filter-bench.js';
 import { ARMS, LOOP_DEFAULTS, LOOP_QUICK, armStatistics, runLoop } from './loop.js';

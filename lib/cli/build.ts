@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { SrfError } from '../errors.js';
-import { buildInfo, packageRoot } from '../native.js';
+import { buildInfo, packageRoot } from '../engine/native.js';
 import type { CliContext } from './context.js';
 
 interface BuildArgs {

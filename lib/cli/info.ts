@@ -1,7 +1,7 @@
 /** `srf-native info`: what the engine was built with and the devices it sees. */
 import type { Argv, CommandModule } from 'yargs';
-import { buildInfo, type BuildInfo } from '../native.js';
-import { isGpu } from '../devices.js';
+import { buildInfo, type BuildInfo } from '../engine/native.js';
+import { isGpu } from '../engine/devices.js';
 import { toolVersion } from '../run/version.js';
 import type { CliContext } from './context.js';
 

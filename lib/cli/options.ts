@@ -3,7 +3,7 @@ import { SrfError, invalidArgument } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
 import type { OpenAiImages } from '../emit/openai.js';
 import type { TaskRatios } from '../srf/tasks.js';
-import type { LoraAdapterOptions } from '../types.js';
+import type { LoraAdapterOptions } from '../engine/types.js';
 
 /** `FILE[:SCALE]`; the part after the last colon is a scale only when it is a number (Windows drive letters stay). */
 export function parseLoraSpec(spec: string): LoraAdapterOptions {

@@ -6,7 +6,7 @@ import { DEMO_IMAGE_COUNT, DEMO_SETTINGS, writeDemoAssets } from '../run/demo.js
 import { JOURNAL_FILE } from '../run/journal.js';
 import { refine, type RefineOptions, type RefineSummary } from '../run/pipeline.js';
 import { resolveShard } from '../run/shard-env.js';
-import { resolveDevices } from '../devices.js';
+import { resolveDevices } from '../engine/devices.js';
 import type { QaReplyGrammarOptions } from '../srf/prompts.js';
 import { shellCommand, type CliContext } from './context.js';
 import { nextStepLines } from './next-steps.js';

@@ -14,7 +14,7 @@ import { VisionModel } from '../model.js';
 import { writeFileAtomic } from '../run/files.js';
 import { resolveShard } from '../run/shard-env.js';
 import type { Shard } from '../run/inputs.js';
-import type { LoraAdapterOptions } from '../types.js';
+import type { LoraAdapterOptions } from '../engine/types.js';
 import { readAnswers, readQuestions, readTruth, type AnswerLine, type EvalQuestion } from './files.js';
 import { scoreAnswer, scoreReport, type ScoreReport, type ScoredAnswer, type Truth } from './score.js';
 

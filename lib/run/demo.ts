@@ -9,7 +9,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SrfError } from '../errors.js';
 import { QA_REPLY_GRAMMAR, type TaskName } from '../srf/prompts.js';
-import type { SamplingOptions } from '../types.js';
+import type { SamplingOptions } from '../engine/types.js';
 import { buildWorldData } from '../world/dataset.js';
 import { renderScenePng } from '../world/render.js';
 import { generateScene } from '../world/scene.js';

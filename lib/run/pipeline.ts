@@ -19,14 +19,14 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
-import { draftIfGreedy } from '../draft.js';
+import { draftIfGreedy } from '../engine/draft.js';
 import type { OpenAiImages } from '../emit/openai.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles, type VisionModelFileInfo } from '../gguf/check.js';
-import { defaultDevices, resolveDevices, type DeviceSpec } from '../devices.js';
-import { defaultParallel } from '../kv-layout.js';
+import { defaultDevices, resolveDevices, type DeviceSpec } from '../engine/devices.js';
+import { defaultParallel } from '../engine/kv-layout.js';
 import { VisionModel, kvSizing } from '../model.js';
-import { buildInfo, type EngineStats } from '../native.js';
-import type { ReplicaStats } from '../replicas.js';
+import { buildInfo, type EngineStats } from '../engine/native.js';
+import type { ReplicaStats } from '../engine/replicas.js';
 import { checkFraction, checkSeed } from '../srf/check.js';
 import { DATA_TYPES, type DataType } from '../srf/data-types.js';
 import { cleanReply, parseQaReply } from '../srf/parse.js';
@@ -44,8 +44,8 @@ import {
 import { scoreTriplet } from '../srf/score.js';
 import { quotaFor } from '../srf/select.js';
 import { cutTruncatedAnswer, truncationCause, type Truncation } from '../srf/truncation.js';
-import type { FinishReason } from '../types.js';
-import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../types.js';
+import type { FinishReason } from '../engine/types.js';
+import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../engine/types.js';
 import { countLine, emptyCounts, finalizeOutputs } from './finalize.js';
 import { IMAGE_EXTENSIONS, countInputs, formatShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from './journal.js';
@@ -662,7 +662,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     const targets = devices === undefined ? undefined : resolveDevices(devices);
     const replicas = Math.max(1, targets?.length ?? 1);
     if (o.parallel === undefined && o.contextSize === undefined) {
-      // On a GPU the default is sized by memory (lib/kv-layout.ts), as VisionModel.open sizes its
+      // On a GPU the default is sized by memory (lib/engine/kv-layout.ts), as VisionModel.open sizes its
       // own, counting this pipeline's cached prefixes (inFlight images, 2 per sequence), per replica.
       const sizing = await kvSizing(files, o, o.gpuLayers ?? -1, requestTokens, targets?.[0]);
       r.parallel = defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, o.prefixCache ?? (o.inFlight === undefined ? 2 * n : Math.ceil(o.inFlight / replicas))));
@@ -684,7 +684,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     if (o.threads !== undefined) open.threads = o.threads;
     Object.assign(open, o.engine);
     const model = await VisionModel.open(open);
-    // The layout is chosen by memory (lib/kv-layout.ts) and halves or doubles throughput: say it.
+    // The layout is chosen by memory (lib/engine/kv-layout.ts) and halves or doubles throughput: say it.
     const where = replicas > 1 ? `${replicas} replicas (${model.info.devices.join(', ')}), each with ` : '';
     this.#log('info', `engine: ${buildInfo().backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
     return { model, replicas };

@@ -4,7 +4,7 @@
  * fallback, which is not the paper's measure and is said so everywhere.
  */
 import path from 'node:path';
-import { Embedder } from '../embedder.js';
+import { Embedder } from '../engine/embedder.js';
 import { embeddingSimilarityProvider, lexicalSimilarityProvider, type SimilarityProvider } from '../srf/similarity.js';
 import type { ScoringRecord } from './manifest.js';
 

@@ -1,7 +1,7 @@
 /** srf-native's version, from its package.json (recorded in run.json and the report). */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../native.js';
+import { packageRoot } from '../engine/native.js';
 
 let version: string | undefined;
 

@@ -3,9 +3,9 @@
  * (SRF-METHOD.md, "Prompts"). The same strings are used for generation and in the emitted
  * training data, so that the model is asked exactly what it was taught.
  */
-import type { SamplingOptions } from '../types.js';
+import type { SamplingOptions } from '../engine/types.js';
 import { invalidArgument } from '../errors.js';
-import { DEFAULT_TOP_K } from '../option-checks.js';
+import { DEFAULT_TOP_K } from '../engine/option-checks.js';
 import { isPlainObject } from './check.js';
 
 /** vicuna_v1 system text, as LLaVA-1.5 was trained with it. */

@@ -3,7 +3,7 @@
  * cosine and BERTScore) and a lexical fallback for when no embedder is loaded.
  */
 import { invalidArgument } from '../errors.js';
-import type { Embedding } from '../types.js';
+import type { Embedding } from '../engine/types.js';
 import { checkPositiveInteger } from './check.js';
 import { bertScoreF1, cosine, lexicalSimilarity } from './metrics.js';
 
@@ -24,7 +24,7 @@ export const lexicalSimilarityProvider: SimilarityProvider = Object.freeze({
   bertScore: async (a: string, b: string) => lexicalSimilarity(a, b),
 });
 
-/** Embeds texts in one batch; one Embedding per text, in order (see Embedding in lib/types.ts). */
+/** Embeds texts in one batch; one Embedding per text, in order (see Embedding in lib/engine/types.ts). */
 export type EmbedFunction = (texts: string[]) => Promise<Embedding[]>;
 
 export interface EmbeddingSimilarityOptions {

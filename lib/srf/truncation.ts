@@ -5,7 +5,7 @@
  * (or full line), and the cut is recorded in triplets.jsonl; an answer without one full sentence is
  * rejected as 'truncated'.
  */
-import type { FinishReason } from '../types.js';
+import type { FinishReason } from '../engine/types.js';
 
 export type TruncationCause = 'max-tokens' | 'grammar-bound';
 

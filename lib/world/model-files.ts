@@ -1,6 +1,6 @@
 /** Where the committed world model lives: models/world of the package (trained by training/world). */
 import path from 'node:path';
-import { packageRoot } from '../native.js';
+import { packageRoot } from '../engine/native.js';
 
 export const WORLD_MODEL_FILES = {
   model: 'world-llava-model-f16.gguf',

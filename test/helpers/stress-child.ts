@@ -10,8 +10,8 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Embedder, SrfError, VisionModel } from '../../lib/index.js';
-import { native, packageRoot } from '../../lib/native.js';
-import type { NativeCompletion } from '../../lib/native.js';
+import { native, packageRoot } from '../../lib/engine/native.js';
+import type { NativeCompletion } from '../../lib/engine/native.js';
 import type { TestWorld } from './fixtures.js';
 
 const world = JSON.parse(process.env.SRF_STRESS_WORLD ?? '{}') as TestWorld;

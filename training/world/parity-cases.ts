@@ -1,6 +1,6 @@
 /**
  * The fixed cases of the parity test: held-out world images and prompts of the three SRF tasks,
- * tokenized as the engine does, with the pixels the engine gets (lib/image.ts prepareImage).
+ * tokenized as the engine does, with the pixels the engine gets (lib/engine/image.ts prepareImage).
  * reference.py answers them with PyTorch; test/world-model.test.ts asks the engine the same.
  *
  *     node dist/training/world/parity-cases.js DATA_DIR CASES_DIR
@@ -9,7 +9,7 @@ import { mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SpmTokenizer, type SpmVocabulary } from '../../lib/gguf/spm-tokenizer.js';
-import { prepareImage } from '../../lib/image.js';
+import { prepareImage } from '../../lib/engine/image.js';
 import { DEFAULT_TEMPLATES, llavaPromptParts } from '../../lib/srf/prompts.js';
 import { FAMILIES, FAMILY_NAMES } from '../../lib/world/families.js';
 import { renderScenePng } from '../../lib/world/render.js';

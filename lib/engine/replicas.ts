@@ -9,9 +9,9 @@
  * request it held in flight are sent again to the live replicas, and `onFailure` says so. The last
  * replica's failure is the caller's error, as with one engine.
  */
-import { SrfError, isSrfError, type SrfErrorCode } from './errors.js';
+import { SrfError, isSrfError, type SrfErrorCode } from '../errors.js';
 import type { EngineStats } from './native.js';
-import type { VisionModel } from './model.js';
+import type { VisionModel } from '../model.js';
 import type { GenerateRequest, GenerateResult } from './types.js';
 
 export interface ReplicaFailure {

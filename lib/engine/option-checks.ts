@@ -4,7 +4,7 @@
  * silently different setting, so each is refused here with an INVALID_ARGUMENT naming the option
  * and the value it got.
  */
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from '../errors.js';
 import type { NativeGenerateRequest } from './native.js';
 
 /**

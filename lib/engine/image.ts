@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
-import { SrfError } from './errors.js';
+import { SrfError } from '../errors.js';
 import type { ImageInput, PreparedImage } from './types.js';
 
 /** CLIP's mean, as 8-bit RGB: LLaVA's `expand2square` background. */

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SrfError } from './errors.js';
+import { SrfError } from '../errors.js';
 
 export interface NativeCompletion {
   text: string;

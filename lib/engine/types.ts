@@ -1,6 +1,6 @@
 /** Public types shared by the engine wrapper (model.ts, embedder.ts) and the pipeline. */
 import type { DeviceSpec } from './devices.js';
-import type { SrfError } from './errors.js';
+import type { SrfError } from '../errors.js';
 import type { ReplicaFailure } from './replicas.js';
 
 /** An image as the user hands it over: a file path, encoded bytes, or an already prepared image. */
@@ -151,7 +151,7 @@ export interface OpenVisionModelOptions {
   /** Use the GPU for the vision encoder when present. Default true. */
   gpuVision?: boolean;
   /**
-   * One engine replica per device, all behind this model (lib/replicas.ts): 'all' (every GPU), GPU
+   * One engine replica per device, all behind this model (lib/engine/replicas.ts): 'all' (every GPU), GPU
    * numbers as `srf-native info` lists them, 'cpu' (repeatable), or a list such as '0,1'; 'split':
    * one engine, layers split over the GPUs by llama.cpp (also the default here).
    */

@@ -1,7 +1,7 @@
 // Sizing choices VisionModel.open (and `srf-native run`) make when the caller leaves them open:
 // the KV cache layout for 'auto', and how many sequences to decode together.
-import { invalidArgument } from './errors.js';
-import type { VisionModelFileInfo } from './gguf/check.js';
+import { invalidArgument } from '../errors.js';
+import type { VisionModelFileInfo } from '../gguf/check.js';
 import type { KvLayout } from './types.js';
 
 /** Bytes of F16 K and V that one KV cell holds for this text model. */

@@ -4,7 +4,7 @@
  * itself, so only a greedy request without a grammar can take one (its reply does not depend on
  * anything but the logits); for any other request a draft is a mistake worth saying so.
  */
-import { SrfError, invalidArgument } from './errors.js';
+import { SrfError, invalidArgument } from '../errors.js';
 import type { SamplingOptions } from './types.js';
 
 /** The native request's draft fields for `draft` (none when undefined or empty). */

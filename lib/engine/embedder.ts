@@ -3,8 +3,8 @@
  * A BERT-family sentence-embedding model (GGUF) for the consistency scorer: pooled vectors for
  * short-text cosine and per-token vectors for BERTScore, batched, off the JS thread.
  */
-import { SrfError, invalidArgument } from './errors.js';
-import { checkEmbedderFile } from './gguf/check.js';
+import { SrfError, invalidArgument } from '../errors.js';
+import { checkEmbedderFile } from '../gguf/check.js';
 import { native } from './native.js';
 import { INT32_MAX, integerOption } from './option-checks.js';
 import type { NativeEmbedder } from './native.js';

@@ -9,7 +9,7 @@
  *   'split'          no replicas: one engine with the layers split over all GPUs by llama.cpp (for a
  *                    model that fits no single GPU)
  */
-import { invalidArgument, SrfError } from './errors.js';
+import { invalidArgument, SrfError } from '../errors.js';
 import { buildInfo, type BuildInfo } from './native.js';
 
 export type DeviceSpec = number | string;
