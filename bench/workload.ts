@@ -4,7 +4,8 @@
  * (EOS ignored) and decoding is greedy. The follow-ups use a fixed answer and question: the
  * random-weight model's I->QA reply is noise, and all peers must get the same prompts.
  */
-import { DEFAULT_TEMPLATES, llavaPromptParts } from '../lib/srf/prompts.js';
+import { DEFAULT_TEMPLATES } from '../lib/srf/prompts.js';
+import { llavaPromptParts } from '../lib/engine/llava-prompt.js';
 
 export type TaskName = 'iToQa' | 'iaToQ' | 'iqToA';
 

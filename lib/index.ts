@@ -9,14 +9,13 @@ export { SrfError, isSrfError, ERROR_CODES } from './errors.js';
 export type { SrfErrorCode, SrfErrorOptions } from './errors.js';
 
 // The model: the engine and the method's three calls.
-export { VisionModel } from './model.js';
-export type { VisionModelInfo, TaskCallOptions } from './model.js';
+export { VisionModel } from './vision-model.js';
+export type { VisionModelInfo, TaskCallOptions } from './vision-model.js';
 export { Embedder } from './engine/embedder.js';
 export { prepareImage } from './engine/image.js';
 export { buildInfo } from './engine/native.js';
 export type { BuildInfo, EngineStats } from './engine/native.js';
 export type { DeviceSpec } from './engine/devices.js';
-export type { ReplicaFailure, ReplicaStats } from './engine/replicas.js';
 export type {
   Embedding,
   FinishReason,
@@ -29,10 +28,11 @@ export type {
   OpenEmbedderOptions,
   OpenVisionModelOptions,
   PreparedImage,
-  QAPair,
+  ReplicaFailure,
+  ReplicaStats,
   SamplingOptions,
-  TextReply,
 } from './engine/types.js';
+export type { QAPair, TextReply } from './srf/triangle.js';
 
 // The commands as functions: refine (srf-native run) and what reads its output folder.
 export { refine, RefineRun } from './run/pipeline.js';
@@ -58,15 +58,8 @@ export type { Comparison, PairedDifference } from './eval/compare.js';
 export type { ScoreReport, ScoreSummary, ScoredAnswer } from './eval/score.js';
 
 // The method, pure TypeScript: prompts, the reply grammar, parsing, data types, scoring, selection, step-1 data.
-export {
-  DEFAULT_DECODING,
-  DEFAULT_TEMPLATES,
-  LLAVA_SYSTEM,
-  QA_REPLY_GRAMMAR,
-  qaReplyGrammar,
-  renderLlavaPrompt,
-  templatesFromStrings,
-} from './srf/prompts.js';
+export { LLAVA_SYSTEM, renderLlavaPrompt } from './engine/llava-prompt.js';
+export { DEFAULT_DECODING, DEFAULT_TEMPLATES, QA_REPLY_GRAMMAR, qaReplyGrammar, templatesFromStrings } from './srf/prompts.js';
 export type { PromptTemplates, PromptTemplateStrings, QaReplyGrammarOptions, TaskName } from './srf/prompts.js';
 export { cleanReply, parseQaReply } from './srf/parse.js';
 export type { QaParseFailure, QaParseResult } from './srf/parse.js';

@@ -1,7 +1,7 @@
 // The sizing defaults: the 'auto' KV layout (per-sequence wherever it fits: RAM on CPU, free memory
 // on a GPU, else unified) and the default sequence count.
 import t from 'tap';
-import { chooseKvLayout, defaultParallel, kvBytesPerCell, perSequenceCells } from '../lib/engine/kv-layout.js';
+import { chooseKvLayout, defaultParallel, kvBytesPerCell, perSequenceCells } from '../lib/engine/sizing.js';
 
 const GiB = 1024 ** 3;
 

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { resolveDevices, parseDevicesOption, defaultDevices } from '../lib/engine/devices.js';
-import { VisionModel } from '../lib/model.js';
+import { VisionModel } from '../lib/vision-model.js';
 import { identifyImage } from '../lib/run/inputs.js';
 import { refine } from '../lib/run/pipeline.js';
 import type { ReplicaFailure } from '../lib/engine/replicas.js';

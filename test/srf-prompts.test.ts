@@ -1,19 +1,8 @@
 import t from 'tap';
 import { SrfError } from '../lib/errors.js';
 import { parseQaReply } from '../lib/srf/parse.js';
-import {
-  DEFAULT_DECODING,
-  DEFAULT_TEMPLATES,
-  IMAGE_TOKEN,
-  LLAVA_SYSTEM,
-  QA_REPLY_GRAMMAR,
-  llavaPromptParts,
-  qaReplyGrammar,
-  renderLlavaPrompt,
-  resolveTemplates,
-  stripImageToken,
-  templatesFromStrings,
-} from '../lib/srf/prompts.js';
+import { DEFAULT_DECODING, DEFAULT_TEMPLATES, QA_REPLY_GRAMMAR, qaReplyGrammar, resolveTemplates, templatesFromStrings } from '../lib/srf/prompts.js';
+import { IMAGE_TOKEN, LLAVA_SYSTEM, llavaPromptParts, renderLlavaPrompt, stripImageToken } from '../lib/engine/llava-prompt.js';
 
 t.test('vicuna_v1 prompt around the image', async (t) => {
   t.equal(

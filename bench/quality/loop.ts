@@ -24,7 +24,7 @@ import path from 'node:path';
 import { packageRoot } from '../../lib/engine/native.js';
 import { MANIFEST_FILE } from '../../lib/run/manifest.js';
 import type { LlavaRecord } from '../../lib/srf/llava-data.js';
-import { IMAGE_TOKEN } from '../../lib/srf/prompts.js';
+import { IMAGE_TOKEN } from '../../lib/engine/llava-prompt.js';
 import { createRandom, shuffled } from '../../lib/srf/random.js';
 import { writeWorldData, type WrittenWorldData } from '../../lib/world/dataset.js';
 import { FAMILIES } from '../../lib/world/families.js';

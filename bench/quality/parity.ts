@@ -6,8 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SpmTokenizer } from '../../lib/gguf/spm-tokenizer.js';
-import { VisionModel } from '../../lib/model.js';
-import { stripImageToken } from '../../lib/srf/prompts.js';
+import { VisionModel } from '../../lib/vision-model.js';
+import { stripImageToken } from '../../lib/engine/llava-prompt.js';
 import type { MultiTaskRecord } from '../../lib/srf/tasks.js';
 import { readGgufVocab } from './gguf-weights.js';
 import type { ModelFiles } from './vqa.js';

@@ -4,7 +4,7 @@
  * decodes), graded by the oracle (lib/world/grade.ts).
  */
 import path from 'node:path';
-import { VisionModel } from '../../lib/model.js';
+import { VisionModel } from '../../lib/vision-model.js';
 import { createRandom } from '../../lib/srf/random.js';
 import { FAMILIES, FAMILY_NAMES, type FamilyName, type QuestionAnswer } from '../../lib/world/families.js';
 import { isRightAnswer } from '../../lib/world/grade.js';

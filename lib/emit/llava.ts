@@ -5,7 +5,7 @@
 import { SrfError } from '../errors.js';
 import { isPlainObject } from '../srf/check.js';
 import type { LlavaRecord } from '../srf/llava-data.js';
-import { IMAGE_TOKEN } from '../srf/prompts.js';
+import { IMAGE_TOKEN } from '../engine/llava-prompt.js';
 import { checkImageRoot, relativeImagePath, toTrainingSample, type KeptTriplet, type SrfAnnotation, type TrainingSample } from './sample.js';
 
 export interface LlavaEmitOptions {

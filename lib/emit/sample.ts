@@ -7,7 +7,7 @@ import { SrfError, invalidArgument } from '../errors.js';
 import { isPlainObject } from '../srf/check.js';
 import { isDataType, type DataType } from '../srf/data-types.js';
 import { readLlavaRecord, type QaTurn, type RecordPlace } from '../srf/llava-data.js';
-import { stripImageToken } from '../srf/prompts.js';
+import { stripImageToken } from '../engine/llava-prompt.js';
 import type { Triplet, TripletScore } from '../srf/score.js';
 
 /** Scores a kept synthetic sample carries into LLaVA data, under the `srf` key. */

@@ -11,7 +11,7 @@
  * folder), so point media_dir at the imageRoot used here. The marker has no newline after it,
  * as in mllm_demo; LLaMA-Factory's template puts the image tokens there itself.
  */
-import { IMAGE_TOKEN } from '../srf/prompts.js';
+import { IMAGE_TOKEN } from '../engine/llava-prompt.js';
 import { checkImageRoot, relativeImagePath, toTrainingSample, type KeptTriplet, type TrainingSample } from './sample.js';
 
 export interface ShareGptEmitOptions {

@@ -64,3 +64,11 @@ export function checkSampling(sampling: unknown): CheckedSampling {
     grammar: stringOption(s.grammar, 'sampling.grammar', ''),
   };
 }
+
+/** LoRA scales for an engine with `adapters` adapters: one finite number each. */
+export function checkLoraScales(scales: unknown, adapters: number): number[] {
+  if (!Array.isArray(scales) || scales.length !== adapters || !scales.every(Number.isFinite)) {
+    throw invalidArgument(`an array of ${adapters} finite numbers`, 'scales', scales);
+  }
+  return [...(scales as number[])];
+}

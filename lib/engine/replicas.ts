@@ -1,5 +1,5 @@
 /**
- * Several engine replicas (one per device) behind one VisionModel: each request goes to a replica,
+ * Several engine replicas (one per device) behind one engine: each request goes to a replica,
  * and every request on the same image goes to the same one while it lives, so the image's prefix is
  * encoded and cached once (the three calls of an image share it). A new image goes to the replica
  * with the fewest requests in flight.
@@ -10,29 +10,9 @@
  * replica's failure is the caller's error, as with one engine.
  */
 import { SrfError, isSrfError, type SrfErrorCode } from '../errors.js';
+import { checkLoraScales } from './option-checks.js';
 import type { EngineStats } from './native.js';
-import type { VisionModel } from '../model.js';
-import type { GenerateRequest, GenerateResult } from './types.js';
-
-export interface ReplicaFailure {
-  /** 0-based replica number, in the order of `devices`. */
-  replica: number;
-  device: string;
-  error: SrfError;
-  /** Requests it held besides the failing one, sent to the other replicas. */
-  handedBack: number;
-  /** Replicas still running. */
-  remaining: number;
-}
-
-export interface ReplicaStats {
-  device: string;
-  /** Whether it failed (and was closed). */
-  down: boolean;
-  engine: EngineStats;
-  /** Requests routed to this replica (retries included). */
-  requests: number;
-}
+import type { GenerateRequest, GenerateResult, ImageInput, PreparedImage, ReplicaFailure, ReplicaStats, VisionEngine, VisionModelInfo } from './types.js';
 
 /** Errors that say the replica's device failed, not the request. */
 const DEVICE_FAILURES: SrfErrorCode[] = ['DEVICE_FAILED', 'DECODE_FAILED', 'IMAGE_ENCODE_FAILED'];
@@ -49,7 +29,7 @@ function failureHook(): Map<number, number> {
 
 interface Replica {
   index: number;
-  model: VisionModel;
+  model: VisionEngine;
   device: string;
   inFlight: number;
   requests: number;
@@ -60,19 +40,35 @@ interface Replica {
 /** Image hashes remembered for routing; past this the oldest are forgotten (they are done by then). */
 const STICKY_LIMIT = 8192;
 
-export class ReplicaRouter {
+export class ReplicaRouter implements VisionEngine {
+  /** The first replica's, with every replica's device; parallel, contextSize etc. are per replica. */
+  readonly info: VisionModelInfo;
   readonly #replicas: Replica[];
   readonly #sticky = new Map<string, Replica>();
   readonly #onFailure: (failure: ReplicaFailure) => void;
   readonly #hook = failureHook();
+  #closing: Promise<void> | undefined;
+  #loraScales: number[];
 
-  constructor(models: VisionModel[], devices: string[], onFailure: (failure: ReplicaFailure) => void = () => {}) {
-    this.#replicas = models.map((model, index) => ({ index, model, device: devices[index] ?? `replica ${index}`, inFlight: 0, requests: 0, failed: undefined, lastStats: undefined }));
+  constructor(engines: VisionEngine[], devices: string[], onFailure: (failure: ReplicaFailure) => void = () => {}) {
+    const first = engines[0];
+    if (!first) throw new SrfError('INVALID_ARGUMENT', 'a replica router needs at least one engine');
+    this.#replicas = engines.map((model, index) => ({ index, model, device: devices[index] ?? `replica ${index}`, inFlight: 0, requests: 0, failed: undefined, lastStats: undefined }));
     this.#onFailure = onFailure;
+    this.info = { ...first.info, devices: this.#replicas.map((r) => r.device) };
+    this.#loraScales = [...first.loraScales];
   }
 
-  get devices(): string[] {
-    return this.#replicas.map((r) => r.device);
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  get loraScales(): readonly number[] {
+    return this.#loraScales;
+  }
+
+  prepareImage(input: ImageInput): Promise<PreparedImage> {
+    return (this.#replicas[0] as Replica).model.prepareImage(input);
   }
 
   get live(): number {
@@ -80,8 +76,9 @@ export class ReplicaRouter {
   }
 
   async generate(request: GenerateRequest): Promise<GenerateResult> {
+    if (this.closed) throw new SrfError('CLOSED', 'the model is closed');
     // Prepared once here: its hash routes the request, and a retry does not decode the file again.
-    const image = await (this.#replicas[0] as Replica).model.prepareImage(request.image);
+    const image = await this.prepareImage(request.image);
     for (;;) {
       const replica = this.#pick(image.hash);
       replica.inFlight++;
@@ -106,7 +103,10 @@ export class ReplicaRouter {
   }
 
   async setLoraScales(scales: number[]): Promise<void> {
-    await Promise.all(this.#replicas.filter((r) => !r.failed).map((r) => r.model.setLoraScales(scales)));
+    if (this.closed) throw new SrfError('CLOSED', 'the model is closed');
+    const checked = checkLoraScales(scales, this.info.loras);
+    await Promise.all(this.#replicas.filter((r) => !r.failed).map((r) => r.model.setLoraScales(checked)));
+    this.#loraScales = checked;
   }
 
   /** Per replica; a failed one keeps the counters it had when it failed. */
@@ -124,8 +124,9 @@ export class ReplicaRouter {
     return total;
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.#replicas.map((r) => r.model.close()));
+  close(): Promise<void> {
+    this.#closing ??= Promise.all(this.#replicas.map((r) => r.model.close())).then(() => undefined);
+    return this.#closing;
   }
 
   #pick(hash: string): Replica {

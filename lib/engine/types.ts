@@ -1,7 +1,8 @@
-/** Public types shared by the engine wrapper (model.ts, embedder.ts) and the pipeline. */
-import type { DeviceSpec } from './devices.js';
+/** The engine's types: what a request, a reply, an engine and its options are. */
 import type { SrfError } from '../errors.js';
-import type { ReplicaFailure } from './replicas.js';
+import type { VisionModelFileInfo } from '../gguf/check.js';
+import type { DeviceSpec } from './devices.js';
+import type { EngineStats, NativeVisionModelInfo } from './native.js';
 
 /** An image as the user hands it over: a file path, encoded bytes, or an already prepared image. */
 export type ImageInput = string | Uint8Array | PreparedImage;
@@ -79,18 +80,6 @@ export interface GenerateResult {
 /** One item of a batched call: it either worked or carries its own error; one bad image never fails the batch. */
 export type ItemResult<T> = ({ ok: true } & T) | { ok: false; error: SrfError };
 
-export interface QAPair {
-  question: string;
-  answer: string;
-  /** The model's reply as generated. */
-  raw: string;
-}
-
-export interface TextReply {
-  text: string;
-  raw: string;
-}
-
 export interface LoraAdapterOptions {
   path: string;
   /** Default 1. */
@@ -151,7 +140,7 @@ export interface OpenVisionModelOptions {
   /** Use the GPU for the vision encoder when present. Default true. */
   gpuVision?: boolean;
   /**
-   * One engine replica per device, all behind this model (lib/engine/replicas.ts): 'all' (every GPU), GPU
+   * One engine replica per device, all behind this model (engine/replicas.ts): 'all' (every GPU), GPU
    * numbers as `srf-native info` lists them, 'cpu' (repeatable), or a list such as '0,1'; 'split':
    * one engine, layers split over the GPUs by llama.cpp (also the default here).
    */
@@ -174,4 +163,51 @@ export interface Embedding {
   pooled: Float32Array;
   /** One vector per token (no special tokens), L2-normalised, for BERTScore. */
   tokens: Float32Array[];
+}
+
+export interface VisionModelInfo extends NativeVisionModelInfo {
+  files: VisionModelFileInfo;
+  imageSize: number;
+  imageTokens: number;
+  /** Where the engine runs: one entry per replica (`cpu`, `gpu 0 (CUDA0)`); parallel, contextSize etc. are per replica. */
+  devices: string[];
+}
+
+export interface ReplicaFailure {
+  /** 0-based replica number, in the order of `devices`. */
+  replica: number;
+  device: string;
+  error: SrfError;
+  /** Requests it held besides the failing one, sent to the other replicas. */
+  handedBack: number;
+  /** Replicas still running. */
+  remaining: number;
+}
+
+export interface ReplicaStats {
+  device: string;
+  /** Whether it failed (and was closed). */
+  down: boolean;
+  engine: EngineStats;
+  /** Requests routed to this replica (retries included). */
+  requests: number;
+}
+
+/**
+ * A loaded vision engine: one native engine on one device, or replicas of it behind a router
+ * (engine/replicas.ts). It knows requests and replies, nothing of the method.
+ */
+export interface VisionEngine {
+  readonly info: VisionModelInfo;
+  readonly closed: boolean;
+  readonly loraScales: readonly number[];
+  /** Decodes, orients, pads and resizes an image for this model (reusable across calls). */
+  prepareImage(input: ImageInput): Promise<PreparedImage>;
+  /** One reply to `{system} USER: <image>\n{prompt} ASSISTANT:`. */
+  generate(request: GenerateRequest): Promise<GenerateResult>;
+  setLoraScales(scales: number[]): Promise<void>;
+  stats(): EngineStats;
+  replicaStats(): ReplicaStats[];
+  /** Frees the model and its GPU memory now; pending requests reject with CLOSED. */
+  close(): Promise<void>;
 }

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { SrfError, isSrfError } from '../errors.js';
-import { VisionModel } from '../model.js';
+import { VisionModel } from '../vision-model.js';
 import { writeFileAtomic } from '../run/files.js';
 import { resolveShard } from '../run/shard-env.js';
 import type { Shard } from '../run/inputs.js';

@@ -19,17 +19,14 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
-import { draftIfGreedy } from '../engine/draft.js';
 import type { OpenAiImages } from '../emit/openai.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles, type VisionModelFileInfo } from '../gguf/check.js';
 import { defaultDevices, resolveDevices, type DeviceSpec } from '../engine/devices.js';
-import { defaultParallel } from '../engine/kv-layout.js';
-import { VisionModel, kvSizing } from '../model.js';
+import { defaultParallel, kvSizing } from '../engine/sizing.js';
+import { VisionModel } from '../vision-model.js';
 import { buildInfo, type EngineStats } from '../engine/native.js';
-import type { ReplicaStats } from '../engine/replicas.js';
 import { checkFraction, checkSeed } from '../srf/check.js';
 import { DATA_TYPES, type DataType } from '../srf/data-types.js';
-import { cleanReply, parseQaReply } from '../srf/parse.js';
 import {
   DEFAULT_DECODING,
   qaReplyGrammar,
@@ -41,11 +38,10 @@ import {
   type QaReplyGrammarOptions,
   type TaskName,
 } from '../srf/prompts.js';
-import { scoreTriplet } from '../srf/score.js';
+import { scoreTriplet, type TripletScore } from '../srf/score.js';
 import { quotaFor } from '../srf/select.js';
-import { cutTruncatedAnswer, truncationCause, type Truncation } from '../srf/truncation.js';
-import type { FinishReason } from '../engine/types.js';
-import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, SamplingOptions } from '../engine/types.js';
+import { imageSeed, runTriangle, type TriangleResult, type TriangleSettings } from '../srf/triangle.js';
+import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, ReplicaStats, SamplingOptions } from '../engine/types.js';
 import { countLine, emptyCounts, finalizeOutputs } from './finalize.js';
 import { IMAGE_EXTENSIONS, countInputs, formatShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from './journal.js';
@@ -287,17 +283,22 @@ function resolveOptions(options: RefineOptions): ResolvedOptions {
   };
 }
 
+/** The run's templates, decoding (the reply grammar on I->QA) and truncation rule, as the triangle takes them. */
+function triangleSettings(r: ResolvedOptions, drafts: boolean): TriangleSettings {
+  return {
+    templates: r.templates,
+    sampling: { ...r.sampling, iToQa: { ...r.sampling.iToQa, ...(r.grammar ? { grammar: r.grammar } : {}) } },
+    drafts,
+    truncatedAnswers: r.truncatedAnswers,
+    answerLineBound: r.answerLineBound,
+  };
+}
+
 /** Failures of the engine rather than of one image's file. */
 function isEngineFailure(code: string | undefined): boolean {
   if (code === undefined) return false;
   if (code === 'IMAGE_ENCODE_FAILED') return true; // the mmproj failed, not the file
   return !code.startsWith('IMAGE_') && !['FILE_NOT_FOUND', 'FILE_UNREADABLE', 'INVALID_ARGUMENT'].includes(code);
-}
-
-/** The I->QA seed of an image: base seed plus its stable key, mod 2^32 (never 0xFFFFFFFF, llama.cpp's "random"). */
-export function imageSeed(baseSeed: number, key: number): number {
-  const seed = (baseSeed + key) % 0x100000000;
-  return seed === 0xffffffff ? 0xfffffffe : seed;
 }
 
 /** A bounded hand-over from the pipeline to an async iterator. */
@@ -446,11 +447,13 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   #generationStarted = 0;
   #journal: Journal | undefined;
   #settled: { error: unknown } | undefined;
+  readonly #triangle: TriangleSettings;
 
   constructor(options: RefineOptions) {
     super();
     this.#options = options;
     this.#resolved = resolveOptions(options);
+    this.#triangle = triangleSettings(this.#resolved, options.drafts ?? true);
     if (options.signal) {
       if (options.signal.aborted) this.cancel();
       else options.signal.addEventListener('abort', () => this.cancel(), { once: true });
@@ -945,12 +948,11 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     await this.#channel?.push(line);
   }
 
-  /** One image through I->QA, parse, IA->Q + IQ->A and scoring. null: abandoned (cancelled), not journaled. */
+  /** One image through the triangle (srf/triangle.ts) and scoring. null: abandoned (cancelled), not journaled. */
   async #processImage(item: InputImage, model: VisionModel, scorer: Scorer): Promise<TripletLine | null> {
-    const r = this.#resolved;
     const started = Date.now();
     const signal = this.#abort.signal;
-    const base = { id: item.id, image: item.image, round: r.round };
+    const base = { id: item.id, image: item.image, round: this.#resolved.round };
     const errorLine = (error: unknown): TripletLine | null => {
       if (signal.aborted && isSrfError(error, 'ABORTED')) return null;
       if (isSrfError(error, 'CLOSED')) throw error;
@@ -966,52 +968,17 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       return errorLine(error);
     }
     if (signal.aborted) return null;
-    const seed = imageSeed(r.seed, item.key);
-    let reply: string;
-    let finishReason: FinishReason;
+    const seed = imageSeed(this.#resolved.seed, item.key);
+    let triangle: TriangleResult;
+    let score: TripletScore;
     try {
-      const sampling: SamplingOptions = { ...r.sampling.iToQa, seed };
-      if (r.grammar) sampling.grammar = r.grammar;
-      ({ text: reply, finishReason } = await model.generate({ image, prompt: r.templates.iToQaInstruction, sampling, signal }));
+      triangle = await runTriangle(model, image, this.#triangle, seed, signal);
+      if (triangle.status === 'rejected') return { ...base, status: 'rejected', rejected: triangle.rejected, raw: triangle.raw.slice(0, 1000), seed, ms: Date.now() - started };
+      score = await scoreTriplet(triangle, scorer.provider);
     } catch (error) {
       return errorLine(error);
     }
-    const parsed = parseQaReply(reply);
-    if (!parsed.ok) {
-      return { ...base, status: 'rejected', rejected: parsed.reason, raw: reply.slice(0, 1000), seed, ms: Date.now() - started };
-    }
-    const { question } = parsed;
-    // A reply a bound stopped ends mid-sentence: cut back to the last full sentence, and say so.
-    let answer = parsed.answer;
-    let truncation: Truncation | undefined;
-    const cause = truncationCause(reply, finishReason, r.answerLineBound);
-    if (cause && r.truncatedAnswers === 'keep') {
-      truncation = { by: cause, removedChars: 0 };
-    } else if (cause) {
-      const cut = cutTruncatedAnswer(answer, cause);
-      if (!cut) return { ...base, status: 'rejected', rejected: 'truncated', raw: reply.slice(0, 1000), seed, ms: Date.now() - started };
-      ({ answer, truncation } = cut);
-    }
-    let questionPrime: string;
-    let answerPrime: string;
-    const drafts = this.#options.drafts ?? true;
-    try {
-      // Issued together: the engine decodes both in the same batches on the cached image prefix.
-      const [q, a] = await Promise.all([
-        model.generate({ image, prompt: r.templates.iaToQInstruction(answer), sampling: r.sampling.iaToQ, signal, ...draftIfGreedy(question, r.sampling.iaToQ, drafts) }),
-        model.generate({ image, prompt: r.templates.iqToAInstruction(question), sampling: r.sampling.iqToA, signal, ...draftIfGreedy(answer, r.sampling.iqToA, drafts) }),
-      ]);
-      questionPrime = cleanReply(q.text);
-      answerPrime = cleanReply(a.text);
-    } catch (error) {
-      return errorLine(error);
-    }
-    let score;
-    try {
-      score = await scoreTriplet({ question, answer, questionPrime, answerPrime }, scorer.provider);
-    } catch (error) {
-      return errorLine(error);
-    }
+    const { question, answer, questionPrime, answerPrime, truncation } = triangle;
     return {
       ...base,
       status: 'scored',
@@ -1029,6 +996,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       ms: Date.now() - started,
     };
   }
+
 }
 
 /**

@@ -6,7 +6,7 @@ import { invalidArgument } from '../errors.js';
 import { checkPositiveInteger } from './check.js';
 import { parseBox, parseBoxAnswer } from './box.js';
 import { normalizeText } from './normalize.js';
-import { stripImageToken } from './prompts.js';
+import { stripImageToken } from '../engine/llava-prompt.js';
 
 export { parseBox, parseBoxAnswer, formatBox, type Box, type BoxOptions } from './box.js';
 export { normalizeForExactMatch, normalizeText, normalizedWords } from './normalize.js';

@@ -5,7 +5,7 @@
  */
 import { SrfError } from '../errors.js';
 import { isPlainObject } from './check.js';
-import { IMAGE_TOKEN, stripImageToken } from './prompts.js';
+import { IMAGE_TOKEN, stripImageToken } from '../engine/llava-prompt.js';
 
 export interface LlavaTurn {
   from: 'human' | 'gpt';

@@ -1,47 +1,13 @@
 /**
- * The LLaVA-1.5 prompt strings, the SRF task instructions and the decoding defaults
- * (SRF-METHOD.md, "Prompts"). The same strings are used for generation and in the emitted
- * training data, so that the model is asked exactly what it was taught.
+ * The SRF task instructions, the I->QA reply grammar and the decoding defaults (SRF-METHOD.md,
+ * "Prompts"); the LLaVA-1.5 format they are wrapped in is the engine's (engine/llava-prompt.ts).
+ * The same strings are used for generation and in the emitted training data, so that the model is
+ * asked exactly what it was taught.
  */
 import type { SamplingOptions } from '../engine/types.js';
 import { invalidArgument } from '../errors.js';
 import { DEFAULT_TOP_K } from '../engine/option-checks.js';
 import { isPlainObject } from './check.js';
-
-/** vicuna_v1 system text, as LLaVA-1.5 was trained with it. */
-export const LLAVA_SYSTEM =
-  "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions.";
-
-/** The image marker of LLaVA's data format (llama.cpp's own marker is swapped in by the engine). */
-export const IMAGE_TOKEN = '<image>';
-
-/** Text without its `<image>` markers, trimmed: what LLaVA's preprocessing does before it puts one back at the start. */
-export function stripImageToken(text: string): string {
-  if (typeof text !== 'string') throw invalidArgument('a string', 'text', text);
-  return text.split(IMAGE_TOKEN).join('').trim();
-}
-
-export interface LlavaPromptParts {
-  /** `{system} USER: ` — the engine puts the image embedding right after this. */
-  beforeImage: string;
-  /** `\n{text} ASSISTANT:` */
-  afterImage: string;
-}
-
-/**
- * Splits the vicuna_v1 prompt `{system} USER: <image>\n{text} ASSISTANT:` around the image.
- * llama.cpp's `vicuna` chat template uses newlines instead of spaces, so we build the string ourselves.
- */
-export function llavaPromptParts(userTextAfterImage: string): LlavaPromptParts {
-  if (typeof userTextAfterImage !== 'string') throw invalidArgument('a string', 'userTextAfterImage', userTextAfterImage);
-  return { beforeImage: `${LLAVA_SYSTEM} USER: `, afterImage: `\n${userTextAfterImage} ASSISTANT:` };
-}
-
-/** The whole prompt with LLaVA's `<image>` marker in place (for logs and tests). */
-export function renderLlavaPrompt(userTextAfterImage: string): string {
-  const { beforeImage, afterImage } = llavaPromptParts(userTextAfterImage);
-  return `${beforeImage}${IMAGE_TOKEN}${afterImage}`;
-}
 
 /** The user text after `<image>\n` for each SRF task. */
 export interface PromptTemplates {

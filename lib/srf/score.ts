@@ -15,7 +15,7 @@ import {
   type DataTypeOptions,
 } from './data-types.js';
 import { boxIoU, exactMatch, geometricMean } from './metrics.js';
-import { stripImageToken } from './prompts.js';
+import { stripImageToken } from '../engine/llava-prompt.js';
 import type { SimilarityProvider } from './similarity.js';
 
 export { embeddingSimilarityProvider, lexicalSimilarityProvider } from './similarity.js';

@@ -6,7 +6,8 @@
 import { invalidArgument } from '../errors.js';
 import { checkSeed, isPlainObject } from './check.js';
 import { readLlavaRecord, type LlavaRecord } from './llava-data.js';
-import { IMAGE_TOKEN, resolveTemplates, type PromptTemplates, type TaskName } from './prompts.js';
+import { resolveTemplates, type PromptTemplates, type TaskName } from './prompts.js';
+import { IMAGE_TOKEN } from '../engine/llava-prompt.js';
 import { createRandom } from './random.js';
 
 export type { TaskName } from './prompts.js';

@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createRandom, type Random } from '../srf/random.js';
 import type { LlavaRecord } from '../srf/llava-data.js';
-import { IMAGE_TOKEN } from '../srf/prompts.js';
+import { IMAGE_TOKEN } from '../engine/llava-prompt.js';
 import { FAMILIES, type FamilyName, type QuestionAnswer } from './families.js';
 import { renderScenePng } from './render.js';
 import { generateScene, type Scene } from './scene.js';

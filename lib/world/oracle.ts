@@ -2,7 +2,7 @@
  * The oracle: the true answer to any question of the world's families about any world scene, from
  * the scene's ground truth. Issue 12's quality benchmark grades generated triplets with it.
  */
-import { stripImageToken } from '../srf/prompts.js';
+import { stripImageToken } from '../engine/llava-prompt.js';
 import { FAMILIES, FAMILY_NAMES, type FamilyName } from './families.js';
 import type { Scene } from './scene.js';
 

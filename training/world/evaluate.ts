@@ -11,7 +11,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VisionModel } from '../../lib/model.js';
+import { VisionModel } from '../../lib/vision-model.js';
 import { createRandom } from '../../lib/srf/random.js';
 import { FAMILIES, FAMILY_NAMES, type FamilyName, type QuestionAnswer } from '../../lib/world/families.js';
 import { isRightAnswer } from '../../lib/world/grade.js';

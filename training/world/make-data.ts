@@ -19,7 +19,7 @@ import { readFile, writeFile, open } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SpmTokenizer } from '../../lib/gguf/spm-tokenizer.js';
-import { IMAGE_TOKEN, LLAVA_SYSTEM, llavaPromptParts } from '../../lib/srf/prompts.js';
+import { IMAGE_TOKEN, LLAVA_SYSTEM, llavaPromptParts } from '../../lib/engine/llava-prompt.js';
 import type { MultiTaskRecord } from '../../lib/srf/tasks.js';
 import { renderSceneRgb } from '../../lib/world/render.js';
 import { writeWorldData, type WorldImage } from '../../lib/world/dataset.js';

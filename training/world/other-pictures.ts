@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { VisionModel } from '../../lib/model.js';
+import { VisionModel } from '../../lib/vision-model.js';
 import { FORMAT_SUFFIXES } from '../../lib/srf/data-types.js';
 import { normalizeForExactMatch } from '../../lib/srf/normalize.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';

@@ -1,0 +1,98 @@
+/**
+ * Triangular Consistency for one image (SRF-METHOD.md), written once: I->QA sampled and seeded by
+ * the image's stable key, the reply parsed (an answer a bound stopped cut back to its last full
+ * sentence), then IA->Q and IQ->A issued together on the image's cached prefix, each with the text
+ * it should reconstruct as its draft. VisionModel's three calls are these legs one at a time; the
+ * pipeline runs the whole triangle.
+ */
+import { draftIfGreedy } from '../engine/draft.js';
+import type { FinishReason, GenerateRequest, GenerateResult, ImageInput, SamplingOptions } from '../engine/types.js';
+import { cleanReply, parseQaReply, type QaParseFailure } from './parse.js';
+import type { PromptTemplates, TaskName } from './prompts.js';
+import { cutTruncatedAnswer, truncationCause, type Truncation } from './truncation.js';
+
+/** What the triangle needs of an engine. */
+export interface TriangleEngine {
+  generate(request: GenerateRequest): Promise<GenerateResult>;
+}
+
+export interface QAPair {
+  question: string;
+  answer: string;
+  /** The model's reply as generated. */
+  raw: string;
+}
+
+export interface TextReply {
+  text: string;
+  raw: string;
+}
+
+export interface TriangleSettings {
+  templates: PromptTemplates;
+  /** Each call's decoding, defaults filled in; I->QA's carries the reply grammar when there is one. */
+  sampling: Record<TaskName, SamplingOptions>;
+  /** Q and A as drafts of the greedy re-predictions (they are what those should reconstruct). */
+  drafts: boolean;
+  /** An answer a bound stopped: 'cut' back to its last full sentence (rejected when none), or 'keep'. */
+  truncatedAnswers: 'cut' | 'keep';
+  /** The grammar's longest answer line: a reply that reaches it was stopped by the grammar. */
+  answerLineBound: number | undefined;
+}
+
+export type TriangleResult =
+  | { status: 'rejected'; rejected: QaParseFailure | 'truncated'; raw: string }
+  | { status: 'complete'; question: string; answer: string; questionPrime: string; answerPrime: string; truncation?: Truncation };
+
+/** The I->QA seed of an image: base seed plus its stable key, mod 2^32 (never 0xFFFFFFFF, llama.cpp's "random"). */
+export function imageSeed(baseSeed: number, key: number): number {
+  const seed = (baseSeed + key) % 0x100000000;
+  return seed === 0xffffffff ? 0xfffffffe : seed;
+}
+
+/** I->QA: the sampled reply to the instruction, with `seed`. */
+export function askImage(engine: TriangleEngine, image: ImageInput, settings: Pick<TriangleSettings, 'templates' | 'sampling'>, seed: number, signal?: AbortSignal): Promise<GenerateResult> {
+  return engine.generate({ image, prompt: settings.templates.iToQaInstruction, sampling: { ...settings.sampling.iToQa, seed }, signal });
+}
+
+/** IA->Q: the question the answer responds to (greedy by default); `expected`, when known, is its draft. */
+export async function reconstructQuestion(engine: TriangleEngine, image: ImageInput, answer: string, settings: Pick<TriangleSettings, 'templates' | 'sampling' | 'drafts'>, expected = '', signal?: AbortSignal): Promise<TextReply> {
+  const sampling = settings.sampling.iaToQ;
+  const { text } = await engine.generate({ image, prompt: settings.templates.iaToQInstruction(answer), sampling, signal, ...draftIfGreedy(expected, sampling, settings.drafts) });
+  return { text: cleanReply(text), raw: text };
+}
+
+/** IQ->A: the answer to the question (greedy by default); `expected`, when known, is its draft. */
+export async function reconstructAnswer(engine: TriangleEngine, image: ImageInput, question: string, settings: Pick<TriangleSettings, 'templates' | 'sampling' | 'drafts'>, expected = '', signal?: AbortSignal): Promise<TextReply> {
+  const sampling = settings.sampling.iqToA;
+  const { text } = await engine.generate({ image, prompt: settings.templates.iqToAInstruction(question), sampling, signal, ...draftIfGreedy(expected, sampling, settings.drafts) });
+  return { text: cleanReply(text), raw: text };
+}
+
+/** The question and answer of an I->QA reply, its answer cut back when a bound stopped it; or why there are none. */
+export function readQaReply(reply: string, finishReason: FinishReason, settings: Pick<TriangleSettings, 'truncatedAnswers' | 'answerLineBound'>):
+  | { ok: true; question: string; answer: string; truncation?: Truncation }
+  | { ok: false; rejected: QaParseFailure | 'truncated' } {
+  const parsed = parseQaReply(reply);
+  if (!parsed.ok) return { ok: false, rejected: parsed.reason };
+  const cause = truncationCause(reply, finishReason, settings.answerLineBound);
+  if (!cause) return { ok: true, question: parsed.question, answer: parsed.answer };
+  if (settings.truncatedAnswers === 'keep') return { ok: true, question: parsed.question, answer: parsed.answer, truncation: { by: cause, removedChars: 0 } };
+  const cut = cutTruncatedAnswer(parsed.answer, cause);
+  if (!cut) return { ok: false, rejected: 'truncated' };
+  return { ok: true, question: parsed.question, answer: cut.answer, truncation: cut.truncation };
+}
+
+/** The whole triangle for one (prepared) image; engine errors reject. */
+export async function runTriangle(engine: TriangleEngine, image: ImageInput, settings: TriangleSettings, seed: number, signal?: AbortSignal): Promise<TriangleResult> {
+  const { text: reply, finishReason } = await askImage(engine, image, settings, seed, signal);
+  const qa = readQaReply(reply, finishReason, settings);
+  if (!qa.ok) return { status: 'rejected', rejected: qa.rejected, raw: reply };
+  const { question, answer } = qa;
+  // Issued together: the engine decodes both in the same batches on the cached image prefix.
+  const [questionPrime, answerPrime] = await Promise.all([
+    reconstructQuestion(engine, image, answer, settings, question, signal),
+    reconstructAnswer(engine, image, question, settings, answer, signal),
+  ]);
+  return { status: 'complete', question, answer, questionPrime: questionPrime.text, answerPrime: answerPrime.text, ...(qa.truncation ? { truncation: qa.truncation } : {}) };
+}
