@@ -26,7 +26,7 @@ import { basename, join } from 'node:path';
 
 import { buildInfo } from '../lib/index.js';
 import { isGpu } from '../lib/engine/devices.js';
-import { writeFixtures, LLAVA_SHAPES, llavaImageTokens, type LlavaPresetName } from '../lib/gguf/fixtures.js';
+import { writeFixtures, LLAVA_SHAPES, llavaImageTokens, type LlavaPresetName } from '../fixtures/gguf/fixtures.js';
 import { renderScenePng } from '../lib/world/render.js';
 import { generateScene } from '../lib/world/scene.js';
 import { WORLD_HELD_OUT_SEED, worldModelPaths } from '../lib/world/model-files.js';

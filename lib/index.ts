@@ -35,27 +35,27 @@ export type {
 export type { QAPair, TextReply } from './srf/triangle.js';
 
 // The commands as functions: refine (srf-native run) and what reads its output folder.
-export { refine, RefineRun } from './run/pipeline.js';
-export type { RefineOptions, RefineProgress, RefineLog, RefinePhase, RefineSummary } from './run/pipeline.js';
-export { JOURNAL_FILE, isScoredLine, isTripletLine, readJournal } from './run/journal.js';
-export type { JournalReadOptions, LineStatus, TripletLine } from './run/journal.js';
-export { MANIFEST_FILE, readManifest } from './run/manifest.js';
-export type { OutputsRecord, RunCounts, RunManifest, RunStatus, ScoringRecord, SelectionRecord } from './run/manifest.js';
-export { MERGED_FILE, TRAIN_SCRIPT_FILE } from './run/finalize.js';
-export { REPORT_FILE } from './run/report.js';
-export { reselectRun } from './run/reselect.js';
-export type { ReselectOptions, ReselectSummary } from './run/reselect.js';
-export { mergeRuns } from './run/merge.js';
-export type { MergeOptions, MergeSummary } from './run/merge.js';
-export { inspectShards, mergeShards } from './run/merge-shards.js';
-export type { MergeShardsOptions, MergeShardsSummary, ShardState, ShardsReport } from './run/merge-shards.js';
-export { TASKS_DATA_FILE, buildTaskFile } from './run/tasks-file.js';
-export type { TaskFileOptions, TaskFileSummary } from './run/tasks-file.js';
-export { evaluate, scoreAnswersFile } from './eval/evaluate.js';
-export type { EvaluateOptions, EvaluateResult, ScoreResult } from './eval/evaluate.js';
-export { compareAnswersFiles } from './eval/compare.js';
-export type { Comparison, PairedDifference } from './eval/compare.js';
-export type { ScoreReport, ScoreSummary, ScoredAnswer } from './eval/score.js';
+export { refine, RefineRun } from './jobs/refine.js';
+export type { RefineOptions, RefineProgress, RefineLog, RefinePhase, RefineSummary } from './jobs/refine.js';
+export { JOURNAL_FILE, isScoredLine, isTripletLine, readJournal } from './outputs/journal.js';
+export type { JournalReadOptions, LineStatus, TripletLine } from './outputs/journal.js';
+export { MANIFEST_FILE, readManifest } from './outputs/manifest.js';
+export type { OutputsRecord, RunCounts, RunManifest, RunStatus, ScoringRecord, SelectionRecord } from './outputs/manifest.js';
+export { MERGED_FILE, TRAIN_SCRIPT_FILE } from './outputs/finalize.js';
+export { REPORT_FILE } from './outputs/report.js';
+export { reselectRun } from './jobs/reselect.js';
+export type { ReselectOptions, ReselectSummary } from './jobs/reselect.js';
+export { mergeRuns } from './jobs/merge.js';
+export type { MergeOptions, MergeSummary } from './jobs/merge.js';
+export { inspectShards, mergeShards } from './jobs/merge-shards.js';
+export type { MergeShardsOptions, MergeShardsSummary, ShardState, ShardsReport } from './jobs/merge-shards.js';
+export { TASKS_DATA_FILE, buildTaskFile } from './jobs/tasks-file.js';
+export type { TaskFileOptions, TaskFileSummary } from './jobs/tasks-file.js';
+export { evaluate, scoreAnswersFile } from './jobs/eval/evaluate.js';
+export type { EvaluateOptions, EvaluateResult, ScoreResult } from './jobs/eval/evaluate.js';
+export { compareAnswersFiles } from './jobs/eval/compare.js';
+export type { Comparison, PairedDifference } from './jobs/eval/compare.js';
+export type { ScoreReport, ScoreSummary, ScoredAnswer } from './jobs/eval/score.js';
 
 // The method, pure TypeScript: prompts, the reply grammar, parsing, data types, scoring, selection, step-1 data.
 export { LLAVA_SYSTEM, renderLlavaPrompt } from './engine/llava-prompt.js';

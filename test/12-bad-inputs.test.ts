@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import t from 'tap';
 import { VisionModel, SrfError } from '../lib/index.js';
-import { writeLlavaPair } from '../lib/gguf/fixtures.js';
+import { writeLlavaPair } from '../fixtures/gguf/fixtures.js';
 import { makeWorld } from './helpers/fixtures.js';
 
 const world = await makeWorld(2);

@@ -69,6 +69,6 @@ t.test('the entry points load by the package name, ESM and CommonJS, and nothing
   }
   // tap's TypeScript loader rewraps the resolver's error without its code: the message has it.
   const notExported = { message: /ERR_PACKAGE_PATH_NOT_EXPORTED|not defined by "exports"/ };
-  await t.rejects(import(`${pkg.name}/dist/lib/run/files.js`), notExported, 'an internal file is not importable');
+  await t.rejects(import(`${pkg.name}/dist/lib/util/files.js`), notExported, 'an internal file is not importable');
   t.throws(() => require(`${pkg.name}/dist/lib/errors.js`), notExported, 'nor requirable');
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parseFormats, parseGpu, parseLoraSpec } from '../lib/cli/options.js';
 import { progressBar, progressLine } from '../lib/cli/progress.js';
-import { writeFixtures } from '../lib/gguf/fixtures.js';
+import { writeFixtures } from '../fixtures/gguf/fixtures.js';
 import { tempDir } from './helpers/fixtures.js';
 import { runCli, writeImages } from './helpers/cli.js';
 import { refine } from '../lib/index.js';

@@ -12,8 +12,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { validateLlavaDataset } from '../lib/emit/llava.js';
-import { writeFixtures } from '../lib/gguf/fixtures.js';
-import type { RunManifest } from '../lib/run/manifest.js';
+import { writeFixtures } from '../fixtures/gguf/fixtures.js';
+import type { RunManifest } from '../lib/outputs/manifest.js';
 import { FAST_CLI_ARGS, runCli, writeImages } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 

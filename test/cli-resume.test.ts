@@ -2,11 +2,11 @@ import { appendFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { writeFixtures } from '../lib/gguf/fixtures.js';
-import { identifyImage } from '../lib/run/inputs.js';
-import type { TripletLine } from '../lib/run/journal.js';
-import { acquireOutputLock } from '../lib/run/lock.js';
-import type { RunManifest } from '../lib/run/manifest.js';
+import { writeFixtures } from '../fixtures/gguf/fixtures.js';
+import { identifyImage } from '../lib/jobs/inputs.js';
+import type { TripletLine } from '../lib/outputs/journal.js';
+import { acquireOutputLock } from '../lib/outputs/lock.js';
+import type { RunManifest } from '../lib/outputs/manifest.js';
 import { tempDir } from './helpers/fixtures.js';
 import { parseJsonLines, spawnCli, writeImages } from './helpers/cli.js';
 

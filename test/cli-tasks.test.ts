@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { validateLlavaDataset } from '../lib/emit/llava.js';
-import { trainLoraScript } from '../lib/run/train-script.js';
+import { trainLoraScript } from '../lib/outputs/train-script.js';
 import { buildMultiTaskData } from '../lib/srf/tasks.js';
 import { tempDir } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';

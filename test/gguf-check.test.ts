@@ -22,7 +22,7 @@ import {
   writeLlavaLora,
   writeLlavaPair,
   type LlavaShape,
-} from '../lib/gguf/index.js';
+} from '../fixtures/gguf/index.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'srf-gguf-check-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));

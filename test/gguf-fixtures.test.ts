@@ -26,7 +26,7 @@ import {
   writeFixtures,
   type FixturePlan,
   type LlavaShape,
-} from '../lib/gguf/index.js';
+} from '../fixtures/gguf/index.js';
 
 const F32 = GgmlType.F32;
 const F16 = GgmlType.F16;

@@ -23,7 +23,7 @@ import {
   readGgufInfo,
   writeGguf,
   type GgufKv,
-} from '../lib/gguf/index.js';
+} from '../fixtures/gguf/index.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'srf-gguf-reader-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));

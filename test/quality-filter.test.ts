@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { refine } from '../lib/run/pipeline.js';
+import { refine } from '../lib/jobs/refine.js';
 import { worldModelPaths } from '../lib/world/model-files.js';
 import { accuracyOf, expectedRandomAccuracy, gradeRun, reselectFraction } from '../bench/quality/filter.js';
 import { QUALITY_SEEDS, writeHeldOutImages } from '../bench/quality/images.js';

@@ -1,8 +1,8 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { globToRegExp, splitGlob } from '../lib/run/glob.js';
-import { identifyImage, parseShard, resolveInputSource, streamInputs, type InputImage, type StreamInputsOptions } from '../lib/run/inputs.js';
+import { globToRegExp, splitGlob } from '../lib/jobs/glob.js';
+import { identifyImage, parseShard, resolveInputSource, streamInputs, type InputImage, type StreamInputsOptions } from '../lib/jobs/inputs.js';
 import { tempDir } from './helpers/fixtures.js';
 
 async function collect(images: string, options: StreamInputsOptions & { imageRoot?: string } = {}): Promise<InputImage[]> {

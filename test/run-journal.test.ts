@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { appendFile, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { readJsonArray, writeJsonAtomic } from '../lib/run/files.js';
-import { Journal, readJournal, type TripletLine } from '../lib/run/journal.js';
-import { LOCK_FILE, acquireOutputLock } from '../lib/run/lock.js';
-import { HASH_CACHE_FILE, fingerprintFile } from '../lib/run/manifest.js';
+import { readJsonArray, writeJsonAtomic } from '../lib/util/files.js';
+import { Journal, readJournal, type TripletLine } from '../lib/outputs/journal.js';
+import { LOCK_FILE, acquireOutputLock } from '../lib/outputs/lock.js';
+import { HASH_CACHE_FILE, fingerprintFile } from '../lib/outputs/manifest.js';
 import { tempDir } from './helpers/fixtures.js';
 
 function line(id: string): TripletLine {
@@ -148,7 +148,7 @@ t.test('atomic JSON writes leave no temporary files and replace the old file who
 });
 
 t.test('identity differences: leaf paths with both values, and the run option that sets them', async (t) => {
-  const { identityDifferences, describeDifference } = await import('../lib/run/manifest.js');
+  const { identityDifferences, describeDifference } = await import('../lib/outputs/manifest.js');
   const before = { seed: 0, decoding: { iToQa: { temperature: 0.7, maxTokens: 256 }, iaToQ: { maxTokens: 128 } }, grammar: 'x'.repeat(500), loras: [] };
   const after = { seed: 0, decoding: { iToQa: { temperature: 0.7, maxTokens: 256, topK: 40 }, iaToQ: { maxTokens: 64 } }, grammar: 'y'.repeat(600), loras: [], truncatedAnswers: 'keep' };
   const differences = identityDifferences(before, after);

@@ -1,9 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { finalizeOutputs } from '../lib/run/finalize.js';
-import { MANIFEST_FORMAT, writeManifest, type RunManifest } from '../lib/run/manifest.js';
-import { escapeHtml, writeReport } from '../lib/run/report.js';
+import { finalizeOutputs } from '../lib/outputs/finalize.js';
+import { MANIFEST_FORMAT, writeManifest, type RunManifest } from '../lib/outputs/manifest.js';
+import { escapeHtml, writeReport } from '../lib/outputs/report.js';
 import { tempDir } from './helpers/fixtures.js';
 import { writeImages } from './helpers/cli.js';
 
@@ -72,7 +72,7 @@ t.test('escapeHtml', async (t) => {
 });
 
 t.test('--match-mix reads the type mix of a LLaVA file (streamed in chunks) or a weights object', async (t) => {
-  const { loadTypeMix } = await import('../lib/run/finalize.js');
+  const { loadTypeMix } = await import('../lib/outputs/finalize.js');
   const dir = await tempDir();
   const llava = join(dir, 'mix.json');
   const records = [];

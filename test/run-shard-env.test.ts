@@ -1,5 +1,5 @@
 import t from 'tap';
-import { isAutoShard, parseShardFolderName, resolveShard, shardFolderName, shardOutputFolder } from '../lib/run/shard-env.js';
+import { isAutoShard, parseShardFolderName, resolveShard, shardFolderName, shardOutputFolder } from '../lib/jobs/shard-env.js';
 
 const slurm = (id: number, min: number, max: number, step: number, count?: number) => ({
   SLURM_JOB_ID: '77',

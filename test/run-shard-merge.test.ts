@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { validateLlavaDataset } from '../lib/emit/llava.js';
-import { identifyImage } from '../lib/run/inputs.js';
-import type { TripletLine } from '../lib/run/journal.js';
-import { refine } from '../lib/run/pipeline.js';
+import { identifyImage } from '../lib/jobs/inputs.js';
+import type { TripletLine } from '../lib/outputs/journal.js';
+import { refine } from '../lib/jobs/refine.js';
 import { runCli } from './helpers/cli.js';
 import { readJournal as lines, tinyRun } from './helpers/tiny-run.js';
 

@@ -1,9 +1,9 @@
 import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { identifyImage } from '../lib/run/inputs.js';
-import { LOCK_FILE } from '../lib/run/lock.js';
-import { refine } from '../lib/run/pipeline.js';
+import { identifyImage } from '../lib/jobs/inputs.js';
+import { LOCK_FILE } from '../lib/outputs/lock.js';
+import { refine } from '../lib/jobs/refine.js';
 import { runCli, spawnCli } from './helpers/cli.js';
 import { readJournal as lines, tinyRun } from './helpers/tiny-run.js';
 

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { SrfError } from '../lib/index.js';
-import { writeJsonAtomic } from '../lib/run/files.js';
+import { writeJsonAtomic } from '../lib/util/files.js';
 import { tempDir } from './helpers/fixtures.js';
 
 t.test('writeJsonAtomic into a folder that does not exist', async (t) => {

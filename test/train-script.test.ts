@@ -8,7 +8,7 @@ import { chmodSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { trainLoraScript, type TrainScriptOptions } from '../lib/run/train-script.js';
+import { trainLoraScript, type TrainScriptOptions } from '../lib/outputs/train-script.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const REAL_PYTHON = spawnSync('python3', ['-c', 'import json, shutil'], { stdio: 'ignore' }).status === 0;

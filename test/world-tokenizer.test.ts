@@ -1,11 +1,11 @@
-// The world model's training side tokenizes exactly as llama.cpp does: lib/gguf/spm-tokenizer.ts
+// The world model's training side tokenizes exactly as llama.cpp does: fixtures/gguf/spm-tokenizer.ts
 // against llama.cpp's own tokenizer (node-llama-cpp's build, on the committed model's vocabulary),
 // on the whole training corpus, and the committed vocabulary is the one the corpus gives.
 import path from 'node:path';
 import t from 'tap';
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
 import { metaArray, readGgufInfo } from '../lib/gguf/reader.js';
-import { SpmTokenizer } from '../lib/gguf/spm-tokenizer.js';
+import { SpmTokenizer } from '../fixtures/gguf/spm-tokenizer.js';
 import { buildMultiTaskData } from '../lib/srf/tasks.js';
 import { buildWorldData } from '../lib/world/dataset.js';
 import { worldModelPaths } from '../lib/world/model-files.js';

@@ -89,7 +89,7 @@ if [ "$SKIP_BUILD" = 0 ]; then
    cmake --build build --target srf_native $TOOL_TARGETS --parallel "$JOBS"
   ) > "$LOGS/build.log" 2>&1 && echo 0 > "$WORK/build.rc" || echo $? > "$WORK/build.rc" &
   BUILD=$!
-  (node -e "import('./dist/lib/gguf/fixtures.js').then((m) => m.writeFixtures('bench/work/models', { llava: '$SHAPE', seed: 1 }))" \
+  (node -e "import('./dist/fixtures/gguf/fixtures.js').then((m) => m.writeFixtures('bench/work/models', { llava: '$SHAPE', seed: 1 }))" \
      > "$LOGS/models.log" 2>&1 && echo 0 > "$WORK/models.rc" || echo $? > "$WORK/models.rc") &
   MODELS=$!
   wait $BUILD $MODELS

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 
 const root = new URL('../../', import.meta.url);
 const { VisionModel, buildInfo } = await import(new URL('dist/lib/index.js', root).href);
-const { writeFixtures } = await import(new URL('dist/lib/gguf/fixtures.js', root).href);
+const { writeFixtures } = await import(new URL('dist/fixtures/gguf/fixtures.js', root).href);
 
 const allowCpu = process.argv.includes('--allow-cpu');
 const failures = [];

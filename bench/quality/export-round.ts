@@ -1,13 +1,13 @@
 /**
- * A fine-tuned round as files the engine loads: the LoRA adapter GGUF (lib/gguf/fixtures.ts's
+ * A fine-tuned round as files the engine loads: the LoRA adapter GGUF (fixtures/gguf/fixtures.ts's
  * planLlavaLora layout, convert_lora_to_gguf.py's names) for `--lora`, and the mmproj with the trained
  * projector (the vision tower unchanged), both checked by lib/gguf/check.ts against the base model.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkLoraFile, checkVisionModelFiles } from '../../lib/gguf/check.js';
-import { planLlavaLora, planLlavaMmproj, LORA_TARGETS } from '../../lib/gguf/fixtures.js';
-import { writeGguf } from '../../lib/gguf/writer.js';
+import { planLlavaLora, planLlavaMmproj, LORA_TARGETS } from '../../fixtures/gguf/fixtures.js';
+import { writeGguf } from '../../fixtures/gguf/writer.js';
 import { assertAllUsed, readWeights, worldShape } from '../../training/world/export.js';
 import { readGgufVocab } from './gguf-weights.js';
 

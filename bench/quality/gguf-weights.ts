@@ -5,10 +5,10 @@
  * model (F16 as the engine loads it), with no training checkpoint needed.
  */
 import { open, writeFile } from 'node:fs/promises';
-import { f16ArrayToF32 } from '../../lib/gguf/half.js';
+import { f16ArrayToF32 } from '../../fixtures/gguf/half.js';
 import { metaArray, readGgufInfo } from '../../lib/gguf/reader.js';
 import { GgmlType } from '../../lib/gguf/constants.js';
-import type { Vocab } from '../../lib/gguf/vocab.js';
+import type { Vocab } from '../../fixtures/gguf/vocab.js';
 
 /** Writes `stem.bin` + `stem.json` (name -> { shape, offset }). */
 export async function dumpGgufWeights(file: string, stem: string): Promise<void> {

@@ -22,7 +22,7 @@
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packageRoot } from '../../lib/engine/native.js';
-import { MANIFEST_FILE } from '../../lib/run/manifest.js';
+import { MANIFEST_FILE } from '../../lib/outputs/manifest.js';
 import type { LlavaRecord } from '../../lib/srf/llava-data.js';
 import { IMAGE_TOKEN } from '../../lib/engine/llava-prompt.js';
 import { createRandom, shuffled } from '../../lib/srf/random.js';

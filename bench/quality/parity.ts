@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SpmTokenizer } from '../../lib/gguf/spm-tokenizer.js';
+import { SpmTokenizer } from '../../fixtures/gguf/spm-tokenizer.js';
 import { VisionModel } from '../../lib/vision-model.js';
 import { stripImageToken } from '../../lib/engine/llava-prompt.js';
 import type { MultiTaskRecord } from '../../lib/srf/tasks.js';

@@ -7,7 +7,7 @@
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { SpmTokenizer } from '../../lib/gguf/spm-tokenizer.js';
+import { SpmTokenizer } from '../../fixtures/gguf/spm-tokenizer.js';
 import type { MultiTaskRecord } from '../../lib/srf/tasks.js';
 import { WORLD_MODEL } from '../../training/world/config.js';
 import { promptTexts, tokenizeRecord } from '../../training/world/make-data.js';

@@ -6,9 +6,9 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { SrfError } from '../errors.js';
-import { compareAnswersFiles, type PairedDifference } from '../eval/compare.js';
-import { evaluate, scoreAnswersFile, type EvaluateOptions, type ScoreResult } from '../eval/evaluate.js';
-import type { ScoreSummary } from '../eval/score.js';
+import { compareAnswersFiles, type PairedDifference } from '../jobs/eval/compare.js';
+import { evaluate, scoreAnswersFile, type EvaluateOptions, type ScoreResult } from '../jobs/eval/evaluate.js';
+import type { ScoreSummary } from '../jobs/eval/score.js';
 import { writeWorldQuestions } from '../world/questions.js';
 import type { CliContext } from './context.js';
 import { optionalInteger, parseLoraSpec } from './options.js';

@@ -2,7 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { buildInfo, type BuildInfo } from '../engine/native.js';
 import { isGpu } from '../engine/devices.js';
-import { toolVersion } from '../run/version.js';
+import { toolVersion } from '../outputs/version.js';
 import type { CliContext } from './context.js';
 
 interface InfoArgs {

@@ -5,7 +5,7 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { SrfError } from '../errors.js';
-import { toolVersion } from '../run/version.js';
+import { toolVersion } from '../outputs/version.js';
 import { buildCommand } from './build.js';
 import { evalCommand, worldQuestionsCommand } from './eval.js';
 import { CliContext, type CliOptions } from './context.js';

@@ -1,8 +1,8 @@
 /** `srf-native merge`: join shard outputs and select over the union. */
 import type { Argv, CommandModule } from 'yargs';
 import { SrfError } from '../errors.js';
-import { mergeRuns, type MergeOptions, type MergeSummary } from '../run/merge.js';
-import { mergeShards, type MergeShardsSummary } from '../run/merge-shards.js';
+import { mergeRuns, type MergeOptions, type MergeSummary } from '../jobs/merge.js';
+import { mergeShards, type MergeShardsSummary } from '../jobs/merge-shards.js';
 import type { CliContext } from './context.js';
 import { optionalNumber, parseFormats } from './options.js';
 

@@ -4,7 +4,7 @@
  * data (`tasks`, its train-lora.sh) and then step 2 with the new multi-task generator (`run --lora`).
  */
 import path from 'node:path';
-import type { RunManifest } from '../run/manifest.js';
+import type { RunManifest } from '../outputs/manifest.js';
 import { DEFAULT_TEMPLATES, templateStrings } from '../srf/prompts.js';
 import { shellQuote } from './context.js';
 

@@ -2,7 +2,7 @@
  * How `run` shows its progress: JSON events on stdout (--json), a live bar on a terminal (images/s,
  * ETA, keep rate), or a plain line every few seconds when stderr is a file or a pipe (CI logs).
  */
-import type { RefineProgress, RefineRun } from '../run/pipeline.js';
+import type { RefineProgress, RefineRun } from '../jobs/refine.js';
 import type { CliContext } from './context.js';
 import { formatDuration } from './options.js';
 

@@ -1,6 +1,6 @@
 /** `srf-native report`: rebuild report.html from an output folder. */
 import type { Argv, CommandModule } from 'yargs';
-import { writeReport } from '../run/report.js';
+import { writeReport } from '../outputs/report.js';
 import type { CliContext } from './context.js';
 
 interface ReportArgs {

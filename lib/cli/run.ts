@@ -2,10 +2,10 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { SrfError } from '../errors.js';
-import { DEMO_IMAGE_COUNT, DEMO_SETTINGS, writeDemoAssets } from '../run/demo.js';
-import { JOURNAL_FILE } from '../run/journal.js';
-import { refine, type RefineOptions, type RefineSummary } from '../run/pipeline.js';
-import { resolveShard } from '../run/shard-env.js';
+import { DEMO_IMAGE_COUNT, DEMO_SETTINGS, writeDemoAssets } from '../jobs/demo.js';
+import { JOURNAL_FILE } from '../outputs/journal.js';
+import { refine, type RefineOptions, type RefineSummary } from '../jobs/refine.js';
+import { resolveShard } from '../jobs/shard-env.js';
 import { resolveDevices } from '../engine/devices.js';
 import type { QaReplyGrammarOptions } from '../srf/prompts.js';
 import { shellCommand, type CliContext } from './context.js';

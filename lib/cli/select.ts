@@ -1,6 +1,6 @@
 /** `srf-native select`: select again from an output folder's scored triplets, without generating. */
 import type { Argv, CommandModule } from 'yargs';
-import { reselectRun, type ReselectOptions } from '../run/reselect.js';
+import { reselectRun, type ReselectOptions } from '../jobs/reselect.js';
 import type { CliContext } from './context.js';
 import { optionalNumber, parseFormats } from './options.js';
 

@@ -1,7 +1,7 @@
 /** `srf-native tasks` (step 1): LLaVA instruction data in, the multi-task I->QA / IA->Q / IQ->A data out. */
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { buildTaskFile } from '../run/tasks-file.js';
+import { buildTaskFile } from '../jobs/tasks-file.js';
 import { DEFAULT_TASK_RATIOS } from '../srf/tasks.js';
 import { shellQuote, type CliContext } from './context.js';
 import { optionalInteger, parseFormats, parseOpenAiImages, parseRatios } from './options.js';

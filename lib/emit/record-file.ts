@@ -3,8 +3,9 @@
  * `<path>.tmp` and is renamed into place on close, so a reader never sees half a list: the file
  * exists only once it is complete.
  */
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { SrfError, invalidArgument } from '../errors.js';
+import { openAtomicFile, type AtomicFile } from '../util/files.js';
 
 export type RecordFileLayout = 'json-array' | 'jsonl';
 
@@ -19,8 +20,7 @@ const FLUSH_AT = 1 << 20;
 export class RecordFileWriter {
   readonly path: string;
   readonly layout: RecordFileLayout;
-  readonly #tmpPath: string;
-  readonly #handle: FileHandle;
+  readonly #file: AtomicFile;
   #chunks: string[] = [];
   #buffered = 0;
   #count = 0;
@@ -28,11 +28,10 @@ export class RecordFileWriter {
   #writing: Promise<void> = Promise.resolve();
   #state: 'open' | 'closing' | 'closed' = 'open';
 
-  private constructor(filePath: string, layout: RecordFileLayout, handle: FileHandle) {
+  private constructor(filePath: string, layout: RecordFileLayout, file: AtomicFile) {
     this.path = filePath;
     this.layout = layout;
-    this.#tmpPath = `${filePath}.tmp`;
-    this.#handle = handle;
+    this.#file = file;
   }
 
   static async open(filePath: string, layout: RecordFileLayout, options: RecordFileOptions = {}): Promise<RecordFileWriter> {
@@ -42,7 +41,7 @@ export class RecordFileWriter {
       throw new SrfError('OUTPUT_CONFLICT', 'the output file exists; pass overwrite to replace it', { file: filePath });
     }
     // errors.ts has no code for a failed write; Node's own error (ENOENT, EACCES, ENOSPC) names the path.
-    return new RecordFileWriter(filePath, layout, await open(`${filePath}.tmp`, 'w'));
+    return new RecordFileWriter(filePath, layout, await openAtomicFile(filePath, { tmp: `${filePath}.tmp` }));
   }
 
   get count(): number {
@@ -65,7 +64,7 @@ export class RecordFileWriter {
     const text = this.#chunks.join('');
     this.#chunks = [];
     this.#buffered = 0;
-    if (text !== '') this.#writing = this.#writing.then(() => this.#handle.write(text).then(() => undefined));
+    if (text !== '') this.#writing = this.#writing.then(() => this.#file.handle.write(text).then(() => undefined));
     return this.#writing;
   }
 
@@ -76,14 +75,12 @@ export class RecordFileWriter {
     if (this.layout === 'json-array') this.#chunks.push(this.#count === 0 ? '[]\n' : '\n]\n');
     try {
       await this.#flush();
-      await this.#handle.datasync();
-      await this.#handle.close();
-      await rename(this.#tmpPath, this.path);
     } catch (error) {
       await this.#discard();
       throw error;
     }
     this.#state = 'closed';
+    await this.#file.commit();
     return { path: this.path, count: this.#count };
   }
 
@@ -97,8 +94,7 @@ export class RecordFileWriter {
   async #discard(): Promise<void> {
     this.#state = 'closed';
     await this.#writing.catch(() => {});
-    await this.#handle.close().catch(() => {});
-    await rm(this.#tmpPath, { force: true });
+    await this.#file.discard();
   }
 }
 

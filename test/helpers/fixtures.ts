@@ -4,8 +4,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { writeFixtures } from '../../lib/gguf/fixtures.js';
-import type { FixtureSet } from '../../lib/gguf/fixtures.js';
+import { writeFixtures } from '../../fixtures/gguf/fixtures.js';
+import type { FixtureSet } from '../../fixtures/gguf/fixtures.js';
 
 export interface TestWorld extends FixtureSet {
   dir: string;

@@ -1,10 +1,10 @@
 /** Shared by the pipeline tests that run refine() on the tiny random model: its files, images and options. */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFixtures, type FixtureSet } from '../../lib/gguf/fixtures.js';
-import { DEMO_SETTINGS } from '../../lib/run/demo.js';
-import type { TripletLine } from '../../lib/run/journal.js';
-import type { RefineOptions } from '../../lib/run/pipeline.js';
+import { writeFixtures, type FixtureSet } from '../../fixtures/gguf/fixtures.js';
+import { DEMO_SETTINGS } from '../../lib/jobs/demo.js';
+import type { TripletLine } from '../../lib/outputs/journal.js';
+import type { RefineOptions } from '../../lib/jobs/refine.js';
 import { parseJsonLines, writeImages } from './cli.js';
 import { tempDir } from './fixtures.js';
 

@@ -126,7 +126,7 @@ say "cluster up in $(( $(date +%s) - started )) s ($(sinfo --version))"
 # --- the world: tiny generated models and 90 images on "shared storage" ---
 mkdir -p "$work/out" "$work/data"
 node --input-type=module -e "
-  const { writeFixtures } = await import('$ROOT/dist/lib/gguf/fixtures.js');
+  const { writeFixtures } = await import('$ROOT/dist/fixtures/gguf/fixtures.js');
   const sharp = (await import('sharp')).default;
   const { mkdir } = await import('node:fs/promises');
   const { writeFile } = await import('node:fs/promises');

@@ -1,6 +1,6 @@
 /**
  * Writes the trained world LLaVA as a text GGUF + mmproj GGUF in the layout of real LLaVA-1.5 files,
- * through the fixtures' plans (lib/gguf/fixtures.ts: same keys, tensor names, shapes and types) with
+ * through the fixtures' plans (fixtures/gguf/fixtures.ts: same keys, tensor names, shapes and types) with
  * the trained vocabulary and weights, then checks both with lib/gguf/check.ts.
  *
  *     node dist/training/world/export.js llava DATA_DIR TRAIN_DIR OUT_DIR
@@ -10,9 +10,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkEmbedderFile, checkVisionModelFiles } from '../../lib/gguf/check.js';
-import { CLIP_MEAN, CLIP_STD, planBertEmbedder, planLlavaMmproj, planLlavaTextModel, type BertShape, type LlavaShape } from '../../lib/gguf/fixtures.js';
-import type { Vocab } from '../../lib/gguf/vocab.js';
-import { writeGguf } from '../../lib/gguf/writer.js';
+import { CLIP_MEAN, CLIP_STD, planBertEmbedder, planLlavaMmproj, planLlavaTextModel, type BertShape, type LlavaShape } from '../../fixtures/gguf/fixtures.js';
+import type { Vocab } from '../../fixtures/gguf/vocab.js';
+import { writeGguf } from '../../fixtures/gguf/writer.js';
 import { WORLD_MODEL_FILES } from '../../lib/world/model-files.js';
 import { WORLD_MODEL } from './config.js';
 

@@ -3,7 +3,7 @@
  *  1. world instruction data (lib/world, LLaVA mix665k format) for the training images;
  *  2. step 1 of the method by `srf-native tasks` (50 % I->QA, 20 % IA->Q, 30 % IQ->A);
  *  3. a BPE vocabulary learned on those texts;
- *  4. every record tokenized exactly as the engine will see it (lib/gguf/spm-tokenizer.ts, llama.cpp's
+ *  4. every record tokenized exactly as the engine will see it (fixtures/gguf/spm-tokenizer.ts, llama.cpp's
  *     algorithm): `<s>` + "{system} USER: " | image | "\n{instruction} ASSISTANT:" | target + `</s>`;
  *  5. caption data for LLaVA's first stage (feature alignment), from the same images;
  *  6. the images as raw RGB for PyTorch (world/scenes.jsonl is their ground truth, for the vision tower);
@@ -18,7 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile, writeFile, open } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SpmTokenizer } from '../../lib/gguf/spm-tokenizer.js';
+import { SpmTokenizer } from '../../fixtures/gguf/spm-tokenizer.js';
 import { IMAGE_TOKEN, LLAVA_SYSTEM, llavaPromptParts } from '../../lib/engine/llava-prompt.js';
 import type { MultiTaskRecord } from '../../lib/srf/tasks.js';
 import { renderSceneRgb } from '../../lib/world/render.js';

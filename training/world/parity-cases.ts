@@ -8,7 +8,7 @@
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SpmTokenizer, type SpmVocabulary } from '../../lib/gguf/spm-tokenizer.js';
+import { SpmTokenizer, type SpmVocabulary } from '../../fixtures/gguf/spm-tokenizer.js';
 import { prepareImage } from '../../lib/engine/image.js';
 import { DEFAULT_TEMPLATES } from '../../lib/srf/prompts.js';
 import { llavaPromptParts } from '../../lib/engine/llava-prompt.js';

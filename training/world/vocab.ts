@@ -5,7 +5,7 @@
  * the score -(merge order) so that llama.cpp's tokenizer merges them in the order they were learned.
  */
 import { TokenType } from '../../lib/gguf/constants.js';
-import { SPM_SPACE } from '../../lib/gguf/spm-tokenizer.js';
+import { SPM_SPACE } from '../../fixtures/gguf/spm-tokenizer.js';
 
 export interface LearnedVocab {
   tokens: string[];

@@ -14,10 +14,10 @@
  * Per category and per data type, with 95 % intervals (Wilson for right/wrong scores, normal for VQA's
  * fractional ones).
  */
-import { parseBoxAnswer } from '../srf/box.js';
-import { detectDataType, type DataType } from '../srf/data-types.js';
-import { boxIoU } from '../srf/metrics.js';
-import { normalizeForExactMatch } from '../srf/normalize.js';
+import { parseBoxAnswer } from '../../srf/box.js';
+import { detectDataType, type DataType } from '../../srf/data-types.js';
+import { boxIoU } from '../../srf/metrics.js';
+import { normalizeForExactMatch } from '../../srf/normalize.js';
 
 export type ScoreKind = 'vqa' | 'choice' | 'yesno' | 'box' | 'exact';
 

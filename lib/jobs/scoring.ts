@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { Embedder } from '../engine/embedder.js';
 import { embeddingSimilarityProvider, lexicalSimilarityProvider, type SimilarityProvider } from '../srf/similarity.js';
-import type { ScoringRecord } from './manifest.js';
+import type { ScoringRecord } from '../outputs/manifest.js';
 
 export const LEXICAL_WARNING =
   'scores are NOT the paper\'s: no --embedder was given, so text similarity is the lexical fallback (token F1) ' +

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import { DATA_TYPES, type DataType } from '../srf/data-types.js';
-import { writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '../util/files.js';
 import { JOURNAL_FILE, isScoredLine, readJournal, type TripletLine } from './journal.js';
 import { readManifest, type RunManifest } from './manifest.js';
 

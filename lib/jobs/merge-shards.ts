@@ -8,7 +8,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { SrfError } from '../errors.js';
-import { readManifest, writeManifest, type RunStatus } from './manifest.js';
+import { readManifest, writeManifest, type RunStatus } from '../outputs/manifest.js';
 import { mergeRuns, type MergeOptions, type MergeSummary } from './merge.js';
 import { parseShardFolderName, shardFolderName } from './shard-env.js';
 

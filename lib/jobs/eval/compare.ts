@@ -3,7 +3,7 @@
  * answered: the mean paired difference (B - A) with a 95 % bootstrap interval (questions resampled
  * with replacement, seeded), overall and per category.
  */
-import { createRandom } from '../srf/random.js';
+import { createRandom } from '../../srf/random.js';
 import { scoreAnswersFile, type ScoreResult } from './evaluate.js';
 import type { ScoredAnswer } from './score.js';
 

@@ -6,9 +6,9 @@
 import path from 'node:path';
 import { SrfError } from '../errors.js';
 import type { EmitFormat } from '../emit/emitters.js';
-import { finalizeOutputs, type FinalizeOptions, type FinalizeResult } from './finalize.js';
-import { acquireOutputLock } from './lock.js';
-import { readManifest, writeManifest, type RunManifest } from './manifest.js';
+import { finalizeOutputs, type FinalizeOptions, type FinalizeResult } from '../outputs/finalize.js';
+import { acquireOutputLock } from '../outputs/lock.js';
+import { readManifest, writeManifest, type RunManifest } from '../outputs/manifest.js';
 
 export interface ReselectOptions {
   out: string;

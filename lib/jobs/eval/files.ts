@@ -10,8 +10,8 @@
  * A malformed line is an error naming the file and the line.
  */
 import { open, readFile } from 'node:fs/promises';
-import { SrfError } from '../errors.js';
-import { readLines } from '../run/files.js';
+import { SrfError } from '../../errors.js';
+import { readLines } from '../../util/files.js';
 import type { Truth } from './score.js';
 
 export interface EvalQuestion {

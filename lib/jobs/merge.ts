@@ -3,15 +3,16 @@
  * folder, one line per id (the first folder named wins a duplicate), then selects over the union and
  * writes every output as a run would. The shards must share the image root and the round.
  */
-import { mkdir, rename, rm, open } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { SrfError, invalidArgument } from '../errors.js';
 import type { EmitFormat } from '../emit/emitters.js';
-import { finalizeOutputs, type FinalizeResult } from './finalize.js';
-import { JOURNAL_FILE, readJournal } from './journal.js';
-import { acquireOutputLock } from './lock.js';
-import { MANIFEST_FORMAT, readManifest, writeManifest, type RunManifest } from './manifest.js';
-import { toolVersion } from './version.js';
+import { RecordFileWriter } from '../emit/record-file.js';
+import { finalizeOutputs, type FinalizeResult } from '../outputs/finalize.js';
+import { JOURNAL_FILE, readJournal } from '../outputs/journal.js';
+import { acquireOutputLock } from '../outputs/lock.js';
+import { MANIFEST_FORMAT, readManifest, writeManifest, type RunManifest } from '../outputs/manifest.js';
+import { toolVersion } from '../outputs/version.js';
 
 export interface MergeOptions {
   /** Output folders of the runs to join. */
@@ -64,13 +65,11 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
   const lock = await acquireOutputLock(out, (options.command ?? []).join(' '));
   try {
     const journal = path.join(out, JOURNAL_FILE);
-    const tmp = path.join(out, `.${JOURNAL_FILE}.merge.tmp`);
-    const handle = await open(tmp, 'w');
+    const merged = await RecordFileWriter.open(journal, 'jsonl', { overwrite: true });
     const seen = new Set<string>();
     const linesPerInput: Record<string, number> = {};
     let duplicates = 0;
     try {
-      let chunks: string[] = [];
       for (const dir of inputs) {
         let count = 0;
         for await (const line of readJournal(path.join(dir, JOURNAL_FILE))) {
@@ -81,21 +80,13 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
           }
           seen.add(line.id);
           delete line.kept;
-          chunks.push(`${JSON.stringify(line)}\n`);
-          if (chunks.length >= 1024) {
-            await handle.write(chunks.join(''));
-            chunks = [];
-          }
+          await merged.write(line);
         }
         linesPerInput[dir] = count;
       }
-      await handle.write(chunks.join(''));
-      await handle.datasync();
-      await handle.close();
-      await rename(tmp, journal);
+      await merged.close();
     } catch (error) {
-      await handle.close().catch(() => {});
-      await rm(tmp, { force: true });
+      await merged.abort();
       throw error;
     }
     if (duplicates > 0) log('warn', `${duplicates} ids appeared in more than one folder; the first folder's line was kept`);

@@ -2,403 +2,49 @@
  * `refine(options)`: the self-refinement pipeline of SRF-METHOD.md step 2 over a stream of unlabeled
  * images, as a library call. Follow one image:
  *
- *   inputs.ts      the image is found (folder / glob / list), given a stable id, maybe sharded away
- *   journal.ts     skipped when its id is already in OUT/triplets.jsonl (resume)
- *   here           prepared once (sharp), then I->QA (sampled, per-image seed, reply grammar),
- *                  parsed (lib/srf/parse.ts; unparsable -> a rejected line), then IA->Q and IQ->A
- *                  issued together so the engine batches them on the cached image prefix,
- *                  scored (lib/srf/score.ts) and appended to the journal
- *   finalize.ts    after the last image: per-type selection, training data, train-lora.sh, report
+ *   inputs.ts             the image is found (folder / glob / list), given a stable id, maybe sharded away
+ *   outputs/journal.ts    skipped when its id is already in OUT/triplets.jsonl (resume)
+ *   refine-image.ts       prepared once (sharp), then the triangle (srf/triangle.ts: I->QA sampled with a
+ *                         per-image seed and the reply grammar, parsed, IA->Q and IQ->A issued together
+ *                         on the cached image prefix), scored (srf/score.ts); here it is journaled
+ *   outputs/finalize.ts   after the last image: per-type selection, training data, train-lora.sh, report
  *
- * Many images are in flight at once (about twice the engine's parallel sequences) so that batches
- * stay full; memory is bounded by that number. A bad image is an error line and the run goes on; a bad
+ * The run's options are checked in refine-options.ts, its engine opened in refine-engine.ts. Many
+ * images are in flight at once (about twice the engine's parallel sequences) so that batches stay
+ * full; memory is bounded by that number. A bad image is an error line and the run goes on; a bad
  * model file is one SrfError before any work starts.
  */
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ERROR_CODES, SrfError, invalidArgument, isSrfError, type SrfErrorCode } from '../errors.js';
-import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
-import type { OpenAiImages } from '../emit/openai.js';
-import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles, type VisionModelFileInfo } from '../gguf/check.js';
-import { defaultDevices, resolveDevices, type DeviceSpec } from '../engine/devices.js';
-import { defaultParallel, kvSizing } from '../engine/sizing.js';
+import { ERROR_CODES, SrfError, isSrfError, type SrfErrorCode } from '../errors.js';
+import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
 import { VisionModel } from '../vision-model.js';
 import { buildInfo, type EngineStats } from '../engine/native.js';
-import { checkFraction, checkSeed } from '../srf/check.js';
 import { DATA_TYPES, type DataType } from '../srf/data-types.js';
-import {
-  DEFAULT_DECODING,
-  qaReplyGrammar,
-  resolveGrammarBounds,
-  templateStrings,
-  templatesFromStrings,
-  type PromptTemplateStrings,
-  type PromptTemplates,
-  type QaReplyGrammarOptions,
-  type TaskName,
-} from '../srf/prompts.js';
-import { scoreTriplet, type TripletScore } from '../srf/score.js';
+import { templateStrings } from '../srf/prompts.js';
 import { quotaFor } from '../srf/select.js';
-import { imageSeed, runTriangle, type TriangleResult, type TriangleSettings } from '../srf/triangle.js';
-import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, PreparedImage, ReplicaStats, SamplingOptions } from '../engine/types.js';
-import { countLine, emptyCounts, finalizeOutputs } from './finalize.js';
-import { IMAGE_EXTENSIONS, countInputs, formatShard, resolveInputSource, streamInputs, type InputImage, type InputSource, type Shard } from './inputs.js';
-import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from './journal.js';
-import { acquireOutputLock } from './lock.js';
-import {
-  MANIFEST_FORMAT,
-  fingerprintFile,
-  describeDifference,
-  identityDifferences,
-  identityHash,
-  readManifest,
-  writeManifest,
-  type FileFingerprint,
-  type OutputsRecord,
-  type RunCounts,
-  type RunManifest,
-  type SelectionRecord,
-} from './manifest.js';
+import { type TriangleSettings } from '../srf/triangle.js';
+import type { ReplicaStats } from '../engine/types.js';
+import { countLine, emptyCounts, finalizeOutputs } from '../outputs/finalize.js';
+import { IMAGE_EXTENSIONS, countInputs, formatShard, resolveInputSource, streamInputs, type InputSource } from './inputs.js';
+import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from '../outputs/journal.js';
+import { acquireOutputLock } from '../outputs/lock.js';
+import { MANIFEST_FORMAT, fingerprintFile, describeDifference, identityDifferences, readManifest, writeManifest, type RunCounts, type RunManifest } from '../outputs/manifest.js';
 import { openScorer, type Scorer } from './scoring.js';
-import { resolveShard, shardOutputFolder } from './shard-env.js';
-import { toolVersion } from './version.js';
+import { toolVersion } from '../outputs/version.js';
 
-export interface RefineOptions {
-  /** Text model GGUF (LLaVA-1.5's language model). */
-  model: string;
-  /** mmproj GGUF. */
-  mmproj: string;
-  /** LoRA adapters (the step-1 multi-task generator usually is one). */
-  loras?: LoraAdapterOptions[];
-  /** A folder (walked recursively), a glob, a list file (one path per line) or one image. */
-  images: string;
-  /** Image paths in the outputs are relative to this folder. Default: the folder, the glob's fixed folder, the list's folder. */
-  imageRoot?: string;
-  /** Output folder; a run started again on it resumes. */
-  out: string;
-  /** Sentence-embedding GGUF for the cosines; without it scores use the lexical fallback (not the paper's). */
-  embedder?: string;
-  /** Encoder GGUF for BERTScore. Default: the embedder. */
-  bertscoreModel?: string;
-  /** Fraction kept per data type. Default 0.2. */
-  keepTop?: number;
-  /** Resample the kept set to the type mix of this LLaVA JSON (or JSON object of type weights). */
-  matchMix?: string;
-  /** Extra output formats (LLaVA is always written). */
-  formats?: EmitFormat[];
-  /** Original instruction data: also write train.merged.llava.json (original + kept). */
-  mergeWith?: string;
-  /** Folder the original data's images are relative to (default: lib/run/image-folder.ts's rule). */
-  mergeImageFolder?: string;
-  /** How train.openai.jsonl references images (default base64 data URLs). */
-  openaiImages?: OpenAiImages;
-  /** SRF round, recorded in every line, kept record and run.json. Default 0. */
-  round?: number;
-  /** Base seed; image i samples with (seed + its stable key) mod 2^32. Default 0. */
-  seed?: number;
-  /** Only the first N images (after sharding). */
-  limit?: number;
-  /**
-   * `I/N`: only the images whose path hashes to I mod N, written to `out/shard-I-of-N/` (join them with
-   * mergeShards). `auto` / `auto/N`: I and N from a Slurm array or Kubernetes Indexed Job (shard-env.ts).
-   */
-  shard?: Shard | string;
-  /** Sequences the engine decodes together. Default 8; on a GPU sized by its memory (VisionModel.open's parallel). */
-  parallel?: number;
-  contextSize?: number;
-  /** KV cache layout (VisionModel.open's kvLayout). Default 'auto'. */
-  kvLayout?: KvLayout | 'auto';
-  /** Layers on the GPU (-1 all, 0 none). Default all when a GPU is present. */
-  gpuLayers?: number;
-  /**
-   * One engine replica per device, fed from the same image stream (VisionModel.open's devices):
-   * 'all', GPU numbers, 'cpu' (repeatable), '0,1', or 'split' (one engine over all GPUs). Default: every GPU when there are several, else
-   * one engine. parallel, prefixCache and contextSize are per replica; inFlight is for all of them.
-   */
-  devices?: 'all' | 'split' | DeviceSpec[] | string;
-  gpuVision?: boolean;
-  /** Image prefixes kept evaluated in the KV cache. Default: inFlight, so each image is encoded once. */
-  prefixCache?: number;
-  threads?: number;
-  /** Engine settings passed to VisionModel.open as they are (benchmarks: the same settings as the engine alone). */
-  engine?: Pick<OpenVisionModelOptions, 'batchSize' | 'flashAttention' | 'samplingThreads'>;
-  /**
-   * Pass the triplet's own question and answer as drafts to the greedy IA->Q and IQ->A calls
-   * (GenerateRequest.draft): the same replies, in fewer decode steps when they agree. Default true.
-   */
-  drafts?: boolean;
-  /** Images in flight. Default 2 x parallel. */
-  inFlight?: number;
-  /**
-   * Hold the I->QA reply to `Question:/Answer:` with a grammar (lib/srf/prompts.ts qaReplyGrammar).
-   * Default true; false: no grammar; a string: this GBNF grammar instead (root rule `root`).
-   */
-  grammar?: boolean | string;
-  /** Bounds of the default grammar (qaReplyGrammar options). */
-  grammarBounds?: QaReplyGrammarOptions;
-  /**
-   * An I->QA reply a bound stopped (the token budget, or the grammar's longest answer line): 'cut'
-   * (default) cuts its answer back to the last full sentence and rejects it as 'truncated' when none is
-   * left; 'keep' keeps the answer as it stopped. Both mark it `truncated` in triplets.jsonl. 'keep' is
-   * for answers meant to be cut at the budget, and for benchmarks whose random-weight models never end
-   * a reply.
-   */
-  truncatedAnswers?: 'cut' | 'keep';
-  /** Instruction wording overrides (`{A}` / `{Q}` placeholders). */
-  templates?: PromptTemplateStrings;
-  /** Decoding overrides per task (temperature, topP, maxTokens); seeds are set per image. */
-  decoding?: Partial<Record<TaskName, Omit<SamplingOptions, 'seed' | 'grammar'>>>;
-  /** Write report.html. Default true. */
-  report?: boolean;
-  /** Count the inputs in the background for the progress ETA. Default true. */
-  countTotal?: boolean;
-  /** Abandons in-flight images (they are not journaled and run again on resume), then writes the outputs. */
-  signal?: AbortSignal;
-  onProgress?: (progress: RefineProgress) => void;
-  onLog?: (entry: RefineLog) => void;
-  /** Progress event period. Default 1000 ms. */
-  progressIntervalMs?: number;
-  /** The command line, recorded in run.json. */
-  command?: string[];
-}
+import { isEngineFailure, resolveOptions, runIdentity, triangleSettings, type ResolvedOptions, type RefineLog, type RefineOptions, type RefinePhase, type RefineProgress, type RefineSummary, type RunIdentity, type RunModels, type RunSetup } from './refine-options.js';
+import { openRefineEngine } from './refine-engine.js';
+import { refineImage } from './refine-image.js';
+import { ResultChannel } from './result-channel.js';
 
-export type RefinePhase = 'starting' | 'generating' | 'finalizing' | 'done';
-
-export interface RefineProgress {
-  phase: RefinePhase;
-  /** Lines in the journal (all sessions). */
-  done: number;
-  /** Lines that were there when this session started. */
-  resumed: number;
-  /** Images finished in this session. */
-  processed: number;
-  /** Inputs after shard and limit, once counted; null until then. */
-  total: number | null;
-  inFlight: number;
-  scored: number;
-  rejected: number;
-  errors: number;
-  /** Kept by per-type selection if the run ended now (exact for the top fraction, before --match-mix). */
-  keptEstimate: number;
-  /** keptEstimate / done; null before the first line. */
-  keepRate: number | null;
-  /** This session's images per second. */
-  imagesPerSecond: number;
-  etaSeconds: number | null;
-  elapsedSeconds: number;
-}
-
-export interface RefineLog {
-  level: 'info' | 'warn';
-  message: string;
-}
-
-export interface RefineSummary {
-  status: 'complete' | 'interrupted';
-  out: string;
-  counts: RunCounts;
-  selection: SelectionRecord;
-  /** File names inside `out`. */
-  outputs: OutputsRecord;
-  resumed: number;
-  processed: number;
-  /** Input entries skipped because their id came twice (a list naming a file twice). */
-  duplicates: number;
-  paperFaithful: boolean;
-  seconds: { total: number; generation: number; finalize: number };
-  imagesPerSecond: number;
-  manifest: RunManifest;
-}
-
-interface ResolvedOptions {
-  out: string;
-  keepTop: number;
-  seed: number;
-  round: number;
-  limit: number | undefined;
-  shard: Shard | undefined;
-  /** Where the shard came from, for the log. */
-  shardFound: string | undefined;
-  /** Set from the device once the model files are read, when the caller left them out. */
-  parallel: number;
-  inFlight: number;
-  formats: EmitFormat[];
-  templates: PromptTemplates;
-  sampling: Record<TaskName, SamplingOptions>;
-  grammar: string | undefined;
-  /** The default grammar's longest answer line: a reply that reaches it was stopped by the grammar. */
-  answerLineBound: number | undefined;
-  truncatedAnswers: 'cut' | 'keep';
-}
-
-function positiveInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalidArgument('a positive integer', name, value);
-  return value;
-}
-
-function nonNegativeInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalidArgument('a non-negative integer', name, value);
-  return value;
-}
-
-function resolveOptions(options: RefineOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw invalidArgument('an options object', 'options', options);
-  for (const key of ['model', 'mmproj', 'images', 'out'] as const) {
-    if (typeof options[key] !== 'string' || options[key] === '') throw invalidArgument('a path', key, options[key]);
-  }
-  const parallel = options.parallel === undefined ? 8 : positiveInteger(options.parallel, 'parallel');
-  const formats = options.formats ?? [];
-  for (const format of formats) if (!isEmitFormat(format)) throw invalidArgument(`one of ${EMIT_FORMATS.join(', ')}`, 'formats', format);
-  if (options.grammar !== undefined && typeof options.grammar !== 'boolean' && (typeof options.grammar !== 'string' || options.grammar.trim() === '')) {
-    throw invalidArgument('true, false or a GBNF grammar', 'grammar', options.grammar);
-  }
-  const grammar = options.grammar === false ? undefined : typeof options.grammar === 'string' ? options.grammar : qaReplyGrammar(options.grammarBounds ?? {});
-  const sampling = {} as Record<TaskName, SamplingOptions>;
-  for (const task of ['iToQa', 'iaToQ', 'iqToA'] as const) {
-    const merged: SamplingOptions = { ...DEFAULT_DECODING[task], ...options.decoding?.[task] };
-    delete merged.grammar;
-    delete merged.seed;
-    sampling[task] = merged;
-  }
-  const shard = options.shard === undefined ? undefined : resolveShard(options.shard);
-  const truncatedAnswers = options.truncatedAnswers ?? 'cut';
-  if (truncatedAnswers !== 'cut' && truncatedAnswers !== 'keep') throw invalidArgument("'cut' or 'keep'", 'truncatedAnswers', options.truncatedAnswers);
-  return {
-    out: shard ? shardOutputFolder(path.resolve(options.out), shard.shard) : path.resolve(options.out),
-    keepTop: checkFraction(options.keepTop ?? 0.2, 'keepTop'),
-    seed: checkSeed(options.seed ?? 0, 'seed'),
-    round: nonNegativeInteger(options.round ?? 0, 'round'),
-    limit: options.limit === undefined ? undefined : nonNegativeInteger(options.limit, 'limit'),
-    shard: shard?.shard,
-    shardFound: shard?.found,
-    parallel,
-    inFlight: options.inFlight === undefined ? 2 * parallel : positiveInteger(options.inFlight, 'inFlight'),
-    formats,
-    templates: templatesFromStrings(options.templates ?? {}),
-    sampling,
-    grammar,
-    answerLineBound: options.grammar === false || typeof options.grammar === 'string' ? undefined : resolveGrammarBounds(options.grammarBounds ?? {}).maxAnswerChars,
-    truncatedAnswers,
-  };
-}
-
-/** The run's templates, decoding (the reply grammar on I->QA) and truncation rule, as the triangle takes them. */
-function triangleSettings(r: ResolvedOptions, drafts: boolean): TriangleSettings {
-  return {
-    templates: r.templates,
-    sampling: { ...r.sampling, iToQa: { ...r.sampling.iToQa, ...(r.grammar ? { grammar: r.grammar } : {}) } },
-    drafts,
-    truncatedAnswers: r.truncatedAnswers,
-    answerLineBound: r.answerLineBound,
-  };
-}
-
-/** Failures of the engine rather than of one image's file. */
-function isEngineFailure(code: string | undefined): boolean {
-  if (code === undefined) return false;
-  if (code === 'IMAGE_ENCODE_FAILED') return true; // the mmproj failed, not the file
-  return !code.startsWith('IMAGE_') && !['FILE_NOT_FOUND', 'FILE_UNREADABLE', 'INVALID_ARGUMENT'].includes(code);
-}
-
-/** A bounded hand-over from the pipeline to an async iterator. */
-class ResultChannel<T> {
-  #items: T[] = [];
-  #capacity: number;
-  #closed = false;
-  #error: unknown;
-  #detached = false;
-  #readers: (() => void)[] = [];
-  #writers: (() => void)[] = [];
-
-  constructor(capacity: number) {
-    this.#capacity = capacity;
-  }
-
-  async push(item: T): Promise<void> {
-    if (this.#detached) return;
-    this.#items.push(item);
-    this.#wake(this.#readers);
-    while (this.#items.length > this.#capacity && !this.#detached) await new Promise<void>((resolve) => this.#writers.push(resolve));
-  }
-
-  close(error?: unknown): void {
-    this.#closed = true;
-    this.#error = error;
-    this.#wake(this.#readers);
-  }
-
-  /** The reader went away: drop items from now on. */
-  detach(): void {
-    this.#detached = true;
-    this.#items = [];
-    this.#wake(this.#writers);
-  }
-
-  async next(): Promise<IteratorResult<T>> {
-    for (;;) {
-      if (this.#items.length > 0) {
-        const value = this.#items.shift() as T;
-        this.#wake(this.#writers);
-        return { done: false, value };
-      }
-      if (this.#closed) {
-        if (this.#error) throw this.#error;
-        return { done: true, value: undefined };
-      }
-      await new Promise<void>((resolve) => this.#readers.push(resolve));
-    }
-  }
-
-  #wake(list: (() => void)[]): void {
-    for (const resolve of list.splice(0)) resolve();
-  }
-}
-
-/** What step 1 of a run found: the inputs, the model files' metadata and their fingerprints. */
-interface RunSetup {
-  source: InputSource;
-  files: VisionModelFileInfo;
-  models: RunModels;
-}
-
-interface RunModels {
-  model: FileFingerprint;
-  mmproj: FileFingerprint;
-  loras: (FileFingerprint & { scale: number })[];
-  embedder: FileFingerprint | null;
-  bertscoreModel: FileFingerprint | null;
-}
-
-/** The settings that decide what a run generates: a folder resumes only a run with the same hash. */
-interface RunIdentity {
-  hash: string;
-  values: Record<string, unknown>;
-}
+export type { RefineLog, RefineOptions, RefinePhase, RefineProgress, RefineSummary } from './refine-options.js';
 
 interface GenerationResult {
   duplicates: number;
   exhausted: boolean;
   seconds: number;
-}
-
-function runIdentity(r: ResolvedOptions, models: RunModels, imageRoot: string): RunIdentity {
-  const values: Record<string, unknown> = {
-    model: models.model.sha256,
-    mmproj: models.mmproj.sha256,
-    loras: models.loras.map((l) => ({ sha256: l.sha256, scale: l.scale })),
-    sentenceModel: models.embedder?.sha256 ?? null,
-    bertscoreModel: models.bertscoreModel?.sha256 ?? null,
-    seed: r.seed,
-    grammar: r.grammar ?? null,
-    templates: templateStrings(r.templates),
-    decoding: r.sampling,
-    round: r.round,
-    imageRoot,
-    // only when not the default, so that runs made before the option existed still resume
-    ...(r.truncatedAnswers === 'keep' ? { truncatedAnswers: r.truncatedAnswers } : {}),
-  };
-  return { hash: identityHash(values), values };
 }
 
 /**
@@ -574,7 +220,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       const { journal, previous } = await this.#openJournal(identity);
       scorer = await openScorer({ embedder: this.#options.embedder, bertscoreModel: this.#options.bertscoreModel, gpuLayers: this.#options.gpuLayers, threads: this.#options.threads });
       if (!scorer.record.paperFaithful) this.#log('warn', scorer.record.warning as string);
-      const engine = await this.#openEngine(setup.files);
+      const engine = await openRefineEngine(this.#options, this.#resolved, setup.files, (level, message) => this.#log(level, message));
       model = engine.model;
       manifest = this.#startManifest({ started, setup, identity, previous, scorer, model });
       await writeManifest(out, manifest);
@@ -653,44 +299,6 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     }
     this.#log('info', `resuming: ${journal.existing} images already in ${JOURNAL_FILE}`);
     return { journal, previous };
-  }
-
-  /** Step 3: the engine (one replica per device), sized for this pipeline's requests and cached prefixes. */
-  async #openEngine(files: VisionModelFileInfo): Promise<{ model: VisionModel; replicas: number }> {
-    const o = this.#options;
-    const r = this.#resolved;
-    // The longest call's reply plus its prompt (a follow-up quotes a reply of up to ~200 chars).
-    const requestTokens = Math.max(...Object.values(r.sampling).map((s) => s.maxTokens ?? 128)) + 192;
-    const devices = o.devices ?? defaultDevices(o.gpuLayers);
-    const targets = devices === undefined ? undefined : resolveDevices(devices);
-    const replicas = Math.max(1, targets?.length ?? 1);
-    if (o.parallel === undefined && o.contextSize === undefined) {
-      // On a GPU the default is sized by memory (lib/engine/kv-layout.ts), as VisionModel.open sizes its
-      // own, counting this pipeline's cached prefixes (inFlight images, 2 per sequence), per replica.
-      const sizing = await kvSizing(files, o, o.gpuLayers ?? -1, requestTokens, targets?.[0]);
-      r.parallel = defaultParallel(sizing.device, (n) => sizing.perSequenceBytes(n, o.prefixCache ?? (o.inFlight === undefined ? 2 * n : Math.ceil(o.inFlight / replicas))));
-    }
-    if (o.inFlight === undefined) r.inFlight = 2 * r.parallel * replicas;
-    const open: OpenVisionModelOptions = { model: o.model, mmproj: o.mmproj, parallel: r.parallel };
-    if (devices !== undefined) open.devices = devices;
-    open.onReplicaFailure = (f) =>
-      this.#log('warn', `engine replica ${f.replica} on ${f.device} failed (${f.error.code}: ${f.error.message}); it handed back its ${f.handedBack + 1} requests in flight, and the run goes on with ${f.remaining} replica${f.remaining === 1 ? '' : 's'}`);
-    if (o.loras) open.loras = o.loras;
-    if (o.contextSize !== undefined) open.contextSize = o.contextSize;
-    if (o.kvLayout !== undefined) open.kvLayout = o.kvLayout;
-    open.requestTokens = requestTokens;
-    if (o.gpuLayers !== undefined) open.gpuLayers = o.gpuLayers;
-    if (o.gpuVision !== undefined) open.gpuVision = o.gpuVision;
-    // Every image in flight keeps its prefix cached until IA->Q and IQ->A have reused it; with fewer
-    // slots, other images' I->QA requests queued in between evict it and it is encoded again.
-    open.prefixCache = o.prefixCache ?? Math.ceil(r.inFlight / replicas);
-    if (o.threads !== undefined) open.threads = o.threads;
-    Object.assign(open, o.engine);
-    const model = await VisionModel.open(open);
-    // The layout is chosen by memory (lib/engine/kv-layout.ts) and halves or doubles throughput: say it.
-    const where = replicas > 1 ? `${replicas} replicas (${model.info.devices.join(', ')}), each with ` : '';
-    this.#log('info', `engine: ${buildInfo().backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
-    return { model, replicas };
   }
 
   /** Step 4: run.json as the run starts: inputs, models, settings, the engine chosen and the identity. */
@@ -875,7 +483,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
           if (journal.ids.has(item.id)) continue; // done in an earlier session
           dispatched.add(item.id);
           this.#inFlight++;
-          const task: Promise<void> = this.#processImage(item, model, scorer)
+          const task: Promise<void> = refineImage(item, { model, scorer, triangle: this.#triangle, seed: this.#resolved.seed, round: this.#resolved.round, signal: this.#abort.signal })
             .then(async (line) => {
               if (line) await this.#record(line, journal);
             })
@@ -946,55 +554,6 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     this.#count(line);
     this.emit('result', line);
     await this.#channel?.push(line);
-  }
-
-  /** One image through the triangle (srf/triangle.ts) and scoring. null: abandoned (cancelled), not journaled. */
-  async #processImage(item: InputImage, model: VisionModel, scorer: Scorer): Promise<TripletLine | null> {
-    const started = Date.now();
-    const signal = this.#abort.signal;
-    const base = { id: item.id, image: item.image, round: this.#resolved.round };
-    const errorLine = (error: unknown): TripletLine | null => {
-      if (signal.aborted && isSrfError(error, 'ABORTED')) return null;
-      if (isSrfError(error, 'CLOSED')) throw error;
-      const code = isSrfError(error) ? error.code : 'UNEXPECTED';
-      const message = (error as Error)?.message ?? String(error);
-      return { ...base, status: 'error', error: { code, message }, ms: Date.now() - started };
-    };
-    if (item.problem) return errorLine(item.problem);
-    let image: PreparedImage;
-    try {
-      image = await model.prepareImage(item.path);
-    } catch (error) {
-      return errorLine(error);
-    }
-    if (signal.aborted) return null;
-    const seed = imageSeed(this.#resolved.seed, item.key);
-    let triangle: TriangleResult;
-    let score: TripletScore;
-    try {
-      triangle = await runTriangle(model, image, this.#triangle, seed, signal);
-      if (triangle.status === 'rejected') return { ...base, status: 'rejected', rejected: triangle.rejected, raw: triangle.raw.slice(0, 1000), seed, ms: Date.now() - started };
-      score = await scoreTriplet(triangle, scorer.provider);
-    } catch (error) {
-      return errorLine(error);
-    }
-    const { question, answer, questionPrime, answerPrime, truncation } = triangle;
-    return {
-      ...base,
-      status: 'scored',
-      question,
-      answer,
-      questionPrime,
-      answerPrime,
-      type: score.type,
-      simQ: score.simQ,
-      simA: score.simA,
-      score: score.score,
-      paperFaithful: score.paperFaithful,
-      ...(truncation ? { truncated: truncation } : {}),
-      seed,
-      ms: Date.now() - started,
-    };
   }
 
 }

@@ -9,12 +9,12 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { SrfError, isSrfError } from '../errors.js';
-import { VisionModel } from '../vision-model.js';
-import { writeFileAtomic } from '../run/files.js';
-import { resolveShard } from '../run/shard-env.js';
-import type { Shard } from '../run/inputs.js';
-import type { LoraAdapterOptions } from '../engine/types.js';
+import { SrfError, isSrfError } from '../../errors.js';
+import { VisionModel } from '../../vision-model.js';
+import { writeFileAtomic } from '../../util/files.js';
+import { resolveShard } from '../shard-env.js';
+import type { Shard } from '../inputs.js';
+import type { LoraAdapterOptions } from '../../engine/types.js';
 import { readAnswers, readQuestions, readTruth, type AnswerLine, type EvalQuestion } from './files.js';
 import { scoreAnswer, scoreReport, type ScoreReport, type ScoredAnswer, type Truth } from './score.js';
 

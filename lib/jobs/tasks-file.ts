@@ -27,12 +27,12 @@ import {
   type TaskPlan,
   type TaskRatios,
 } from '../srf/tasks.js';
-import { readJsonArray, writeJsonAtomic } from './files.js';
-import { checkImagePaths, imageCheckWarning, resolveImageFolder, type ImageCheck, type ImageFolderSource } from './image-folder.js';
-import { DATASET_INFO_FILE, LLAMAFACTORY_DATA_FILE, writeLlamaFactoryFiles } from './llamafactory.js';
-import { readManifest } from './manifest.js';
-import { trainLoraScript } from './train-script.js';
-import { toolVersion } from './version.js';
+import { readJsonArray, writeJsonAtomic } from '../util/files.js';
+import { checkImagePaths, imageCheckWarning, resolveImageFolder, type ImageCheck, type ImageFolderSource } from '../outputs/image-folder.js';
+import { DATASET_INFO_FILE, LLAMAFACTORY_DATA_FILE, writeLlamaFactoryFiles } from '../outputs/llamafactory.js';
+import { readManifest } from '../outputs/manifest.js';
+import { trainLoraScript } from '../outputs/train-script.js';
+import { toolVersion } from '../outputs/version.js';
 
 export const TASKS_DATA_FILE = 'tasks.llava.json';
 export const TASKS_SUMMARY_FILE = 'tasks.json';

@@ -16,15 +16,16 @@
  * tells the whole story of every image; selection.json is not needed. While a run appends, lines carry
  * no `kept`; resume ignores the flag.
  */
-import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SrfError, invalidArgument } from '../errors.js';
 import { EMITTERS, droppedWarning, type EmitFormat, type EmitWriter } from '../emit/emitters.js';
 import { DEFAULT_OPENAI_IMAGES, type OpenAiImages } from '../emit/openai.js';
+import { RecordFileWriter } from '../emit/record-file.js';
 import { sampleFromLlavaRecord, type KeptTriplet } from '../emit/sample.js';
 import { DATA_TYPES, isDataType, type DataType } from '../srf/data-types.js';
 import { matchTypeMix, PerTypeSelector, typeMixFromLlavaData, type ScoredItem, type TypeMix } from '../srf/select.js';
-import { readJsonArray, writeFileAtomic } from './files.js';
+import { readJsonArray, writeFileAtomic } from '../util/files.js';
 import { checkImagePaths, imageCheckWarning, resolveImageFolder } from './image-folder.js';
 import { JOURNAL_FILE, isScoredLine, readJournal, type TripletLine } from './journal.js';
 import { DATASET_INFO_FILE, LLAMAFACTORY_DATA_FILE, writeLlamaFactoryFiles } from './llamafactory.js';
@@ -200,35 +201,6 @@ function keptTriplet(line: TripletLine, image: string): KeptTriplet {
   };
 }
 
-class LineWriter {
-  #chunks: string[] = [];
-  #size = 0;
-  private constructor(readonly file: string, private handle: Awaited<ReturnType<typeof open>>) {}
-  static async open(file: string): Promise<LineWriter> {
-    return new LineWriter(file, await open(file, 'w'));
-  }
-  async write(line: string): Promise<void> {
-    this.#chunks.push(line);
-    this.#size += line.length;
-    if (this.#size >= 1 << 20) await this.#flush();
-  }
-  async #flush(): Promise<void> {
-    const text = this.#chunks.join('');
-    this.#chunks = [];
-    this.#size = 0;
-    if (text) await this.handle.write(text);
-  }
-  async close(): Promise<void> {
-    await this.#flush();
-    await this.handle.datasync();
-    await this.handle.close();
-  }
-  async abort(): Promise<void> {
-    await this.handle.close().catch(() => {});
-    await rm(this.file, { force: true });
-  }
-}
-
 export async function finalizeOutputs(options: FinalizeOptions): Promise<FinalizeResult> {
   const started = Date.now();
   const out = path.resolve(options.out);
@@ -290,8 +262,8 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
     log('warn', message);
   };
   const emitOptions = { overwrite: true, ...(options.openaiImages ?? DEFAULT_OPENAI_IMAGES) };
-  const tmpJournal = path.join(out, `.${JOURNAL_FILE}.rewrite.tmp`);
-  const journalOut = await LineWriter.open(tmpJournal);
+  // The journal is rewritten with each line's `kept`, beside the one being read, and replaces it whole.
+  const journalOut = await RecordFileWriter.open(journalFile, 'jsonl', { overwrite: true });
   const writers: EmitWriter[] = [];
   const mergedWriters: EmitWriter[] = [];
   let mergedRoot = imageRoot;
@@ -338,10 +310,9 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
         line.kept = false;
       }
       countLine(counts, line);
-      await journalOut.write(`${JSON.stringify(line)}\n`);
+      await journalOut.write(line);
     }
     await journalOut.close();
-    await rename(tmpJournal, journalFile);
     for (const writer of [...writers, ...mergedWriters]) {
       await writer.close();
       const dropped = droppedWarning(writer);

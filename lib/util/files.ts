@@ -1,9 +1,9 @@
 /**
  * File plumbing of the pipeline: reading big files piece by piece (lines with their byte offsets, the
- * elements of a JSON list) and writing JSON so that readers only ever see a complete file.
+ * elements of a JSON list) and writing files so that readers only ever see a complete one.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { SrfError } from '../errors.js';
 
@@ -177,21 +177,55 @@ export async function writeFileAtomic(file: string, text: string, mode?: number)
 }
 
 async function writeFileAtomicUnchecked(file: string, text: string, mode?: number): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await open(tmp, 'w', mode);
+  const atomic = await openAtomicFile(file, { mode });
   try {
-    await handle.writeFile(text);
-    await handle.datasync();
+    await atomic.handle.writeFile(text);
   } catch (error) {
+    await atomic.discard();
+    throw error;
+  }
+  await atomic.commit();
+}
+
+/** A file being written in place of another: nothing appears at `file` until commit(). */
+export interface AtomicFile {
+  /** Where the bytes go until commit(). */
+  readonly tmp: string;
+  readonly handle: FileHandle;
+  /** Syncs (unless opened with sync: false), closes and renames the temporary over `file`; on failure removes it and rejects. */
+  commit(): Promise<void>;
+  /** Closes and removes the temporary; `file` is left as it was. */
+  discard(): Promise<void>;
+}
+
+export interface AtomicFileOptions {
+  /** The temporary's path, in `file`'s folder (a rename does not cross file systems). Default: a hidden name unique to this process. */
+  tmp?: string;
+  mode?: number;
+  /** fdatasync before the rename, so a power cut leaves the old file or the whole new one. Default true. */
+  sync?: boolean;
+}
+
+/**
+ * Opens a temporary beside `file` for writing: the one way srf-native replaces a file, so that a
+ * crash, a full disk or a kill leaves either the old file or the complete new one, never half.
+ */
+export async function openAtomicFile(file: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
+  const tmp = options.tmp ?? path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const handle = await open(tmp, 'w', options.mode);
+  const discard = async (): Promise<void> => {
     await handle.close().catch(() => {});
     await rm(tmp, { force: true });
-    throw error;
-  }
-  await handle.close();
-  try {
-    await rename(tmp, file);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
+  };
+  const commit = async (): Promise<void> => {
+    try {
+      if (options.sync ?? true) await handle.datasync();
+      await handle.close();
+      await rename(tmp, file);
+    } catch (error) {
+      await discard();
+      throw error;
+    }
+  };
+  return { tmp, handle, commit, discard };
 }

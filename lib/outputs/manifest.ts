@@ -12,7 +12,7 @@ import type { DroppedSamples } from '../emit/emitters.js';
 import { SrfError } from '../errors.js';
 import type { DataType } from '../srf/data-types.js';
 import { isPlainObject } from '../srf/check.js';
-import { writeJsonAtomic } from './files.js';
+import { writeJsonAtomic } from '../util/files.js';
 import type { ImageCheck } from './image-folder.js';
 
 export const MANIFEST_FILE = 'run.json';

@@ -13,7 +13,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { readJsonArray } from './files.js';
+import { readJsonArray } from '../util/files.js';
 
 export type ImageFolderSource = 'given' | 'recorded' | 'data-folder';
 

@@ -11,7 +11,7 @@ import { SrfError } from '../errors.js';
 import type { DataType } from '../srf/data-types.js';
 import type { QaParseFailure } from '../srf/parse.js';
 import type { Truncation } from '../srf/truncation.js';
-import { readLines } from './files.js';
+import { readLines } from '../util/files.js';
 
 export const JOURNAL_FILE = 'triplets.jsonl';
 

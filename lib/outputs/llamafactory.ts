@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { shareGptDatasetInfo } from '../emit/sharegpt.js';
-import { writeFileAtomic, writeJsonAtomic } from './files.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 
 export const DATASET_INFO_FILE = 'dataset_info.json';
 export const LLAMAFACTORY_DATA_FILE = 'llamafactory-data.yaml';

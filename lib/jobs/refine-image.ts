@@ -1,0 +1,72 @@
+/**
+ * One image of a refine run into its journal line: prepared once, through the triangle
+ * (srf/triangle.ts), scored; a bad image or a failed request is an error line, a reply that does not
+ * parse a rejected one, and an image abandoned by cancel() no line at all (it runs again on resume).
+ */
+import { isSrfError } from '../errors.js';
+import type { PreparedImage } from '../engine/types.js';
+import type { TripletLine } from '../outputs/journal.js';
+import { scoreTriplet, type TripletScore } from '../srf/score.js';
+import { imageSeed, runTriangle, type TriangleResult, type TriangleSettings } from '../srf/triangle.js';
+import type { VisionModel } from '../vision-model.js';
+import type { InputImage } from './inputs.js';
+import type { Scorer } from './scoring.js';
+
+export interface ImageRun {
+  model: VisionModel;
+  scorer: Scorer;
+  triangle: TriangleSettings;
+  /** The run's base seed: an image's I->QA seed is this plus its stable key. */
+  seed: number;
+  round: number;
+  signal: AbortSignal;
+}
+
+/** The image's journal line; null when cancel() abandoned it. CLOSED (the engine went away) rejects. */
+export async function refineImage(item: InputImage, run: ImageRun): Promise<TripletLine | null> {
+  const { model, scorer, signal } = run;
+  const started = Date.now();
+  const base = { id: item.id, image: item.image, round: run.round };
+  const errorLine = (error: unknown): TripletLine | null => {
+    if (signal.aborted && isSrfError(error, 'ABORTED')) return null;
+    if (isSrfError(error, 'CLOSED')) throw error;
+    const code = isSrfError(error) ? error.code : 'UNEXPECTED';
+    const message = (error as Error)?.message ?? String(error);
+    return { ...base, status: 'error', error: { code, message }, ms: Date.now() - started };
+  };
+  if (item.problem) return errorLine(item.problem);
+  let image: PreparedImage;
+  try {
+    image = await model.prepareImage(item.path);
+  } catch (error) {
+    return errorLine(error);
+  }
+  if (signal.aborted) return null;
+  const seed = imageSeed(run.seed, item.key);
+  let triangle: TriangleResult;
+  let score: TripletScore;
+  try {
+    triangle = await runTriangle(model, image, run.triangle, seed, signal);
+    if (triangle.status === 'rejected') return { ...base, status: 'rejected', rejected: triangle.rejected, raw: triangle.raw.slice(0, 1000), seed, ms: Date.now() - started };
+    score = await scoreTriplet(triangle, scorer.provider);
+  } catch (error) {
+    return errorLine(error);
+  }
+  const { question, answer, questionPrime, answerPrime, truncation } = triangle;
+  return {
+    ...base,
+    status: 'scored',
+    question,
+    answer,
+    questionPrime,
+    answerPrime,
+    type: score.type,
+    simQ: score.simQ,
+    simA: score.simA,
+    score: score.score,
+    paperFaithful: score.paperFaithful,
+    ...(truncation ? { truncated: truncation } : {}),
+    seed,
+    ms: Date.now() - started,
+  };
+}
