@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { invalidArgument, isSrfError } from '../errors.js';
-import { isPlainObject } from '../srf/check.js';
+import { isPlainObject } from '../util/validate.js';
 import { toLlavaRecord } from './llava.js';
 import { toOpenAiRecord, type OpenAiImageReference } from './openai.js';
 import { RecordFileWriter, type RecordFileLayout } from './record-file.js';

@@ -3,7 +3,7 @@
  * `{ id, image, conversations: [{from: 'human', value: '<image>\n...'}, {from: 'gpt', value}] }`.
  */
 import { SrfError } from '../errors.js';
-import { isPlainObject } from '../srf/check.js';
+import { isPlainObject } from '../util/validate.js';
 import type { LlavaRecord } from '../srf/llava-data.js';
 import { IMAGE_TOKEN } from '../engine/llava-prompt.js';
 import { checkImageRoot, relativeImagePath, toTrainingSample, type KeptTriplet, type SrfAnnotation, type TrainingSample } from './sample.js';

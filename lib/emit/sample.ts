@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { SrfError, invalidArgument } from '../errors.js';
-import { isPlainObject } from '../srf/check.js';
+import { isPlainObject } from '../util/validate.js';
 import { isDataType, type DataType } from '../srf/data-types.js';
 import { readLlavaRecord, type QaTurn, type RecordPlace } from '../srf/llava-data.js';
 import { stripImageToken } from '../engine/llava-prompt.js';

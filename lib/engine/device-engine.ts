@@ -13,7 +13,8 @@ import { prepareImage } from './image.js';
 import { llavaPromptParts } from './llava-prompt.js';
 import { native } from './native.js';
 import type { EngineStats, NativeCompletion, NativeVisionModel } from './native.js';
-import { INT32_MAX, UINT32_MAX, booleanOption, checkLoraScales, checkSampling, integerOption, numberOption } from './option-checks.js';
+import { INT32_MAX, UINT32_MAX, checkLoraScales, checkSampling } from './option-checks.js';
+import { booleanOption, integerOption, numberOption } from '../util/validate.js';
 import { MAX_SEQUENCES, kvSizing, sizeEngine } from './sizing.js';
 import type { GenerateRequest, GenerateResult, ImageInput, OpenVisionModelOptions, PreparedImage, ReplicaStats, VisionEngine, VisionModelInfo } from './types.js';
 

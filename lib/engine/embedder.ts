@@ -6,7 +6,8 @@
 import { SrfError, invalidArgument } from '../errors.js';
 import { checkEmbedderFile } from '../gguf/check.js';
 import { native } from './native.js';
-import { INT32_MAX, integerOption } from './option-checks.js';
+import { INT32_MAX } from './option-checks.js';
+import { integerOption } from '../util/validate.js';
 import type { NativeEmbedder } from './native.js';
 import type { Embedding, OpenEmbedderOptions } from './types.js';
 

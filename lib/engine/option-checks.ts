@@ -5,6 +5,7 @@
  * and the value it got.
  */
 import { invalidArgument } from '../errors.js';
+import { booleanOption, integerOption, numberOption, stringOption } from '../util/validate.js';
 import type { NativeGenerateRequest } from './native.js';
 
 /**
@@ -15,36 +16,6 @@ export const DEFAULT_TOP_K = 40;
 
 export const INT32_MAX = 2 ** 31 - 1;
 export const UINT32_MAX = 2 ** 32 - 1;
-
-/** An integer in [min, max]; `fallback` when undefined. */
-export function integerOption(value: unknown, name: string, min: number, max: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalidArgument(`an integer from ${min} to ${max}`, name, value);
-  }
-  return value;
-}
-
-/** A finite number in [min, max]; `fallback` when undefined. */
-export function numberOption(value: unknown, name: string, min: number, max: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw invalidArgument(`a number from ${min} to ${max}`, name, value);
-  }
-  return value;
-}
-
-export function booleanOption(value: unknown, name: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalidArgument('true or false', name, value);
-  return value;
-}
-
-export function stringOption(value: unknown, name: string, fallback: string): string {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string') throw invalidArgument('a string', name, value);
-  return value;
-}
 
 /** The sampling fields of a native request. */
 export type CheckedSampling = Pick<NativeGenerateRequest, 'temperature' | 'topP' | 'topK' | 'seed' | 'maxTokens' | 'ignoreEos' | 'grammar'>;

@@ -9,7 +9,7 @@ import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js
 import type { OpenAiImages } from '../emit/openai.js';
 import type { VisionModelFileInfo } from '../gguf/check.js';
 import type { DeviceSpec } from '../engine/devices.js';
-import { checkFraction, checkSeed } from '../srf/check.js';
+import { checkFraction, checkNonNegativeInteger, checkPositiveInteger, checkSeed } from '../util/validate.js';
 import {
   DEFAULT_DECODING,
   qaReplyGrammar,
@@ -195,22 +195,12 @@ export interface ResolvedOptions {
   truncatedAnswers: 'cut' | 'keep';
 }
 
-function positiveInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalidArgument('a positive integer', name, value);
-  return value;
-}
-
-function nonNegativeInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalidArgument('a non-negative integer', name, value);
-  return value;
-}
-
 export function resolveOptions(options: RefineOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalidArgument('an options object', 'options', options);
   for (const key of ['model', 'mmproj', 'images', 'out'] as const) {
     if (typeof options[key] !== 'string' || options[key] === '') throw invalidArgument('a path', key, options[key]);
   }
-  const parallel = options.parallel === undefined ? 8 : positiveInteger(options.parallel, 'parallel');
+  const parallel = options.parallel === undefined ? 8 : checkPositiveInteger(options.parallel, 'parallel');
   const formats = options.formats ?? [];
   for (const format of formats) if (!isEmitFormat(format)) throw invalidArgument(`one of ${EMIT_FORMATS.join(', ')}`, 'formats', format);
   if (options.grammar !== undefined && typeof options.grammar !== 'boolean' && (typeof options.grammar !== 'string' || options.grammar.trim() === '')) {
@@ -231,12 +221,12 @@ export function resolveOptions(options: RefineOptions): ResolvedOptions {
     out: shard ? shardOutputFolder(path.resolve(options.out), shard.shard) : path.resolve(options.out),
     keepTop: checkFraction(options.keepTop ?? 0.2, 'keepTop'),
     seed: checkSeed(options.seed ?? 0, 'seed'),
-    round: nonNegativeInteger(options.round ?? 0, 'round'),
-    limit: options.limit === undefined ? undefined : nonNegativeInteger(options.limit, 'limit'),
+    round: checkNonNegativeInteger(options.round ?? 0, 'round'),
+    limit: options.limit === undefined ? undefined : checkNonNegativeInteger(options.limit, 'limit'),
     shard: shard?.shard,
     shardFound: shard?.found,
     parallel,
-    inFlight: options.inFlight === undefined ? 2 * parallel : positiveInteger(options.inFlight, 'inFlight'),
+    inFlight: options.inFlight === undefined ? 2 * parallel : checkPositiveInteger(options.inFlight, 'inFlight'),
     formats,
     templates: templatesFromStrings(options.templates ?? {}),
     sampling,

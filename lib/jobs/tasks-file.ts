@@ -10,7 +10,7 @@ import { EMITTERS, droppedWarning, type EmitFormat, type EmitWriter } from '../e
 import { DEFAULT_OPENAI_IMAGES, type OpenAiImages } from '../emit/openai.js';
 import { RecordFileWriter } from '../emit/record-file.js';
 import { sampleFromLlavaRecord } from '../emit/sample.js';
-import { checkSeed } from '../srf/check.js';
+import { checkSeed } from '../util/validate.js';
 import { readLlavaRecord } from '../srf/llava-data.js';
 import { templateStrings, templatesFromStrings, type PromptTemplateStrings } from '../srf/prompts.js';
 import { createRandom } from '../srf/random.js';

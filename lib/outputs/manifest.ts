@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { DroppedSamples } from '../emit/emitters.js';
 import { SrfError } from '../errors.js';
 import type { DataType } from '../srf/data-types.js';
-import { isPlainObject } from '../srf/check.js';
+import { isPlainObject } from '../util/validate.js';
 import { writeJsonAtomic } from '../util/files.js';
 import type { ImageCheck } from './image-folder.js';
 

@@ -3,7 +3,7 @@
  * similarity used for Triangular Consistency (score.ts) and the group a triplet competes in (select.ts).
  */
 import { invalidArgument } from '../errors.js';
-import { checkPositiveInteger } from './check.js';
+import { checkPositiveInteger } from '../util/validate.js';
 import { parseBox, parseBoxAnswer } from './box.js';
 import { normalizeText } from './normalize.js';
 import { stripImageToken } from '../engine/llava-prompt.js';

@@ -4,7 +4,7 @@
  * the file, the record's position and id.
  */
 import { SrfError } from '../errors.js';
-import { isPlainObject } from './check.js';
+import { isPlainObject } from '../util/validate.js';
 import { IMAGE_TOKEN, stripImageToken } from '../engine/llava-prompt.js';
 
 export interface LlavaTurn {

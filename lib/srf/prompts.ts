@@ -7,7 +7,7 @@
 import type { SamplingOptions } from '../engine/types.js';
 import { invalidArgument } from '../errors.js';
 import { DEFAULT_TOP_K } from '../engine/option-checks.js';
-import { isPlainObject } from './check.js';
+import { checkInteger, isPlainObject } from '../util/validate.js';
 
 /** The user text after `<image>\n` for each SRF task. */
 export interface PromptTemplates {
@@ -99,23 +99,16 @@ export interface QaReplyGrammarOptions {
 /** The bounds qaReplyGrammar uses, defaults filled in. */
 export function resolveGrammarBounds(options: QaReplyGrammarOptions = {}): Required<QaReplyGrammarOptions> {
   return {
-    maxQuestionChars: checkBound(options.maxQuestionChars ?? 120, 'maxQuestionChars', 1, 4000),
-    maxOptions: checkBound(options.maxOptions ?? 4, 'maxOptions', 0, 26),
-    maxOptionChars: checkBound(options.maxOptionChars ?? 40, 'maxOptionChars', 1, 4000),
-    maxAnswerChars: checkBound(options.maxAnswerChars ?? 1000, 'maxAnswerChars', 1, 4000),
-    maxAnswerLines: checkBound(options.maxAnswerLines ?? 8, 'maxAnswerLines', 1, 64),
+    maxQuestionChars: checkInteger(options.maxQuestionChars ?? 120, 'maxQuestionChars', 1, 4000),
+    maxOptions: checkInteger(options.maxOptions ?? 4, 'maxOptions', 0, 26),
+    maxOptionChars: checkInteger(options.maxOptionChars ?? 40, 'maxOptionChars', 1, 4000),
+    maxAnswerChars: checkInteger(options.maxAnswerChars ?? 1000, 'maxAnswerChars', 1, 4000),
+    maxAnswerLines: checkInteger(options.maxAnswerLines ?? 8, 'maxAnswerLines', 1, 64),
   };
 }
 
 function gbnfString(text: string): string {
   return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
-}
-
-function checkBound(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalidArgument(`an integer between ${min} and ${max}`, name, value);
-  }
-  return value;
 }
 
 /** A line of 1..max characters, no newline, not starting with a space (so a trimmed field is never empty). */

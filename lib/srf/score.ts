@@ -4,7 +4,7 @@
  */
 import { invalidArgument } from '../errors.js';
 import { parseBox } from './box.js';
-import { isPlainObject } from './check.js';
+import { isPlainObject } from '../util/validate.js';
 import {
   DATA_TYPES,
   detectDataType,

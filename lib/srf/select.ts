@@ -4,7 +4,7 @@
  * type mix of the original instruction data.
  */
 import { SrfError, invalidArgument } from '../errors.js';
-import { checkFraction, checkSeed, isPlainObject } from './check.js';
+import { checkFraction, checkSeed, isPlainObject } from '../util/validate.js';
 import { DATA_TYPES, detectDataType, isDataType, type DataType, type DataTypeOptions } from './data-types.js';
 import { readLlavaRecord } from './llava-data.js';
 import { createRandom, shuffled } from './random.js';

@@ -4,7 +4,7 @@
  */
 import { invalidArgument } from '../errors.js';
 import type { Embedding } from '../engine/types.js';
-import { checkPositiveInteger } from './check.js';
+import { checkPositiveInteger } from '../util/validate.js';
 import { bertScoreF1, cosine, lexicalSimilarity } from './metrics.js';
 
 /** What score.ts needs to compare texts. Both methods return a number in [0, 1]. */

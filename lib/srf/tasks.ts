@@ -4,7 +4,7 @@
  * (ordinary VQA) — as LLaVA JSON records for an outside trainer.
  */
 import { invalidArgument } from '../errors.js';
-import { checkSeed, isPlainObject } from './check.js';
+import { checkFraction, checkSeed, isPlainObject } from '../util/validate.js';
 import { readLlavaRecord, type LlavaRecord } from './llava-data.js';
 import { resolveTemplates, type PromptTemplates, type TaskName } from './prompts.js';
 import { IMAGE_TOKEN } from '../engine/llava-prompt.js';
@@ -94,11 +94,7 @@ export function checkTaskRatios(ratios: unknown): TaskRatios {
   }
   const checked = {} as TaskRatios;
   for (const task of TASK_NAMES) {
-    const value = ratios[task];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) {
-      throw invalidArgument('a number between 0 and 1', `ratios.${task}`, value);
-    }
-    checked[task] = value;
+    checked[task] = checkFraction(ratios[task], `ratios.${task}`);
   }
   const sum = checked.iToQa + checked.iaToQ + checked.iqToA;
   if (Math.abs(sum - 1) > 1e-6) throw invalidArgument('ratios summing to 1', 'ratios', `a sum of ${sum}`);
