@@ -4,19 +4,12 @@ import { SrfError } from '../errors.js';
 import { mergeRuns, type MergeOptions, type MergeSummary } from '../jobs/merge.js';
 import { mergeShards, type MergeShardsSummary } from '../jobs/merge-shards.js';
 import type { CliContext } from './context.js';
-import { optionalNumber, parseFormats } from './options.js';
+import { SELECTION_OPTIONS, selectionFromArgs, type SelectionArgs } from './options.js';
 
-interface MergeArgs {
+interface MergeArgs extends SelectionArgs {
   dir?: string;
   in?: string[];
   out?: string;
-  'keep-top'?: number;
-  'match-mix'?: string;
-  format?: string[];
-  'merge-with'?: string;
-  'merge-image-folder'?: string;
-  report: boolean;
-  json: boolean;
 }
 
 function builder(y: Argv): Argv<MergeArgs> {
@@ -26,13 +19,8 @@ function builder(y: Argv): Argv<MergeArgs> {
     .options({
       in: { type: 'string', array: true, describe: 'output folder of a run (repeatable; instead of OUT)' },
       out: { type: 'string', describe: 'folder for the merged outputs (default with OUT: OUT itself)' },
-      'keep-top': { type: 'number', describe: 'fraction kept within each data type (default 0.2)' },
-      'match-mix': { type: 'string', describe: 'resample the kept set to the type mix of this LLaVA JSON' },
-      format: { type: 'string', array: true, describe: 'training-data formats besides LLaVA: sharegpt, openai' },
-      'merge-with': { type: 'string', describe: 'original LLaVA data: also write train.merged.llava.json' },
-      'merge-image-folder': { type: 'string', describe: 'folder the --merge-with images are relative to' },
-      report: { type: 'boolean', default: true, describe: 'write report.html (--no-report to skip)' },
-      json: { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' },
+      ...SELECTION_OPTIONS,
+      'keep-top': { ...SELECTION_OPTIONS['keep-top'], describe: 'fraction kept within each data type (default 0.2)' },
     }) as unknown as Argv<MergeArgs>;
 }
 
@@ -45,13 +33,8 @@ export function mergeCommand(ctx: CliContext): CommandModule<object, MergeArgs> 
       if ((argv.dir === undefined) === (argv.in === undefined)) throw new SrfError('INVALID_ARGUMENT', 'merge takes either OUT (the --out of the shard runs) or --in folders with --out (see --help)');
       if (argv.in !== undefined && argv.out === undefined) throw new SrfError('INVALID_ARGUMENT', 'merge --in needs --out DIR (see --help)');
       // What both kinds of merge take; then OUT's shards, or the --in folders into --out.
-      const selection: Omit<MergeOptions, 'inputs' | 'out'> = { report: argv.report, command: ctx.argv, onLog: ctx.onLog };
-      const keepTop = optionalNumber(argv['keep-top'], '--keep-top');
-      if (keepTop !== undefined) selection.keepTop = keepTop;
-      if (argv['match-mix'] !== undefined) selection.matchMix = argv['match-mix'];
-      if (argv.format) selection.formats = parseFormats(argv.format);
-      if (argv['merge-with'] !== undefined) selection.mergeWith = argv['merge-with'];
-      if (argv['merge-image-folder'] !== undefined) selection.mergeImageFolder = argv['merge-image-folder'];
+      const { matchMix, ...settings } = selectionFromArgs(argv);
+      const selection: Omit<MergeOptions, 'inputs' | 'out'> = { report: argv.report, command: ctx.argv, onLog: ctx.onLog, ...settings, ...(matchMix ? { matchMix } : {}) };
       let result: MergeSummary;
       let shards: MergeShardsSummary['shards'] | undefined;
       let incomplete = false;

@@ -2,6 +2,7 @@
 import { SrfError, invalidArgument } from '../errors.js';
 import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js';
 import type { OpenAiImages } from '../emit/openai.js';
+import type { SelectionSettings } from '../outputs/finalize.js';
 import type { TaskRatios } from '../srf/tasks.js';
 import type { LoraAdapterOptions } from '../engine/types.js';
 
@@ -90,4 +91,39 @@ export function parseOpenAiImages(value: string | undefined): OpenAiImages | und
   const prefix = /^url-prefix=(https?:\/\/\S+)$/.exec(value)?.[1];
   if (prefix) return { imageUrl: 'url-prefix', imageUrlPrefix: prefix };
   throw new SrfError('INVALID_ARGUMENT', `--openai-images must be base64, url-prefix=https://HOST/PATH, relative or absolute (received ${JSON.stringify(value)})`);
+}
+
+/** The selection options select and merge take alike. */
+export interface SelectionArgs {
+  'keep-top'?: number;
+  'match-mix'?: string | false;
+  format?: string[];
+  'merge-with'?: string;
+  'merge-image-folder'?: string;
+  report: boolean;
+  json: boolean;
+}
+
+export const SELECTION_OPTIONS = {
+  'keep-top': { type: 'number', describe: 'fraction kept within each data type (default: as last selected; 0.2 for a new folder)' },
+  'match-mix': { type: 'string', describe: 'resample the kept set to the type mix of this LLaVA JSON (or JSON object of weights per type)' },
+  format: { type: 'string', array: true, describe: 'training-data formats besides LLaVA: sharegpt, openai' },
+  'merge-with': { type: 'string', describe: 'original LLaVA data: also write train.merged.llava.json' },
+  'merge-image-folder': { type: 'string', describe: 'folder the --merge-with images are relative to' },
+  report: { type: 'boolean', default: true, describe: 'write report.html (--no-report to skip)' },
+  json: { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' },
+} as const;
+
+/** The selection settings the arguments give (those not given are left out); --no-match-mix is null. */
+export function selectionFromArgs(argv: SelectionArgs): Omit<SelectionSettings, 'matchMix'> & { matchMix?: string | null } {
+  const settings: Omit<SelectionSettings, 'matchMix'> & { matchMix?: string | null } = {};
+  const keepTop = optionalNumber(argv['keep-top'], '--keep-top');
+  if (keepTop !== undefined) settings.keepTop = keepTop;
+  const matchMix = argv['match-mix'] as unknown;
+  if (matchMix === false || matchMix === 'false') settings.matchMix = null;
+  else if (typeof matchMix === 'string') settings.matchMix = matchMix;
+  if (argv.format) settings.formats = parseFormats(argv.format);
+  if (argv['merge-with'] !== undefined) settings.mergeWith = argv['merge-with'];
+  if (argv['merge-image-folder'] !== undefined) settings.mergeImageFolder = argv['merge-image-folder'];
+  return settings;
 }

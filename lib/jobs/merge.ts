@@ -8,21 +8,17 @@ import path from 'node:path';
 import { SrfError, invalidArgument } from '../errors.js';
 import type { EmitFormat } from '../emit/emitters.js';
 import { RecordFileWriter } from '../emit/record-file.js';
-import { finalizeOutputs, type FinalizeResult } from '../outputs/finalize.js';
+import { DEFAULT_KEEP_TOP } from '../srf/select.js';
+import { finalizeOutputs, type FinalizeResult, type SelectionSettings } from '../outputs/finalize.js';
 import { JOURNAL_FILE, readJournal } from '../outputs/journal.js';
 import { acquireOutputLock } from '../outputs/lock.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type RunManifest } from '../outputs/manifest.js';
 import { toolVersion } from '../outputs/version.js';
 
-export interface MergeOptions {
+export interface MergeOptions extends SelectionSettings {
   /** Output folders of the runs to join. */
   inputs: string[];
   out: string;
-  keepTop?: number;
-  matchMix?: string;
-  formats?: EmitFormat[];
-  mergeWith?: string;
-  mergeImageFolder?: string;
   report?: boolean;
   command?: string[];
   onLog?: (level: 'info' | 'warn', message: string) => void;
@@ -113,7 +109,7 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
     const result = await finalizeOutputs({
       out,
       imageRoot: first.imageRoot,
-      keepTop: options.keepTop ?? 0.2,
+      keepTop: options.keepTop ?? DEFAULT_KEEP_TOP,
       matchMix: options.matchMix,
       formats: options.formats ?? [],
       mergeWith: options.mergeWith,
@@ -126,7 +122,7 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
         manifest.counts = finalized.counts;
         manifest.outputs = finalized.outputs;
         manifest.selectionSettings = {
-          keepTop: options.keepTop ?? 0.2,
+          keepTop: options.keepTop ?? DEFAULT_KEEP_TOP,
           matchMix: options.matchMix ? path.resolve(options.matchMix) : null,
           formats: ['llava', ...(options.formats ?? []).filter((f) => f !== 'llava')],
           mergeWith: options.mergeWith ? path.resolve(options.mergeWith) : null,

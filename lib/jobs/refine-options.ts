@@ -21,6 +21,7 @@ import {
   type QaReplyGrammarOptions,
   type TaskName,
 } from '../srf/prompts.js';
+import { DEFAULT_KEEP_TOP } from '../srf/select.js';
 import type { TriangleSettings } from '../srf/triangle.js';
 import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, SamplingOptions } from '../engine/types.js';
 import type { InputSource, Shard } from './inputs.js';
@@ -219,7 +220,7 @@ export function resolveOptions(options: RefineOptions): ResolvedOptions {
   if (truncatedAnswers !== 'cut' && truncatedAnswers !== 'keep') throw invalidArgument("'cut' or 'keep'", 'truncatedAnswers', options.truncatedAnswers);
   return {
     out: shard ? shardOutputFolder(path.resolve(options.out), shard.shard) : path.resolve(options.out),
-    keepTop: checkFraction(options.keepTop ?? 0.2, 'keepTop'),
+    keepTop: checkFraction(options.keepTop ?? DEFAULT_KEEP_TOP, 'keepTop'),
     seed: checkSeed(options.seed ?? 0, 'seed'),
     round: checkNonNegativeInteger(options.round ?? 0, 'round'),
     limit: options.limit === undefined ? undefined : checkNonNegativeInteger(options.limit, 'limit'),

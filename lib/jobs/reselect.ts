@@ -6,12 +6,13 @@
 import path from 'node:path';
 import { SrfError } from '../errors.js';
 import type { EmitFormat } from '../emit/emitters.js';
+import { DEFAULT_KEEP_TOP } from '../srf/select.js';
 import { finalizeOutputs, type FinalizeOptions, type FinalizeResult } from '../outputs/finalize.js';
 import { acquireOutputLock } from '../outputs/lock.js';
 import { readManifest, writeManifest, type RunManifest } from '../outputs/manifest.js';
 
-export interface ReselectOptions {
-  out: string;
+/** A selection's settings as run.json records them (SelectionSettings, where null is "switched off"). */
+interface RecordedSelection {
   keepTop?: number;
   /** A file, or null to switch a previous --match-mix off. */
   matchMix?: string | null;
@@ -19,18 +20,13 @@ export interface ReselectOptions {
   mergeWith?: string | null;
   mergeImageFolder?: string | null;
   openaiImages?: FinalizeOptions['openaiImages'] | null;
+}
+
+export interface ReselectOptions extends RecordedSelection {
+  out: string;
   report?: boolean;
   command?: string[];
   onLog?: (level: 'info' | 'warn', message: string) => void;
-}
-
-interface SelectionSettings {
-  keepTop?: number;
-  matchMix?: string | null;
-  formats?: EmitFormat[];
-  mergeWith?: string | null;
-  mergeImageFolder?: string | null;
-  openaiImages?: FinalizeOptions['openaiImages'] | null;
 }
 
 export interface ReselectSummary extends FinalizeResult {
@@ -46,10 +42,10 @@ export async function reselectRun(options: ReselectOptions): Promise<ReselectSum
   if (!manifest) throw new SrfError('FILE_NOT_FOUND', 'not an srf-native output folder (no run.json)', { file: out });
   const lock = await acquireOutputLock(out, (options.command ?? []).join(' '));
   try {
-    const previous = (manifest.selectionSettings ?? {}) as SelectionSettings;
-    const pick = <K extends keyof SelectionSettings>(key: K): SelectionSettings[K] => (options[key] !== undefined ? options[key] : previous[key]);
-    const settings: Required<SelectionSettings> = {
-      keepTop: pick('keepTop') ?? 0.2,
+    const previous = (manifest.selectionSettings ?? {}) as RecordedSelection;
+    const pick = <K extends keyof RecordedSelection>(key: K): RecordedSelection[K] => (options[key] !== undefined ? options[key] : previous[key]);
+    const settings: Required<RecordedSelection> = {
+      keepTop: pick('keepTop') ?? DEFAULT_KEEP_TOP,
       matchMix: pick('matchMix') ?? null,
       formats: pick('formats') ?? ['llava'],
       mergeWith: pick('mergeWith') ?? null,

@@ -24,7 +24,7 @@ import { DEFAULT_OPENAI_IMAGES, type OpenAiImages } from '../emit/openai.js';
 import { RecordFileWriter } from '../emit/record-file.js';
 import { sampleFromLlavaRecord, type KeptTriplet } from '../emit/sample.js';
 import { DATA_TYPES, isDataType, type DataType } from '../srf/data-types.js';
-import { matchTypeMix, PerTypeSelector, typeMixFromLlavaData, type ScoredItem, type TypeMix } from '../srf/select.js';
+import { DEFAULT_KEEP_TOP, matchTypeMix, PerTypeSelector, typeMixFromLlavaData, type ScoredItem, type TypeMix } from '../srf/select.js';
 import { readJsonArray, writeFileAtomic } from '../util/files.js';
 import { checkImagePaths, imageCheckWarning, resolveImageFolder } from './image-folder.js';
 import { JOURNAL_FILE, isScoredLine, readJournal, type TripletLine } from './journal.js';
@@ -36,20 +36,25 @@ import { trainLoraScript } from './train-script.js';
 export const MERGED_FILE = 'train.merged.llava.json'; // mergedFileName('llava')
 export const TRAIN_SCRIPT_FILE = 'train-lora.sh';
 
-export interface FinalizeOptions {
+/** The selection settings run, select and merge take alike (run.json records them). */
+export interface SelectionSettings {
+  /** Fraction kept per type. Default 0.2 (DEFAULT_KEEP_TOP). */
+  keepTop?: number;
+  /** A LLaVA JSON file whose type mix the kept set is resampled to, or a JSON object of type weights. */
+  matchMix?: string;
+  /** Formats besides LLaVA (which is always written). */
+  formats?: EmitFormat[];
+  /** Original instruction data (LLaVA JSON): also write train.merged.llava.json = original + kept. */
+  mergeWith?: string;
+  /** The folder the original data's image paths are relative to (default: image-folder.ts's rule). */
+  mergeImageFolder?: string;
+}
+
+export interface FinalizeOptions extends Omit<SelectionSettings, 'formats'> {
   out: string;
   /** Absolute; journal image paths are relative to it. */
   imageRoot: string;
-  /** Fraction kept per type. Default 0.2. */
-  keepTop?: number;
-  /** A LLaVA JSON file whose type mix the kept set is resampled to, or a JSON object of type weights. */
-  matchMix?: string | undefined;
-  /** Formats besides LLaVA (which is always written). */
   formats?: readonly EmitFormat[];
-  /** Original instruction data (LLaVA JSON): also write train.merged.llava.json = original + kept. */
-  mergeWith?: string | undefined;
-  /** The folder the original data's image paths are relative to (default: image-folder.ts's rule). */
-  mergeImageFolder?: string | undefined;
   /** How train.openai.jsonl references images. Default base64 data URLs (what fine-tuning services take). */
   openaiImages?: OpenAiImages | undefined;
   /** Write report.html. Default true. */
@@ -205,7 +210,7 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
   const started = Date.now();
   const out = path.resolve(options.out);
   const imageRoot = path.resolve(options.imageRoot);
-  const keepTop = options.keepTop ?? 0.2;
+  const keepTop = options.keepTop ?? DEFAULT_KEEP_TOP;
   const log = options.onLog ?? (() => {});
   const formats: EmitFormat[] = ['llava', ...(options.formats ?? []).filter((f) => f !== 'llava')];
   for (const format of formats) if (!EMITTERS[format]) throw invalidArgument('llava, sharegpt or openai', 'format', format);

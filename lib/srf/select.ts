@@ -57,6 +57,9 @@ export interface SelectionSummary {
 
 const EPSILON = 1e-9;
 
+/** Fraction kept per type when not told: the paper's 20 %. */
+export const DEFAULT_KEEP_TOP = 0.2;
+
 /** Count kept for a fraction of a total. The epsilon keeps 0.2 * 15 (= 3.0000000000000004) from rounding up to 4. */
 export function quotaFor(fraction: number, total: number, rounding: Rounding): number {
   const exact = fraction * total;
@@ -83,7 +86,7 @@ interface ResolvedSelectOptions {
 
 function resolveSelectOptions(options: SelectOptions): ResolvedSelectOptions {
   if (!isPlainObject(options as unknown)) throw invalidArgument('an object', 'options', options);
-  const keepTop = checkFraction(options.keepTop ?? 0.2, 'keepTop');
+  const keepTop = checkFraction(options.keepTop ?? DEFAULT_KEEP_TOP, 'keepTop');
   const fractions = emptyByType(() => keepTop);
   if (options.keepTopByType !== undefined) {
     if (!isPlainObject(options.keepTopByType as unknown)) throw invalidArgument('an object', 'keepTopByType', options.keepTopByType);
