@@ -7,6 +7,7 @@
  * pairing and shapes), tools/mtmd/clip.cpp (mmproj keys and tensors), tools/mtmd/mtmd.cpp
  * (projector width == text model width).
  */
+import { isLoraTarget, llamaWeightDims } from './llama-weights.js';
 import { SrfError } from '../errors.js';
 import { CLIP_PROJECTOR_TYPES, EMBEDDER_ARCHS, LLAMA_CPP_ARCHS, NOT_A_LANGUAGE_MODEL } from './archs.js';
 import { GgufValueType, PoolingType } from './constants.js';
@@ -412,26 +413,10 @@ function standardWeightDims(model: TextModelFileInfo, name: string): readonly nu
   const fromFile = model.tensorDims.get(name);
   if (fromFile) return fromFile;
   if (model.tensorDims.size > 0) return undefined;
-  const headDim = model.nHead > 0 ? model.nEmbd / model.nHead : model.nEmbd;
-  const kvDim = headDim * model.nHeadKv;
   if (name === 'token_embd.weight' || name === 'output.weight') return [model.nEmbd, model.vocabSize];
   const m = /^blk\.(\d+)\.(\w+)\.weight$/.exec(name);
-  if (!m || Number(m[1]) >= model.nLayer) return undefined;
-  switch (m[2]) {
-    case 'attn_q':
-    case 'attn_output':
-      return [model.nEmbd, model.nEmbd];
-    case 'attn_k':
-    case 'attn_v':
-      return [model.nEmbd, kvDim];
-    case 'ffn_gate':
-    case 'ffn_up':
-      return [model.nEmbd, model.nFf];
-    case 'ffn_down':
-      return [model.nFf, model.nEmbd];
-    default:
-      return undefined;
-  }
+  if (!m || Number(m[1]) >= model.nLayer || !isLoraTarget(m[2]!)) return undefined;
+  return llamaWeightDims(model, m[2]);
 }
 
 /** Check a LoRA adapter against the text model it is meant for (as llama_adapter_lora_init does). */
