@@ -83,6 +83,27 @@ export interface EngineStats {
   queued: number;
 }
 
+/** Every counter of EngineStats, once: the type below fails to compile when one is missing. */
+const ENGINE_STATS_FIELDS = [
+  'steps', 'generatedTokens', 'promptTokens', 'prefixTokens', 'prefixSharedTokens', 'prefixHits', 'prefixMisses', 'completed', 'failed',
+  'prefixEvalMs', 'imageEncodeMs', 'decodeMs', 'sampleMs', 'draftTokens', 'draftAccepted', 'active', 'queued',
+] as const satisfies readonly (keyof EngineStats)[];
+type MissingStatsField = Exclude<keyof EngineStats, (typeof ENGINE_STATS_FIELDS)[number]>;
+const everyField: [MissingStatsField] extends [never] ? true : MissingStatsField = true;
+void everyField;
+
+/** Counters all 0. */
+export function emptyEngineStats(): EngineStats {
+  return Object.fromEntries(ENGINE_STATS_FIELDS.map((field) => [field, 0])) as unknown as EngineStats;
+}
+
+/** Counters added up, field by field (replicas behind one engine). */
+export function sumEngineStats(all: readonly EngineStats[]): EngineStats {
+  const total = emptyEngineStats();
+  for (const stats of all) for (const field of ENGINE_STATS_FIELDS) total[field] += stats[field];
+  return total;
+}
+
 export interface NativeVisionModel {
   load(options: Record<string, unknown>): Promise<NativeVisionModelInfo>;
   submit(request: NativeGenerateRequest): number;

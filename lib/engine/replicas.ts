@@ -11,7 +11,7 @@
  */
 import { SrfError, isSrfError, type SrfErrorCode } from '../errors.js';
 import { checkLoraScales } from './option-checks.js';
-import type { EngineStats } from './native.js';
+import { emptyEngineStats, sumEngineStats, type EngineStats } from './native.js';
 import type { GenerateRequest, GenerateResult, ImageInput, PreparedImage, ReplicaFailure, ReplicaStats, VisionEngine, VisionModelInfo } from './types.js';
 
 /** Errors that say the replica's device failed, not the request. */
@@ -112,16 +112,14 @@ export class ReplicaRouter implements VisionEngine {
   /** Per replica; a failed one keeps the counters it had when it failed. */
   replicaStats(): ReplicaStats[] {
     return this.#replicas.map((r) => {
-      const stats = r.failed ? (r.lastStats ?? emptyStats()) : r.model.stats();
+      const stats = r.failed ? (r.lastStats ?? emptyEngineStats()) : r.model.stats();
       return { device: r.device, down: r.failed !== undefined, engine: stats, requests: r.requests };
     });
   }
 
   /** The replicas' counters added up. */
   stats(): EngineStats {
-    const total = emptyStats();
-    for (const s of this.replicaStats()) for (const key of Object.keys(total) as (keyof EngineStats)[]) total[key] += s.engine[key];
-    return total;
+    return sumEngineStats(this.replicaStats().map((s) => s.engine));
   }
 
   close(): Promise<void> {
@@ -155,8 +153,4 @@ export class ReplicaRouter implements VisionEngine {
     // Its pending requests reject with CLOSED and, seeing it failed, go to the other replicas.
     replica.model.close().catch(() => {});
   }
-}
-
-function emptyStats(): EngineStats {
-  return { steps: 0, generatedTokens: 0, promptTokens: 0, prefixTokens: 0, prefixSharedTokens: 0, prefixHits: 0, prefixMisses: 0, completed: 0, failed: 0, prefixEvalMs: 0, imageEncodeMs: 0, decodeMs: 0, sampleMs: 0, draftTokens: 0, draftAccepted: 0, active: 0, queued: 0 };
 }
