@@ -17,6 +17,13 @@
  * contextSize / prefixCache / kvLayout), --sampling-threads N (srf-native's sampling pool; default its
  * cores), --no-drafts (the pipeline's IA->Q / IQ->A without their drafts), --skip-srf, --skip-pipeline,
  * --skip-cli, --skip-server, --json, --no-record (do not append to RESULTS.md), --label TEXT.
+ *
+ * --workload srf: instead, the whole method (bench/method.ts): srf-native run with the CLI's defaults
+ * against the same three calls driven against llama-server, with the same-work check (--replay N of
+ * srf-native's triplets replayed on the server, default 200); --images defaults to 1000 for
+ * --shape world, 48 for the random-weight shapes.
+ * --workload eval: `srf-native eval` against llama-server with the same slots on the world's
+ * held-out question file (bench/eval-bench.ts); --images world scenes (default 200, ~5 questions each).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -39,6 +46,9 @@ import type { PipelinePeerConfig } from './peers/pipeline.js';
 import type { SrfPeerConfig } from './peers/srf.js';
 import { benchRoot, ensureTools, sourceTree, type Tools } from './tools.js';
 import { GENERATED_PER_TRIPLET, TASKS } from './workload.js';
+import { runMethodBench } from './method.js';
+import { fmt, markdownTable } from './table.js';
+import { runEvalBench } from './eval-bench.js';
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -70,6 +80,8 @@ interface Flags {
   record: boolean;
   byteBan: boolean;
   label: string;
+  workload: 'triplet' | 'srf' | 'eval';
+  replay: number;
 }
 
 function kvLayoutFlag(value: string | undefined): Flags['kvLayout'] {
@@ -96,7 +108,7 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
       'npm run bench -- [--images N] [--cli-images N] [--parallel N] [--server-parallel N] [--shape bench-cpu|llava-1.5-7b|tiny|world]\n' +
         '                 [--quant none|Q4_K_M] [--batch N] [--flash-attn on|off|auto] [--threads N]\n' +
         '                 [--context N] [--prefix-cache N] [--kv-layout auto|unified|per-sequence] [--sampling-threads N] [--no-drafts] [--skip-srf] [--skip-pipeline] [--skip-cli] [--skip-server] [--no-byte-ban]\n' +
-        '                 [--json] [--no-record] [--label TEXT]',
+        '                 [--json] [--no-record] [--label TEXT] [--workload triplet|srf|eval] [--replay N]',
     );
     process.exit(0);
   }
@@ -116,7 +128,9 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
   // (NOTES.md experiments 1 and 11: its best "by hand" setting), on for CUDA.
   const flashAttn = (values.get('flash-attn') ?? (cuda ? 'on' : 'off')) as Flags['flashAttn'];
   if (!['on', 'off', 'auto'].includes(flashAttn)) throw new Error('--flash-attn must be on, off or auto');
-  const images = int('images', cuda ? 128 : 24);
+  const workload = values.get('workload') ?? 'triplet';
+  if (workload !== 'triplet' && workload !== 'srf' && workload !== 'eval') throw new Error('--workload must be triplet, srf or eval');
+  const images = int('images', workload === 'srf' ? (shape === 'world' ? 1000 : 48) : workload === 'eval' ? 200 : cuda ? 128 : 24);
   const parallel = int('parallel', cuda ? 32 : 8);
   return {
     images,
@@ -143,6 +157,8 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
     record: !bools.has('no-record'),
     byteBan: !bools.has('no-byte-ban'),
     label: values.get('label') ?? '',
+    workload,
+    replay: int('replay', 200),
   };
 }
 
@@ -218,11 +234,6 @@ function runSrfPeer(root: string, configPath: string, peer = 'srf'): Promise<Rec
 // ---------------------------------------------------------------------------------------------
 // Table
 
-function fmt(n: number, digits = 2): string {
-  if (!Number.isFinite(n)) return '-';
-  return n >= 100 ? n.toFixed(0) : n.toFixed(digits);
-}
-
 const PIPELINE = 'srf-native run (pipeline)';
 
 function table(results: PeerResult[]): string {
@@ -242,8 +253,7 @@ function table(results: PeerResult[]): string {
     r.hostMsPerStep === undefined ? '' : fmt(r.hostMsPerStep, 1),
     srf && r !== srf && r.peer !== PIPELINE ? `${(srf.tripletsPerSecond / r.tripletsPerSecond).toFixed(2)}x` : '',
   ]);
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
-  return lines.join('\n');
+  return markdownTable(head, rows);
 }
 
 /** `pipeline/engine: R`: srf-native run's triplets/s over the engine's, when both ran. */
@@ -272,6 +282,53 @@ async function writeWorldImages(dir: string, count: number): Promise<string[]> {
     files.push(file);
   }
   return files;
+}
+
+interface MethodInputs {
+  root: string;
+  work: string;
+  tools: Tools;
+  model: string;
+  mmproj: string;
+  embedder: string;
+  images: string[];
+  imageTokens: number;
+  gpuLayers: number;
+  info: ReturnType<typeof buildInfo>;
+  load: number;
+  log: (line: string) => void;
+}
+
+/** --workload srf (the whole method) or eval, against the llama-server script, recorded in RESULTS.md. */
+async function otherWorkload(flags: Flags, m: MethodInputs): Promise<void> {
+  const runChild = (configPath: string, peer: string) => runSrfPeer(m.root, configPath, peer);
+  const common = { work: m.work, serverBinary: m.tools.server, model: m.model, mmproj: m.mmproj, imageTokens: m.imageTokens, parallel: flags.parallel, threads: flags.threads, batch: flags.batch, flashAttn: flags.flashAttn, gpuLayers: m.gpuLayers };
+  const bench =
+    flags.workload === 'eval'
+      ? await runEvalBench({ ...common, images: flags.images }, runChild, m.log)
+      : await runMethodBench({ ...common, root: m.root, embedder: m.embedder, images: m.images, kvLayout: flags.kvLayout, samplingThreads: flags.samplingThreads, replay: flags.replay }, runChild, m.log);
+  m.log('');
+  for (const line of bench.lines) m.log(line);
+  if (flags.json) process.stdout.write(JSON.stringify(bench, null, 2) + '\n');
+  if (!flags.record) return;
+  const machine = `${cpus()[0]?.model ?? 'unknown cpu'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; load average ${m.load.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end`;
+  const gpus = m.info.devices.filter(isGpu);
+  const card = gpus.length ? gpus.map((g) => `${g.description || g.name} (${(g.memoryTotal / 2 ** 30).toFixed(0)} GiB)`).join(', ') : 'none';
+  const date = new Date().toISOString();
+  const what = flags.workload === 'eval' ? 'srf-native eval' : 'whole method';
+  const record = [
+    '',
+    `## ${date.slice(0, 16).replace('T', ' ')} UTC — ${m.info.backend.toUpperCase()}, ${flags.shape}, ${what}${flags.label ? ` — ${flags.label}` : ''}`,
+    '',
+    `- machine: ${machine}; card: ${card}`,
+    `- build: backend ${m.info.backend}, llama.cpp ${m.info.llamaCppVersion}`,
+    `- command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\``,
+    `- settings: images=${flags.images}, parallel=${flags.parallel} (server slots the same), threads=${flags.threads}, batch=${flags.batch}, flashAttn=${flags.flashAttn}${flags.workload === 'srf' ? `, kvLayout=${flags.kvLayout}` : ''}`,
+    '',
+    ...bench.lines,
+    '',
+  ];
+  await appendFile(join(m.root, 'bench', 'RESULTS.md'), record.join('\n'));
 }
 
 async function main(): Promise<void> {
@@ -362,6 +419,11 @@ async function main(): Promise<void> {
 
   const images = flags.shape === 'world' ? await writeWorldImages(join(work, 'world-images'), flags.images) : await writeTestImages(join(work, 'images'), flags.images);
   const imageTokens = fixtures.llava ? llavaImageTokens(fixtures.llava) : WORLD_IMAGE_TOKENS;
+
+  if (flags.workload !== 'triplet') {
+    await otherWorkload(flags, { root, work, tools: tools!, model, mmproj, embedder: fixtures.embedder!, images, imageTokens, gpuLayers, info, load, log });
+    return;
+  }
 
   const results: PeerResult[] = [];
   const settings = {

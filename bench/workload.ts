@@ -46,7 +46,7 @@ export interface RequestResult {
  * Follow-up requests (priority 0) go before new images' I->QA (priority 1), so an image's prefix is
  * still cached when its follow-ups arrive, for every peer alike.
  */
-class PrioritySemaphore {
+export class PrioritySemaphore {
   #free: number;
   #waiting: { priority: number; seq: number; wake: () => void }[] = [];
   #seq = 0;

@@ -10,6 +10,10 @@
  * distributions keep top-p from cutting anything, it almost never ends a reply by itself, and the
  * grammar rejects most of what it samples. Its replies are kept as the cap stops them
  * (truncatedAnswers 'keep'), so that every image goes through all three tasks as in the engine peer.
+ *
+ * With `method: true` (the whole-method workload, bench/method.ts) refine() runs with the CLI's
+ * defaults untouched: the method's reply lengths (256 / 128 / 128), EOS on, answers a bound cut
+ * trimmed; the result also names the journal, whose triplets the same-work check replays.
  */
 import { rm, writeFile } from 'node:fs/promises';
 import { refine } from '../../lib/index.js';
@@ -29,7 +33,21 @@ export interface PipelinePeerConfig {
   gpuLayers: number;
   kvLayout: 'auto' | 'unified' | 'per-sequence';
   drafts: boolean;
+  /** The CLI's decoding defaults instead of the triplet workload's fixed lengths. */
+  method?: boolean;
 }
+
+/** The triplet workload's fixed reply lengths, its replies kept as the cap stops them. */
+const TRIPLET_WORKLOAD = {
+  // The random-weight model never ends a reply: its I->QA replies all stop at the 96-token cap, and
+  // cut back to a full sentence they would be rejected, skipping the re-predictions (the default).
+  truncatedAnswers: 'keep',
+  decoding: {
+    iToQa: { maxTokens: TASKS.iToQa.maxTokens },
+    iaToQ: { maxTokens: TASKS.iaToQ.maxTokens },
+    iqToA: { maxTokens: TASKS.iqToA.maxTokens },
+  },
+} as const;
 
 async function main(): Promise<void> {
   const config = JSON.parse((await import('node:fs')).readFileSync(process.argv[2]!, 'utf8')) as PipelinePeerConfig;
@@ -50,15 +68,8 @@ async function main(): Promise<void> {
     kvLayout: config.kvLayout,
     engine: config.engine,
     drafts: config.drafts,
-    // The random-weight model never ends a reply: its I->QA replies all stop at the 96-token cap, and
-    // cut back to a full sentence they would be rejected, skipping the re-predictions (the default).
-    truncatedAnswers: 'keep',
     countTotal: false,
-    decoding: {
-      iToQa: { maxTokens: TASKS.iToQa.maxTokens },
-      iaToQ: { maxTokens: TASKS.iaToQ.maxTokens },
-      iqToA: { maxTokens: TASKS.iqToA.maxTokens },
-    },
+    ...(config.method ? {} : TRIPLET_WORKLOAD),
   }).complete();
   const cpu = process.cpuUsage(cpu0);
   const stats = summary.manifest.engineStats as Record<string, number>;
@@ -72,6 +83,8 @@ async function main(): Promise<void> {
       info: summary.manifest.generation,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       peakRssBytes: usage.maxRSS * 1024,
+      journal: `${out}/triplets.jsonl`,
+      imageRoot: config.work,
     }) + '\n',
   );
 }

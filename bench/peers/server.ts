@@ -98,7 +98,20 @@ export function serverArgs(config: ServerPeerConfig, port: number): string[] {
   ];
 }
 
-export async function runServerPeer(config: ServerPeerConfig, images: string[], log: (l: string) => void): Promise<ServerRun> {
+/** A running llama-server: where it listens, its media marker, and how to stop it. */
+export interface RunningServer {
+  base: string;
+  marker: string;
+  loadSeconds: number;
+  pid: number;
+  command: string;
+  /** Peak RSS so far, and stops watching it. */
+  peakRss(): number;
+  stop(): Promise<void>;
+}
+
+/** Starts llama-server on a free local port and waits until it serves. */
+export async function startServer(config: ServerPeerConfig, log: (l: string) => void): Promise<RunningServer> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const args = serverArgs(config, port);
@@ -108,6 +121,11 @@ export async function runServerPeer(config: ServerPeerConfig, images: string[], 
   child.stdout!.pipe(out);
   child.stderr!.pipe(out);
   const watcher = watchPeakRss(child.pid ?? 0, 100);
+  const shutDown = async () => {
+    watcher.stop();
+    await stop(child);
+    out.end();
+  };
   try {
     await waitHealthy(base, child, 600_000);
     const loadSeconds = (Date.now() - t0) / 1000;
@@ -115,56 +133,59 @@ export async function runServerPeer(config: ServerPeerConfig, images: string[], 
     const marker = props.media_marker;
     if (!marker) throw new Error('llama-server /props has no media_marker');
     log(`  llama-server up on port ${port} in ${loadSeconds.toFixed(1)} s (media marker ${JSON.stringify(marker)})`);
+    return { base, marker, loadSeconds, pid: child.pid ?? 0, command: [config.binary, ...args].map(shellQuote).join(' '), peakRss: () => watcher.stop(), stop: shutDown };
+  } catch (error) {
+    await shutDown();
+    throw error;
+  }
+}
 
-    const encoded = new Map<string, Promise<string>>();
-    const base64 = (path: string) => {
-      let p = encoded.get(path);
-      if (!p) {
-        p = readFile(path).then((b) => b.toString('base64'));
-        encoded.set(path, p);
-      }
-      return p;
-    };
+/** One POST /completion; the parsed reply, or an error with the server's words. */
+export async function completion<T>(base: string, body: Record<string, unknown>): Promise<T> {
+  const res = await fetch(`${base}/completion`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`llama-server /completion failed (${res.status}): ${text.slice(0, 500)}`);
+  return JSON.parse(text) as T;
+}
+
+/** Each image file's bytes as base64, read once however many requests send it. */
+export function base64Images(): (path: string) => Promise<string> {
+  const encoded = new Map<string, Promise<string>>();
+  return (path: string) => {
+    let p = encoded.get(path);
+    if (!p) {
+      p = readFile(path).then((b) => b.toString('base64'));
+      encoded.set(path, p);
+    }
+    return p;
+  };
+}
+
+export async function runServerPeer(config: ServerPeerConfig, images: string[], log: (l: string) => void): Promise<ServerRun> {
+  const server = await startServer(config, log);
+  try {
+    const base64 = base64Images();
     let promptCached = 0;
     const send = async (image: string, task: Task) => {
       const body: Record<string, unknown> = {
-        prompt: { prompt_string: fullPrompt(task, marker), multimodal_data: [await base64(image)] },
+        prompt: { prompt_string: fullPrompt(task, server.marker), multimodal_data: [await base64(image)] },
         n_predict: task.maxTokens,
         temperature: 0,
         ignore_eos: true,
         cache_prompt: true,
       };
       if (config.logitBias?.length) body.logit_bias = config.logitBias;
-      const res = await fetch(`${base}/completion`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`llama-server /completion failed (${res.status}): ${text.slice(0, 500)}`);
-      const reply = JSON.parse(text) as {
-        tokens_predicted?: number;
-        timings?: { prompt_n?: number; predicted_n?: number; cache_n?: number };
-      };
+      const reply = await completion<{ tokens_predicted?: number; timings?: { prompt_n?: number; predicted_n?: number; cache_n?: number } }>(server.base, body);
       const generated = reply.timings?.predicted_n ?? reply.tokens_predicted ?? 0;
       if (generated !== task.maxTokens) throw new Error(`llama-server generated ${generated} tokens instead of ${task.maxTokens}`);
       promptCached += reply.timings?.cache_n ?? 0;
       return { promptEvaluated: reply.timings?.prompt_n ?? 0, generated };
     };
-    const cpu0 = readCpuSeconds(child.pid ?? 0) ?? NaN;
+    const cpu0 = readCpuSeconds(server.pid) ?? NaN;
     const run = await runTriplets(images, config.maxInFlight ?? config.parallel, send);
-    const cpuSeconds = (readCpuSeconds(child.pid ?? 0) ?? NaN) - cpu0;
-    return {
-      ...run,
-      cpuSeconds,
-      loadSeconds,
-      peakRssBytes: watcher.stop(),
-      promptCached,
-      command: [config.binary, ...args].map(shellQuote).join(' '),
-    };
+    const cpuSeconds = (readCpuSeconds(server.pid) ?? NaN) - cpu0;
+    return { ...run, cpuSeconds, loadSeconds: server.loadSeconds, peakRssBytes: server.peakRss(), promptCached, command: server.command };
   } finally {
-    watcher.stop();
-    await stop(child);
-    out.end();
+    await server.stop();
   }
 }

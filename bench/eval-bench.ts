@@ -1,0 +1,127 @@
+/**
+ * `npm run bench -- --workload eval`: `srf-native eval` (evaluate(), bench/peers/eval.ts) against
+ * the same questions answered through llama-server with the same slots, greedy, 128 tokens, EOS on,
+ * as many requests in flight as slots, `cache_prompt` on; on the world's held-out question file
+ * (lib/world/questions.ts). The answers of the two are compared question by question (the same
+ * work: the same text for a question). Prints `srf-native eval / llama-server: R` in questions/s;
+ * srf-native's seconds include its model load, the server's do not.
+ */
+import { writeFile } from 'node:fs/promises';
+import path, { join } from 'node:path';
+import { readAnswers, readQuestions } from '../lib/jobs/eval/files.js';
+import { writeWorldQuestions } from '../lib/world/questions.js';
+import type { EvalPeerConfig } from './peers/eval.js';
+import { base64Images, completion, startServer } from './peers/server.js';
+import { readCpuSeconds } from './memory.js';
+import { fmt, markdownTable } from './table.js';
+import { PrioritySemaphore, fullPrompt } from './workload.js';
+
+export interface EvalBenchSettings {
+  work: string;
+  serverBinary: string;
+  model: string;
+  mmproj: string;
+  images: number;
+  imageTokens: number;
+  parallel: number;
+  threads: number;
+  batch: number;
+  flashAttn: 'on' | 'off' | 'auto';
+  gpuLayers: number;
+}
+
+type RunChild = (configPath: string, peer: string) => Promise<Record<string, any>>;
+
+const MAX_TOKENS = 128;
+
+export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log: (line: string) => void): Promise<{ ratio: number; lines: string[] }> {
+  const set = await writeWorldQuestions(join(s.work, 'eval-questions'), { images: s.images });
+  const questions = await readQuestions(set.questionsFile);
+  log(`srf-native eval: ${questions.length} questions on ${s.images} world images, parallel ${s.parallel}`);
+  const config: EvalPeerConfig = {
+    model: s.model,
+    mmproj: s.mmproj,
+    questions: set.questionsFile,
+    imageFolder: set.imageFolder,
+    answersFile: join(s.work, 'eval-answers.jsonl'),
+    parallel: s.parallel,
+    threads: s.threads,
+    gpuLayers: s.gpuLayers,
+  };
+  const configPath = join(s.work, 'eval-peer.json');
+  await writeFile(configPath, JSON.stringify(config, null, 2));
+  const srf = await runChild(configPath, 'eval');
+  const srfRate = srf.answered / srf.seconds;
+  log(`  ${fmt(srfRate, 1)} questions/s (${srf.answered} in ${fmt(srf.seconds, 1)} s, load included)`);
+
+  log(`llama-server: the same ${questions.length} questions, ${s.parallel} slots`);
+  const server = await startServer(
+    {
+      binary: s.serverBinary,
+      model: s.model,
+      mmproj: s.mmproj,
+      parallel: s.parallel,
+      contextSize: s.parallel * (s.imageTokens + 64 + 256),
+      kvUnified: false,
+      threads: s.threads,
+      batchSize: s.batch,
+      flashAttention: s.flashAttn,
+      gpuLayers: s.gpuLayers,
+      logFile: join(s.work, 'llama-server-eval.log'),
+    },
+    log,
+  );
+  const serverAnswers = new Map<string, string>();
+  let seconds: number;
+  let cpuSeconds: number;
+  try {
+    const base64 = base64Images();
+    const gate = new PrioritySemaphore(s.parallel);
+    const cpu0 = readCpuSeconds(server.pid) ?? NaN;
+    const started = process.hrtime.bigint();
+    await Promise.all(
+      questions.map(async (q) => {
+        const image = await base64(path.resolve(set.imageFolder, q.image));
+        await gate.acquire(0);
+        try {
+          const body = { prompt: { prompt_string: fullPrompt({ name: 'iqToA', prompt: q.text, maxTokens: MAX_TOKENS }, server.marker), multimodal_data: [image] }, n_predict: MAX_TOKENS, temperature: 0, cache_prompt: true };
+          const reply = await completion<{ content: string }>(server.base, body);
+          serverAnswers.set(q.questionId, reply.content.trim());
+        } finally {
+          gate.release();
+        }
+      }),
+    );
+    seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    cpuSeconds = (readCpuSeconds(server.pid) ?? NaN) - cpu0;
+  } finally {
+    await server.stop();
+  }
+  const serverRate = questions.length / seconds;
+  log(`  ${fmt(serverRate, 1)} questions/s`);
+  const srfAnswers = await readAnswers(config.answersFile);
+  let same = 0;
+  const differing: string[] = [];
+  for (const [id, text] of serverAnswers) {
+    const ours = srfAnswers.get(id)?.text;
+    if (ours === text) same++;
+    else if (differing.length < 3) differing.push(`${id}: srf ${JSON.stringify(ours?.slice(0, 60))} vs server ${JSON.stringify(text.slice(0, 60))}`);
+  }
+  const ratio = srfRate / serverRate;
+  const lines = [
+    markdownTable(
+      ['peer', 'questions', 'wall s', 'questions/s', 'CPU s/question'],
+      [
+        ['srf-native eval', String(srf.answered), fmt(srf.seconds, 1), fmt(srfRate, 1), fmt(srf.cpuSeconds / srf.answered, 3)],
+        ['llama-server (script)', String(questions.length), fmt(seconds, 1), fmt(serverRate, 1), fmt(cpuSeconds / questions.length, 3)],
+      ],
+    ),
+    '',
+    `srf-native eval / llama-server: ${ratio.toFixed(2)}`,
+    '',
+    `- same work: the same answer text for ${same} of ${serverAnswers.size} questions${differing.length ? `; differing, e.g. ${differing.join('; ')}` : ''}`,
+    `- srf-native eval: evaluate() as \`srf-native eval\` runs it (greedy, ${MAX_TOKENS} tokens), its wall includes loading the model; answers written to ${config.answersFile}`,
+    `- llama-server: ${s.parallel} slots, ${s.parallel} requests in flight, cache_prompt on, greedy, ${MAX_TOKENS} tokens; load ${fmt(server.loadSeconds, 1)} s not counted; command: \`${server.command}\``,
+  ];
+  return { ratio, lines };
+}

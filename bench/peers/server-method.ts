@@ -1,0 +1,164 @@
+/**
+ * The whole method driven against llama-server, as a user who does not pick srf-native would
+ * script it: per image, I->QA sampled with the method's settings and its GBNF reply grammar
+ * (temperature 0.7, top-k 40, top-p 0.9, min-p off, 256 tokens, the image's own seed as refine()
+ * computes it), the reply parsed and trimmed as refine() does (srf/triangle.ts readQaReply), then
+ * IA->Q and IQ->A greedy with EOS on (128 tokens) sent together; follow-ups go before new images, and
+ * as many requests are in flight as the server has slots, `cache_prompt` on.
+ *
+ * Then the same-work check on the same server: srf-native's scored triplets (its journal) replayed as
+ * greedy IA->Q (image, A) and IQ->A (image, Q) requests, whose replies must be the text srf-native
+ * wrote as Q' and A'.
+ */
+import path from 'node:path';
+import { identifyImage } from '../../lib/jobs/inputs.js';
+import { cleanReply } from '../../lib/srf/parse.js';
+import { DEFAULT_DECODING, DEFAULT_TEMPLATES, QA_REPLY_GRAMMAR, resolveGrammarBounds, type TaskName } from '../../lib/srf/prompts.js';
+import { imageSeed, readQaReply } from '../../lib/srf/triangle.js';
+import { readCpuSeconds } from '../memory.js';
+import { PrioritySemaphore, fullPrompt } from '../workload.js';
+import { base64Images, completion, startServer, type ServerPeerConfig } from './server.js';
+
+interface ServerReply {
+  content: string;
+  stop_type?: string;
+  tokens_predicted?: number;
+  timings?: { prompt_n?: number; predicted_n?: number; cache_n?: number };
+}
+
+/** A scored triplet of srf-native's journal, to replay. */
+export interface ReplayTriplet {
+  image: string;
+  question: string;
+  answer: string;
+  questionPrime: string;
+  answerPrime: string;
+}
+
+export interface SameWork {
+  checked: number;
+  questionsSame: number;
+  answersSame: number;
+  /** A few pairs that differ, for the report. */
+  examples: { task: 'IA->Q' | 'IQ->A'; srf: string; server: string }[];
+}
+
+export interface MethodServerRun {
+  seconds: number;
+  images: number;
+  scored: number;
+  rejected: number;
+  requests: number;
+  promptEvaluated: number;
+  promptCached: number;
+  generated: number;
+  loadSeconds: number;
+  peakRssBytes: number;
+  cpuSeconds: number;
+  command: string;
+  sameWork: SameWork;
+}
+
+/** The request body of one of the method's calls, with the library's own settings. */
+function methodBody(task: TaskName, prompt: string, marker: string, image: string, seed?: number): Record<string, unknown> {
+  const sampling = DEFAULT_DECODING[task];
+  const body: Record<string, unknown> = {
+    prompt: { prompt_string: fullPrompt({ name: task, prompt, maxTokens: sampling.maxTokens ?? 128 }, marker), multimodal_data: [image] },
+    n_predict: sampling.maxTokens,
+    temperature: sampling.temperature ?? 0,
+    cache_prompt: true,
+  };
+  if ((sampling.temperature ?? 0) > 0) {
+    // llama-server's chain also has min-p 0.05 by default; the method has none.
+    Object.assign(body, { top_k: sampling.topK, top_p: sampling.topP, min_p: 0, seed });
+  }
+  if (task === 'iToQa') body.grammar = QA_REPLY_GRAMMAR;
+  return body;
+}
+
+/** refine()'s defaults for reading an I->QA reply: answers a bound cut are trimmed; the default grammar's longest line. */
+const READ_REPLY = { truncatedAnswers: 'cut', answerLineBound: resolveGrammarBounds().maxAnswerChars } as const;
+
+export async function runServerMethod(
+  config: ServerPeerConfig,
+  images: string[],
+  imageRoot: string,
+  replay: ReplayTriplet[],
+  log: (l: string) => void,
+): Promise<MethodServerRun> {
+  const server = await startServer(config, log);
+  try {
+    const base64 = base64Images();
+    const totals = { requests: 0, promptEvaluated: 0, promptCached: 0, generated: 0, scored: 0, rejected: 0 };
+    const call = async (body: Record<string, unknown>): Promise<ServerReply> => {
+      const reply = await completion<ServerReply>(server.base, body);
+      totals.requests++;
+      totals.promptEvaluated += reply.timings?.prompt_n ?? 0;
+      totals.promptCached += reply.timings?.cache_n ?? 0;
+      totals.generated += reply.timings?.predicted_n ?? reply.tokens_predicted ?? 0;
+      return reply;
+    };
+    const gate = new PrioritySemaphore(Math.max(1, config.maxInFlight ?? config.parallel));
+    const gated = async <T>(priority: number, work: () => Promise<T>): Promise<T> => {
+      await gate.acquire(priority);
+      try {
+        return await work();
+      } finally {
+        gate.release();
+      }
+    };
+    const cpu0 = readCpuSeconds(server.pid) ?? NaN;
+    const started = process.hrtime.bigint();
+    await Promise.all(
+      images.map(async (file) => {
+        const image = await base64(file);
+        const seed = imageSeed(0, identifyImage(path.relative(imageRoot, file).split(path.sep).join('/')).key);
+        const reply = await gated(1, () => call(methodBody('iToQa', DEFAULT_TEMPLATES.iToQaInstruction, server.marker, image, seed)));
+        const qa = readQaReply(reply.content, reply.stop_type === 'limit' ? 'length' : 'eos', READ_REPLY);
+        if (!qa.ok) {
+          totals.rejected++;
+          return;
+        }
+        await Promise.all([
+          gated(0, () => call(methodBody('iaToQ', DEFAULT_TEMPLATES.iaToQInstruction(qa.answer), server.marker, image))),
+          gated(0, () => call(methodBody('iqToA', DEFAULT_TEMPLATES.iqToAInstruction(qa.question), server.marker, image))),
+        ]);
+        totals.scored++;
+      }),
+    );
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpuSeconds = (readCpuSeconds(server.pid) ?? NaN) - cpu0;
+    log(`  llama-server, whole method: ${images.length} images in ${seconds.toFixed(1)} s; replaying ${replay.length} of srf-native's triplets`);
+    const sameWork = await replayTriplets(replay, (body) => gated(0, () => completion<ServerReply>(server.base, body)), server.marker, base64);
+    return { seconds, images: images.length, ...totals, loadSeconds: server.loadSeconds, peakRssBytes: server.peakRss(), cpuSeconds, command: server.command, sameWork };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** srf-native's Q' and A' against the server's greedy replies to the same (image, A) and (image, Q). */
+async function replayTriplets(
+  replay: ReplayTriplet[],
+  send: (body: Record<string, unknown>) => Promise<ServerReply>,
+  marker: string,
+  base64: (path: string) => Promise<string>,
+): Promise<SameWork> {
+  const result: SameWork = { checked: 0, questionsSame: 0, answersSame: 0, examples: [] };
+  await Promise.all(
+    replay.map(async (t) => {
+      const image = await base64(t.image);
+      const [q, a] = await Promise.all([
+        send(methodBody('iaToQ', DEFAULT_TEMPLATES.iaToQInstruction(t.answer), marker, image)),
+        send(methodBody('iqToA', DEFAULT_TEMPLATES.iqToAInstruction(t.question), marker, image)),
+      ]);
+      result.checked++;
+      const serverQ = cleanReply(q.content);
+      const serverA = cleanReply(a.content);
+      if (serverQ === t.questionPrime) result.questionsSame++;
+      else if (result.examples.length < 6) result.examples.push({ task: 'IA->Q', srf: t.questionPrime, server: serverQ });
+      if (serverA === t.answerPrime) result.answersSame++;
+      else if (result.examples.length < 6) result.examples.push({ task: 'IQ->A', srf: t.answerPrime, server: serverA });
+    }),
+  );
+  return result;
+}
