@@ -26,6 +26,15 @@ std::vector<llama_token> Tokenize(const llama_vocab* vocab, const std::string& t
   return tokens;
 }
 
+// `text` tokenized as it continues `context` (the tokens after context's own), or empty when the
+// two do not split there (a token spans the boundary).
+std::vector<llama_token> ContinuationTokens(const llama_vocab* vocab, const std::string& context, const std::string& text) {
+  const std::vector<llama_token> head = Tokenize(vocab, context);
+  std::vector<llama_token> whole = Tokenize(vocab, context + text);
+  if (whole.size() <= head.size() || !std::equal(head.begin(), head.end(), whole.begin())) return {};
+  return std::vector<llama_token>(whole.begin() + static_cast<std::ptrdiff_t>(head.size()), whole.end());
+}
+
 // Appends a token's text. Pieces longer than the stack buffer are fetched again with the size
 // llama.cpp asks for (a negative return), not dropped.
 void AppendPiece(const llama_vocab* vocab, llama_token token, std::string& out) {
@@ -440,10 +449,17 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
 void Engine::TokenizeRequest(GenerateRequest& req, bool needPrefix) {
   if (!req.tokenized) {
     req.suffix = Tokenize(vocab_, req.afterImage);
-    // A text draft is tokenized as the start of a reply, EOS last.
+    // A text draft is tokenized as the start of a reply, EOS last, two ways: with the vocabulary's
+    // space prefix (llama_tokenize's), as LLaVA's replies start ("▁What"), and as continuing the
+    // prompt's text, as the replies of a model trained without it start ("What").
     if (!req.draftText.empty()) {
       req.draft = Tokenize(vocab_, req.draftText);
-      if (llama_vocab_eos(vocab_) != LLAMA_TOKEN_NULL) req.draft.push_back(llama_vocab_eos(vocab_));
+      req.draftContinued = ContinuationTokens(vocab_, req.afterImage, req.draftText);
+      if (req.draftContinued == req.draft) req.draftContinued.clear();
+      if (llama_vocab_eos(vocab_) != LLAMA_TOKEN_NULL) {
+        req.draft.push_back(llama_vocab_eos(vocab_));
+        if (!req.draftContinued.empty()) req.draftContinued.push_back(llama_vocab_eos(vocab_));
+      }
     }
     req.tokenized = true;
   }
@@ -763,7 +779,12 @@ void Engine::TakeSampled(Slot& slot) {
       return;
     }
     const size_t at = static_cast<size_t>(slot.output.generatedTokens);
-    if (slot.drafting && (at >= slot.request->draft.size() || slot.request->draft[at] != token)) slot.drafting = false;
+    // The reply's first token tells which tokenization of a text draft the model follows.
+    GenerateRequest& req = *slot.request;
+    if (slot.drafting && at == 0 && !req.draftContinued.empty() && req.draft[0] != token && req.draftContinued[0] == token) {
+      req.draft.swap(req.draftContinued);
+    }
+    if (slot.drafting && (at >= req.draft.size() || req.draft[at] != token)) slot.drafting = false;
     if (llama_vocab_is_eog(vocab_, token)) {
       // A grammar lets an end token through only once it is complete: then the reply is done,
       // whether or not ignoreEos asks to go on (feeding the end token back would never end).

@@ -40,6 +40,9 @@ struct GenerateRequest {
   // Verified several at a time in one step; the output is the greedy output whatever the draft.
   std::vector<llama_token> draft;
   std::string draftText;  // or as text: tokenized by the engine, EOS appended
+  // A text draft tokenized as it continues the prompt (no space prefix): the reply of a model trained
+  // without one starts this way; the first sampled token picks this or `draft`.
+  std::vector<llama_token> draftContinued;
 
   // Filled by the loop the first time it tries to admit the request, kept while it waits for room
   // so that a retry neither tokenizes nor preprocesses the image again.
