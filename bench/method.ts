@@ -34,6 +34,8 @@ export interface MethodBenchSettings {
   gpuLayers: number;
   /** Triplets replayed in the same-work check (the first of srf-native's journal). */
   replay: number;
+  /** The server's byte-token ban for a random-weight model (run.ts); srf-native has none. */
+  logitBias: [number, false][];
 }
 
 export interface MethodPeer {
@@ -129,6 +131,7 @@ export async function runMethodBench(s: MethodBenchSettings, runChild: RunChild,
       batchSize: s.batch,
       flashAttention: s.flashAttn,
       gpuLayers: s.gpuLayers,
+      logitBias: s.logitBias,
       logFile: join(s.work, 'llama-server-method.log'),
     },
     s.images,
@@ -146,7 +149,7 @@ export async function runMethodBench(s: MethodBenchSettings, runChild: RunChild,
     promptEvaluatedPerImage: server.promptEvaluated / server.images,
     cpuSecondsPerImage: server.cpuSeconds / server.images,
     peakRssMiB: server.peakRssBytes / 2 ** 20,
-    note: `${s.parallel} slots, cache_prompt on; ${server.rejected} I->QA replies rejected by the same parser; ${fmt(server.promptCached / server.images, 0)} prompt tok/image from its slot cache; load ${fmt(server.loadSeconds, 1)} s; command: \`${server.command}\``,
+    note: `${s.parallel} slots, cache_prompt on${s.logitBias.length ? `; ${s.logitBias.length} byte tokens banned (logit_bias: the server refuses the invalid UTF-8 a random model makes of them)` : ''}; ${server.rejected} I->QA replies rejected by the same parser; ${fmt(server.promptCached / server.images, 0)} prompt tok/image from its slot cache; load ${fmt(server.loadSeconds, 1)} s; command: \`${server.command}\``,
   };
   log(`  ${fmt(peer.imagesPerSecond, 3)} images/s; ${fmt(peer.generatedPerImage, 0)} generated tok/image`);
   const ratio = srf.imagesPerSecond / peer.imagesPerSecond;

@@ -297,6 +297,7 @@ interface MethodInputs {
   info: ReturnType<typeof buildInfo>;
   load: number;
   log: (line: string) => void;
+  byteBan: [number, false][];
 }
 
 /** --workload srf (the whole method) or eval, against the llama-server script, recorded in RESULTS.md. */
@@ -306,7 +307,7 @@ async function otherWorkload(flags: Flags, m: MethodInputs): Promise<void> {
   const bench =
     flags.workload === 'eval'
       ? await runEvalBench({ ...common, images: flags.images }, runChild, m.log)
-      : await runMethodBench({ ...common, root: m.root, embedder: m.embedder, images: m.images, kvLayout: flags.kvLayout, samplingThreads: flags.samplingThreads, replay: flags.replay }, runChild, m.log);
+      : await runMethodBench({ ...common, root: m.root, embedder: m.embedder, images: m.images, kvLayout: flags.kvLayout, samplingThreads: flags.samplingThreads, replay: flags.replay, logitBias: m.byteBan }, runChild, m.log);
   m.log('');
   for (const line of bench.lines) m.log(line);
   if (flags.json) process.stdout.write(JSON.stringify(bench, null, 2) + '\n');
@@ -421,7 +422,7 @@ async function main(): Promise<void> {
   const imageTokens = fixtures.llava ? llavaImageTokens(fixtures.llava) : WORLD_IMAGE_TOKENS;
 
   if (flags.workload !== 'triplet') {
-    await otherWorkload(flags, { root, work, tools: tools!, model, mmproj, embedder: fixtures.embedder!, images, imageTokens, gpuLayers, info, load, log });
+    await otherWorkload(flags, { root, work, tools: tools!, model, mmproj, embedder: fixtures.embedder!, images, imageTokens, gpuLayers, info, load, log, byteBan });
     return;
   }
 

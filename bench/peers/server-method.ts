@@ -90,8 +90,11 @@ export async function runServerMethod(
   try {
     const base64 = base64Images();
     const totals = { requests: 0, promptEvaluated: 0, promptCached: 0, generated: 0, scored: 0, rejected: 0 };
+    // A random-weight model's byte tokens make invalid UTF-8 that the server's reply parser refuses:
+    // run.ts bans them with logit_bias for the server (it can only cost the server).
+    const withBias = (body: Record<string, unknown>) => (config.logitBias?.length ? { ...body, logit_bias: config.logitBias } : body);
     const call = async (body: Record<string, unknown>): Promise<ServerReply> => {
-      const reply = await completion<ServerReply>(server.base, body);
+      const reply = await completion<ServerReply>(server.base, withBias(body));
       totals.requests++;
       totals.promptEvaluated += reply.timings?.prompt_n ?? 0;
       totals.promptCached += reply.timings?.cache_n ?? 0;
@@ -129,7 +132,7 @@ export async function runServerMethod(
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpuSeconds = (readCpuSeconds(server.pid) ?? NaN) - cpu0;
     log(`  llama-server, whole method: ${images.length} images in ${seconds.toFixed(1)} s; replaying ${replay.length} of srf-native's triplets`);
-    const sameWork = await replayTriplets(replay, (body) => gated(0, () => completion<ServerReply>(server.base, body)), server.marker, base64);
+    const sameWork = await replayTriplets(replay, (body) => gated(0, () => completion<ServerReply>(server.base, withBias(body))), server.marker, base64);
     return { seconds, images: images.length, ...totals, loadSeconds: server.loadSeconds, peakRssBytes: server.peakRss(), cpuSeconds, command: server.command, sameWork };
   } finally {
     await server.stop();

@@ -41,7 +41,7 @@ export function loopMarkdown(r: LoopResults): string {
   const fmt = (x: { value: number; low: number; high: number }, sign = false) =>
     `${sign && x.value >= 0 ? '+' : ''}${percent(x.value)} [${percent(x.low)}, ${percent(x.high)}]`;
   const lines = [
-    '## 3. The loop where data limits the model (issue 19\'s design)',
+    '## 2. The loop where data limits the model (issue 19\'s design)',
     '',
     `A pre-stage-2 checkpoint (the world model's frozen tower; language model and projector trained from random weights on captions of ${o.stage1Images} images, ${o.stage1Steps} steps); ` +
       `L = the instruction data of ${o.labelledImages} other images; round 0's generator = the checkpoint trained on step 1 of the method on L; ` +
@@ -52,12 +52,36 @@ export function loopMarkdown(r: LoopResults): string {
     `Triplets on U: ${r.pool.scored} scored, all ${percent(r.pool.all.accuracy)} % right, kept ${percent(r.pool.keptAccuracy.accuracy)} % (${r.pool.kept}), ` +
       `a random draw of the kept count per type ${percent(r.pool.expectedRandom)} % (expected value).`,
     '',
+    `Round 0's generator (the checkpoint trained on L) answers ${percent(share(r.generator.right))} % of the VQA questions.`,
+    '',
     table(
       ['arm', 'synthetic records', 'VQA accuracy', 'L + kept minus this arm'],
       ARMS.map((arm) => [ARM_LABELS[arm], String(r.synthetic[arm]), fmt(armStatistics(r.models, arm, null)), arm === 'kept' ? '' : fmt(armStatistics(r.models, 'kept', arm), true)]),
     ),
+    '',
+    `Per question family (VQA accuracy, mean over the ${seeds} seeds; questions per family in brackets):`,
+    '',
+    familyTable(r),
   ];
   return lines.join('\n');
+}
+
+function share(right: readonly boolean[]): number {
+  return right.length === 0 ? 0 : right.filter(Boolean).length / right.length;
+}
+
+/** Each arm's accuracy on each question family, averaged over its seeds. */
+function familyTable(r: LoopResults): string {
+  const rows = r.families.map((family) => {
+    const items = r.itemFamilies.flatMap((f, i) => (f === family ? [i] : []));
+    const byArm = ARMS.map((arm) => {
+      const models = r.models.filter((m) => m.arm === arm);
+      const mean = models.reduce((sum, m) => sum + share(items.map((i) => m.right[i] ?? false)), 0) / Math.max(1, models.length);
+      return percent(mean);
+    });
+    return [`${family} (${items.length})`, percent(share(items.map((i) => r.generator.right[i] ?? false))), ...byArm];
+  });
+  return table(['family', 'generator', ...ARMS.map((arm) => ARM_LABELS[arm])], rows);
 }
 
 export async function writeLoopResults(r: LoopResults, jsonFile: string, claimsFile: string, qualityFile: string): Promise<void> {

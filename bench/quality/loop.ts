@@ -26,7 +26,7 @@ import { MANIFEST_FILE } from '../../lib/outputs/manifest.js';
 import type { LlavaRecord } from '../../lib/srf/llava-data.js';
 import { IMAGE_TOKEN } from '../../lib/engine/llava-prompt.js';
 import { createRandom, shuffled } from '../../lib/srf/random.js';
-import { writeWorldData, type WrittenWorldData } from '../../lib/world/dataset.js';
+import { buildWorldData, writeWorldData, type WorldDataOptions, type WrittenWorldData } from '../../lib/world/dataset.js';
 import { FAMILIES } from '../../lib/world/families.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
 import { exportWorldLlava } from '../../training/world/export.js';
@@ -111,6 +111,16 @@ export interface LoopResults {
   seconds: number;
 }
 
+/**
+ * The world data of `options` in `dir`, rendered once: world.llava.json is written after the last
+ * image, so where it exists the images are complete and only the records (cheap) are built again.
+ */
+async function worldData(dir: string, options: WorldDataOptions): Promise<WrittenWorldData> {
+  const data = path.join(dir, 'world.llava.json');
+  if (!(await exists(data))) return writeWorldData(dir, options);
+  return { ...buildWorldData(options), data, imageFolder: path.join(dir, 'images'), scenes: path.join(dir, 'scenes.jsonl') };
+}
+
 export async function runLoop(options: LoopOptions): Promise<LoopResults> {
   const started = Date.now();
   const { work, log } = options;
@@ -156,7 +166,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
   };
 
   log(`1. stage 1 on captions of ${options.stage1Images} images; L = ${options.labelledImages} labelled images, ${options.validationImages} for validation`);
-  const stage1World = await writeWorldData(w('stage1-world'), { count: options.stage1Images, firstSeed: LOOP_SEEDS.stage1, questionSeed: 1 });
+  const stage1World = await worldData(w('stage1-world'), { count: options.stage1Images, firstSeed: LOOP_SEEDS.stage1, questionSeed: 1 });
   const captions = w('stage1-captions.llava.json');
   await writeFile(captions, JSON.stringify(captionRecords(stage1World)) + '\n');
   const stage1Data = w('data-stage1');
@@ -164,8 +174,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
   const stage1 = await train('stage1', stage1Data, ['--steps', String(options.stage1Steps), '--lr', '2e-3', '--seed', '0']);
   const checkpoint = path.join(stage1.dir, 'model.pt');
 
-  const labelled = await writeWorldData(w('labelled'), { count: options.labelledImages, firstSeed: LOOP_SEEDS.labelled, questionSeed: 3 });
-  const validation = await writeWorldData(w('validation'), { count: options.validationImages, firstSeed: LOOP_SEEDS.validation, questionSeed: 4 });
+  const labelled = await worldData(w('labelled'), { count: options.labelledImages, firstSeed: LOOP_SEEDS.labelled, questionSeed: 3 });
+  const validation = await worldData(w('validation'), { count: options.validationImages, firstSeed: LOOP_SEEDS.validation, questionSeed: 4 });
   const valIqa = await prepare('validation-iqa', validation.data, validation.imageFolder, '0,0,1');
   const valTasks = await prepare('validation-tasks', validation.data, validation.imageFolder, null);
 
@@ -205,7 +215,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
   const allSynthetic = allMerged.reduce((s, r) => s + turnsOf(r), 0) - labelledTurns;
   const ceilingFile = w('ceiling.llava.json');
   if (!(await exists(ceilingFile))) {
-    const oracle = await writeWorldData(w('pool-oracle'), { count: options.poolImages, firstSeed: QUALITY_SEEDS.synthetic, questionSeed: 5, textOnlyShare: 0 });
+    const oracle = await worldData(w('pool-oracle'), { count: options.poolImages, firstSeed: QUALITY_SEEDS.synthetic, questionSeed: 5, textOnlyShare: 0 });
     const picked: LlavaRecord[] = [];
     let turns = 0;
     for (const r of shuffled(oracle.records, createRandom(6))) {

@@ -91,7 +91,7 @@ function builder(y: Argv): Argv<RunArgs> {
       'kv-layout': { group: ENGINE, type: 'string', choices: ['auto', 'unified', 'per-sequence'], describe: 'per-sequence: one KV stream per sequence (faster: 2x on an H200, ~25 % on CPU; ~2x KV memory); unified: one shared pool (least memory); auto: per-sequence where it fits in memory, else unified' },
       gpu: { group: ENGINE, type: 'string', describe: 'on (all layers), off (CPU only) or a number of layers to offload (default: all when a GPU is present)' },
       devices: { group: ENGINE, type: 'string', describe: 'one engine replica per device, all fed from the same images, journal and outputs: all (every GPU), GPU numbers as `srf-native info` lists them (0,1), or cpu (cpu,cpu: two CPU replicas); split: one engine over all GPUs (a model no single GPU holds); a replica that fails hands its images to the others (default: all GPUs when there are several, else one engine)' },
-      threads: { group: ENGINE, type: 'number', describe: 'CPU threads (default: all cores; 1 with --demo)' },
+      threads: { group: ENGINE, type: 'number', describe: 'CPU threads (default: every core but one; 0 for every core; 1 with --demo)' },
       'prefix-cache': { group: ENGINE, type: 'number', describe: 'image prefixes kept evaluated in the KV cache (default: --in-flight, so each image is encoded once; lower it to save KV memory)' },
       'in-flight': { group: ENGINE, type: 'number', describe: 'images worked on at once, all replicas together (default: 2 x --parallel x replicas)' },
       seed: { group: GEN, type: 'number', describe: 'base seed of the I->QA sampling; each image adds a number from its path (default 0)' },

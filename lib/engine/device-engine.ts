@@ -15,7 +15,7 @@ import { native } from './native.js';
 import type { EngineStats, NativeCompletion, NativeVisionModel } from './native.js';
 import { INT32_MAX, UINT32_MAX, checkLoraScales, checkSampling } from './option-checks.js';
 import { booleanOption, integerOption, numberOption } from '../util/validate.js';
-import { MAX_SEQUENCES, kvSizing, sizeEngine } from './sizing.js';
+import { MAX_SEQUENCES, defaultThreads, kvSizing, sizeEngine } from './sizing.js';
 import type { GenerateRequest, GenerateResult, ImageInput, OpenVisionModelOptions, PreparedImage, ReplicaStats, VisionEngine, VisionModelInfo } from './types.js';
 
 interface Pending {
@@ -66,7 +66,8 @@ export class DeviceEngine implements VisionEngine {
     const gpuLayersOption = integerOption(options.gpuLayers, 'gpuLayers', -1, INT32_MAX, -1);
     // A replica pinned to the CPU keeps every layer there, whatever was asked for the GPUs.
     const gpuLayers = target && !target.onGpu ? 0 : gpuLayersOption;
-    const threads = integerOption(options.threads, 'threads', 0, 4096, 0);
+    // 0 asks for every core (llama.cpp's own choice); unset is every core but one.
+    const threads = integerOption(options.threads, 'threads', 0, 4096, defaultThreads());
     const samplingThreads = integerOption(options.samplingThreads, 'samplingThreads', 0, 256, 0);
     if (options.flashAttention !== undefined) booleanOption(options.flashAttention, 'flashAttention', false);
     const gpuVision = booleanOption(options.gpuVision, 'gpuVision', true);

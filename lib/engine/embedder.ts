@@ -6,6 +6,7 @@
 import { SrfError, invalidArgument } from '../errors.js';
 import { checkEmbedderFile } from '../gguf/check.js';
 import { native } from './native.js';
+import { defaultThreads } from './sizing.js';
 import { INT32_MAX } from './option-checks.js';
 import { integerOption } from '../util/validate.js';
 import type { NativeEmbedder } from './native.js';
@@ -26,7 +27,7 @@ export class Embedder implements AsyncDisposable {
   static async open(options: OpenEmbedderOptions): Promise<Embedder> {
     if (typeof options?.model !== 'string' || !options.model) throw invalidArgument('a GGUF file path', 'model', options?.model);
     const gpuLayers = integerOption(options.gpuLayers, 'gpuLayers', -1, INT32_MAX, -1);
-    const threads = integerOption(options.threads, 'threads', 0, 4096, 0);
+    const threads = integerOption(options.threads, 'threads', 0, 4096, defaultThreads());
     const maxTokens = integerOption(options.maxTokens, 'maxTokens', 0, INT32_MAX, 0);
     await checkEmbedderFile(options.model);
     const engine = new (native().Embedder)();

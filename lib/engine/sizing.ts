@@ -1,7 +1,7 @@
 // Sizing choices the engine (and `srf-native run`) make when the caller leaves them open: the KV
 // cache layout for 'auto', how many sequences to decode together, cached prefixes and KV cells.
 import { stat } from 'node:fs/promises';
-import { totalmem } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { invalidArgument } from '../errors.js';
 import type { VisionModelFileInfo } from '../gguf/check.js';
 import { isGpu, type DeviceTarget } from './devices.js';
@@ -70,6 +70,16 @@ export const GPU_PARALLEL_CHOICES = [32, 24, 16] as const;
 export function defaultParallel(facts: DeviceFacts, perSequenceBytesFor: (parallel: number) => number): number {
   if (!facts.onGpu) return 8;
   return GPU_PARALLEL_CHOICES.find((n) => fitsOnGpu(perSequenceBytesFor(n), facts)) ?? 8;
+}
+
+/**
+ * CPU threads when the caller does not say: every core but one. ggml's threads wait for each other at
+ * every op, so one core also busy with the JS thread, sampling and image decoding slows the whole step:
+ * on 2 cores, `srf-native run` on 1000 world images took 22.2 s with 2 threads and 12.4 s with 1
+ * (bench/NOTES.md, 16).
+ */
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
 }
 
 /** Cache sequences llama.cpp allows in one context (running + cached prefixes). */

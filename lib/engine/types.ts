@@ -125,7 +125,7 @@ export interface OpenVisionModelOptions {
   parallel?: number;
   /** Image prefixes kept evaluated in the KV cache. Default = parallel. */
   prefixCache?: number;
-  /** CPU threads. Default: all cores. */
+  /** CPU threads. Default: every core but one (one is left to the JS thread, sampling and images); 0: every core. */
   threads?: number;
   /**
    * Threads sampling the rows of a decode step in parallel (each request's sampler is its own, so

@@ -7,6 +7,7 @@ import { invalidArgument } from '../errors.js';
 import { DeviceEngine } from './device-engine.js';
 import { resolveDevices, type DeviceTarget } from './devices.js';
 import { ReplicaRouter } from './replicas.js';
+import { defaultThreads } from './sizing.js';
 import type { OpenVisionModelOptions, VisionEngine } from './types.js';
 
 /** Checks the files, then loads them off the JS thread; with several `devices`, one engine replica per device. */
@@ -21,7 +22,7 @@ export async function openVisionEngine(options: OpenVisionModelOptions): Promise
 /** One replica per target, each with its share of the CPU threads when on the CPU. */
 async function openReplicas(options: OpenVisionModelOptions, targets: DeviceTarget[]): Promise<VisionEngine> {
   const onCpu = targets.filter((t) => !t.onGpu).length;
-  const threads = onCpu > 0 ? Math.max(1, Math.floor((options.threads ?? availableParallelism()) / onCpu)) : options.threads;
+  const threads = onCpu > 0 ? Math.max(1, Math.floor((options.threads ?? defaultThreads()) / onCpu)) : options.threads;
   // Each engine samples its rows on a pool sized to the cores: replicas share them.
   const samplingThreads = options.samplingThreads ?? Math.max(1, Math.floor(availableParallelism() / targets.length));
   const opened = await Promise.allSettled(

@@ -340,7 +340,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
         prefixCache: s.model.info.prefixCache,
         gpuLayers: o.gpuLayers ?? 'all when a GPU is present',
         devices: s.model.info.devices,
-        threads: o.threads ?? 'all cores',
+        threads: o.threads ?? 'all cores but one',
       },
       scoring: s.scorer.record,
       selection: s.previous?.selection ?? null,
