@@ -1,16 +1,19 @@
 /**
  * `npm run bench -- --workload eval`: `srf-native eval` (evaluate(), bench/peers/eval.ts) against
  * the same questions answered through llama-server with the same slots, greedy, 128 tokens, EOS on,
- * as many requests in flight as slots, `cache_prompt` on; on the world's held-out question file
- * (lib/world/questions.ts). The answers of the two are compared question by question (the same
- * work: the same text for a question). Prints `srf-native eval / llama-server: R` in questions/s;
- * srf-native's seconds include its model load, the server's do not.
+ * as many requests in flight as slots, `cache_prompt` on, and against LLaVA's own one-at-a-time loop
+ * as it runs here, one llama-mtmd-cli process per question, on the first --cli-images questions; on
+ * the world's held-out question file (lib/world/questions.ts). The answers are compared question by
+ * question (the same work: the same text). Prints `srf-native eval / llama-server: R` and
+ * `/ llama-mtmd-cli per question: R` in questions/s; srf-native's seconds include its model load,
+ * the server's do not, mtmd-cli's include a load per question (that is what that loop costs).
  */
 import { writeFile } from 'node:fs/promises';
 import path, { join } from 'node:path';
 import { readAnswers, readQuestions } from '../lib/jobs/eval/files.js';
 import { writeWorldQuestions } from '../lib/world/questions.js';
 import type { EvalPeerConfig } from './peers/eval.js';
+import { askWithCli } from './peers/cli.js';
 import { base64Images, completion, startServer } from './peers/server.js';
 import { readCpuSeconds } from './memory.js';
 import { fmt, markdownTable } from './table.js';
@@ -19,6 +22,9 @@ import { PrioritySemaphore, fullPrompt } from './workload.js';
 export interface EvalBenchSettings {
   work: string;
   serverBinary: string;
+  cliBinary: string;
+  /** Questions answered by llama-mtmd-cli, one process each (the first of the file). */
+  cliQuestions: number;
   model: string;
   mmproj: string;
   images: number;
@@ -107,6 +113,25 @@ export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log
     if (ours === text) same++;
     else if (differing.length < 3) differing.push(`${id}: srf ${JSON.stringify(ours?.slice(0, 60))} vs server ${JSON.stringify(text.slice(0, 60))}`);
   }
+  // LLaVA's model_vqa loop: one question at a time, here one llama-mtmd-cli process per question.
+  const subset = questions.slice(0, s.cliQuestions);
+  log(`llama-mtmd-cli per question: the first ${subset.length} questions`);
+  const cliStarted = process.hrtime.bigint();
+  let cliSame = 0;
+  let cliCommand = '';
+  for (const q of subset) {
+    const reply = await askWithCli(
+      { binary: s.cliBinary, model: s.model, mmproj: s.mmproj, threads: s.threads, batchSize: s.batch, flashAttention: s.flashAttn, gpuLayers: s.gpuLayers },
+      path.resolve(set.imageFolder, q.image),
+      q.text,
+      MAX_TOKENS,
+    );
+    cliCommand ||= reply.command;
+    if (reply.text === srfAnswers.get(q.questionId)?.text) cliSame++;
+  }
+  const cliSeconds = Number(process.hrtime.bigint() - cliStarted) / 1e9;
+  const cliRate = subset.length / cliSeconds;
+  log(`  ${fmt(cliRate, 2)} questions/s`);
   const ratio = srfRate / serverRate;
   const lines = [
     markdownTable(
@@ -114,13 +139,15 @@ export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log
       [
         ['srf-native eval', String(srf.answered), fmt(srf.seconds, 1), fmt(srfRate, 1), fmt(srf.cpuSeconds / srf.answered, 3)],
         ['llama-server (script)', String(questions.length), fmt(seconds, 1), fmt(serverRate, 1), fmt(cpuSeconds / questions.length, 3)],
+        ['llama-mtmd-cli per question', String(subset.length), fmt(cliSeconds, 1), fmt(cliRate, 2), ''],
       ],
     ),
     '',
-    `srf-native eval / llama-server: ${ratio.toFixed(2)}`,
+    `srf-native eval / llama-server: ${ratio.toFixed(2)}; srf-native eval / llama-mtmd-cli per question: ${(srfRate / cliRate).toFixed(1)}`,
     '',
-    `- same work: the same answer text for ${same} of ${serverAnswers.size} questions${differing.length ? `; differing, e.g. ${differing.join('; ')}` : ''}`,
+    `- same work: the same answer text as srf-native for ${same} of ${serverAnswers.size} questions through llama-server${differing.length ? ` (differing, e.g. ${differing.join('; ')})` : ''}, and for ${cliSame} of ${subset.length} through llama-mtmd-cli`,
     `- srf-native eval: evaluate() as \`srf-native eval\` runs it (greedy, ${MAX_TOKENS} tokens), its wall includes loading the model; answers written to ${config.answersFile}`,
+    `- llama-mtmd-cli: one process per question (a model load each), greedy, EOS on, ${MAX_TOKENS} tokens; command: \`${cliCommand}\``,
     `- llama-server: ${s.parallel} slots, ${s.parallel} requests in flight, cache_prompt on, greedy, ${MAX_TOKENS} tokens; load ${fmt(server.loadSeconds, 1)} s not counted; command: \`${server.command}\``,
   ];
   return { ratio, lines };

@@ -23,7 +23,8 @@
  * srf-native's triplets replayed on the server, default 200); --images defaults to 1000 for
  * --shape world, 48 for the random-weight shapes.
  * --workload eval: `srf-native eval` against llama-server with the same slots on the world's
- * held-out question file (bench/eval-bench.ts); --images world scenes (default 200, ~5 questions each).
+ * held-out question file (bench/eval-bench.ts); --images world scenes (default 200, ~5 questions each);
+ * --cli-images N questions also through llama-mtmd-cli, one process each (default 40 here).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -134,7 +135,7 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
   const parallel = int('parallel', cuda ? 32 : 8);
   return {
     images,
-    cliImages: Math.min(images, int('cli-images', cuda ? 4 : 6)),
+    cliImages: workload === 'eval' ? int('cli-images', 40) : Math.min(images, int('cli-images', cuda ? 4 : 6)),
     parallel,
     serverParallel: int('server-parallel', parallel),
     shape,
@@ -306,7 +307,7 @@ async function otherWorkload(flags: Flags, m: MethodInputs): Promise<void> {
   const common = { work: m.work, serverBinary: m.tools.server, model: m.model, mmproj: m.mmproj, imageTokens: m.imageTokens, parallel: flags.parallel, threads: flags.threads, batch: flags.batch, flashAttn: flags.flashAttn, gpuLayers: m.gpuLayers };
   const bench =
     flags.workload === 'eval'
-      ? await runEvalBench({ ...common, images: flags.images }, runChild, m.log)
+      ? await runEvalBench({ ...common, images: flags.images, cliBinary: m.tools.mtmdCli, cliQuestions: flags.cliImages }, runChild, m.log)
       : await runMethodBench({ ...common, root: m.root, embedder: m.embedder, images: m.images, kvLayout: flags.kvLayout, samplingThreads: flags.samplingThreads, replay: flags.replay, logitBias: m.byteBan }, runChild, m.log);
   m.log('');
   for (const line of bench.lines) m.log(line);

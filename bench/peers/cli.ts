@@ -132,6 +132,38 @@ function runOnce(config: CliPeerConfig, image: string, task: Task): Promise<CliR
   });
 }
 
+/** The arguments of one greedy question with EOS on, as LLaVA's one-at-a-time loop asks it. */
+function questionArgs(config: CliPeerConfig, image: string, prompt: string, maxTokens: number): string[] {
+  return [
+    '-m', config.model,
+    '--mmproj', config.mmproj,
+    '--image', image,
+    '--jinja', '--chat-template', PASS_THROUGH_TEMPLATE,
+    '-p', fullPrompt({ name: 'iqToA', prompt, maxTokens }, '<__media__>'),
+    '-n', String(maxTokens),
+    '--temp', '0',
+    ...computeFlags(config),
+    ...(config.extraArgs ?? []),
+  ];
+}
+
+/** One question answered by its own llama-mtmd-cli process: the reply it prints, and the command. */
+export function askWithCli(config: CliPeerConfig, image: string, prompt: string, maxTokens: number): Promise<{ text: string; command: string }> {
+  const args = questionArgs(config, image, prompt, maxTokens);
+  return new Promise((resolve, reject) => {
+    const child = spawn(config.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`llama-mtmd-cli exited with ${code}:\n${stderr.split('\n').slice(-15).join('\n')}`));
+      else resolve({ text: stdout.trim(), command: [config.binary, ...args].map(shellQuote).join(' ') });
+    });
+  });
+}
+
 /** Three sequential runs per image, images one after another. */
 export async function runCliPeer(config: CliPeerConfig, images: string[], log: (l: string) => void): Promise<CliRun> {
   const totals = { requests: 0, promptEvaluated: 0, generated: 0, peakRssBytes: 0, cpuSeconds: 0 };
