@@ -44,9 +44,9 @@ export function loopMarkdown(r: LoopResults): string {
     '## 2. The loop where data limits the model (issue 19\'s design)',
     '',
     `A pre-stage-2 checkpoint (the world model's frozen tower; language model and projector trained from random weights on captions of ${o.stage1Images} images, ${o.stage1Steps} steps); ` +
-      `L = the instruction data of ${o.labelledImages} other images; round 0's generator = the checkpoint trained on step 1 of the method on L; ` +
+      `L = the instruction data of ${o.labelledImages} other images; round 0's generator = the checkpoint trained on step 1 of the method on L (${o.generatorSteps ?? o.steps} steps); ` +
       `\`srf-native run\` on U = ${o.poolImages} held-out images; every arm retrained in full (language model + projector) from the same checkpoint on IQ->A, ` +
-      `${o.steps} steps of batch 32, early stopping on the validation loss of ${o.validationImages} labelled images; ${seeds} training seeds per arm; ` +
+      `${(o.epochs ?? 0) > 0 ? `${o.epochs} passes over its data (at least ${o.steps} steps)` : `${o.steps} steps`} of batch 32, early stopping on the validation loss of ${o.validationImages} labelled images; ${seeds} training seeds per arm; ` +
       `${r.questions} held-out VQA questions. Intervals: hierarchical bootstrap over training seeds and questions.`,
     '',
     `Triplets on U: ${r.pool.scored} scored, all ${percent(r.pool.all.accuracy)} % right, kept ${percent(r.pool.keptAccuracy.accuracy)} % (${r.pool.kept}), ` +

@@ -46,13 +46,21 @@ export interface LoopOptions {
   validationImages: number;
   poolImages: number;
   vqaImages: number;
+  /** Steps of every arm's training, the least when `epochs` asks for more. */
   steps: number;
+  /** Steps of round 0's generator on L. */
+  generatorSteps: number;
+  /** Passes over an arm's data at the least (0: `steps` for every arm): more data then gets more steps. */
+  epochs: number;
   seeds: number;
   log: (message: string) => void;
 }
 
-export const LOOP_DEFAULTS = { stage1Images: 5000, stage1Steps: 800, labelledImages: 1000, validationImages: 200, poolImages: 10000, vqaImages: 500, steps: 400, seeds: 3 } as const;
-export const LOOP_QUICK = { stage1Images: 500, stage1Steps: 60, labelledImages: 100, validationImages: 40, poolImages: 200, vqaImages: 20, steps: 40, seeds: 1 } as const;
+export const LOOP_DEFAULTS = { stage1Images: 5000, stage1Steps: 800, labelledImages: 1000, validationImages: 200, poolImages: 10000, vqaImages: 500, steps: 400, generatorSteps: 400, epochs: 0, seeds: 3 } as const;
+export const LOOP_QUICK = { stage1Images: 500, stage1Steps: 60, labelledImages: 100, validationImages: 40, poolImages: 200, vqaImages: 20, steps: 40, generatorSteps: 40, epochs: 0, seeds: 1 } as const;
+
+/** train_full.py's batch. */
+const BATCH = 32;
 
 /** Scene seeds of the loop's labelled data: after the world model's own 20,000 training scenes, before the held-out blocks. */
 const LOOP_SEEDS = { stage1: 0, labelled: 40_000, validation: 45_000 } as const;
@@ -68,6 +76,11 @@ export const ARM_LABELS: Record<Arm, string> = {
 };
 
 const exists = (file: string) => access(file).then(() => true, () => false);
+
+/** Records in a training data folder's train.jsonl. */
+async function lineCount(file: string): Promise<number> {
+  return (await readFile(file, 'utf8')).split('\n').filter((line) => line.trim() !== '').length;
+}
 
 /** Captions for stage 1, as training/world/make-data.ts writes them: a one-line or a detailed description of every image. */
 function captionRecords(world: WrittenWorldData): LlavaRecord[] {
@@ -181,7 +194,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
 
   log('2. round 0\'s generator: the checkpoint trained on step 1 of the method on L');
   const genData = await prepare('generator', labelled.data, labelled.imageFolder, null);
-  const generatorTrain = await train('generator', genData, ['--init', checkpoint, '--val', valTasks, '--steps', String(options.steps), '--seed', '0']);
+  const generatorTrain = await train('generator', genData, ['--init', checkpoint, '--val', valTasks, '--steps', String(options.generatorSteps), '--seed', '0']);
   const generator = await exported('generator', generatorTrain.dir);
 
   log(`3. srf-native run with the generator on U = ${options.poolImages} held-out images, --merge-with L`);
@@ -257,7 +270,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     for (const arm of ARMS) {
       log(`   ${ARM_LABELS[arm]}, seed ${seed}`);
       const data = await prepare(arm, sets[arm].data, sets[arm].root, '0,0,1');
-      const t = await train(`${arm}-${seed}`, data, ['--init', checkpoint, '--val', valIqa, '--steps', String(options.steps), '--seed', String(seed)]);
+      const steps = Math.max(options.steps, Math.ceil((options.epochs * (await lineCount(path.join(data, 'train.jsonl')))) / BATCH));
+      const t = await train(`${arm}-${seed}`, data, ['--init', checkpoint, '--val', valIqa, '--steps', String(steps), '--seed', String(seed)]);
       const files = await exported(`${arm}-${seed}`, t.dir);
       models.push({ arm, seed, records: t.records, bestStep: t.bestStep, right: await answered(`${arm}-${seed}`, files) });
     }
