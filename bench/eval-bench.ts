@@ -88,14 +88,9 @@ export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log
     await Promise.all(
       questions.map(async (q) => {
         const image = await base64(path.resolve(set.imageFolder, q.image));
-        await gate.acquire(0);
-        try {
-          const body = { prompt: { prompt_string: fullPrompt({ name: 'iqToA', prompt: q.text, maxTokens: MAX_TOKENS }, server.marker), multimodal_data: [image] }, n_predict: MAX_TOKENS, temperature: 0, cache_prompt: true };
-          const reply = await completion<{ content: string }>(server.base, body);
-          serverAnswers.set(q.questionId, reply.content.trim());
-        } finally {
-          gate.release();
-        }
+        const body = { prompt: { prompt_string: fullPrompt({ name: 'iqToA', prompt: q.text, maxTokens: MAX_TOKENS }, server.marker), multimodal_data: [image] }, n_predict: MAX_TOKENS, temperature: 0, cache_prompt: true };
+        const reply = await gate.run(0, () => completion<{ content: string }>(server.base, body));
+        serverAnswers.set(q.questionId, reply.content.trim());
       }),
     );
     seconds = Number(process.hrtime.bigint() - started) / 1e9;

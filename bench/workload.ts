@@ -68,6 +68,15 @@ export class PrioritySemaphore {
     if (next) next.wake();
     else this.#free++;
   }
+  /** `work` once a permit is free, the permit given back however it ends. */
+  async run<T>(priority: number, work: () => Promise<T>): Promise<T> {
+    await this.acquire(priority);
+    try {
+      return await work();
+    } finally {
+      this.release();
+    }
+  }
 }
 
 export interface TripletRun {

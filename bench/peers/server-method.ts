@@ -102,14 +102,7 @@ export async function runServerMethod(
       return reply;
     };
     const gate = new PrioritySemaphore(Math.max(1, config.maxInFlight ?? config.parallel));
-    const gated = async <T>(priority: number, work: () => Promise<T>): Promise<T> => {
-      await gate.acquire(priority);
-      try {
-        return await work();
-      } finally {
-        gate.release();
-      }
-    };
+    const gated = <T>(priority: number, work: () => Promise<T>): Promise<T> => gate.run(priority, work);
     const cpu0 = readCpuSeconds(server.pid) ?? NaN;
     const started = process.hrtime.bigint();
     await Promise.all(
