@@ -26,10 +26,10 @@ std::vector<llama_token> Tokenize(const llama_vocab* vocab, const std::string& t
   return tokens;
 }
 
-// `text` tokenized as it continues `context` (the tokens after context's own), or empty when the
-// two do not split there (a token spans the boundary).
-std::vector<llama_token> ContinuationTokens(const llama_vocab* vocab, const std::string& context, const std::string& text) {
-  const std::vector<llama_token> head = Tokenize(vocab, context);
+// `text` tokenized as it continues `context`, whose own tokens are `head` (the tokens after those),
+// or empty when the two do not split there (a token spans the boundary).
+std::vector<llama_token> ContinuationTokens(const llama_vocab* vocab, const std::vector<llama_token>& head, const std::string& context,
+                                            const std::string& text) {
   std::vector<llama_token> whole = Tokenize(vocab, context + text);
   if (whole.size() <= head.size() || !std::equal(head.begin(), head.end(), whole.begin())) return {};
   return std::vector<llama_token>(whole.begin() + static_cast<std::ptrdiff_t>(head.size()), whole.end());
@@ -454,7 +454,7 @@ void Engine::TokenizeRequest(GenerateRequest& req, bool needPrefix) {
     // prompt's text, as the replies of a model trained without it start ("What").
     if (!req.draftText.empty()) {
       req.draft = Tokenize(vocab_, req.draftText);
-      req.draftContinued = ContinuationTokens(vocab_, req.afterImage, req.draftText);
+      req.draftContinued = ContinuationTokens(vocab_, req.suffix, req.afterImage, req.draftText);
       if (req.draftContinued == req.draft) req.draftContinued.clear();
       if (llama_vocab_eos(vocab_) != LLAMA_TOKEN_NULL) {
         req.draft.push_back(llama_vocab_eos(vocab_));
