@@ -86,7 +86,7 @@ function fakeTriplets(): GradedTriplet[] {
     out.push({
       id: `t${i}`, image: `world-${i}.png`, question: 'q', answer: 'a', questionPrime: 'q', answerPrime: 'a', type,
       simQ: Math.min(1, simQ + offset), simA: Math.min(1, simA + offset), score: Math.min(1, Math.sqrt(simQ * simA) + offset),
-      kept: false, grade: { verdict: right ? 'right' : 'wrong-answer', right, family: null, truth: null },
+      kept: false, grade: { verdict: right ? 'right' : 'wrong-answer', right, family: null, truth: null, cause: null },
     });
   }
   return out;

@@ -11,7 +11,9 @@ import {
   objectBox,
   objectRegion,
   oracleAnswer,
+  oracleReading,
   renderScenePng,
+  SHAPES,
   renderSceneRgb,
   type Scene,
   type SceneObject,
@@ -118,6 +120,42 @@ t.test('the oracle agrees with the ground truth and with the pixels', async (t) 
   }
   t.equal(oracleAnswer(generateScene(1), 'What is the meaning of life?'), null, 'a question of no family has no answer');
   t.equal(oracleAnswer(null, 'How many sides does a triangle have?')?.answer, 'A triangle has three sides.');
+});
+
+t.test('where the oracle has no answer it says why: absent, ambiguous, malformed or garbled', async (t) => {
+  const SHORT = 'Answer the question using a single word or phrase.';
+  const scene = [...Array(500).keys()].map((seed) => generateScene(seed)).find((s) => {
+    const shapes = s.objects.map((o) => o.shape);
+    return shapes.some((shape) => shapes.filter((x) => x === shape).length === 2) && SHAPES.some((shape) => !shapes.includes(shape)) && shapes.some((shape) => shapes.filter((x) => x === shape).length === 1);
+  })!;
+  const count = (shape: string) => scene.objects.filter((o) => o.shape === shape).length;
+  const twice = SHAPES.find((shape) => count(shape) === 2)!;
+  const missing = SHAPES.find((shape) => count(shape) === 0)!;
+  const once = scene.objects.find((o) => count(o.shape) === 1)!;
+  const reason = (question: string) => {
+    const r = oracleReading(scene, question);
+    return 'answer' in r ? `answer ${r.answer}` : `${r.family} ${r.unanswerable}`;
+  };
+  t.equal(reason(`What color is the ${missing}?\n${SHORT}`), 'colour absent');
+  t.equal(reason(`Where is the ${twice}?\n${SHORT}`), 'position ambiguous');
+  t.equal(reason(`Please provide the bounding box coordinate of the region this sentence describes: the ${missing}.`), 'rec absent');
+  t.equal(reason(`What color is the ${once.colour} ${once.shape}?\n${SHORT}`), 'colour malformed', 'a colour question naming the colour');
+  const wrongColours = ['red', 'green', 'blue', 'yellow', 'purple', 'orange'].filter((c) => c !== once.colour).slice(0, 4);
+  const options = wrongColours.map((c, i) => `${'ABCD'[i]}. ${c}`).join('\n');
+  t.equal(reason(`What color is the ${once.shape}?\n${options}\nAnswer with the option's letter from the given choices directly.`), 'choice malformed', 'no option is right');
+  t.equal(reason(`What color is the ${once.shape}?\n${SHORT}`), `answer ${once.colour}`);
+  t.equal(reason('Please provide a short description for this region: [0.98, 0.98, 0.99, 0.99]'), 'reg absent', 'a box around no object');
+  t.equal(reason('Please provide a short description for this region: [0.98, 0.98'), 'reg malformed');
+  t.equal(reason('What is the meaning of life?'), 'null garbled');
+  t.equal(reason('Describe the image in detail.').startsWith('answer There are'), true);
+  t.equal(oracleReading(null, 'Describe the image in detail.').family, 'detail', 'a question about an image without one');
+  t.same(oracleReading(null, 'Describe the image in detail.'), { family: 'detail', unanswerable: 'absent' });
+  // The reasons and the answers agree: no family both answers and refuses a question.
+  for (const name of FAMILY_NAMES) {
+    const qa = FAMILIES[name].ask(scene, createRandom(3));
+    if (!qa) continue;
+    t.same(FAMILIES[name].read(scene, qa.question), { answer: FAMILIES[name].answer(scene, qa.question) }, `${name}: read and answer agree`);
+  }
 });
 
 function regionPhrase(o: SceneObject): string {

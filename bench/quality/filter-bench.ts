@@ -9,8 +9,11 @@ import path from 'node:path';
 import { DATA_TYPES } from '../../lib/srf/data-types.js';
 import { packageRoot } from '../../lib/engine/native.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
+import type { UnanswerableReason } from '../../lib/world/oracle.js';
 import {
+  UNANSWERABLE_REASONS,
   accuracyOf,
+  familyAccuracies,
   gradeRun,
   expectedRandomAccuracy,
   keptOddsRatio,
@@ -19,6 +22,7 @@ import {
   selectByScore,
   selectGlobal,
   selectRandomLike,
+  unanswerableCounts,
   type GradedTriplet,
   type RunCensus,
   type SelectionAccuracy,
@@ -49,6 +53,9 @@ export interface FilterResults {
   ablations: SelectionAccuracy[];
   sweep: Array<SelectionAccuracy & { keepTop: number; kept: number }>;
   verdicts: Record<string, number>;
+  /** Unanswerable triplets by reason, among all and among the kept. */
+  unanswerable: { all: Record<UnanswerableReason, number>; kept: Record<UnanswerableReason, number> };
+  families: ReturnType<typeof familyAccuracies>;
   examples: Array<Pick<GradedTriplet, 'type' | 'question' | 'answer' | 'questionPrime' | 'answerPrime' | 'score' | 'kept'> & { right: boolean; truth: string | null }>;
   command: string[];
 }
@@ -109,7 +116,9 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   const command = ['srf-native', ...args.map((a) => a.replace(options.work, '$WORK').replace(packageRoot() + path.sep, ''))];
   const expectedRandom = expectedRandomAccuracy(triplets, kept);
   const oddsRatio = keptOddsRatio(triplets, kept);
-  return { images: options.images, firstSeed: QUALITY_SEEDS.filter, census, runSeconds, main, expectedRandom, oddsRatio, ablations, sweep, verdicts, examples, command };
+  const unanswerable = { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, kept) };
+  const families = familyAccuracies(triplets, kept);
+  return { images: options.images, firstSeed: QUALITY_SEEDS.filter, census, runSeconds, main, expectedRandom, oddsRatio, ablations, sweep, verdicts, unanswerable, families, examples, command };
 }
 
 /** A few of each kind (kept right, kept wrong, dropped right, dropped wrong), so a reader sees what the numbers count. */
@@ -145,7 +154,7 @@ export function filterMarkdown(r: FilterResults, command: string): string {
       `the run took ${r.runSeconds.toFixed(0)} s. Every scored triplet is graded by the oracle: right when its question is one the ` +
       `oracle can answer on that image and its answer is the oracle's (exact after normalising for short answers, yes/no and ` +
       `letters; box IoU >= 0.5 for REC; word for word after normalising for free text, whose world answers are templated). ` +
-      `A question about an object the image does not have is wrong (${r.verdicts.unanswerable ?? 0} of ${r.census.scored}). ` +
+      `A question the oracle cannot answer (about an object the image does not have, say) is wrong (${r.verdicts.unanswerable ?? 0} of ${r.census.scored}; by cause below). ` +
       `Intervals: 95 % percentile bootstrap, 2000 resamples; "gain" is the paired bootstrap of the difference to all triplets.`,
   );
   lines.push('');
@@ -173,6 +182,12 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   ]);
   lines.push(table(['data type', 'all', 'kept', 'random'], typeRows));
   lines.push('');
+  lines.push('Per question family, by the form of the question (garbled questions have none; lib/world/families.ts):');
+  lines.push('');
+  lines.push(table(['family', 'all', 'kept', 'random, expected'], r.families.map((f) => [f.family ?? '(garbled)', formatAccuracy(f.all), formatAccuracy(f.kept), `${percent(f.expectedRandom)} %`])));
+  lines.push('');
+  lines.push(unanswerableTable(r.unanswerable, r.census.scored, kept.overall.n));
+  lines.push('');
   lines.push('Ablations, each keeping the top 20 % per data type by its own score (the run\'s selector, lib/srf/select.ts), except the global threshold:');
   lines.push('');
   lines.push(table(['selection', 'accuracy of the kept set', 'gain over all'], r.ablations.map((a) => [a.name, formatAccuracy(a.overall), gainText(a)])));
@@ -192,6 +207,22 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   lines.push('');
   lines.push(`Made by \`${command}\` (the run inside it: \`${r.command.join(' ')}\`).`);
   return lines.join('\n');
+}
+
+const REASON_TEXT: Record<UnanswerableReason, string> = {
+  absent: 'names an object the image does not have',
+  ambiguous: 'its reference fits several objects',
+  malformed: 'malformed: names the attribute it asks, lacks the right option, or its box does not parse',
+  garbled: 'garbled: no family\'s form',
+};
+
+/** Why unanswerable triplets are, among all and among the kept, as counts and shares. */
+export function unanswerableTable(counts: FilterResults['unanswerable'], all: number, kept: number): string {
+  const share = (n: number, of: number) => `${n} (${percent(of === 0 ? NaN : n / of)} %)`;
+  const total = (c: Record<UnanswerableReason, number>) => UNANSWERABLE_REASONS.reduce((sum, r) => sum + c[r], 0);
+  const rows = UNANSWERABLE_REASONS.map((r) => [REASON_TEXT[r], share(counts.all[r], all), share(counts.kept[r], kept)]);
+  rows.push(['unanswerable, in all', share(total(counts.all), all), share(total(counts.kept), kept)]);
+  return ['Questions the oracle cannot answer, by cause (lib/world/oracle.ts), as a share of the triplets:', '', table(['the question', `all (${all})`, `kept (${kept})`], rows)].join('\n');
 }
 
 function cell(text: string): string {

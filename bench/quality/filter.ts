@@ -14,6 +14,8 @@ import { selectTopPerType } from '../../lib/srf/select.js';
 import { readJournal, isScoredLine, JOURNAL_FILE, type TripletLine } from '../../lib/outputs/journal.js';
 import { MANIFEST_FILE } from '../../lib/outputs/manifest.js';
 import { reselectRun } from '../../lib/jobs/reselect.js';
+import { FAMILY_NAMES, type FamilyName } from '../../lib/world/families.js';
+import type { UnanswerableReason } from '../../lib/world/oracle.js';
 import { gradeTriplet, type Grade } from './grade.js';
 import { sceneOfImage } from './images.js';
 import { accuracyWithInterval, pairedDifference, type Accuracy } from './stats.js';
@@ -169,4 +171,24 @@ export function expectedRandomAccuracy(triplets: readonly GradedTriplet[], kept:
 export function keptOddsRatio(triplets: readonly GradedTriplet[], kept: Selection): number {
   const count = (inKept: boolean, right: boolean) => triplets.filter((t) => kept.has(t.id) === inKept && t.grade.right === right).length;
   return (count(true, true) * count(false, false)) / (count(true, false) * count(false, true));
+}
+
+/** Why the unanswerable triplets are (lib/world/oracle.ts), in the order the tables show them. */
+export const UNANSWERABLE_REASONS = ['absent', 'ambiguous', 'malformed', 'garbled'] as const satisfies readonly UnanswerableReason[];
+
+/** How many of a selection's triplets are unanswerable for each reason (all triplets when null). */
+export function unanswerableCounts(triplets: readonly GradedTriplet[], selection: Selection | null): Record<UnanswerableReason, number> {
+  const counts = Object.fromEntries(UNANSWERABLE_REASONS.map((r) => [r, 0])) as Record<UnanswerableReason, number>;
+  for (const t of triplets) if (t.grade.cause && (selection === null || selection.has(t.id))) counts[t.grade.cause]++;
+  return counts;
+}
+
+/** The question families by the question's form (garbled questions have none), with all and kept accuracy. */
+export function familyAccuracies(triplets: readonly GradedTriplet[], kept: Selection): Array<{ family: FamilyName | null; all: Accuracy; kept: Accuracy; expectedRandom: number }> {
+  const families = [...FAMILY_NAMES, null];
+  return families.flatMap((family) => {
+    const of = triplets.filter((t) => t.grade.family === family);
+    if (of.length === 0) return [];
+    return [{ family, all: accuracyWithInterval(of.map((t) => t.grade.right)), kept: accuracyWithInterval(of.filter((t) => kept.has(t.id)).map((t) => t.grade.right)), expectedRandom: expectedRandomAccuracy(of, kept) }];
+  });
 }

@@ -1,9 +1,13 @@
 /**
  * The loop's figures as bench/quality/claims.json (what a reader or a script checks) and as
- * bench/QUALITY.md's loop section, both from the same LoopResults.
+ * bench/QUALITY.md's loop sections, both from the same LoopResults. Each design (named by the size
+ * of L) keeps its own section, results file and entry in claims.json's `loopDesigns`; the top-level
+ * `pool` and `round1` are the design written last.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { ARMS, ARM_LABELS, armStatistics, type Arm, type LoopResults } from './loop.js';
+import { unanswerableTable } from './filter-bench.js';
 import { table, writeSection } from './markdown.js';
 import { percent } from './stats.js';
 
@@ -35,13 +39,18 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
   };
 }
 
+/** A design's name: the size of its labelled set ("l4000"). */
+export function loopDesign(r: Pick<LoopResults, 'options'>): string {
+  return `l${r.options.labelledImages}`;
+}
+
 export function loopMarkdown(r: LoopResults): string {
   const o = r.options;
   const seeds = new Set(r.models.map((m) => m.seed)).size;
   const fmt = (x: { value: number; low: number; high: number }, sign = false) =>
     `${sign && x.value >= 0 ? '+' : ''}${percent(x.value)} [${percent(x.low)}, ${percent(x.high)}]`;
   const lines = [
-    '## 2. The loop where data limits the model (issue 19\'s design)',
+    `### The loop with L = ${o.labelledImages} labelled images (design ${loopDesign(r)})`,
     '',
     `A pre-stage-2 checkpoint (the world model's frozen tower; language model and projector trained from random weights on captions of ${o.stage1Images} images, ${o.stage1Steps} steps); ` +
       `L = the instruction data of ${o.labelledImages} other images; round 0's generator = the checkpoint trained on step 1 of the method on L (${o.generatorSteps ?? o.steps} steps); ` +
@@ -52,6 +61,7 @@ export function loopMarkdown(r: LoopResults): string {
     `Triplets on U: ${r.pool.scored} scored, all ${percent(r.pool.all.accuracy)} % right, kept ${percent(r.pool.keptAccuracy.accuracy)} % (${r.pool.kept}), ` +
       `a random draw of the kept count per type ${percent(r.pool.expectedRandom)} % (expected value).`,
     '',
+    ...(r.pool.unanswerable ? [unanswerableTable(r.pool.unanswerable, r.pool.scored, r.pool.kept), ''] : []),
     `Round 0's generator (the checkpoint trained on L) answers ${percent(share(r.generator.right))} % of the VQA questions.`,
     '',
     table(
@@ -84,14 +94,18 @@ function familyTable(r: LoopResults): string {
   return table(['family', 'generator', ...ARMS.map((arm) => ARM_LABELS[arm])], rows);
 }
 
-export async function writeLoopResults(r: LoopResults, jsonFile: string, claimsFile: string, qualityFile: string): Promise<void> {
-  await writeFile(jsonFile, JSON.stringify(r) + '\n');
+/** Writes `loop-results-<design>.json` in `dir`, the design's claims and its QUALITY.md section. */
+export async function writeLoopResults(r: LoopResults, dir: string, claimsFile: string, qualityFile: string): Promise<void> {
+  const design = loopDesign(r);
+  await writeFile(path.join(dir, `loop-results-${design}.json`), JSON.stringify(r) + '\n');
   let claims: Record<string, unknown> = {};
   try {
     claims = JSON.parse(await readFile(claimsFile, 'utf8')) as Record<string, unknown>;
   } catch {
     // first write
   }
-  await writeFile(claimsFile, JSON.stringify({ ...claims, ...loopClaims(r) }, null, 1) + '\n');
-  await writeSection(qualityFile, 'loop', loopMarkdown(r));
+  const these = loopClaims(r);
+  const designs = { ...(claims.loopDesigns as Record<string, unknown> | undefined), [design]: these };
+  await writeFile(claimsFile, JSON.stringify({ ...claims, ...these, loopDesigns: designs }, null, 1) + '\n');
+  await writeSection(qualityFile, `loop-${design}`, loopMarkdown(r));
 }

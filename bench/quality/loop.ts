@@ -29,9 +29,10 @@ import { createRandom, shuffled } from '../../lib/srf/random.js';
 import { buildWorldData, writeWorldData, type WorldDataOptions, type WrittenWorldData } from '../../lib/world/dataset.js';
 import { FAMILIES } from '../../lib/world/families.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
+import type { UnanswerableReason } from '../../lib/world/oracle.js';
 import { exportWorldLlava } from '../../training/world/export.js';
 import { runCli } from './filter-bench.js';
-import { accuracyOf, expectedRandomAccuracy, gradeRun } from './filter.js';
+import { accuracyOf, expectedRandomAccuracy, gradeRun, unanswerableCounts } from './filter.js';
 import { dumpGgufWeights, readGgufVocab } from './gguf-weights.js';
 import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
 import { python, randomizeScores } from './round1.js';
@@ -115,6 +116,8 @@ export interface LoopResults {
     all: { accuracy: number; low: number; high: number };
     keptAccuracy: { accuracy: number; low: number; high: number };
     expectedRandom: number;
+    /** Unanswerable triplets by reason, among all and among the kept (absent from runs before it was counted). */
+    unanswerable?: { all: Record<UnanswerableReason, number>; kept: Record<UnanswerableReason, number> };
   };
   synthetic: Record<Arm, number>;
   questions: number;
@@ -217,7 +220,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
   const keptIds = new Set(triplets.filter((t) => t.kept).map((t) => t.id));
   const allAcc = accuracyOf('all', triplets, null).overall;
   const keptAcc = accuracyOf('kept', triplets, keptIds).overall;
-  const pool = { scored: census.scored, kept: keptIds.size, all: allAcc, keptAccuracy: keptAcc, expectedRandom: expectedRandomAccuracy(triplets, keptIds) };
+  const unanswerable = { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, keptIds) };
+  const pool = { scored: census.scored, kept: keptIds.size, all: allAcc, keptAccuracy: keptAcc, expectedRandom: expectedRandomAccuracy(triplets, keptIds), unanswerable };
   log(`   U: ${pool.scored} scored, all ${(100 * allAcc.accuracy).toFixed(1)} %, kept ${(100 * keptAcc.accuracy).toFixed(1)} %, expected random ${(100 * pool.expectedRandom).toFixed(1)} %`);
 
   log('4. the arms\' data');

@@ -4,17 +4,19 @@
  * beside this script.
  *
  *     node dist/bench/quality/run.js [--images 500] [--work DIR] [--models DIR]
+ *     node dist/bench/quality/run.js loop [--quick] [--labelled-images 1000] [--generator-steps 400] [--epochs 0] [--work DIR] ...
+ *     node dist/bench/quality/run.js loop-report bench/quality/loop-results-l1000.json
  *     node dist/bench/quality/run.js round1 [--original 1000] [--synthetic 2500] [--vqa 150] [--steps 300] [--batch 16] [--work DIR] [--models DIR]
  *
  * --models: a folder with the round-0 files under models/world's names (default models/world).
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { packageRoot } from '../../lib/engine/native.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
 import { runFilterBench, writeFilterClaims, writeFilterResults } from './filter-bench.js';
-import { ARMS, LOOP_DEFAULTS, LOOP_QUICK, armStatistics, runLoop } from './loop.js';
+import { ARMS, LOOP_DEFAULTS, LOOP_QUICK, armStatistics, runLoop, type LoopResults } from './loop.js';
 import { writeLoopResults } from './loop-report.js';
 import { ROUND1_DEFAULTS, runRound1, writeRound1Results } from './round1.js';
 
@@ -38,8 +40,12 @@ if (process.argv[2] === 'loop') {
   const o = Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, Number(option(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), v))])) as typeof LOOP_DEFAULTS;
   const results = await runLoop({ work, log, ...o });
   await writeFile(path.join(work, 'loop-results.json'), JSON.stringify(results) + '\n');
-  if (!quick) await writeLoopResults(results, path.join(here, 'loop-results.json'), path.join(here, 'claims.json'), quality);
+  if (!quick) await writeLoopResults(results, here, path.join(here, 'claims.json'), quality);
   for (const arm of ARMS) console.log(`${arm}: ${(100 * armStatistics(results.models, arm, null).value).toFixed(1)} %`);
+} else if (process.argv[2] === 'loop-report') {
+  // A finished design's section and claims again from its results file (after the report's code changed).
+  const results = JSON.parse(await readFile(path.resolve(process.argv[3] ?? ''), 'utf8')) as LoopResults;
+  await writeLoopResults(results, here, path.join(here, 'claims.json'), quality);
 } else if (process.argv[2] === 'round1') {
   const work = path.resolve(option('work', path.join(tmpdir(), 'srf-quality-round1')));
   const o = {

@@ -8,7 +8,7 @@ import { FORMAT_SUFFIXES, type DataType } from '../srf/data-types.js';
 import { formatBox, parseBox } from '../srf/box.js';
 import { boxIoU } from '../srf/metrics.js';
 import type { Random } from '../srf/random.js';
-import { REFERENCE_PATTERN, REGION_PHRASES, makeReference, referenceFromGroups, referenceText, resolve, type Reference } from './refer.js';
+import { REFERENCE_PATTERN, REGION_PHRASES, lookUp, makeReference, referenceFromGroups, referenceText, type Reference } from './refer.js';
 import { BACKGROUNDS, COLOURS, SHAPES, SIZES, objectBox, objectRegion, pick, readingOrder, type Scene, type SceneObject } from './scene.js';
 
 const SHORT = FORMAT_SUFFIXES.shortAnswer;
@@ -23,6 +23,16 @@ export interface QuestionAnswer {
   answer: string;
 }
 
+/**
+ * Why a question of a family's form has no answer on a scene: the object it names is not there (or
+ * there is no image), several objects fit its reference, or it is malformed (its reference names
+ * the attribute it asks, its options lack the right one, its box does not parse).
+ */
+export type UnanswerableCause = 'absent' | 'ambiguous' | 'malformed';
+
+/** A family's reading of a question of its form: the answer, or why there is none. */
+export type Reading = { answer: string } | { unanswerable: UnanswerableCause };
+
 export interface Family {
   name: FamilyName;
   /** The data type lib/srf/data-types.ts gives this family's pairs. */
@@ -31,9 +41,25 @@ export interface Family {
   needsImage: boolean;
   /** A question about the scene with its answer, or null when the scene offers none. */
   ask(scene: Scene, random: Random): QuestionAnswer | null;
+  /** The reading of `question` when it has this family's form (null when it has not). */
+  read(scene: Scene | null, question: string): Reading | null;
   /** The answer to `question` when it is of this family (null when it is not, or names no object of the scene). */
   answer(scene: Scene | null, question: string): string | null;
 }
+
+/** A family from its reading: its answer is the reading's, when there is one. */
+function family(spec: Omit<Family, 'answer'>): Family {
+  return {
+    ...spec,
+    answer(scene, question) {
+      const reading = spec.read(scene, question);
+      return reading !== null && 'answer' in reading ? reading.answer : null;
+    },
+  };
+}
+
+/** A question about the image when there is none: nothing it names is there. */
+const NO_IMAGE: Reading = { unanswerable: 'absent' };
 
 function randomObject(scene: Scene, random: Random): SceneObject | null {
   return scene.objects.length === 0 ? null : pick(scene.objects, random);
@@ -52,7 +78,7 @@ function objectQuestion(
   pattern: RegExp,
   value: (object: SceneObject) => string,
 ): Family {
-  return {
+  return family({
     name,
     dataType,
     needsImage: true,
@@ -63,15 +89,16 @@ function objectQuestion(
       const question = template(referenceText(reference));
       return { family: name, question, answer: value(object) };
     },
-    answer(scene, question) {
+    read(scene, question) {
       const m = pattern.exec(question.trim());
-      if (!m || !scene) return null;
+      if (!m) return null;
+      if (!scene) return NO_IMAGE;
       const reference = referenceFromGroups(m[1], m[2], m[3], m[4]);
-      if (reference[without] !== undefined) return null;
-      const object = resolve(scene, reference);
-      return object ? value(object) : null;
+      if (reference[without] !== undefined) return { unanswerable: 'malformed' };
+      const found = lookUp(scene, reference);
+      return 'object' in found ? { answer: value(found.object) } : found;
     },
-  };
+  });
 }
 
 const colourFamily = objectQuestion(
@@ -107,7 +134,7 @@ function escape(text: string): string {
 
 /** Counts: "How many red objects are there?", "How many stars are there?", "How many objects are there?". */
 const COUNT_PATTERN = new RegExp(`^How many (?:(${COLOURS.join('|')}) )?(${Object.values(PLURAL).join('|')}) are there\\?\\n${escape(SHORT)}$`);
-const countFamily: Family = {
+const countFamily: Family = family({
   name: 'count',
   dataType: 'short_answer',
   needsImage: true,
@@ -119,18 +146,19 @@ const countFamily: Family = {
     const answer = countFamily.answer(scene, question);
     return answer === null ? null : { family: 'count', question, answer };
   },
-  answer(scene, question) {
+  read(scene, question) {
     const m = COUNT_PATTERN.exec(question.trim());
-    if (!m || !scene) return null;
+    if (!m) return null;
+    if (!scene) return NO_IMAGE;
     const noun = SINGULAR.get(m[2] as string);
     const count = scene.objects.filter((o) => (m[1] === undefined || o.colour === m[1]) && (noun === 'object' || o.shape === noun)).length;
-    return String(count);
+    return { answer: String(count) };
   },
-};
+});
 
 /** Yes/no: "Is there a red circle in the image?" (answers Yes / No, as in LLaVA's data). */
 const EXISTS_PATTERN = new RegExp(`^Is there an? (?:(small|large) )?(${COLOURS.join('|')}) (${SHAPES.join('|')}) in the image\\?$`);
-const existsFamily: Family = {
+const existsFamily: Family = family({
   name: 'exists',
   dataType: 'multiple_choice',
   needsImage: true,
@@ -145,20 +173,21 @@ const existsFamily: Family = {
     const question = `Is there ${/^[aeiou]/.test(words) ? 'an' : 'a'} ${words} in the image?`;
     return { family: 'exists', question, answer: existsFamily.answer(scene, question) as string };
   },
-  answer(scene, question) {
+  read(scene, question) {
     const m = EXISTS_PATTERN.exec(question.trim());
-    if (!m || !scene) return null;
+    if (!m) return null;
+    if (!scene) return NO_IMAGE;
     const found = scene.objects.some((o) => (m[1] === undefined || o.size === m[1]) && o.colour === m[2] && o.shape === m[3]);
-    return found ? 'Yes' : 'No';
+    return { answer: found ? 'Yes' : 'No' };
   },
-};
+});
 
 /** Multiple choice with letters (A-OKVQA style): the colour or the shape of an object among four options. */
 const LETTERS = ['A', 'B', 'C', 'D'];
 const CHOICE_PATTERN = new RegExp(
   `^What (color|shape) is the ${REFERENCE_PATTERN}\\?\\nA\\. (\\w+)\\nB\\. (\\w+)\\nC\\. (\\w+)\\nD\\. (\\w+)\\n${escape(CHOICE)}$`,
 );
-const choiceFamily: Family = {
+const choiceFamily: Family = family({
   name: 'choice',
   dataType: 'multiple_choice',
   needsImage: true,
@@ -180,21 +209,22 @@ const choiceFamily: Family = {
     const question = `What ${asks} is the ${referenceText(reference)}?\n${lines}\n${CHOICE}`;
     return { family: 'choice', question, answer: choiceFamily.answer(scene, question) as string };
   },
-  answer(scene, question) {
+  read(scene, question) {
     const m = CHOICE_PATTERN.exec(question.trim());
-    if (!m || !scene) return null;
-    const object = resolve(scene, referenceFromGroups(m[2], m[3], m[4], m[5]));
-    if (!object) return null;
-    const value = m[1] === 'color' ? object.colour : object.shape;
+    if (!m) return null;
+    if (!scene) return NO_IMAGE;
+    const found = lookUp(scene, referenceFromGroups(m[2], m[3], m[4], m[5]));
+    if (!('object' in found)) return found;
+    const value = m[1] === 'color' ? found.object.colour : found.object.shape;
     const index = [m[6], m[7], m[8], m[9]].indexOf(value);
-    return index < 0 ? null : (LETTERS[index] as string);
+    return index < 0 ? { unanswerable: 'malformed' } : { answer: LETTERS[index] as string };
   },
-};
+});
 
 /** REC, LLaVA's wording: the box of the object a phrase describes. */
 const REC_PREFIX = 'Please provide the bounding box coordinate of the region this sentence describes: ';
 const REC_PATTERN = new RegExp(`^${escape(REC_PREFIX)}the ${REFERENCE_PATTERN}\\.$`);
-const recFamily: Family = {
+const recFamily: Family = family({
   name: 'rec',
   dataType: 'box',
   needsImage: true,
@@ -204,20 +234,21 @@ const recFamily: Family = {
     if (!object || !reference) return null;
     return { family: 'rec', question: `${REC_PREFIX}the ${referenceText(reference)}.`, answer: formatBox(objectBox(object)) };
   },
-  answer(scene, question) {
+  read(scene, question) {
     const m = REC_PATTERN.exec(question.trim());
-    if (!m || !scene) return null;
-    const object = resolve(scene, referenceFromGroups(m[1], m[2], m[3], m[4]));
-    return object ? formatBox(objectBox(object)) : null;
+    if (!m) return null;
+    if (!scene) return NO_IMAGE;
+    const found = lookUp(scene, referenceFromGroups(m[1], m[2], m[3], m[4]));
+    return 'object' in found ? { answer: formatBox(objectBox(found.object)) } : found;
   },
-};
+});
 
 /** REG, LLaVA's wording: a short description of the object in a box. */
 const REG_PREFIX = 'Please provide a short description for this region: ';
 function describeObject(object: SceneObject): string {
   return `A ${object.size} ${object.colour} ${object.shape}.`;
 }
-const regFamily: Family = {
+const regFamily: Family = family({
   name: 'reg',
   dataType: 'region_text',
   needsImage: true,
@@ -226,11 +257,12 @@ const regFamily: Family = {
     if (!object) return null;
     return { family: 'reg', question: `${REG_PREFIX}${formatBox(objectBox(object))}`, answer: describeObject(object) };
   },
-  answer(scene, question) {
+  read(scene, question) {
     const text = question.trim();
-    if (!scene || !text.startsWith(REG_PREFIX)) return null;
+    if (!text.startsWith(REG_PREFIX)) return null;
+    if (!scene) return NO_IMAGE;
     const box = parseBox(text.slice(REG_PREFIX.length));
-    if (!box) return null;
+    if (!box) return { unanswerable: 'malformed' };
     // The object whose box the region matches best (IoU >= 0.5).
     let best: SceneObject | null = null;
     let bestIou = 0.5;
@@ -238,9 +270,9 @@ const regFamily: Family = {
       const overlap = boxIoU(box, objectBox(o));
       if (overlap >= bestIou) [best, bestIou] = [o, overlap];
     }
-    return best ? describeObject(best) : null;
+    return best ? { answer: describeObject(best) } : { unanswerable: 'absent' };
   },
-};
+});
 
 function listObjects(objects: readonly SceneObject[]): string {
   const names = objects.map((o) => `a ${o.colour} ${o.shape}`);
@@ -252,7 +284,7 @@ function capitalise(text: string): string {
 
 /** One-line description (short free text), objects in reading order. */
 const BRIEF_QUESTIONS = ['What is in the image?', 'Describe the image briefly.'];
-const briefFamily: Family = {
+const briefFamily: Family = family({
   name: 'brief',
   dataType: 'short_text',
   needsImage: true,
@@ -260,29 +292,31 @@ const briefFamily: Family = {
     const question = pick(BRIEF_QUESTIONS, random);
     return { family: 'brief', question, answer: briefFamily.answer(scene, question) as string };
   },
-  answer(scene, question) {
-    if (!scene || !BRIEF_QUESTIONS.includes(question.trim())) return null;
-    return `${capitalise(listObjects(readingOrder(scene.objects)))} on a ${scene.background} background.`;
+  read(scene, question) {
+    if (!BRIEF_QUESTIONS.includes(question.trim())) return null;
+    if (!scene) return NO_IMAGE;
+    return { answer: `${capitalise(listObjects(readingOrder(scene.objects)))} on a ${scene.background} background.` };
   },
-};
+});
 
 /** Detailed description (long text): how many objects, then one sentence per object in reading order. */
 const DETAIL_QUESTION = 'Describe the image in detail.';
-const detailFamily: Family = {
+const detailFamily: Family = family({
   name: 'detail',
   dataType: 'long_text',
   needsImage: true,
   ask(scene) {
     return { family: 'detail', question: DETAIL_QUESTION, answer: detailFamily.answer(scene, DETAIL_QUESTION) as string };
   },
-  answer(scene, question) {
-    if (!scene || question.trim() !== DETAIL_QUESTION) return null;
+  read(scene, question) {
+    if (question.trim() !== DETAIL_QUESTION) return null;
+    if (!scene) return NO_IMAGE;
     const n = scene.objects.length;
     const sentences = [n === 1 ? `There is one object on a ${scene.background} background.` : `There are ${NUMBER_WORDS[n]} objects on a ${scene.background} background.`];
     for (const o of readingOrder(scene.objects)) sentences.push(`A ${o.size} ${o.colour} ${o.shape} is ${REGION_PHRASES[objectRegion(o)]}.`);
-    return sentences.join(' ');
+    return { answer: sentences.join(' ') };
   },
-};
+});
 
 /** Text-only questions (mix665k has some): facts about shapes and colours, no image needed. */
 const FACTS: ReadonlyArray<readonly [string, string]> = [
@@ -295,7 +329,7 @@ const FACTS: ReadonlyArray<readonly [string, string]> = [
   ['Which shape has no corners?', 'A circle has no corners.'],
 ];
 const FACT_ANSWERS = new Map(FACTS);
-const factFamily: Family = {
+const factFamily: Family = family({
   name: 'fact',
   dataType: 'short_text',
   needsImage: false,
@@ -303,10 +337,11 @@ const factFamily: Family = {
     const [question, answer] = pick(FACTS, random);
     return { family: 'fact', question, answer };
   },
-  answer(_scene, question) {
-    return FACT_ANSWERS.get(question.trim()) ?? null;
+  read(_scene, question) {
+    const answer = FACT_ANSWERS.get(question.trim());
+    return answer === undefined ? null : { answer };
   },
-};
+});
 
 export const FAMILIES: Readonly<Record<FamilyName, Family>> = {
   colour: colourFamily,

@@ -39,8 +39,15 @@ export function matches(object: SceneObject, reference: Reference): boolean {
 
 /** The one object the reference names, or null when none or several match. */
 export function resolve(scene: Scene, reference: Reference): SceneObject | null {
+  const found = lookUp(scene, reference);
+  return 'object' in found ? found.object : null;
+}
+
+/** The one object the reference names, or why it names none: no object has its attributes, or several do. */
+export function lookUp(scene: Scene, reference: Reference): { object: SceneObject } | { unanswerable: 'absent' | 'ambiguous' } {
   const found = scene.objects.filter((o) => matches(o, reference));
-  return found.length === 1 ? (found[0] as SceneObject) : null;
+  if (found.length === 1) return { object: found[0] as SceneObject };
+  return { unanswerable: found.length === 0 ? 'absent' : 'ambiguous' };
 }
 
 /** "large red circle at the top left"; without a shape the noun is "object". */
