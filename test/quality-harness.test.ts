@@ -11,6 +11,7 @@ import { accuracyOf, expectedRandomAccuracy, keptOddsRatio, selectByScore, selec
 import { sceneOfImage } from '../bench/quality/images.js';
 import { accuracyWithInterval, pairedDifference } from '../bench/quality/stats.js';
 import { armStatistics, type ArmModel } from '../bench/quality/loop.js';
+import { objectCheckFor, passesObjectCheck } from '../bench/quality/object-check.js';
 import { worldImageFile } from '../lib/world/dataset.js';
 
 t.test('the oracle\'s own answers grade right; another scene\'s answers mostly wrong; made-up questions unanswerable', async (t) => {
@@ -161,4 +162,19 @@ t.test('the odds ratio: about 1 for a random selection, above 1 for one that tra
   t.ok(random > 0.5 && random < 1.6, `random ${random.toFixed(2)}`);
   const right = new Set(triplets.filter((x) => x.grade.right).slice(0, 50).map((x) => x.id));
   t.equal(keptOddsRatio(triplets, right), Infinity, 'keeping only right triplets: no wrong one kept');
+});
+
+t.test('the object check asks how many objects of the named colour and shape there are, and reads the count', async (t) => {
+  const SHORT = 'Answer the question using a single word or phrase.';
+  const position = objectCheckFor(`Where is the red cross?\n${SHORT}`)!;
+  t.equal(position.question, `How many red crosses are there?\n${SHORT}`);
+  t.equal(passesObjectCheck(position, '0'), false, 'none there: absent');
+  t.equal(passesObjectCheck(position, 'one'), true);
+  t.equal(passesObjectCheck(position, '2'), false, 'two for a colour-and-shape reference: ambiguous');
+  t.equal(passesObjectCheck(position, 'many'), true, 'an unreadable count passes');
+  const rec = objectCheckFor('Please provide the bounding box coordinate of the region this sentence describes: the large circle at the top left.')!;
+  t.equal(rec.question, `How many circles are there?\n${SHORT}`);
+  t.equal(passesObjectCheck(rec, '2'), true, 'size and region can tell two circles apart');
+  t.equal(objectCheckFor('How many stars are there?\n' + SHORT), null, 'a question that names no object is not checked');
+  t.equal(objectCheckFor('Is there a red star in the image?'), null);
 });

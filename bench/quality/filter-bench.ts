@@ -28,6 +28,7 @@ import {
   type SelectionAccuracy,
 } from './filter.js';
 import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
+import { failingObjectCheck } from './object-check.js';
 import { table, writeSection } from './markdown.js';
 import { formatAccuracy, percent } from './stats.js';
 
@@ -56,6 +57,8 @@ export interface FilterResults {
   /** Unanswerable triplets by reason, among all and among the kept. */
   unanswerable: { all: Record<UnanswerableReason, number>; kept: Record<UnanswerableReason, number> };
   families: ReturnType<typeof familyAccuracies>;
+  /** The object check (beyond the paper): questions it asked about, triplets failing it, what the kept set then holds. */
+  objectCheck: { checked: number; failed: number; failedRight: number; unanswerableKept: Record<UnanswerableReason, number>; kept: number };
   examples: Array<Pick<GradedTriplet, 'type' | 'question' | 'answer' | 'questionPrime' | 'answerPrime' | 'score' | 'kept'> & { right: boolean; truth: string | null }>;
   command: string[];
 }
@@ -98,13 +101,23 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   const main = [accuracyOf('all triplets', triplets, null), accuracyOf('kept: top 20 % per type (srf-native run)', triplets, kept), accuracyOf('random, as many per type as kept', triplets, random)];
 
   const lexical = await lexicalScores(triplets);
+  const check = await failingObjectCheck(models, triplets.map((t) => ({ id: t.id, image: path.join(imageDir, t.image), question: t.question })));
+  const checkedSelection = selectByScore(triplets, (t) => (check.failed.has(t.id) ? 0 : t.score));
   const ablations = [
     accuracyOf('S = sqrt(simQ * simA), per type (the method)', triplets, selectByScore(triplets, (t) => t.score)),
     accuracyOf('simQ only', triplets, selectByScore(triplets, (t) => t.simQ)),
     accuracyOf('simA only', triplets, selectByScore(triplets, (t) => t.simA)),
     accuracyOf('lexical fallback (token F1) instead of the embedder', triplets, selectByScore(triplets, (t) => lexical.get(t.id)!)),
     accuracyOf('one global threshold (top 20 % of all)', triplets, selectGlobal(triplets)),
+    accuracyOf('S with the object check (beyond the paper; below)', triplets, checkedSelection),
   ];
+  const objectCheck = {
+    checked: check.checked,
+    failed: check.failed.size,
+    failedRight: triplets.filter((t) => check.failed.has(t.id) && t.grade.right).length,
+    unanswerableKept: unanswerableCounts(triplets, checkedSelection),
+    kept: checkedSelection.size,
+  };
   const sweep: FilterResults['sweep'] = [];
   for (const keepTop of KEEP_FRACTIONS) {
     const selection = await reselectFraction(out, keepTop);
@@ -118,7 +131,7 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   const oddsRatio = keptOddsRatio(triplets, kept);
   const unanswerable = { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, kept) };
   const families = familyAccuracies(triplets, kept);
-  return { images: options.images, firstSeed: QUALITY_SEEDS.filter, census, runSeconds, main, expectedRandom, oddsRatio, ablations, sweep, verdicts, unanswerable, families, examples, command };
+  return { images: options.images, firstSeed: QUALITY_SEEDS.filter, census, runSeconds, main, expectedRandom, oddsRatio, ablations, sweep, verdicts, unanswerable, families, objectCheck, examples, command };
 }
 
 /** A few of each kind (kept right, kept wrong, dropped right, dropped wrong), so a reader sees what the numbers count. */
@@ -191,6 +204,15 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   lines.push('Ablations, each keeping the top 20 % per data type by its own score (the run\'s selector, lib/srf/select.ts), except the global threshold:');
   lines.push('');
   lines.push(table(['selection', 'accuracy of the kept set', 'gain over all'], r.ablations.map((a) => [a.name, formatAccuracy(a.overall), gainText(a)])));
+  lines.push('');
+  const c = r.objectCheck;
+  const unanswerableKept = UNANSWERABLE_REASONS.reduce((sum, reason) => sum + c.unanswerableKept[reason], 0);
+  lines.push(
+    `The object check (issue 19's item 5, not the paper's method; bench/quality/object-check.ts): for the ${c.checked} questions that name an object ` +
+      `("the red circle at the top"), the generator is asked how many objects of that colour and shape there are; a triplet fails when it counts none, ` +
+      `or two or more for a reference that names only colour and shape, and is then not kept. ${c.failed} triplets failed (${c.failedRight} of them right). ` +
+      `The kept set then holds ${unanswerableKept} unanswerable triplets of ${c.kept} (${c.unanswerableKept.absent} about an absent object, ${c.unanswerableKept.ambiguous} ambiguous).`,
+  );
   lines.push('');
   lines.push('Keep fraction (the paper compared 5/20/50/80/100 % and chose 20 %), each by `srf-native select --keep-top F` on the same run (S = 0 is never kept, so 100 % keeps fewer than all):');
   lines.push('');

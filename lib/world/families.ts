@@ -65,7 +65,7 @@ function randomObject(scene: Scene, random: Random): SceneObject | null {
   return scene.objects.length === 0 ? null : pick(scene.objects, random);
 }
 
-const PLURAL: Readonly<Record<string, string>> = { circle: 'circles', square: 'squares', triangle: 'triangles', cross: 'crosses', star: 'stars', object: 'objects' };
+export const PLURAL: Readonly<Record<string, string>> = { circle: 'circles', square: 'squares', triangle: 'triangles', cross: 'crosses', star: 'stars', object: 'objects' };
 const SINGULAR = new Map(Object.entries(PLURAL).map(([one, many]) => [many, one]));
 const NUMBER_WORDS = ['no', 'one', 'two', 'three', 'four', 'five', 'six'];
 
