@@ -2,135 +2,31 @@
 
 #include <cmath>
 #include <cstdint>
-#include <thread>
 
 #include "addon_data.h"
 #include "errors.h"
 #include "logging.h"
+#include "model_loader.h"
 #include "promise_worker.h"
 
 namespace srf {
 
-void LoadedVisionModel::Free() {
-  if (mctx) mtmd_free(mctx);
-  if (ctx) llama_free(ctx);
-  for (auto* lora : loras) llama_adapter_lora_free(lora);
-  if (model) llama_model_free(model);
-  mctx = nullptr;
-  ctx = nullptr;
-  model = nullptr;
-  loras.clear();
-}
-
 namespace {
-
-struct LoadOptions {
-  std::string modelPath, mmprojPath;
-  std::vector<std::string> loraPaths;
-  std::vector<float> loraScales;
-  int32_t gpuLayers = -1;
-  uint32_t contextSize = 4096;
-  int32_t parallel = 8, prefixCache = 8, batchSize = 512, threads = 0, samplingThreads = 0;
-  int flashAttention = -1;  // -1 auto, 0 off, 1 on
-  bool gpuVision = true;
-  // A ggml backend device name (e.g. "CUDA1"): the text model and the vision encoder run on it
-  // alone, one engine replica per GPU. Empty: llama.cpp's default (layers split over all GPUs).
-  std::string device;
-  bool unifiedKv = true;  // false: one KV stream per sequence (see EngineConfig::streamCells)
-};
 
 class LoadWorker : public PromiseWorker {
  public:
-  LoadWorker(VisionModel* model, const Napi::Object& receiver, LoadOptions options)
+  LoadWorker(VisionModel* model, const Napi::Object& receiver, ModelLoadOptions options)
       : PromiseWorker(receiver, "srf:VisionModel.load"), model_(model), options_(std::move(options)) {}
 
  protected:
   void Run() override {
     std::lock_guard<std::mutex> lifecycle(model_->LifecycleMutex());
-    LoadedVisionModel& m = model_->Loaded();
-    const int threads = options_.threads > 0 ? options_.threads
-                                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-    TakeRecentErrors();
-    llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = options_.gpuLayers;
-    ggml_backend_dev_t pinned[2] = {nullptr, nullptr};
-    if (!options_.device.empty()) {
-      pinned[0] = ggml_backend_dev_by_name(options_.device.c_str());
-      if (!pinned[0]) Fail(code::kInvalidArgument, options_.modelPath, "no device named " + options_.device + " (see srf-native info)");
-      mp.devices = pinned;  // null-terminated: this device only
-      mp.split_mode = LLAMA_SPLIT_MODE_NONE;
-      mp.main_gpu = 0;  // an index into mp.devices
-    }
-    m.model = llama_model_load_from_file(options_.modelPath.c_str(), mp);
-    if (!m.model) Fail(code::kModelLoadFailed, options_.modelPath, "llama.cpp could not load the text model");
-
-    for (size_t i = 0; i < options_.loraPaths.size(); ++i) {
-      llama_adapter_lora* lora = llama_adapter_lora_init(m.model, options_.loraPaths[i].c_str());
-      if (!lora) Fail(code::kLoraInvalid, options_.loraPaths[i], "llama.cpp could not load the LoRA adapter");
-      m.loras.push_back(lora);
-    }
-
-    llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = options_.contextSize;
-    cp.n_batch = options_.batchSize;
-    cp.n_ubatch = options_.batchSize;
-    cp.n_seq_max = static_cast<uint32_t>(options_.parallel + options_.prefixCache);
-    cp.kv_unified = options_.unifiedKv;
-    // llama.cpp reserves an output row per sequence and asserts (aborting the process) when that
-    // exceeds n_outputs_max, which defaults to the batch size: say how many there can be.
-    cp.n_outputs_max = std::max<uint32_t>(static_cast<uint32_t>(options_.batchSize), cp.n_seq_max);
-    cp.n_threads = threads;
-    cp.n_threads_batch = threads;
-    cp.flash_attn_type = static_cast<llama_flash_attn_type>(options_.flashAttention);
-    cp.no_perf = true;
-    m.ctx = llama_init_from_model(m.model, cp);
-    if (!m.ctx) {
-      Fail(code::kModelLoadFailed, options_.modelPath,
-           "could not create a context of " + std::to_string(options_.contextSize) + " tokens for " +
-               std::to_string(cp.n_seq_max) + " sequences (out of memory? lower contextSize or parallel)");
-    }
-
-    // llama.cpp clamps the batch to the context; every llama_batch we build must respect that.
-    options_.batchSize = static_cast<int32_t>(std::min<uint32_t>(llama_n_batch(m.ctx), llama_n_ubatch(m.ctx)));
-    if (options_.batchSize < options_.parallel) {
-      Fail(code::kContextTooSmall, options_.modelPath,
-           "a context of " + std::to_string(llama_n_ctx(m.ctx)) + " tokens limits a batch to " + std::to_string(options_.batchSize) +
-               " tokens, fewer than parallel (" + std::to_string(options_.parallel) + "): raise contextSize or lower parallel");
-    }
-
-    mtmd_context_params vp = mtmd_context_params_default();
-    vp.use_gpu = options_.gpuVision;
-    if (pinned[0]) vp.device = pinned[0];  // else clip takes the first GPU
-    vp.n_threads = threads;
-    vp.print_timings = false;
-    vp.warmup = false;
-    vp.flash_attn_type = cp.flash_attn_type;
-    m.mctx = mtmd_init_from_file(options_.mmprojPath.c_str(), m.model, vp);
-    if (!m.mctx) Fail(code::kMmprojInvalid, options_.mmprojPath, "mtmd could not load the mmproj for this text model");
-    if (!mtmd_support_vision(m.mctx)) Fail(code::kMmprojInvalid, options_.mmprojPath, "the mmproj has no vision encoder");
-
-    std::vector<llama_adapter_lora*> active;
-    std::vector<float> scales;
-    for (size_t i = 0; i < m.loras.size(); ++i) {
-      if (options_.loraScales[i] == 0.0f) continue;
-      active.push_back(m.loras[i]);
-      scales.push_back(options_.loraScales[i]);
-    }
-    if (!active.empty() && llama_set_adapters_lora(m.ctx, active.data(), active.size(), scales.data()) != 0) {
-      Fail(code::kLoraInvalid, options_.loraPaths.front(), "llama.cpp refused the LoRA adapters");
-    }
+    LoadVisionModel(options_, model_->Loaded());
   }
 
   Napi::Value Result(Napi::Env env) override {
     LoadedVisionModel& m = model_->Loaded();
-    EngineConfig config;
-    config.parallel = options_.parallel;
-    config.prefixCache = options_.prefixCache;
-    config.batchSize = options_.batchSize;
-    config.samplingThreads = options_.samplingThreads;
-    config.streamCells = options_.unifiedKv ? 0 : static_cast<int32_t>(llama_n_ctx_seq(m.ctx));
-    config.loras = m.loras;
-    model_->OnLoaded(config);
+    model_->OnLoaded(EngineConfigFor(options_, m));
 
     Napi::Object info = Napi::Object::New(env);
     char desc[256];
@@ -154,13 +50,8 @@ class LoadWorker : public PromiseWorker {
   void Cleanup() override { model_->Loaded().Free(); model_->OnClosed(); }
 
  private:
-  [[noreturn]] void Fail(const char* code, const std::string& file, const std::string& message) {
-    const std::string why = TakeRecentErrors();
-    throw Error(code, file + ": " + message + (why.empty() ? "" : " (" + why + ")"));
-  }
-
   VisionModel* model_;
-  LoadOptions options_;
+  ModelLoadOptions options_;
 };
 
 class CloseWorker : public PromiseWorker {
@@ -336,7 +227,7 @@ Napi::Value VisionModel::Load(const Napi::CallbackInfo& info) {
   if (state_ != State::kNew) ThrowError(env, code::kInvalidArgument, "load() can be called once");
   if (info.Length() < 1 || !info[0].IsObject()) ThrowError(env, code::kInvalidArgument, "load(options) needs an object");
   Napi::Object o = info[0].As<Napi::Object>();
-  LoadOptions options;
+  ModelLoadOptions options;
   options.modelPath = GetString(o, "model");
   options.mmprojPath = GetString(o, "mmproj");
   Napi::Value loras = o.Get("loras");

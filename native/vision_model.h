@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "model_loader.h"
 #include "llama.h"
 #include "mtmd.h"
 
@@ -27,15 +28,6 @@ struct CompletionBridge {
   // Node finalized the TSFN (its finalizer ran) or refused a call with napi_closing: calling it
   // again would touch freed memory. Set on either thread, read by the loop.
   std::atomic<bool> closed{false};
-};
-
-// What a load creates; freed together, in order, by Free().
-struct LoadedVisionModel {
-  llama_model* model = nullptr;
-  llama_context* ctx = nullptr;
-  mtmd_context* mctx = nullptr;
-  std::vector<llama_adapter_lora*> loras;
-  void Free();
 };
 
 class VisionModel : public Napi::ObjectWrap<VisionModel> {
