@@ -66,23 +66,25 @@ std::mutex g_enginesMutex;
 std::set<Engine*> g_engines;
 std::atomic<bool> g_exiting{false};
 
-// KV cells kept free of any reservation: llama.cpp may not be able to use every last cell.
-constexpr int64_t kCellSlack = 16;
-
 }  // namespace
 
 struct Engine::Slot {
+  // Free -> Prompt (admitted: its prompt tokens go into steps) -> Generating (a sampled token to
+  // decode next step, until the reply ends) -> Free.
+  enum class Phase { kFree, kPrompt, kGenerating };
+
+  Phase phase = Phase::kFree;
   llama_seq_id seq = 0;
-  std::unique_ptr<GenerateRequest> request;  // null = free
+  std::unique_ptr<GenerateRequest> request;  // set unless free
   std::unique_ptr<RequestSampler> sampler;
   std::shared_ptr<PrefixEntry> prefix;
   std::vector<llama_token> pending;  // prompt tokens not yet decoded
   size_t pendingDone = 0;
   llama_pos pos = 0;
-  llama_token next = LLAMA_TOKEN_NULL;  // sampled, to be decoded in the next step
+  llama_token next = LLAMA_TOKEN_NULL;  // Generating: sampled, to be decoded in the next step
   int32_t outputIndex = -1;             // this step's logits row, or -1
   size_t stepPrompt = 0;                // prompt tokens put into this step's batch
-  int64_t reserved = 0;                 // KV cells reserved for prompt + generation
+  int64_t reserved = 0;                 // KV cells reserved for prompt + generation (KvBudget)
   uint64_t admittedAt = 0;              // Engine::admissions_ when admitted: larger = newer
   GenerateOutput output;
   // Sampling: this step's logits rows (the next token's, then its draft rows') and what they gave.
@@ -93,9 +95,47 @@ struct Engine::Slot {
   size_t draftChunk = 0;   // draft rows to try next step: grows while the model confirms them
   size_t stepDraft = 0;    // draft rows put into this step's batch
 
-  bool Free() const { return !request; }
+  bool Free() const { return phase == Phase::kFree; }
+  bool Generating() const { return phase == Phase::kGenerating; }
   // Whether this step's batch holds any of its tokens (a row to sample, or prompt tokens).
-  bool InStep() const { return request && (outputIndex >= 0 || stepPrompt > 0); }
+  bool InStep() const { return !Free() && (outputIndex >= 0 || stepPrompt > 0); }
+
+  // Starts `req` on its prefix (whose cells the slot's sequence now shares): its prompt after the
+  // image is what the steps decode first.
+  void Start(std::unique_ptr<GenerateRequest> req, std::shared_ptr<PrefixEntry> entry, std::unique_ptr<RequestSampler> requestSampler,
+             bool reused, int64_t cells, uint64_t order) {
+    phase = Phase::kPrompt;
+    request = std::move(req);
+    sampler = std::move(requestSampler);
+    prefix = std::move(entry);
+    pending = std::move(request->suffix);
+    request->prefixChunks.reset();
+    pendingDone = 0;
+    pos = prefix->nPast;
+    next = LLAMA_TOKEN_NULL;
+    // Drafting is on for greedy requests without a grammar.
+    drafting = !request->draft.empty() && sampler->PlainGreedy();
+    draftChunk = kFirstDraftChunk;
+    reserved = cells;
+    admittedAt = order;
+    output = GenerateOutput{};
+    output.prefixReused = reused;
+    output.prefixTokens = prefix->nTokens;
+    output.promptTokens = static_cast<int32_t>(pending.size());
+  }
+
+  // Free again (the engine has dropped its sequence's cells and released its prefix and budget).
+  void Reset() {
+    phase = Phase::kFree;
+    prefix.reset();
+    request.reset();
+    sampler.reset();
+    pending.clear();
+    reserved = 0;
+    next = LLAMA_TOKEN_NULL;
+    outputIndex = -1;
+    stepPrompt = 0;
+  }
 };
 
 Engine::Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model, EngineConfig config, Sink sink)
@@ -104,9 +144,9 @@ Engine::Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model,
       vocab_(llama_model_get_vocab(model)),
       config_(std::move(config)),
       sink_(std::move(sink)),
-      cellBudget_(static_cast<int64_t>(llama_n_ctx(ctx)) - kCellSlack),
       grammars_(vocab_),
       prefixes_(ctx, config_.parallel, config_.prefixCache),
+      kv_(static_cast<int64_t>(llama_n_ctx(ctx)), config_.streamCells, prefixes_),
       samplers_(std::make_unique<WorkerPool>(config_.samplingThreads > 0 ? config_.samplingThreads
                                                                           : WorkerPool::DefaultThreads())) {
   for (int32_t i = 0; i < config_.parallel; ++i) {
@@ -149,7 +189,7 @@ void Engine::Submit(std::unique_ptr<GenerateRequest> request) {
   }
   // After Stop() (VisionModel refuses that earlier; this keeps the promise anyway). Only the sink:
   // the loop's own state is the loop thread's.
-  failed_++;
+  counters_.failed++;
   sink_(Completion{request->id, false, code::kClosed, "the model is closed", {}});
 }
 
@@ -192,28 +232,34 @@ void Engine::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-EngineStats Engine::Stats() const {
+EngineStats EngineCounters::Snapshot() const {
   EngineStats s;
-  s.steps = steps_;
-  s.generatedTokens = generatedTokens_;
-  s.promptTokens = promptTokens_;
-  s.prefixTokens = prefixTokens_;
-  s.prefixSharedTokens = prefixSharedTokens_;
-  s.prefixHits = prefixHits_;
-  s.prefixMisses = prefixMisses_;
-  s.completed = completed_;
-  s.failed = failed_;
-  s.prefixEvalMs = prefixEvalUs_ / 1000.0;
-  s.imageEncodeMs = imageEncodeUs_ / 1000.0;
-  s.decodeMs = decodeUs_ / 1000.0;
-  s.sampleMs = sampleUs_ / 1000.0;
-  s.draftTokens = draftTokens_;
-  s.draftAccepted = draftAccepted_;
-  s.active = activeCount_;
+  s.steps = steps;
+  s.generatedTokens = generatedTokens;
+  s.promptTokens = promptTokens;
+  s.prefixTokens = prefixTokens;
+  s.prefixSharedTokens = prefixSharedTokens;
+  s.prefixHits = prefixHits;
+  s.prefixMisses = prefixMisses;
+  s.completed = completed;
+  s.failed = failed;
+  s.prefixEvalMs = prefixEvalUs / 1000.0;
+  s.imageEncodeMs = imageEncodeUs / 1000.0;
+  s.decodeMs = decodeUs / 1000.0;
+  s.sampleMs = sampleUs / 1000.0;
+  s.draftTokens = draftTokens;
+  s.draftAccepted = draftAccepted;
+  s.active = active;
+  s.queued = waiting;
+  return s;
+}
+
+EngineStats Engine::Stats() const {
+  EngineStats s = counters_.Snapshot();
   {
     // Not yet taken by the loop, plus taken but not yet admitted.
     std::lock_guard<std::mutex> lock(mutex_);
-    s.queued = static_cast<uint32_t>(queue_.size()) + waitingCount_;
+    s.queued = static_cast<uint32_t>(queue_.size()) + counters_.waiting;
   }
   return s;
 }
@@ -224,22 +270,16 @@ int32_t Engine::ActiveCount() const {
   return n;
 }
 
-int64_t Engine::CellsReserved() const {
-  int64_t cells = prefixes_.CellsInUse();
-  for (auto& slot : slots_) cells += slot->reserved;
-  return cells;
-}
-
 // Counters are published before each completion, so JS never sees a settled request as active.
 void Engine::PublishCounts() {
   size_t waiting = 0;
   for (auto& r : waiting_) waiting += r ? 1 : 0;
-  waitingCount_ = static_cast<uint32_t>(waiting);
-  activeCount_ = static_cast<uint32_t>(ActiveCount());
+  counters_.waiting = static_cast<uint32_t>(waiting);
+  counters_.active = static_cast<uint32_t>(ActiveCount());
 }
 
 void Engine::Reject(const GenerateRequest& request, const std::string& code, const std::string& message) {
-  failed_++;
+  counters_.failed++;
   PublishCounts();
   sink_(Completion{request.id, false, code, message, {}});
 }
@@ -249,7 +289,7 @@ void Engine::TakeMessages(std::deque<std::unique_ptr<GenerateRequest>>& waiting,
   while (!queue_.empty()) {
     waiting.push_back(std::move(queue_.front()));
     queue_.pop_front();
-    waitingCount_++;  // under the lock Stats() takes, so a request is never counted nowhere
+    counters_.waiting++;  // under the lock Stats() takes, so a request is never counted nowhere
   }
   cancels.insert(cancels_.begin(), cancels_.end());
   cancels_.clear();
@@ -311,7 +351,7 @@ void Engine::Run() {
       AdmitWaiting(waiting);
     }
     PublishCounts();
-    if (activeCount_ == 0) continue;
+    if (counters_.active == 0) continue;
     // Nothing may escape this thread (that would be std::terminate): what llama.cpp throws fails
     // the requests of this step, and the loop goes on serving the others.
     try {
@@ -333,8 +373,8 @@ void Engine::Run() {
   waiting.clear();
   for (auto& request : closing) Reject(*request, code::kClosed, "the model was closed before the request ran");
   for (auto& change : loraChanges) sink_(Completion{change.id, false, code::kClosed, "the model is closed", {}});
-  activeCount_ = 0;
-  waitingCount_ = 0;
+  counters_.active = 0;
+  counters_.waiting = 0;
   llama_batch_free(batch);
 }
 
@@ -383,29 +423,11 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
   // real size: the request is tokenized by now).
   const int64_t own = static_cast<int64_t>(req.suffix.size()) + req.sampling.maxTokens;
   const int64_t prefixTokens = prefix ? prefix->nTokens : static_cast<int64_t>(mtmd_helper_get_n_tokens(req.prefixChunks.get()));
-  if (config_.streamCells > 0) {
-    // Per sequence: the request's stream holds a copy of its prefix and the request; it never grows.
-    if (prefixTokens + own > config_.streamCells - kCellSlack) {
-      return reject(code::kContextTooSmall,
-                    "the image prefix and the request need " + std::to_string(prefixTokens + own) + " KV cells but each sequence holds " +
-                        std::to_string(config_.streamCells) + " (contextSize / (parallel + prefixCache)): raise contextSize or lower maxTokens");
-    }
-  } else {
-    const int64_t need = own + (prefix ? 0 : prefixTokens);
-    if (need > cellBudget_) {
-      return reject(code::kContextTooSmall, "the request needs " + std::to_string(need) + " KV cells (image prefix " + std::to_string(prefixTokens) +
-                                                ", prompt and maxTokens " + std::to_string(own) + ") but the context holds " +
-                                                std::to_string(cellBudget_) + ": raise contextSize or lower maxTokens");
-    }
-    if (!MakeRoom(need)) {
-      // Running requests free their cells as they finish; with none running nothing would change.
-      if (ActiveCount() > 0) {
-        if (prefix) prefixes_.Release(prefix);
-        return false;
-      }
-      return reject(code::kContextTooSmall, "the request needs " + std::to_string(need) + " KV cells but only " +
-                                                std::to_string(cellBudget_ - CellsReserved()) + " are free: raise contextSize");
-    }
+  const KvBudget::Decision room = kv_.Admit(own, prefixTokens, static_cast<bool>(prefix), ActiveCount() > 0);
+  if (room.verdict == KvBudget::Verdict::kNever) return reject(code::kContextTooSmall, room.message);
+  if (room.verdict == KvBudget::Verdict::kWait) {
+    if (prefix) prefixes_.Release(prefix);
+    return false;
   }
 
   const bool reused = static_cast<bool>(prefix);
@@ -417,30 +439,17 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
     }
     prefix->users++;
   }
+  std::unique_ptr<RequestSampler> sampler;
   try {
-    slot.sampler = std::make_unique<RequestSampler>(vocab_, req.sampling, grammars_);
+    sampler = std::make_unique<RequestSampler>(vocab_, req.sampling, grammars_);
   } catch (const std::exception& e) {
     return reject(CodeOf(e), e.what());
   }
-  (reused ? prefixHits_ : prefixMisses_)++;
+  (reused ? counters_.prefixHits : counters_.prefixMisses)++;
   llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
   llama_memory_seq_cp(llama_get_memory(ctx_), prefix->seq, slot.seq, -1, -1);
-  slot.request = std::move(request);
-  slot.prefix = prefix;
-  slot.pending = std::move(slot.request->suffix);
-  slot.request->prefixChunks.reset();
-  slot.pendingDone = 0;
-  slot.pos = prefix->nPast;
-  slot.next = LLAMA_TOKEN_NULL;
-  // Drafting is on for greedy requests without a grammar.
-  slot.drafting = !slot.request->draft.empty() && slot.sampler->PlainGreedy();
-  slot.draftChunk = kFirstDraftChunk;
-  slot.reserved = own;
-  slot.admittedAt = ++admissions_;
-  slot.output = GenerateOutput{};
-  slot.output.prefixReused = reused;
-  slot.output.prefixTokens = prefix->nTokens;
-  slot.output.promptTokens = static_cast<int32_t>(slot.pending.size());
+  kv_.Reserve(own);
+  slot.Start(std::move(request), prefix, std::move(sampler), reused, own, ++admissions_);
   return true;
 }
 
@@ -475,16 +484,6 @@ void Engine::TokenizeRequest(GenerateRequest& req, bool needPrefix) {
   mtmd_bitmap_free(bitmap);
   if (rc != 0) throw Error(code::kImageEncodeFailed, "mtmd could not preprocess the image (code " + std::to_string(rc) + ")");
   req.prefixChunks = std::move(chunks);
-}
-
-// Makes `cells` KV cells free in the unified pool, evicting idle cached prefixes only when that
-// frees enough: evicting them for nothing would cost the next request on their image its prefix.
-bool Engine::MakeRoom(int64_t cells) {
-  if (CellsReserved() + cells <= cellBudget_) return true;
-  if (CellsReserved() - prefixes_.IdleCells() + cells > cellBudget_) return false;
-  while (CellsReserved() + cells > cellBudget_ && prefixes_.EvictIdle()) {
-  }
-  return CellsReserved() + cells <= cellBudget_;
 }
 
 // Evaluates the request's tokenized prefix into a cache sequence of its own (AdmitOne made room).
@@ -530,7 +529,7 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(GenerateRequest& req) {
     rc = -1;
   }
   req.prefixChunks.reset();
-  imageEncodeUs_ += encodeUs;
+  counters_.imageEncodeUs += encodeUs;
   if (trace_) {
     std::fprintf(trace_, "{\"ev\":\"prefix\",\"tokens\":%lld,\"sharedTokens\":%lld,\"encodeUs\":%llu,\"totalUs\":%llu,\"active\":%d}\n",
                  static_cast<long long>(nTokens), static_cast<long long>(sharedTokens), static_cast<unsigned long long>(encodeUs),
@@ -545,9 +544,9 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(GenerateRequest& req) {
   }
   entry->nPast = nPast;
   prefixes_.Insert(entry);
-  prefixTokens_ += static_cast<uint64_t>(nTokens - sharedTokens);
-  prefixSharedTokens_ += static_cast<uint64_t>(sharedTokens);
-  prefixEvalUs_ += MicrosSince(start);
+  counters_.prefixTokens += static_cast<uint64_t>(nTokens - sharedTokens);
+  counters_.prefixSharedTokens += static_cast<uint64_t>(sharedTokens);
+  counters_.prefixEvalUs += MicrosSince(start);
   return entry;
 }
 
@@ -595,7 +594,7 @@ int32_t Engine::FillBatch(llama_batch& batch, bool withPrompts) {
     slot->outputIndex = -1;
     slot->stepPrompt = 0;
     slot->stepDraft = 0;
-    if (!slot->Free() && slot->next != LLAMA_TOKEN_NULL) running++;
+    if (slot->Generating()) running++;
   }
   int32_t room = withPrompts ? std::max(0, capacity - running) : 0;
   // Draft rows ride behind their sequence's next token and take at most half of the room left, so
@@ -609,7 +608,7 @@ int32_t Engine::FillBatch(llama_batch& batch, bool withPrompts) {
   }
   for (auto& slot : slots_) {
     if (slot->Free()) continue;
-    if (slot->next != LLAMA_TOKEN_NULL) {
+    if (slot->Generating()) {
       if (batch.n_tokens < capacity) {
         slot->outputIndex = add(slot->next, slot->pos, slot->seq, true);
         const size_t generated = static_cast<size_t>(slot->output.generatedTokens);
@@ -671,7 +670,7 @@ void Engine::Step(llama_batch& batch) {
   while (rc == 1) {
     auto any = [&](auto test) { return std::any_of(slots_.begin(), slots_.end(), [&](auto& s) { return !s->Free() && test(*s); }); };
     if (prefixes_.EvictIdle()) {
-    } else if (withPrompts && any([](Slot& s) { return s.stepPrompt > 0; }) && any([](Slot& s) { return s.next != LLAMA_TOKEN_NULL; })) {
+    } else if (withPrompts && any([](Slot& s) { return s.stepPrompt > 0; }) && any([](Slot& s) { return s.Generating(); })) {
       withPrompts = false;
     } else if (Slot* newest = NewestInStep()) {
       Fail(*newest, code::kContextTooSmall,
@@ -684,8 +683,8 @@ void Engine::Step(llama_batch& batch) {
   // anyway) makes the step's time the device's time, not hide it in the next step or prefix.
   llama_synchronize(ctx_);
   const uint64_t stepUs = MicrosSince(start);
-  decodeUs_ += stepUs;
-  steps_++;
+  counters_.decodeUs += stepUs;
+  counters_.steps++;
   if (rc != 0) {
     if (abort_) return;  // Stop(): the loop fails what runs with CLOSED
     const std::string why = TakeRecentErrors();
@@ -698,13 +697,13 @@ void Engine::Step(llama_batch& batch) {
     if (slot->stepPrompt) {
       slot->pos += static_cast<llama_pos>(slot->stepPrompt);
       slot->pendingDone += slot->stepPrompt;
-      promptTokens_ += slot->stepPrompt;
+      counters_.promptTokens += slot->stepPrompt;
     }
   }
   const auto sampleStart = Clock::now();
   SampleRows();
   const uint64_t sampleUs = MicrosSince(sampleStart);
-  sampleUs_ += sampleUs;
+  counters_.sampleUs += sampleUs;
   if (trace_) {
     int32_t promptRows = 0, draftRows = 0;
     uint64_t grammarFull = 0;  // rows whose grammar went over the whole vocabulary this step
@@ -728,7 +727,7 @@ void Engine::Step(llama_batch& batch) {
 // doubles while the model confirms every row, so a draft the model disagrees with costs a few rows.
 size_t Engine::DraftRows(Slot& slot, size_t room) const {
   const GenerateRequest& req = *slot.request;
-  if (!slot.drafting || slot.next == LLAMA_TOKEN_NULL) return 0;
+  if (!slot.drafting || !slot.Generating()) return 0;
   const size_t generated = static_cast<size_t>(slot.output.generatedTokens);
   const size_t maxTokens = static_cast<size_t>(req.sampling.maxTokens);
   if (generated >= req.draft.size() || generated + 1 >= maxTokens) return 0;
@@ -763,10 +762,10 @@ void Engine::SampleRows() {
 // Hands a slot's sampled tokens to its reply, in order, until it finishes; drops the KV cells of
 // draft rows the model did not confirm.
 void Engine::TakeSampled(Slot& slot) {
-  if (slot.next != LLAMA_TOKEN_NULL) {
+  if (slot.Generating()) {
     const size_t confirmed = slot.sampled.size() - 1;  // draft rows whose input token the model chose
-    draftTokens_ += slot.stepDraft;
-    draftAccepted_ += confirmed;
+    counters_.draftTokens += slot.stepDraft;
+    counters_.draftAccepted += confirmed;
     slot.pos += 1 + static_cast<llama_pos>(confirmed);
     if (confirmed < slot.stepDraft) llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, slot.pos, -1);
     if (slot.stepDraft > 0 && confirmed == slot.stepDraft) slot.draftChunk = std::min(2 * slot.draftChunk, kMaxDraftChunk);
@@ -800,18 +799,19 @@ void Engine::TakeSampled(Slot& slot) {
     AppendPiece(vocab_, token, slot.output.text);
     slot.output.tokens.push_back(token);
     slot.output.generatedTokens++;
-    generatedTokens_++;
+    counters_.generatedTokens++;
     if (slot.output.generatedTokens >= sp.maxTokens) {
       Finish(slot, "length");
       return;
     }
     slot.next = token;
+    slot.phase = Slot::Phase::kGenerating;
   }
 }
 
 void Engine::Finish(Slot& slot, const char* reason) {
   slot.output.finishReason = reason;
-  completed_++;
+  counters_.completed++;
   Completion done{slot.request->id, true, "", "", std::move(slot.output)};
   FreeSlot(slot);
   sink_(std::move(done));
@@ -819,7 +819,7 @@ void Engine::Finish(Slot& slot, const char* reason) {
 
 void Engine::Fail(Slot& slot, const std::string& code, const std::string& message) {
   const uint64_t id = slot.request->id;
-  failed_++;
+  counters_.failed++;
   FreeSlot(slot);
   sink_(Completion{id, false, code, message, {}});
 }
@@ -828,14 +828,8 @@ void Engine::Fail(Slot& slot, const std::string& code, const std::string& messag
 void Engine::FreeSlot(Slot& slot) {
   llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
   prefixes_.Release(slot.prefix);
-  slot.prefix.reset();
-  slot.request.reset();
-  slot.sampler.reset();
-  slot.pending.clear();
-  slot.reserved = 0;
-  slot.next = LLAMA_TOKEN_NULL;
-  slot.outputIndex = -1;
-  slot.stepPrompt = 0;
+  kv_.Release(slot.reserved);
+  slot.Reset();
   PublishCounts();
 }
 

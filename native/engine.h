@@ -21,6 +21,7 @@
 #include "llama.h"
 #include "mtmd.h"
 #include "failpoints.h"
+#include "kv_budget.h"
 #include "prefix_cache.h"
 #include "shared_text.h"
 #include "sampling.h"
@@ -92,6 +93,20 @@ struct EngineStats {
   uint32_t active = 0, queued = 0;
 };
 
+// The engine's running totals, in one place: written by the loop thread (and Submit() after
+// Stop()), read by Stats() from any thread.
+struct EngineCounters {
+  std::atomic<uint64_t> steps{0}, generatedTokens{0}, promptTokens{0}, prefixTokens{0}, prefixSharedTokens{0};
+  std::atomic<uint64_t> prefixHits{0}, prefixMisses{0}, completed{0}, failed{0};
+  std::atomic<uint64_t> prefixEvalUs{0}, imageEncodeUs{0}, decodeUs{0}, sampleUs{0};
+  std::atomic<uint64_t> draftTokens{0}, draftAccepted{0};
+  std::atomic<uint32_t> active{0};
+  std::atomic<uint32_t> waiting{0};  // taken from the queue by the loop, not yet admitted
+
+  // The totals as EngineStats (times in milliseconds); `queued` counts only the waiting.
+  EngineStats Snapshot() const;
+};
+
 class Engine {
  public:
   using Sink = std::function<void(Completion&&)>;
@@ -128,7 +143,6 @@ class Engine {
   void AdmitWaiting(std::deque<std::unique_ptr<GenerateRequest>>& waiting);
   bool AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot);
   void TokenizeRequest(GenerateRequest& request, bool needPrefix);
-  bool MakeRoom(int64_t cells);
   std::shared_ptr<PrefixEntry> EvaluatePrefix(GenerateRequest& request);
   int32_t EvaluateTextBeforeImage(const mtmd_input_chunk* chunk, llama_seq_id seq, llama_pos* nPast, int64_t* sharedTokens);
   void Step(llama_batch& batch);
@@ -143,7 +157,6 @@ class Engine {
   void Fail(Slot& slot, const std::string& code, const std::string& message);
   void FreeSlot(Slot& slot);
   void Reject(const GenerateRequest& request, const std::string& code, const std::string& message);
-  int64_t CellsReserved() const;
   void PublishCounts();
   int32_t ActiveCount() const;
   void ApplyLoras(const std::vector<float>& scales);
@@ -153,10 +166,10 @@ class Engine {
   const llama_vocab* vocab_;
   EngineConfig config_;
   Sink sink_;
-  int64_t cellBudget_;
   uint64_t admissions_ = 0;  // admission order, to find the newest request in a step
   GrammarCache grammars_;
   PrefixCache prefixes_;
+  KvBudget kv_;  // after prefixes_: it budgets their cells too
   SharedText sharedText_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::deque<std::unique_ptr<GenerateRequest>> waiting_;  // loop thread only: taken from queue_, not yet admitted
@@ -172,14 +185,10 @@ class Engine {
   std::thread thread_;
   Failpoints failpoints_;
 
-  std::atomic<uint64_t> steps_{0}, generatedTokens_{0}, promptTokens_{0}, prefixTokens_{0}, prefixSharedTokens_{0};
-  std::atomic<uint64_t> prefixHits_{0}, prefixMisses_{0}, completed_{0}, failed_{0};
-  std::atomic<uint64_t> prefixEvalUs_{0}, imageEncodeUs_{0}, decodeUs_{0};
-  std::atomic<uint64_t> sampleUs_{0}, draftTokens_{0}, draftAccepted_{0};
+  EngineCounters counters_;
   std::unique_ptr<WorkerPool> samplers_;  // the loop thread plus samplingThreads - 1
   std::chrono::steady_clock::time_point born_ = std::chrono::steady_clock::now();  // trace timestamps
   FILE* trace_ = nullptr;  // SRF_TRACE: one JSON line per prefix and per decode step, for profiling
-  std::atomic<uint32_t> activeCount_{0}, waitingCount_{0};
 };
 
 }  // namespace srf
