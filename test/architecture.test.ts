@@ -118,3 +118,18 @@ t.test('no file of lib/ is over 600 lines', async (t) => {
   }
   t.same(long, [], 'files to split into named parts');
 });
+
+// The native engine knows nothing of Node: N-API lives in the JS-facing objects and their helpers
+// only, so the batching loop, the KV budget, the loader and the caches can be read (and tested,
+// and used) without it.
+const NAPI_FILES = ['addon.cpp', 'addon_data.h', 'embedder.cpp', 'embedder.h', 'errors.cpp', 'errors.h', 'promise_worker.h', 'vision_model.cpp', 'vision_model.h'];
+
+t.test('only the N-API objects of native/ touch N-API', async (t) => {
+  const native = join(ROOT, 'native');
+  const offenders: string[] = [];
+  for (const name of await readdir(native)) {
+    if (NAPI_FILES.includes(name) || !/\.(cpp|h)$/.test(name)) continue;
+    if (/#include <napi\.h>|Napi::|napi_/.test(await readFile(join(native, name), 'utf8'))) offenders.push(name);
+  }
+  t.same(offenders, [], 'native files using N-API outside the JS-facing objects');
+});
