@@ -60,4 +60,12 @@ t.test('prebuilt with the CUDA package on a machine where its CUDA library canno
   t.same(told.backends, ['CPU']);
   t.match(told.backendWarning, /CUDA backend of the prebuilt llama\.cpp did not load, running on the CPU: .*lib(cudart|cublas|cuda)\.so/, 'and says which library is missing');
   t.equal(info.backendWarning, '', 'without a driver nothing is said');
+  // And a run says it too, before it spends hours on the CPU.
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const out = await mkdtemp(join(tmpdir(), 'srf-cuda-warning-'));
+  t.teardown(() => rm(out, { recursive: true, force: true }));
+  const run = await spawnCli(['run', '--demo', '--out', join(out, 'demo')], { env: { SRF_ASSUME_NVIDIA_DRIVER: '1' } }).output;
+  t.equal(run.code, 0, run.stderr);
+  t.match(run.stderr, /srf-native: warning: the CUDA backend of the prebuilt llama\.cpp did not load, running on the CPU: .*lib(cudart|cublas|cuda)\.so/, 'the run warns');
 });
