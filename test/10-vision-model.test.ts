@@ -5,6 +5,7 @@ import { VisionModel } from '../lib/index.js';
 import type { OpenVisionModelOptions } from '../lib/index.js';
 import { QA_REPLY_GRAMMAR } from '../lib/srf/prompts.js';
 import { makeWorld } from './helpers/fixtures.js';
+import { emptyEngineStats } from '../lib/engine/native.js';
 
 const world = await makeWorld(4);
 const KV_LAYOUTS = ['unified', 'per-sequence'] as const;
@@ -48,6 +49,9 @@ t.test(`kvLayout ${kvLayout}`, async (t) => {
     t.equal(stats.prefixMisses, world.images.length, 'each image prefix is evaluated once');
     t.equal(stats.prefixHits, 2 * pairs.length, 'follow-up calls reuse the prefix');
     t.ok(stats.steps < stats.generatedTokens, 'sequences were decoded together');
+    // The engine's counters (native/engine.h EngineCounters, given by vision_model.cpp's stats())
+    // and the TS list that sums replicas' (lib/engine/native.ts) are the same fields.
+    t.same(Object.keys(stats).sort(), Object.keys(emptyEngineStats()).sort(), 'the native stats are the TS fields, no more, no fewer');
   });
 
   t.test('a shared prefix gives the same tokens as a separate prefill', async (t) => {
