@@ -6,7 +6,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ARMS, ARM_LABELS, armStatistics, type Arm, type LoopResults } from './loop.js';
+import { ARM_LABELS, armStatistics, armsOf, type Arm, type LoopResults, type PoolFigures } from './loop.js';
 import { unanswerableTable } from './filter-bench.js';
 import { table, writeSection } from './markdown.js';
 import { percent } from './stats.js';
@@ -14,28 +14,42 @@ import { percent } from './stats.js';
 const points = (x: { value: number; low: number; high: number }) => ({ gain: round(100 * x.value), lo: round(100 * x.low), hi: round(100 * x.high) });
 const round = (x: number) => Math.round(x * 100) / 100;
 
+const poolClaims = (images: number, p: PoolFigures) => ({
+  images,
+  all: { acc: round(100 * p.all.accuracy), lo: round(100 * p.all.low), hi: round(100 * p.all.high) },
+  kept: { acc: round(100 * p.keptAccuracy.accuracy), lo: round(100 * p.keptAccuracy.low), hi: round(100 * p.keptAccuracy.high) },
+  expectedRandom: round(100 * p.expectedRandom),
+});
+
+const accuracyClaim = (x: { value: number; low: number; high: number }) => ({ acc: round(100 * x.value), lo: round(100 * x.low), hi: round(100 * x.high) });
+
 export function loopClaims(r: LoopResults): Record<string, unknown> {
   const vs = (b: Arm) => points(armStatistics(r.models, 'kept', b));
   const seeds = new Set(r.models.map((m) => m.seed)).size;
+  const round1Arms = armsOf(r).filter((arm) => arm !== 'round2');
   return {
-    pool: {
-      images: r.options.poolImages,
-      all: { acc: round(100 * r.pool.all.accuracy), lo: round(100 * r.pool.all.low), hi: round(100 * r.pool.all.high) },
-      kept: { acc: round(100 * r.pool.keptAccuracy.accuracy), lo: round(100 * r.pool.keptAccuracy.low), hi: round(100 * r.pool.keptAccuracy.high) },
-      expectedRandom: round(100 * r.pool.expectedRandom),
-    },
+    pool: poolClaims(r.options.poolImages, r.pool),
     round1: {
       seeds,
       questions: r.questions,
-      arms: Object.fromEntries(ARMS.map((arm) => {
-        const a = armStatistics(r.models, arm, null);
-        return [arm, { acc: round(100 * a.value), lo: round(100 * a.low), hi: round(100 * a.high) }];
-      })),
+      arms: Object.fromEntries(round1Arms.map((arm) => [arm, accuracyClaim(armStatistics(r.models, arm, null))])),
       vsOriginalOnly: vs('lOnly'),
       vsRandom: vs('random'),
       vsAll: vs('all'),
       ceiling: points(armStatistics(r.models, 'ceiling', 'lOnly')),
     },
+    ...(r.round2
+      ? {
+          round2: {
+            seeds: new Set(r.models.filter((m) => m.arm === 'round2').map((m) => m.seed)).size,
+            pool: poolClaims(r.options.poolImages, r.round2.pool),
+            generatorVqa: round(100 * share(r.round2.generator.right)),
+            model: accuracyClaim(armStatistics(r.models, 'round2', null)),
+            vsRound1: points(armStatistics(r.models, 'round2', 'kept')),
+            vsOriginalOnly: points(armStatistics(r.models, 'round2', 'lOnly')),
+          },
+        }
+      : {}),
   };
 }
 
@@ -66,8 +80,16 @@ export function loopMarkdown(r: LoopResults): string {
     '',
     table(
       ['arm', 'synthetic records', 'VQA accuracy', 'L + kept minus this arm'],
-      ARMS.map((arm) => [ARM_LABELS[arm], String(r.synthetic[arm]), fmt(armStatistics(r.models, arm, null)), arm === 'kept' ? '' : fmt(armStatistics(r.models, 'kept', arm), true)]),
+      armsOf(r).map((arm) => [ARM_LABELS[arm], String(r.synthetic[arm] ?? ''), fmt(armStatistics(r.models, arm, null)), arm === 'kept' ? '' : fmt(armStatistics(r.models, 'kept', arm), true)]),
     ),
+    ...(r.round2
+      ? [
+          '',
+          `Round 2: its generator (the checkpoint trained on step 1 of the method on round 1's data) answers ${percent(share(r.round2.generator.right))} % of the VQA questions; ` +
+            `on U2 (${r.round2.pool.scored} other held-out images) all its triplets are right ${percent(r.round2.pool.all.accuracy)} %, the kept ${percent(r.round2.pool.keptAccuracy.accuracy)} % (${r.round2.pool.kept}), ` +
+            `a random draw of the kept count per type ${percent(r.round2.pool.expectedRandom)} %. Round 2's model minus round 1's: ${fmt(armStatistics(r.models, 'round2', 'kept'), true)}; minus L only: ${fmt(armStatistics(r.models, 'round2', 'lOnly'), true)}.`,
+        ]
+      : []),
     '',
     `Per question family (VQA accuracy, mean over the ${seeds} seeds; questions per family in brackets):`,
     '',
@@ -84,14 +106,14 @@ function share(right: readonly boolean[]): number {
 function familyTable(r: LoopResults): string {
   const rows = r.families.map((family) => {
     const items = r.itemFamilies.flatMap((f, i) => (f === family ? [i] : []));
-    const byArm = ARMS.map((arm) => {
+    const byArm = armsOf(r).map((arm) => {
       const models = r.models.filter((m) => m.arm === arm);
       const mean = models.reduce((sum, m) => sum + share(items.map((i) => m.right[i] ?? false)), 0) / Math.max(1, models.length);
       return percent(mean);
     });
     return [`${family} (${items.length})`, percent(share(items.map((i) => r.generator.right[i] ?? false))), ...byArm];
   });
-  return table(['family', 'generator', ...ARMS.map((arm) => ARM_LABELS[arm])], rows);
+  return table(['family', 'generator', ...armsOf(r).map((arm) => ARM_LABELS[arm])], rows);
 }
 
 /** Writes `loop-results-<design>.json` in `dir`, the design's claims and its QUALITY.md section. */

@@ -17,7 +17,11 @@
  *     each, the same step budget, early stopping on the validation split;
  *  5. every model on the held-out VQA test (one question of every family on VQA images), greedy,
  *     through the engine, graded by the oracle; accuracies and gains with intervals over training
- *     seeds and questions (hierarchical bootstrap).
+ *     seeds and questions (hierarchical bootstrap);
+ *  6. with ROUNDS 2, the loop again: round 2's generator is the checkpoint trained on step 1 of the
+ *     method on round 1's data (L + kept), with as many passes as round 0's had; it runs on U2 (as
+ *     many other held-out images) with --merge-with round 1's data, and round 2's model is retrained
+ *     from the checkpoint on L + kept + kept2, SEEDS seeds, as the other arms.
  */
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -54,11 +58,13 @@ export interface LoopOptions {
   /** Passes over an arm's data at the least (0: `steps` for every arm): more data then gets more steps. */
   epochs: number;
   seeds: number;
+  /** 2: round 2 after round 1 (step 6). */
+  rounds: number;
   log: (message: string) => void;
 }
 
-export const LOOP_DEFAULTS = { stage1Images: 5000, stage1Steps: 800, labelledImages: 1000, validationImages: 200, poolImages: 10000, vqaImages: 500, steps: 400, generatorSteps: 400, epochs: 0, seeds: 3 } as const;
-export const LOOP_QUICK = { stage1Images: 500, stage1Steps: 60, labelledImages: 100, validationImages: 40, poolImages: 200, vqaImages: 20, steps: 40, generatorSteps: 40, epochs: 0, seeds: 1 } as const;
+export const LOOP_DEFAULTS = { stage1Images: 5000, stage1Steps: 800, labelledImages: 1000, validationImages: 200, poolImages: 10000, vqaImages: 500, steps: 400, generatorSteps: 400, epochs: 0, seeds: 3, rounds: 1 } as const;
+export const LOOP_QUICK = { stage1Images: 500, stage1Steps: 60, labelledImages: 100, validationImages: 40, poolImages: 200, vqaImages: 20, steps: 40, generatorSteps: 40, epochs: 0, seeds: 1, rounds: 1 } as const;
 
 /** train_full.py's batch. */
 const BATCH = 32;
@@ -67,14 +73,21 @@ const BATCH = 32;
 const LOOP_SEEDS = { stage1: 0, labelled: 40_000, validation: 45_000 } as const;
 
 export const ARMS = ['lOnly', 'kept', 'random', 'all', 'ceiling'] as const;
-export type Arm = (typeof ARMS)[number];
+/** Round 1's arms, and round 2's model (step 6). */
+export type Arm = (typeof ARMS)[number] | 'round2';
 export const ARM_LABELS: Record<Arm, string> = {
   lOnly: 'L only (round 0\'s base)',
   kept: 'L + kept (round 1)',
   random: 'L + random, as many per type as kept',
   all: 'L + all synthetic',
   ceiling: 'ceiling: L + U with the oracle\'s answers',
+  round2: 'round 2: L + kept + kept2 (U2, round 2\'s generator)',
 };
+
+/** The arms a results file has models of, in table order. */
+export function armsOf(r: Pick<LoopResults, 'models'>): Arm[] {
+  return [...ARMS, 'round2' as const].filter((arm) => r.models.some((m) => m.arm === arm));
+}
 
 const exists = (file: string) => access(file).then(() => true, () => false);
 
@@ -107,19 +120,23 @@ export interface ArmModel {
   right: boolean[];
 }
 
+export interface PoolFigures {
+  scored: number;
+  kept: number;
+  all: { accuracy: number; low: number; high: number };
+  keptAccuracy: { accuracy: number; low: number; high: number };
+  expectedRandom: number;
+  /** Unanswerable triplets by reason, among all and among the kept (absent from runs before it was counted). */
+  unanswerable?: { all: Record<UnanswerableReason, number>; kept: Record<UnanswerableReason, number> };
+}
+
 export interface LoopResults {
   options: Omit<LoopOptions, 'log' | 'work'>;
   generator: { right: boolean[] };
-  pool: {
-    scored: number;
-    kept: number;
-    all: { accuracy: number; low: number; high: number };
-    keptAccuracy: { accuracy: number; low: number; high: number };
-    expectedRandom: number;
-    /** Unanswerable triplets by reason, among all and among the kept (absent from runs before it was counted). */
-    unanswerable?: { all: Record<UnanswerableReason, number>; kept: Record<UnanswerableReason, number> };
-  };
-  synthetic: Record<Arm, number>;
+  /** Step 6: round 2's generator on the VQA test and its triplets on U2. */
+  round2?: { generator: { right: boolean[] }; pool: PoolFigures };
+  pool: PoolFigures;
+  synthetic: Partial<Record<Arm, number>>;
   questions: number;
   families: string[];
   itemFamilies: string[];
@@ -216,17 +233,11 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     await randomizeScores(run, w('run-random'), 5);
     await runCli(['select', '--in', w('run-random'), '--keep-top', '0.2', '--no-report'], log);
   }
-  const { triplets, census } = await gradeRun(run);
-  const keptIds = new Set(triplets.filter((t) => t.kept).map((t) => t.id));
-  const allAcc = accuracyOf('all', triplets, null).overall;
-  const keptAcc = accuracyOf('kept', triplets, keptIds).overall;
-  const unanswerable = { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, keptIds) };
-  const pool = { scored: census.scored, kept: keptIds.size, all: allAcc, keptAccuracy: keptAcc, expectedRandom: expectedRandomAccuracy(triplets, keptIds), unanswerable };
-  log(`   U: ${pool.scored} scored, all ${(100 * allAcc.accuracy).toFixed(1)} %, kept ${(100 * keptAcc.accuracy).toFixed(1)} %, expected random ${(100 * pool.expectedRandom).toFixed(1)} %`);
+  const pool = await poolFigures(run);
+  log(`   U: ${pool.scored} scored, all ${(100 * pool.all.accuracy).toFixed(1)} %, kept ${(100 * pool.keptAccuracy.accuracy).toFixed(1)} %, expected random ${(100 * pool.expectedRandom).toFixed(1)} %`);
 
   log('4. the arms\' data');
-  const manifest = JSON.parse(await readFile(path.join(run, MANIFEST_FILE), 'utf8')) as { outputs: { mergedImageRoot?: string } };
-  const mergedRoot = manifest.outputs.mergedImageRoot ?? work;
+  const mergedRoot = await mergedImageRoot(run, work);
   const allMerged = JSON.parse(await readFile(w('run-all', 'train.merged.llava.json'), 'utf8')) as LlavaRecord[];
   const labelledTurns = labelled.records.reduce((s, r) => s + turnsOf(r), 0);
   const allSynthetic = allMerged.reduce((s, r) => s + turnsOf(r), 0) - labelledTurns;
@@ -242,18 +253,16 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     }
     await writeFile(ceilingFile, JSON.stringify([...absolute(labelled.records, labelled.imageFolder), ...absolute(picked, oracle.imageFolder)]) + '\n');
   }
-  const sets: Record<Arm, { data: string; root: string }> = {
+  const sets: Record<(typeof ARMS)[number], { data: string; root: string }> = {
     lOnly: { data: labelled.data, root: labelled.imageFolder },
     kept: { data: path.join(run, 'train.merged.llava.json'), root: mergedRoot },
     random: { data: w('run-random', 'train.merged.llava.json'), root: mergedRoot },
     all: { data: w('run-all', 'train.merged.llava.json'), root: mergedRoot },
     ceiling: { data: ceilingFile, root: '/' },
   };
-  const synthetic = {} as Record<Arm, number>;
-  for (const arm of ARMS) {
-    const records = JSON.parse(await readFile(sets[arm].data, 'utf8')) as LlavaRecord[];
-    synthetic[arm] = records.reduce((s, r) => s + turnsOf(r), 0) - labelledTurns;
-  }
+  const syntheticTurns = async (data: string) => (JSON.parse(await readFile(data, 'utf8')) as LlavaRecord[]).reduce((s, r) => s + turnsOf(r), 0) - labelledTurns;
+  const synthetic: Partial<Record<Arm, number>> = {};
+  for (const arm of ARMS) synthetic[arm] = await syntheticTurns(sets[arm].data);
 
   log(`5. the held-out VQA test on ${options.vqaImages} images`);
   const items = await buildVqaSet(w('vqa-images'), options.vqaImages);
@@ -269,21 +278,47 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
   const generatorRight = await answered('generator', generator);
 
   const models: ArmModel[] = [];
+  /** One arm's model of one seed: retrained from the checkpoint on IQ->A, every arm the same way. */
+  const armModel = async (arm: Arm, set: { data: string; root: string }, seed: number): Promise<ArmModel> => {
+    log(`   ${ARM_LABELS[arm]}, seed ${seed}`);
+    const data = await prepare(arm, set.data, set.root, '0,0,1');
+    const steps = Math.max(options.steps, Math.ceil((options.epochs * (await lineCount(path.join(data, 'train.jsonl')))) / BATCH));
+    const t = await train(`${arm}-${seed}`, data, ['--init', checkpoint, '--val', valIqa, '--steps', String(steps), '--seed', String(seed)]);
+    const files = await exported(`${arm}-${seed}`, t.dir);
+    return { arm, seed, records: t.records, bestStep: t.bestStep, right: await answered(`${arm}-${seed}`, files) };
+  };
   // Seed-major order: after one seed every arm has a model, so a cut run still compares all arms.
   for (let seed = 0; seed < options.seeds; seed++) {
-    for (const arm of ARMS) {
-      log(`   ${ARM_LABELS[arm]}, seed ${seed}`);
-      const data = await prepare(arm, sets[arm].data, sets[arm].root, '0,0,1');
-      const steps = Math.max(options.steps, Math.ceil((options.epochs * (await lineCount(path.join(data, 'train.jsonl')))) / BATCH));
-      const t = await train(`${arm}-${seed}`, data, ['--init', checkpoint, '--val', valIqa, '--steps', String(steps), '--seed', String(seed)]);
-      const files = await exported(`${arm}-${seed}`, t.dir);
-      models.push({ arm, seed, records: t.records, bestStep: t.bestStep, right: await answered(`${arm}-${seed}`, files) });
+    for (const arm of ARMS) models.push(await armModel(arm, sets[arm], seed));
+  }
+
+  let round2: LoopResults['round2'];
+  if (options.rounds >= 2) {
+    log(`6. round 2: the generator retrained on step 1 of the method on round 1's data, srf-native run on U2 = ${options.poolImages} other held-out images`);
+    const gen2Data = await prepare('generator-r2', sets.kept.data, sets.kept.root, null);
+    // As many passes over its data as round 0's generator had over L.
+    const gen2Steps = Math.ceil((options.generatorSteps * (await lineCount(path.join(gen2Data, 'train.jsonl')))) / (await lineCount(path.join(genData, 'train.jsonl'))));
+    const generator2 = await exported('generator-r2', (await train('generator-r2', gen2Data, ['--init', checkpoint, '--val', valTasks, '--steps', String(gen2Steps), '--seed', '0'])).dir);
+    const pool2Images = w('pool2-images');
+    const pool2First = QUALITY_SEEDS.synthetic + options.poolImages;
+    if (!(await exists(path.join(pool2Images, `world-${String(pool2First + options.poolImages - 1).padStart(6, '0')}.png`)))) {
+      await writeHeldOutImages(pool2Images, pool2First, options.poolImages);
     }
+    const run2 = w('run-kept-r2');
+    await runCli(['run', '--model', generator2.model, '--mmproj', generator2.mmproj, '--embedder', base.embedder, '--images', pool2Images, '--out', run2,
+      '--merge-with', sets.kept.data, '--merge-image-folder', sets.kept.root, '--round', '2'], log);
+    const pool2 = await poolFigures(run2);
+    log(`   U2: ${pool2.scored} scored, all ${(100 * pool2.all.accuracy).toFixed(1)} %, kept ${(100 * pool2.keptAccuracy.accuracy).toFixed(1)} %, expected random ${(100 * pool2.expectedRandom).toFixed(1)} %`);
+    round2 = { generator: { right: await answered('generator-r2', generator2) }, pool: pool2 };
+    const set2 = { data: path.join(run2, 'train.merged.llava.json'), root: await mergedImageRoot(run2, work) };
+    synthetic.round2 = await syntheticTurns(set2.data);
+    for (let seed = 0; seed < options.seeds; seed++) models.push(await armModel('round2', set2, seed));
   }
   const { log: _log, work: _work, ...rest } = options;
   return {
     options: rest,
     generator: { right: generatorRight },
+    ...(round2 ? { round2 } : {}),
     pool,
     synthetic,
     questions: items.length,
@@ -292,6 +327,26 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     models,
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/** A run's triplets graded: all, kept, and a random draw of the kept count per type as its expected value. */
+async function poolFigures(run: string): Promise<PoolFigures> {
+  const { triplets, census } = await gradeRun(run);
+  const keptIds = new Set(triplets.filter((t) => t.kept).map((t) => t.id));
+  return {
+    scored: census.scored,
+    kept: keptIds.size,
+    all: accuracyOf('all', triplets, null).overall,
+    keptAccuracy: accuracyOf('kept', triplets, keptIds).overall,
+    expectedRandom: expectedRandomAccuracy(triplets, keptIds),
+    unanswerable: { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, keptIds) },
+  };
+}
+
+/** The folder a run's train.merged.llava.json paths are relative to. */
+async function mergedImageRoot(run: string, fallback: string): Promise<string> {
+  const manifest = JSON.parse(await readFile(path.join(run, MANIFEST_FILE), 'utf8')) as { outputs: { mergedImageRoot?: string } };
+  return manifest.outputs.mergedImageRoot ?? fallback;
 }
 
 /**

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { packageRoot } from '../../lib/engine/native.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
 import { runFilterBench, writeFilterClaims, writeFilterResults } from './filter-bench.js';
-import { ARMS, LOOP_DEFAULTS, LOOP_QUICK, armStatistics, runLoop, type LoopResults } from './loop.js';
+import { LOOP_DEFAULTS, LOOP_QUICK, armStatistics, armsOf, runLoop, type LoopResults } from './loop.js';
 import { writeLoopResults } from './loop-report.js';
 import { ROUND1_DEFAULTS, runRound1, writeRound1Results } from './round1.js';
 
@@ -41,7 +41,7 @@ if (process.argv[2] === 'loop') {
   const results = await runLoop({ work, log, ...o });
   await writeFile(path.join(work, 'loop-results.json'), JSON.stringify(results) + '\n');
   if (!quick) await writeLoopResults(results, here, path.join(here, 'claims.json'), quality);
-  for (const arm of ARMS) console.log(`${arm}: ${(100 * armStatistics(results.models, arm, null).value).toFixed(1)} %`);
+  for (const arm of armsOf(results)) console.log(`${arm}: ${(100 * armStatistics(results.models, arm, null).value).toFixed(1)} %`);
 } else if (process.argv[2] === 'loop-report') {
   // A finished design's section and claims again from its results file (after the report's code changed).
   const results = JSON.parse(await readFile(path.resolve(process.argv[3] ?? ''), 'utf8')) as LoopResults;
@@ -69,4 +69,4 @@ if (process.argv[2] === 'loop') {
   const [all, kept] = results.main;
   console.log(`all ${(100 * all!.overall.accuracy).toFixed(1)} %, kept ${(100 * kept!.overall.accuracy).toFixed(1)} % (${results.census.scored} triplets)`);
 }
-console.error(`bench/QUALITY.md written (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+if (!(process.argv[2] === 'loop' && process.argv.includes('--quick'))) console.error(`bench/QUALITY.md written (${((Date.now() - started) / 1000).toFixed(0)} s)`);
