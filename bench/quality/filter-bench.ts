@@ -4,10 +4,11 @@
  * selections and ablations of filter.ts, and bench/QUALITY.md's filter section.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DATA_TYPES } from '../../lib/srf/data-types.js';
 import { packageRoot } from '../../lib/engine/native.js';
+import { JOURNAL_FILE } from '../../lib/outputs/journal.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
 import type { UnanswerableReason } from '../../lib/world/oracle.js';
 import {
@@ -47,6 +48,8 @@ export interface FilterResults {
   firstSeed: number;
   census: RunCensus;
   runSeconds: number;
+  /** The run went on from an earlier run's journal in the work folder (runSeconds is then not its time). */
+  resumed?: boolean;
   main: SelectionAccuracy[];
   /** A random draw of the kept count per type, in expectation (the control; `main`'s random row is one draw). */
   expectedRandom: number;
@@ -91,6 +94,8 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   log(`writing ${options.images} held-out world images (seeds ${QUALITY_SEEDS.filter}..) to ${imageDir}`);
   await writeHeldOutImages(imageDir, QUALITY_SEEDS.filter, options.images);
   const args = ['run', '--model', models.model, '--mmproj', models.mmproj, '--embedder', models.embedder, '--images', imageDir, '--out', out];
+  // A run that resumes a finished journal takes no time worth quoting.
+  const resumed = await access(path.join(out, JOURNAL_FILE)).then(() => true, () => false);
   const started = Date.now();
   await runCli(args, log);
   const runSeconds = (Date.now() - started) / 1000;
@@ -131,7 +136,7 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   const oddsRatio = keptOddsRatio(triplets, kept);
   const unanswerable = { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, kept) };
   const families = familyAccuracies(triplets, kept);
-  return { images: options.images, firstSeed: QUALITY_SEEDS.filter, census, runSeconds, main, expectedRandom, oddsRatio, ablations, sweep, verdicts, unanswerable, families, objectCheck, examples, command };
+  return { images: options.images, firstSeed: QUALITY_SEEDS.filter, census, runSeconds, resumed, main, expectedRandom, oddsRatio, ablations, sweep, verdicts, unanswerable, families, objectCheck, examples, command };
 }
 
 /** A few of each kind (kept right, kept wrong, dropped right, dropped wrong), so a reader sees what the numbers count. */
@@ -164,7 +169,7 @@ export function filterMarkdown(r: FilterResults, command: string): string {
       `the world embedder for cosines and BERTScore, top 20 % per data type) on ${r.images} held-out world images ` +
       `(scene seeds ${r.firstSeed}..${r.firstSeed + r.images - 1}, never seen in training; the pipeline gets only the PNGs). ` +
       `${r.census.scored} triplets scored, ${r.census.rejected} replies rejected by the parser, ${r.census.errors} errors; ` +
-      `the run took ${r.runSeconds.toFixed(0)} s. Every scored triplet is graded by the oracle: right when its question is one the ` +
+      `${r.resumed ? 'the run resumed an earlier one in its work folder' : `the run took ${r.runSeconds.toFixed(0)} s`}. Every scored triplet is graded by the oracle: right when its question is one the ` +
       `oracle can answer on that image and its answer is the oracle's (exact after normalising for short answers, yes/no and ` +
       `letters; box IoU >= 0.5 for REC; word for word after normalising for free text, whose world answers are templated). ` +
       `A question the oracle cannot answer (about an object the image does not have, say) is wrong (${r.verdicts.unanswerable ?? 0} of ${r.census.scored}; by cause below). ` +
