@@ -24,9 +24,11 @@ import {
   selectGlobal,
   selectRandomLike,
   unanswerableCounts,
+  unanswerableTotal,
   type GradedTriplet,
   type RunCensus,
   type SelectionAccuracy,
+  type UnanswerableCounts,
 } from './filter.js';
 import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
 import { failingObjectCheck } from './object-check.js';
@@ -57,8 +59,7 @@ export interface FilterResults {
   ablations: SelectionAccuracy[];
   sweep: Array<SelectionAccuracy & { keepTop: number; kept: number }>;
   verdicts: Record<string, number>;
-  /** Unanswerable triplets by reason, among all and among the kept. */
-  unanswerable: { all: Record<UnanswerableReason, number>; kept: Record<UnanswerableReason, number> };
+  unanswerable: UnanswerableCounts;
   families: ReturnType<typeof familyAccuracies>;
   /** The object check (beyond the paper): questions it asked about, triplets failing it, what the kept set then holds. */
   objectCheck: { checked: number; failed: number; failedRight: number; unanswerableKept: Record<UnanswerableReason, number>; kept: number };
@@ -211,12 +212,11 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   lines.push(table(['selection', 'accuracy of the kept set', 'gain over all'], r.ablations.map((a) => [a.name, formatAccuracy(a.overall), gainText(a)])));
   lines.push('');
   const c = r.objectCheck;
-  const unanswerableKept = UNANSWERABLE_REASONS.reduce((sum, reason) => sum + c.unanswerableKept[reason], 0);
   lines.push(
     `The object check (issue 19's item 5, not the paper's method; bench/quality/object-check.ts): for the ${c.checked} questions that name an object ` +
       `("the red circle at the top"), the generator is asked how many objects of that colour and shape there are; a triplet fails when it counts none, ` +
       `or two or more for a reference that names only colour and shape, and is then not kept. ${c.failed} triplets failed (${c.failedRight} of them right). ` +
-      `The kept set then holds ${unanswerableKept} unanswerable triplets of ${c.kept} (${c.unanswerableKept.absent} about an absent object, ${c.unanswerableKept.ambiguous} ambiguous).`,
+      `The kept set then holds ${unanswerableTotal(c.unanswerableKept)} unanswerable triplets of ${c.kept} (${c.unanswerableKept.absent} about an absent object, ${c.unanswerableKept.ambiguous} ambiguous).`,
   );
   lines.push('');
   lines.push('Keep fraction (the paper compared 5/20/50/80/100 % and chose 20 %), each by `srf-native select --keep-top F` on the same run (S = 0 is never kept, so 100 % keeps fewer than all):');
@@ -244,11 +244,10 @@ const REASON_TEXT: Record<UnanswerableReason, string> = {
 };
 
 /** Why unanswerable triplets are, among all and among the kept, as counts and shares. */
-export function unanswerableTable(counts: FilterResults['unanswerable'], all: number, kept: number): string {
+export function unanswerableTable(counts: UnanswerableCounts, all: number, kept: number): string {
   const share = (n: number, of: number) => `${n} (${percent(of === 0 ? NaN : n / of)} %)`;
-  const total = (c: Record<UnanswerableReason, number>) => UNANSWERABLE_REASONS.reduce((sum, r) => sum + c[r], 0);
   const rows = UNANSWERABLE_REASONS.map((r) => [REASON_TEXT[r], share(counts.all[r], all), share(counts.kept[r], kept)]);
-  rows.push(['unanswerable, in all', share(total(counts.all), all), share(total(counts.kept), kept)]);
+  rows.push(['unanswerable, in all', share(unanswerableTotal(counts.all), all), share(unanswerableTotal(counts.kept), kept)]);
   return ['Questions the oracle cannot answer, by cause (lib/world/oracle.ts), as a share of the triplets:', '', table(['the question', `all (${all})`, `kept (${kept})`], rows)].join('\n');
 }
 

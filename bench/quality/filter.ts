@@ -176,6 +176,17 @@ export function keptOddsRatio(triplets: readonly GradedTriplet[], kept: Selectio
 /** Why the unanswerable triplets are (lib/world/oracle.ts), in the order the tables show them. */
 export const UNANSWERABLE_REASONS = ['absent', 'ambiguous', 'malformed', 'garbled'] as const satisfies readonly UnanswerableReason[];
 
+/** Unanswerable triplets by reason, among all and among the kept. */
+export interface UnanswerableCounts {
+  all: Record<UnanswerableReason, number>;
+  kept: Record<UnanswerableReason, number>;
+}
+
+/** Unanswerable triplets of every reason together. */
+export function unanswerableTotal(counts: Record<UnanswerableReason, number>): number {
+  return UNANSWERABLE_REASONS.reduce((sum, reason) => sum + counts[reason], 0);
+}
+
 /** How many of a selection's triplets are unanswerable for each reason (all triplets when null). */
 export function unanswerableCounts(triplets: readonly GradedTriplet[], selection: Selection | null): Record<UnanswerableReason, number> {
   const counts = Object.fromEntries(UNANSWERABLE_REASONS.map((r) => [r, 0])) as Record<UnanswerableReason, number>;

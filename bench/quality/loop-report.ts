@@ -14,14 +14,14 @@ import { percent } from './stats.js';
 const points = (x: { value: number; low: number; high: number }) => ({ gain: round(100 * x.value), lo: round(100 * x.low), hi: round(100 * x.high) });
 const round = (x: number) => Math.round(x * 100) / 100;
 
+const accuracyClaim = (x: { value: number; low: number; high: number }) => ({ acc: round(100 * x.value), lo: round(100 * x.low), hi: round(100 * x.high) });
+
 const poolClaims = (images: number, p: PoolFigures) => ({
   images,
-  all: { acc: round(100 * p.all.accuracy), lo: round(100 * p.all.low), hi: round(100 * p.all.high) },
-  kept: { acc: round(100 * p.keptAccuracy.accuracy), lo: round(100 * p.keptAccuracy.low), hi: round(100 * p.keptAccuracy.high) },
+  all: accuracyClaim({ ...p.all, value: p.all.accuracy }),
+  kept: accuracyClaim({ ...p.keptAccuracy, value: p.keptAccuracy.accuracy }),
   expectedRandom: round(100 * p.expectedRandom),
 });
-
-const accuracyClaim = (x: { value: number; low: number; high: number }) => ({ acc: round(100 * x.value), lo: round(100 * x.low), hi: round(100 * x.high) });
 
 export function loopClaims(r: LoopResults): Record<string, unknown> {
   const vs = (b: Arm) => points(armStatistics(r.models, 'kept', b));

@@ -30,13 +30,12 @@ import { MANIFEST_FILE } from '../../lib/outputs/manifest.js';
 import type { LlavaRecord } from '../../lib/srf/llava-data.js';
 import { IMAGE_TOKEN } from '../../lib/engine/llava-prompt.js';
 import { createRandom, shuffled } from '../../lib/srf/random.js';
-import { buildWorldData, writeWorldData, type WorldDataOptions, type WrittenWorldData } from '../../lib/world/dataset.js';
+import { buildWorldData, worldImageFile, writeWorldData, type WorldDataOptions, type WrittenWorldData } from '../../lib/world/dataset.js';
 import { FAMILIES } from '../../lib/world/families.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
-import type { UnanswerableReason } from '../../lib/world/oracle.js';
 import { exportWorldLlava } from '../../training/world/export.js';
 import { runCli } from './filter-bench.js';
-import { accuracyOf, expectedRandomAccuracy, gradeRun, unanswerableCounts } from './filter.js';
+import { accuracyOf, expectedRandomAccuracy, gradeRun, unanswerableCounts, type UnanswerableCounts } from './filter.js';
 import { dumpGgufWeights, readGgufVocab } from './gguf-weights.js';
 import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
 import { python, randomizeScores } from './round1.js';
@@ -126,8 +125,8 @@ export interface PoolFigures {
   all: { accuracy: number; low: number; high: number };
   keptAccuracy: { accuracy: number; low: number; high: number };
   expectedRandom: number;
-  /** Unanswerable triplets by reason, among all and among the kept (absent from runs before it was counted). */
-  unanswerable?: { all: Record<UnanswerableReason, number>; kept: Record<UnanswerableReason, number> };
+  /** Absent from runs before it was counted. */
+  unanswerable?: UnanswerableCounts;
 }
 
 export interface LoopResults {
@@ -218,10 +217,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
   const generator = await exported('generator', generatorTrain.dir);
 
   log(`3. srf-native run with the generator on U = ${options.poolImages} held-out images, --merge-with L`);
-  const poolImages = w('pool-images');
-  if (!(await exists(path.join(poolImages, `world-${String(QUALITY_SEEDS.synthetic + options.poolImages - 1).padStart(6, '0')}.png`)))) {
-    await writeHeldOutImages(poolImages, QUALITY_SEEDS.synthetic, options.poolImages);
-  }
+  const poolImages = await heldOutImagesOnce(w('pool-images'), QUALITY_SEEDS.synthetic, options.poolImages);
   const run = w('run-kept');
   await runCli(['run', '--model', generator.model, '--mmproj', generator.mmproj, '--embedder', base.embedder, '--images', poolImages, '--out', run,
     '--merge-with', labelled.data, '--merge-image-folder', labelled.imageFolder, '--round', '1'], log);
@@ -234,7 +230,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     await runCli(['select', '--in', w('run-random'), '--keep-top', '0.2', '--no-report'], log);
   }
   const pool = await poolFigures(run);
-  log(`   U: ${pool.scored} scored, all ${(100 * pool.all.accuracy).toFixed(1)} %, kept ${(100 * pool.keptAccuracy.accuracy).toFixed(1)} %, expected random ${(100 * pool.expectedRandom).toFixed(1)} %`);
+  log(`   U: ${poolLine(pool)}`);
 
   log('4. the arms\' data');
   const mergedRoot = await mergedImageRoot(run, work);
@@ -299,16 +295,12 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     // As many passes over its data as round 0's generator had over L.
     const gen2Steps = Math.ceil((options.generatorSteps * (await lineCount(path.join(gen2Data, 'train.jsonl')))) / (await lineCount(path.join(genData, 'train.jsonl'))));
     const generator2 = await exported('generator-r2', (await train('generator-r2', gen2Data, ['--init', checkpoint, '--val', valTasks, '--steps', String(gen2Steps), '--seed', '0'])).dir);
-    const pool2Images = w('pool2-images');
-    const pool2First = QUALITY_SEEDS.synthetic + options.poolImages;
-    if (!(await exists(path.join(pool2Images, `world-${String(pool2First + options.poolImages - 1).padStart(6, '0')}.png`)))) {
-      await writeHeldOutImages(pool2Images, pool2First, options.poolImages);
-    }
+    const pool2Images = await heldOutImagesOnce(w('pool2-images'), QUALITY_SEEDS.synthetic + options.poolImages, options.poolImages);
     const run2 = w('run-kept-r2');
     await runCli(['run', '--model', generator2.model, '--mmproj', generator2.mmproj, '--embedder', base.embedder, '--images', pool2Images, '--out', run2,
       '--merge-with', sets.kept.data, '--merge-image-folder', sets.kept.root, '--round', '2'], log);
     const pool2 = await poolFigures(run2);
-    log(`   U2: ${pool2.scored} scored, all ${(100 * pool2.all.accuracy).toFixed(1)} %, kept ${(100 * pool2.keptAccuracy.accuracy).toFixed(1)} %, expected random ${(100 * pool2.expectedRandom).toFixed(1)} %`);
+    log(`   U2: ${poolLine(pool2)}`);
     round2 = { generator: { right: await answered('generator-r2', generator2) }, pool: pool2 };
     const set2 = { data: path.join(run2, 'train.merged.llava.json'), root: await mergedImageRoot(run2, work) };
     synthetic.round2 = await syntheticTurns(set2.data);
@@ -341,6 +333,15 @@ async function poolFigures(run: string): Promise<PoolFigures> {
     expectedRandom: expectedRandomAccuracy(triplets, keptIds),
     unanswerable: { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, keptIds) },
   };
+}
+
+const poolLine = (p: PoolFigures) =>
+  `${p.scored} scored, all ${(100 * p.all.accuracy).toFixed(1)} %, kept ${(100 * p.keptAccuracy.accuracy).toFixed(1)} %, expected random ${(100 * p.expectedRandom).toFixed(1)} %`;
+
+/** `count` held-out images from `firstSeed` in `dir`, written once: the last file is written last. */
+async function heldOutImagesOnce(dir: string, firstSeed: number, count: number): Promise<string> {
+  if (!(await exists(path.join(dir, worldImageFile(firstSeed + count - 1))))) await writeHeldOutImages(dir, firstSeed, count);
+  return dir;
 }
 
 /** The folder a run's train.merged.llava.json paths are relative to. */

@@ -32,6 +32,7 @@ const modelDir = process.argv.includes('--models') ? path.resolve(option('models
 const models = modelDir ? worldModelPaths(modelDir) : undefined;
 const log = (m: string) => console.error(m);
 const started = Date.now();
+let wroteQuality = true;
 
 if (process.argv[2] === 'loop') {
   const quick = process.argv.includes('--quick');
@@ -41,6 +42,7 @@ if (process.argv[2] === 'loop') {
   const results = await runLoop({ work, log, ...o });
   await writeFile(path.join(work, 'loop-results.json'), JSON.stringify(results) + '\n');
   if (!quick) await writeLoopResults(results, here, path.join(here, 'claims.json'), quality);
+  wroteQuality = !quick;
   for (const arm of armsOf(results)) console.log(`${arm}: ${(100 * armStatistics(results.models, arm, null).value).toFixed(1)} %`);
 } else if (process.argv[2] === 'loop-report') {
   // A finished design's section and claims again from its results file (after the report's code changed).
@@ -69,4 +71,4 @@ if (process.argv[2] === 'loop') {
   const [all, kept] = results.main;
   console.log(`all ${(100 * all!.overall.accuracy).toFixed(1)} %, kept ${(100 * kept!.overall.accuracy).toFixed(1)} % (${results.census.scored} triplets)`);
 }
-if (!(process.argv[2] === 'loop' && process.argv.includes('--quick'))) console.error(`bench/QUALITY.md written (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+if (wroteQuality) console.error(`bench/QUALITY.md written (${((Date.now() - started) / 1000).toFixed(0)} s)`);

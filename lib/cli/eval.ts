@@ -147,7 +147,7 @@ export function evalCommand(ctx: CliContext): CommandModule<object, EvalArgs> {
       };
       // A GPU box whose CUDA library did not load would answer on the CPU: say so before hours of it.
       const { backendWarning } = buildInfo();
-      if (backendWarning) ctx.log(`warning: ${backendWarning}`);
+      if (backendWarning) ctx.warn(backendWarning);
       const result = await evaluate(options);
       if (argv.json) {
         const { score, ...rest } = result;

@@ -47,9 +47,9 @@ export async function openRefineEngine(
   const model = await VisionModel.open(open);
   // The layout is chosen by memory (engine/sizing.ts) and halves or doubles throughput: say it.
   const where = replicas > 1 ? `${replicas} replicas (${model.info.devices.join(', ')}), each with ` : '';
-  log('info', `engine: ${buildInfo().backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
+  const { backend, backendWarning } = buildInfo();
+  log('info', `engine: ${backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
   // A GPU box whose CUDA library did not load runs on the CPU: say so before hours of it.
-  const { backendWarning } = buildInfo();
   if (backendWarning) log('warn', backendWarning);
   return { model, replicas };
 }
