@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include <dlfcn.h>
+#include <link.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -71,6 +72,24 @@ void LoadPrebuiltBackends() {
   BackendWarning() = "the CUDA backend of the prebuilt llama.cpp did not load, running on the CPU: " + why;
 }
 
+// Which of the prebuilt CPU libraries ggml chose for this machine ("zen4", "haswell", ...): the one
+// mapped into this process, since ggml's registry names every variant "CPU". '' for a source build.
+std::string LoadedCpuVariant() {
+  std::string variant;
+  dl_iterate_phdr(
+      [](dl_phdr_info* object, size_t, void* out) {
+        const std::string path = object->dlpi_name != nullptr ? object->dlpi_name : "";
+        const std::string prefix = "libggml-cpu-";
+        const size_t at = path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1;
+        if (path.compare(at, prefix.size(), prefix) != 0 || path.size() < at + prefix.size() + 3) return 0;
+        const size_t end = path.find(".so", at + prefix.size());
+        *static_cast<std::string*>(out) = path.substr(at + prefix.size(), end - at - prefix.size());
+        return 1;
+      },
+      &variant);
+  return variant;
+}
+
 // What this binary was built with, and the devices it sees now.
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -87,6 +106,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Array loaded = Napi::Array::New(env);
   for (size_t i = 0; i < ggml_backend_reg_count(); ++i) loaded.Set(static_cast<uint32_t>(i), ggml_backend_reg_name(ggml_backend_reg_get(i)));
   out.Set("backends", loaded);
+  out.Set("cpuVariant", LoadedCpuVariant());
   out.Set("systemInfo", llama_print_system_info());
   out.Set("supportsGpuOffload", llama_supports_gpu_offload());
   Napi::Array devices = Napi::Array::New(env);

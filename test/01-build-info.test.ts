@@ -17,7 +17,17 @@ t.test('build info', async (t) => {
     t.match(info.prebuiltDir, /@node-llama-cpp[\\/][a-z0-9-]+[\\/]bins/, 'the prebuilt libraries come from node-llama-cpp\'s package');
     // A prebuilt build says what runs: CUDA only where its CUDA library loaded and found a GPU.
     t.equal(info.backend === 'cuda', info.devices.some((d) => d.type === 'gpu'));
-  } else t.equal(info.prebuiltDir, '');
+    // The CPU variant named is one of the package's libraries, the one ggml mapped in.
+    const { existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    t.match(info.cpuVariant, /^[a-z0-9]+$/, `a CPU variant is named: ${info.cpuVariant}`);
+    t.ok(existsSync(join(info.prebuiltDir, `libggml-cpu-${info.cpuVariant}.so`)), `libggml-cpu-${info.cpuVariant}.so is in the package`);
+    const { backendsLine } = await import('../lib/cli/info.js');
+    t.match(backendsLine(info), new RegExp(`CPU \\(${info.cpuVariant}\\)`), 'info says which');
+  } else {
+    t.equal(info.prebuiltDir, '');
+    t.equal(info.cpuVariant, '', 'a source build compiles its CPU code in');
+  }
   t.type(info.backendWarning, 'string');
 });
 

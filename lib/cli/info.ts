@@ -27,6 +27,12 @@ export function llamaCppLine(info: BuildInfo): string {
   return `prebuilt ${info.llamaCppVersion} (${pkg})`;
 }
 
+/** "CPU (zen4)" where a prebuilt CPU variant was loaded, else the registered backends as they are. */
+export function backendsLine(info: BuildInfo): string {
+  if (info.backends.length === 0) return 'none';
+  return info.backends.map((name) => (name === 'CPU' && info.cpuVariant ? `CPU (${info.cpuVariant})` : name)).join(', ');
+}
+
 export function infoCommand(ctx: CliContext): CommandModule<object, InfoArgs> {
   return {
     command: 'info',
@@ -43,7 +49,7 @@ export function infoCommand(ctx: CliContext): CommandModule<object, InfoArgs> {
         `srf-native ${toolVersion()}`,
         `backend:        ${info.backend} (chosen: ${info.gpuChoice})${info.cudaArchitectures ? `, CUDA architectures ${info.cudaArchitectures}` : ''}`,
         `llama.cpp:      ${llamaCppLine(info)}`,
-        `backends:       ${info.backends.join(', ') || 'none'}`,
+        `backends:       ${backendsLine(info)}`,
         ...(info.backendWarning ? [`warning:        ${info.backendWarning}`] : []),
         `GPU offload:    ${info.supportsGpuOffload ? 'yes' : 'no'}`,
         'devices:',

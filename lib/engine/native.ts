@@ -129,6 +129,8 @@ export interface BuildInfo {
   prebuiltDir: string;
   /** ggml backends registered (prebuilt: loaded at run time from prebuiltDir). */
   backends: string[];
+  /** The prebuilt CPU library ggml picked for this machine ('zen4', 'haswell', ...); '' for a source build (its CPU code is compiled in). */
+  cpuVariant: string;
   /** Why a backend the build could use is not there (e.g. the CUDA library did not load: no libcublas.so.13); '' when none. */
   backendWarning: string;
   systemInfo: string;
