@@ -79,11 +79,11 @@ std::string LoadedCpuVariant() {
   dl_iterate_phdr(
       [](dl_phdr_info* object, size_t, void* out) {
         const std::string path = object->dlpi_name != nullptr ? object->dlpi_name : "";
+        const std::string file = path.substr(path.find_last_of('/') + 1);  // npos + 1 is 0: no folder
         const std::string prefix = "libggml-cpu-";
-        const size_t at = path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1;
-        if (path.compare(at, prefix.size(), prefix) != 0 || path.size() < at + prefix.size() + 3) return 0;
-        const size_t end = path.find(".so", at + prefix.size());
-        *static_cast<std::string*>(out) = path.substr(at + prefix.size(), end - at - prefix.size());
+        if (file.rfind(prefix, 0) != 0) return 0;
+        const std::string variant = file.substr(prefix.size());
+        *static_cast<std::string*>(out) = variant.substr(0, variant.find(".so"));
         return 1;
       },
       &variant);
