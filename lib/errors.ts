@@ -32,6 +32,8 @@ export const ERROR_CODES = [
   'CLOSED',
   // one engine replica's device failed (out of memory, device lost); the others go on
   'DEVICE_FAILED',
+  // --require-gpu / requireGpu / SRF_REQUIRE_GPU=1, and the work would run on the CPU
+  'GPU_REQUIRED',
   // the addon itself
   'NATIVE_MISSING',
   'BUILD_FAILED',

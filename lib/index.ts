@@ -14,7 +14,8 @@ export type { VisionModelInfo, TaskCallOptions } from './vision-model.js';
 export { Embedder } from './engine/embedder.js';
 export { prepareImage } from './engine/image.js';
 export { buildInfo } from './engine/native.js';
-export type { BuildInfo, EngineStats } from './engine/native.js';
+export type { BuildInfo, CudaReport, EngineStats } from './engine/native.js';
+export type { GpuVerdict } from './engine/gpu-plan.js';
 export type { DeviceSpec } from './engine/devices.js';
 export type {
   Embedding,

@@ -1,18 +1,23 @@
 // Module entry: exports the engine classes, build information and logging control.
 #include <napi.h>
 
-#include <dlfcn.h>
 #include <link.h>
-#include <unistd.h>
 
-#include <cstdlib>
+#include <chrono>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "addon_data.h"
+#include "backend_loader.h"
 #include "embedder.h"
 #include "errors.h"
+#include "fatal_abort.h"
 #include "ggml-backend.h"
+#include "gpu_driver.h"
 #include "llama.h"
 #include "logging.h"
 #include "vision_model.h"
@@ -29,47 +34,11 @@ const char* DeviceType(enum ggml_backend_dev_type type) {
   }
 }
 
-// With node-llama-cpp's prebuilt llama.cpp, ggml's backends are separate libraries loaded at run
-// time from their folder: the CPU variant best for this machine, and CUDA where its library loads.
-// A CUDA library that is there but does not load (no driver, no CUDA runtime) is said, with why.
 bool HaveGpuDevice() {
   for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
     if (ggml_backend_dev_type(ggml_backend_dev_get(i)) == GGML_BACKEND_DEVICE_TYPE_GPU) return true;
   }
   return false;
-}
-
-std::string& BackendWarning() {
-  static std::string warning;
-  return warning;
-}
-
-void LoadPrebuiltBackends() {
-  const std::string dir = SRF_PREBUILT_DIR;
-  if (dir.empty()) return;
-  ggml_backend_load_all_from_path(dir.c_str());
-  if (HaveGpuDevice()) return;
-  const std::string cuda = dir + "/libggml-cuda.so";
-  // No NVIDIA driver on this machine: the CPU is the backend, and that is no news.
-  // (SRF_ASSUME_NVIDIA_DRIVER=1 lets a test on a machine without one see what a user with one is told.)
-  const char* assume = getenv("SRF_ASSUME_NVIDIA_DRIVER");
-  const bool driver = access("/proc/driver/nvidia/version", F_OK) == 0 || access("/dev/nvidiactl", F_OK) == 0;
-  if (!driver && (assume == nullptr || std::string(assume) != "1")) return;
-  // Asked again only to learn why it did not load (ggml's loader does not say); the CPU package has no
-  // CUDA library at all, which is no news.
-  void* handle = dlopen(cuda.c_str(), RTLD_LAZY | RTLD_LOCAL);
-  if (handle != nullptr) {
-    dlclose(handle);
-    BackendWarning() = "the CUDA backend of the prebuilt llama.cpp loaded but found no GPU: running on the CPU";
-    return;
-  }
-  const char* error = dlerror();
-  const std::string why = error != nullptr ? error : "";
-  if (why.find("No such file") != std::string::npos && why.find(cuda) != std::string::npos) return;
-  // node-llama-cpp's second CUDA build (its -cuda-ext package), for drivers the first does not suit.
-  const std::string fallback = SRF_PREBUILT_FALLBACK_DIR;
-  if (!fallback.empty() && ggml_backend_load((fallback + "/libggml-cuda.so").c_str()) != nullptr && HaveGpuDevice()) return;
-  BackendWarning() = "the CUDA backend of the prebuilt llama.cpp did not load, running on the CPU: " + why;
 }
 
 // Which of the prebuilt CPU libraries ggml chose for this machine ("zen4", "haswell", ...): the one
@@ -102,7 +71,6 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   out.Set("llamaCppVersion", SRF_LLAMA_VERSION);
   out.Set("llamaCppFrom", SRF_LLAMA_FROM);
   out.Set("prebuiltDir", SRF_PREBUILT_DIR);
-  out.Set("backendWarning", BackendWarning());
   Napi::Array loaded = Napi::Array::New(env);
   for (size_t i = 0; i < ggml_backend_reg_count(); ++i) loaded.Set(static_cast<uint32_t>(i), ggml_backend_reg_name(ggml_backend_reg_get(i)));
   out.Set("backends", loaded);
@@ -124,6 +92,105 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   }
   out.Set("devices", devices);
   return out;
+}
+
+// What this binary was compiled with: known before any backend is loaded.
+Napi::Value BuildConfig(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("backend", SRF_BACKEND);
+  out.Set("gpuChoice", SRF_GPU_CHOICE);
+  out.Set("cudaArchitectures", SRF_CUDA_ARCHS);
+  out.Set("llamaCppVersion", SRF_LLAMA_VERSION);
+  out.Set("llamaCppFrom", SRF_LLAMA_FROM);
+  out.Set("prebuiltDir", SRF_PREBUILT_DIR);
+  out.Set("prebuiltFallbackDir", SRF_PREBUILT_FALLBACK_DIR);
+  return out;
+}
+
+// The NVIDIA driver's version and each GPU's compute capability (none where there is no driver).
+Napi::Value DriverFactsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DriverFacts& facts = ReadDriverFacts();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("present", facts.present);
+  out.Set("cudaVersion", facts.cudaVersion);
+  out.Set("error", facts.error);
+  Napi::Array gpus = Napi::Array::New(env);
+  for (size_t i = 0; i < facts.gpus.size(); ++i) {
+    Napi::Object gpu = Napi::Object::New(env);
+    gpu.Set("name", facts.gpus[i].name);
+    gpu.Set("major", facts.gpus[i].major);
+    gpu.Set("minor", facts.gpus[i].minor);
+    gpu.Set("memoryTotal", static_cast<double>(facts.gpus[i].memoryTotal));
+    gpus.Set(static_cast<uint32_t>(i), gpu);
+  }
+  out.Set("gpus", gpus);
+  return out;
+}
+
+// loadBackends(cudaLibraries): the prebuilt CPU variant, then the CUDA libraries in the order
+// given until one finds a GPU. Once per process (the first call's list wins); a source build loads
+// nothing. Synchronous, as loading the addon is: it runs once, before any model.
+Napi::Value LoadBackendsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::string> cuda;
+  if (info.Length() > 0 && info[0].IsArray()) {
+    Napi::Array list = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      if (!list.Get(i).IsString()) ThrowError(env, code::kInvalidArgument, "loadBackends(paths): every path must be a string");
+      cuda.push_back(list.Get(i).As<Napi::String>().Utf8Value());
+    }
+  }
+  const BackendLoadResult& result = LoadBackends(SRF_PREBUILT_DIR, cuda);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("cpuLibrary", result.cpuLibrary);
+  Napi::Array attempts = Napi::Array::New(env);
+  for (size_t i = 0; i < result.cuda.size(); ++i) {
+    Napi::Object attempt = Napi::Object::New(env);
+    attempt.Set("path", result.cuda[i].path);
+    attempt.Set("loaded", result.cuda[i].loaded);
+    attempt.Set("gpus", result.cuda[i].gpus);
+    attempt.Set("error", result.cuda[i].error);
+    attempts.Set(static_cast<uint32_t>(i), attempt);
+  }
+  out.Set("cuda", attempts);
+  return out;
+}
+
+// setFatalFlushHandler(fn): fn runs on the JS thread when llama.cpp is about to abort the process
+// (fatal_abort.h), to write out what is buffered; the aborting thread waits for it, at most a few
+// seconds, and not at all when it is this JS thread (which cannot run fn then).
+struct FatalFlush {
+  Napi::ThreadSafeFunction tsfn;
+  std::thread::id jsThread;
+};
+
+Napi::Value SetFatalFlushHandlerJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) ThrowError(env, code::kInvalidArgument, "setFatalFlushHandler(fn)");
+  auto flush = std::make_shared<FatalFlush>();
+  flush->tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "srf-native fatal flush", 0, 1);
+  flush->tsfn.Unref(env);  // never keeps the process alive
+  flush->jsThread = std::this_thread::get_id();
+  SetFatalFlushHook([flush] {
+    if (std::this_thread::get_id() == flush->jsThread) return;
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> finished = done->get_future();
+    const napi_status queued = flush->tsfn.NonBlockingCall([done](Napi::Env, Napi::Function fn) {
+      try {
+        fn.Call({});
+      } catch (...) {
+      }
+      done->set_value();
+    });
+    if (queued == napi_ok) finished.wait_for(std::chrono::seconds(5));
+  });
+  // The environment going away (a worker ending) takes its hook along.
+  env.AddCleanupHook([flush] {
+    SetFatalFlushHook(nullptr);
+    flush->tsfn.Release();
+  });
+  return env.Undefined();
 }
 
 Napi::Value SetErrorClassJs(const Napi::CallbackInfo& info) {
@@ -150,13 +217,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static std::once_flag backendReady;
   std::call_once(backendReady, [] {
     InstallLogger();
-    LoadPrebuiltBackends();
+    InstallFatalAbortHandler();
     llama_backend_init();
   });
   env.SetInstanceData(new AddonData());
   exports.Set("VisionModel", VisionModel::Define(env));
   exports.Set("Embedder", Embedder::Define(env));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  exports.Set("buildConfig", Napi::Function::New(env, BuildConfig));
+  exports.Set("driverFacts", Napi::Function::New(env, DriverFactsJs));
+  exports.Set("loadBackends", Napi::Function::New(env, LoadBackendsJs));
+  exports.Set("setFatalFlushHandler", Napi::Function::New(env, SetFatalFlushHandlerJs));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClassJs));
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevelJs));
   return exports;

@@ -6,6 +6,8 @@
 
 #include "clock.h"
 #include "errors.h"
+#include "fatal_abort.h"
+#include "ggml.h"
 #include "logging.h"
 #include "mtmd-helper.h"
 
@@ -147,6 +149,7 @@ Engine::Engine(llama_context* ctx, mtmd_context* mctx, const llama_model* model,
       grammars_(vocab_),
       prefixes_(ctx, config_.parallel, config_.prefixCache),
       kv_(static_cast<int64_t>(llama_n_ctx(ctx)), config_.streamCells, prefixes_),
+      failpoints_(config_.replica),
       samplers_(std::make_unique<WorkerPool>(config_.samplingThreads > 0 ? config_.samplingThreads
                                                                           : WorkerPool::DefaultThreads())) {
   for (int32_t i = 0; i < config_.parallel; ++i) {
@@ -300,6 +303,7 @@ void Engine::TakeMessages(std::deque<std::unique_ptr<GenerateRequest>>& waiting,
 }
 
 void Engine::Run() {
+  SetThreadEngineLabel(config_.label);
   llama_batch batch = llama_batch_init(config_.batchSize, 0, 1);
   std::deque<std::unique_ptr<GenerateRequest>>& waiting = waiting_;
   std::deque<LoraChange> loraChanges;
@@ -504,6 +508,7 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(GenerateRequest& req) {
   int64_t sharedTokens = 0;
   int32_t rc = 0;
   std::string thrown;
+  if (deviceLost_) rc = -3;
   try {
     for (size_t i = 0; rc == 0 && i < mtmd_input_chunks_size(chunks); ++i) {
       const mtmd_input_chunk* chunk = mtmd_input_chunks_get(chunks, i);
@@ -637,6 +642,12 @@ int32_t Engine::FillBatch(llama_batch& batch, bool withPrompts) {
 int32_t Engine::Decode(llama_batch& batch) {
   if (failpoints_.Hit("step-throw")) throw std::runtime_error("failpoint step-throw");
   if (failpoints_.Hit("decode-full")) return 1;  // what llama_decode says when no KV slot is left
+  if (failpoints_.Hit("ggml-abort")) GGML_ABORT("failpoint ggml-abort");  // what a CUDA error does
+  // A lost device: from this step on every decode fails, as llama_decode does when the GPU is gone.
+  if (deviceLost_ || failpoints_.Hit("device-lost")) {
+    deviceLost_ = true;
+    return -3;
+  }
   return llama_decode(ctx_, batch);
 }
 

@@ -80,6 +80,10 @@ struct EngineConfig {
   int32_t streamCells = 0;
   int32_t samplingThreads = 0;  // threads sampling a step's rows (0: the machine's cores, at most 16)
   std::vector<llama_adapter_lora*> loras;
+  // Which engine this is, for what a fatal llama.cpp error prints ("replica 1 (gpu 1 (CUDA1))"),
+  // and its replica index (-1: not a replica) for the failpoints scoped to one replica.
+  std::string label;
+  int replica = -1;
 };
 
 struct EngineStats {
@@ -184,6 +188,7 @@ class Engine {
   std::mutex joinMutex_;             // Stop() may be called from two threads (close, env teardown)
   std::thread thread_;
   Failpoints failpoints_;
+  bool deviceLost_ = false;  // failpoint device-lost fired: every decode fails from then on (loop thread only)
 
   EngineCounters counters_;
   std::unique_ptr<WorkerPool> samplers_;  // the loop thread plus samplingThreads - 1

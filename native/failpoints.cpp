@@ -5,12 +5,17 @@
 
 namespace srf {
 
-Failpoints::Failpoints() {
+Failpoints::Failpoints(int replica) {
   const char* spec = std::getenv("SRF_FAILPOINTS");
   if (!spec || !*spec) return;
   std::stringstream in(spec);
   std::string item;
   while (std::getline(in, item, ',')) {
+    const size_t scope = item.find('#');
+    if (scope != std::string::npos) {
+      if (std::atoi(item.c_str() + scope + 1) != replica) continue;
+      item = item.substr(0, scope);
+    }
     const size_t at = item.find('@');
     const std::string name = item.substr(0, at);
     const int64_t pass = at == std::string::npos ? 1 : std::atoll(item.c_str() + at + 1);

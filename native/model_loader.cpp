@@ -110,6 +110,8 @@ EngineConfig EngineConfigFor(const ModelLoadOptions& options, const LoadedVision
   config.samplingThreads = options.samplingThreads;
   config.streamCells = options.unifiedKv ? 0 : static_cast<int32_t>(llama_n_ctx_seq(m.ctx));
   config.loras = m.loras;
+  config.label = options.label;
+  config.replica = options.replica;
   return config;
 }
 

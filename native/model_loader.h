@@ -25,6 +25,8 @@ struct ModelLoadOptions {
   // alone, one engine replica per GPU. Empty: llama.cpp's default (layers split over all GPUs).
   std::string device;
   bool unifiedKv = true;  // false: one KV stream per sequence (see EngineConfig::streamCells)
+  std::string label;      // EngineConfig::label
+  int replica = -1;       // EngineConfig::replica
 };
 
 // What a load creates; freed together, in order, by Free().

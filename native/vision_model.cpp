@@ -256,6 +256,8 @@ Napi::Value VisionModel::Load(const Napi::CallbackInfo& info) {
   options.gpuVision = GetBool(o, "gpuVision", true);
   options.unifiedKv = GetBool(o, "unifiedKv", true);
   options.device = GetString(o, "device");
+  options.label = GetString(o, "label");
+  options.replica = static_cast<int>(GetInteger(o, "replica", -1, -1, 255));
   if (options.modelPath.empty() || options.mmprojPath.empty()) {
     ThrowError(env, code::kInvalidArgument, "load() needs model and mmproj paths");
   }

@@ -27,6 +27,7 @@ interface EvalArgs {
   parallel?: number;
   threads?: number;
   'gpu-layers'?: number;
+  'require-gpu'?: boolean;
   shard?: string;
   json: boolean;
 }
@@ -55,6 +56,7 @@ function builder(y: Argv): Argv<EvalArgs> {
       parallel: { type: 'number', describe: 'sequences decoded together (default: sized for the machine)' },
       threads: { type: 'number', describe: 'CPU threads' },
       'gpu-layers': { type: 'number', describe: 'layers offloaded to the GPU (default all)' },
+      'require-gpu': { type: 'boolean', describe: 'fail (exit 2) before any question is answered when the work would run on the CPU, saying why (also SRF_REQUIRE_GPU=1)' },
       shard: { type: 'string', describe: 'I/N, auto or auto/N: answer every N-th question from the I-th (one answers file per shard)' },
       json: { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' },
     }) as unknown as Argv<EvalArgs>;
@@ -113,6 +115,7 @@ function evaluateOptions(argv: EvalArgs): EvaluateOptions {
   set('parallel', argv.parallel, '--parallel');
   set('threads', argv.threads, '--threads');
   set('gpuLayers', argv['gpu-layers'], '--gpu-layers');
+  if (argv['require-gpu'] !== undefined) options.requireGpu = argv['require-gpu'];
   return options;
 }
 

@@ -33,6 +33,31 @@ export function backendsLine(info: BuildInfo): string {
   return info.backends.map((name) => (name === 'CPU' && info.cpuVariant ? `CPU (${info.cpuVariant})` : name)).join(', ');
 }
 
+/** The GPU part: the driver, each CUDA library (its kernels, whether it loaded and why), each GPU's verdict and its fix. */
+export function cudaLines(info: BuildInfo): string[] {
+  const { driver, libraries } = info.cuda;
+  const cuda = driver.cudaVersion ? `, CUDA ${Math.floor(driver.cudaVersion / 1000)}.${Math.floor((driver.cudaVersion % 1000) / 10)}` : '';
+  const lines = [`NVIDIA driver:  ${driver.present ? `yes${cuda}, ${driver.gpus.length} GPU${driver.gpus.length === 1 ? '' : 's'}` : `none (${driver.error})`}`];
+  for (const library of libraries) {
+    lines.push(`CUDA library:   ${library.role} (${library.path})`, `  kernels:      ${library.kernelsText}`, `  status:       ${library.status}`);
+  }
+  driver.gpus.forEach((gpu, i) => {
+    lines.push(`GPU ${i}:          ${gpu.name} (compute ${gpu.major}.${gpu.minor})`);
+    for (const library of libraries) {
+      const v = library.verdicts[i];
+      if (!v) continue;
+      const verdict = v.verdict === 'native' ? 'native kernels' : v.verdict === 'jit' ? 'JIT from PTX (first start slow)' : 'cannot run';
+      lines.push(`  ${`${library.role}:`.padEnd(13)} ${verdict}: ${v.reason}`);
+      if (v.fix && library.status === 'loaded') lines.push(`  fix:          ${v.fix}`);
+    }
+    if (!libraries.some((l) => l.status === 'loaded')) {
+      const fix = libraries.map((l) => l.verdicts[i]?.fix).find(Boolean);
+      if (fix) lines.push(`  fix:          ${fix}`);
+    }
+  });
+  return lines;
+}
+
 export function infoCommand(ctx: CliContext): CommandModule<object, InfoArgs> {
   return {
     command: 'info',
@@ -47,9 +72,10 @@ export function infoCommand(ctx: CliContext): CommandModule<object, InfoArgs> {
       const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
       const lines = [
         `srf-native ${toolVersion()}`,
-        `backend:        ${info.backend} (chosen: ${info.gpuChoice})${info.cudaArchitectures ? `, CUDA architectures ${info.cudaArchitectures}` : ''}`,
+        `backend:        ${info.backend} (chosen: ${info.gpuChoice})${info.llamaCppFrom === 'source' && info.cudaArchitectures ? `, built for CUDA architectures ${info.cudaArchitectures}` : ''}`,
         `llama.cpp:      ${llamaCppLine(info)}`,
         `backends:       ${backendsLine(info)}`,
+        ...cudaLines(info),
         ...(info.backendWarning ? [`warning:        ${info.backendWarning}`] : []),
         `GPU offload:    ${info.supportsGpuOffload ? 'yes' : 'no'}`,
         'devices:',

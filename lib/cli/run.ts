@@ -6,7 +6,7 @@ import { DEMO_IMAGE_COUNT, DEMO_SETTINGS, writeDemoAssets } from '../jobs/demo.j
 import { JOURNAL_FILE } from '../outputs/journal.js';
 import { refine, type RefineOptions, type RefineSummary } from '../jobs/refine.js';
 import { resolveShard } from '../jobs/shard-env.js';
-import { resolveDevices } from '../engine/devices.js';
+import { assertGpuWork, defaultDevices, resolveDevices } from '../engine/devices.js';
 import type { QaReplyGrammarOptions } from '../srf/prompts.js';
 import { shellCommand, type CliContext } from './context.js';
 import { nextStepLines } from './next-steps.js';
@@ -38,6 +38,7 @@ interface RunArgs extends PromptArgs {
   'kv-layout'?: string;
   gpu?: string;
   devices?: string;
+  'require-gpu'?: boolean;
   threads?: number;
   'prefix-cache'?: number;
   'in-flight'?: number;
@@ -91,6 +92,7 @@ function builder(y: Argv): Argv<RunArgs> {
       'kv-layout': { group: ENGINE, type: 'string', choices: ['auto', 'unified', 'per-sequence'], describe: 'per-sequence: one KV stream per sequence (faster: 2x on an H200, ~25 % on CPU; ~2x KV memory); unified: one shared pool (least memory); auto: per-sequence where it fits in memory, else unified' },
       gpu: { group: ENGINE, type: 'string', describe: 'on (all layers), off (CPU only) or a number of layers to offload (default: all when a GPU is present)' },
       devices: { group: ENGINE, type: 'string', describe: 'one engine replica per device, all fed from the same images, journal and outputs: all (every GPU), GPU numbers as `srf-native info` lists them (0,1), or cpu (cpu,cpu: two CPU replicas); split: one engine over all GPUs (a model no single GPU holds); a replica that fails hands its images to the others (default: all GPUs when there are several, else one engine)' },
+      'require-gpu': { group: ENGINE, type: 'boolean', describe: 'fail (exit 2) before any image is read when the work would run on the CPU, saying why (also SRF_REQUIRE_GPU=1)' },
       threads: { group: ENGINE, type: 'number', describe: 'CPU threads (default: every core but one; 0 for every core; 1 with --demo)' },
       'prefix-cache': { group: ENGINE, type: 'number', describe: 'image prefixes kept evaluated in the KV cache (default: --in-flight, so each image is encoded once; lower it to save KV memory)' },
       'in-flight': { group: ENGINE, type: 'number', describe: 'images worked on at once, all replicas together (default: 2 x --parallel x replicas)' },
@@ -143,6 +145,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   const gpu = parseGpu(argv.gpu);
   if (argv.shard !== undefined) resolveShard(argv.shard);
   if (argv.devices !== undefined) resolveDevices(argv.devices);
+  assertGpuWork({ requireGpu: argv['require-gpu'], gpuLayers: gpu.gpuLayers, devices: argv.devices ?? defaultDevices(gpu.gpuLayers) });
   const loras = argv.lora?.map(parseLoraSpec);
   const formats = argv.format ? parseFormats(argv.format) : undefined;
   const openaiImages = parseOpenAiImages(argv['openai-images']);
@@ -219,6 +222,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   set('prefixCache', optionalInteger(argv['prefix-cache'], '--prefix-cache'));
   set('inFlight', optionalInteger(argv['in-flight'], '--in-flight'));
   set('devices', argv.devices);
+  set('requireGpu', argv['require-gpu']);
   set('gpuLayers', gpu.gpuLayers);
   set('gpuVision', gpu.gpuVision);
   return options;

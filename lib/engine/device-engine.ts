@@ -108,6 +108,8 @@ export class DeviceEngine implements VisionEngine {
       flashAttention: options.flashAttention,
       gpuVision: target && !target.onGpu ? false : gpuVision,
       ...(target?.device ? { device: target.device } : {}),
+      label: target?.label ?? 'the engine',
+      replica: target?.replica ?? -1,
     });
     const info = { ...nativeInfo, files, imageSize: files.vision.imageSize, imageTokens: files.vision.imageTokens, devices: [target?.label ?? 'default'] };
     return new DeviceEngine(engine, pending, info, scales);

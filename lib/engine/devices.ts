@@ -17,6 +17,8 @@ export type DeviceSpec = number | string;
 export interface DeviceTarget {
   /** For logs and run.json: `cpu`, or `gpu 1 (CUDA1)`. */
   label: string;
+  /** Its index among the replicas of one engine (set by the replica opener; scopes the engine's failpoints). */
+  replica?: number;
   /** The ggml device the replica is pinned to; undefined on the CPU. */
   device?: string;
   onGpu: boolean;
@@ -44,11 +46,17 @@ export function parseDevicesOption(text: string): 'all' | 'split' | DeviceSpec[]
   });
 }
 
+/** A GPU the loaded CUDA library cannot run (its first kernel would abort the process): it gets no work. */
+export const cannotRun = (d: Devices[number]): boolean => d.cudaVerdict === 'cannot-run';
+
 function gpuTarget(gpus: Devices, index: number): DeviceTarget {
   const gpu = gpus[index];
   if (!gpu) {
     const seen = gpus.length === 0 ? 'no GPU' : `${gpus.length} GPU${gpus.length === 1 ? '' : 's'} (${gpus.map((g, i) => `${i}: ${g.name}`).join(', ')})`;
     throw new SrfError('INVALID_ARGUMENT', `devices: GPU ${index} was asked for, but the engine sees ${seen}; see \`srf-native info\``);
+  }
+  if (cannotRun(gpu)) {
+    throw new SrfError('INVALID_ARGUMENT', `devices: GPU ${index} (${gpu.name}) cannot run the CUDA library that loaded; \`srf-native info\` says why and what fixes it`);
   }
   return { label: `gpu ${index} (${gpu.name})`, device: gpu.name, onGpu: true };
 }
@@ -58,7 +66,10 @@ export function resolveDevices(spec: 'all' | 'split' | DeviceSpec[] | string, de
   const list = typeof spec === 'string' ? parseDevicesOption(spec) : spec;
   if (list === 'split') return [];
   const gpus = devices.filter(isGpu);
-  if (list === 'all') return gpus.length === 0 ? [{ label: 'cpu', onGpu: false }] : gpus.map((_, i) => gpuTarget(gpus, i));
+  if (list === 'all') {
+    const runnable = gpus.flatMap((g, i) => (cannotRun(g) ? [] : [i]));
+    return runnable.length === 0 ? [{ label: 'cpu', onGpu: false }] : runnable.map((i) => gpuTarget(gpus, i));
+  }
   if (!Array.isArray(list) || list.length === 0) throw invalidArgument("'all' or a non-empty list of devices", 'devices', spec);
   return list.map((item) => {
     if (typeof item === 'number') {
@@ -75,5 +86,32 @@ export function resolveDevices(spec: 'all' | 'split' | DeviceSpec[] | string, de
 
 /** The default of `srf-native run`: every GPU when there are several (and layers go to the GPU), else one engine as before. */
 export function defaultDevices(gpuLayers: number | undefined, devices: Devices = buildInfo().devices): 'all' | undefined {
-  return gpuLayers !== 0 && devices.filter(isGpu).length > 1 ? 'all' : undefined;
+  // Also where a GPU cannot run the library: 'all' leaves it out, llama.cpp's split would not.
+  return gpuLayers !== 0 && (devices.filter(isGpu).length > 1 || devices.some(cannotRun)) ? 'all' : undefined;
+}
+
+/** Whether the caller asked that the work run on a GPU: the option, else SRF_REQUIRE_GPU=1. */
+export function gpuRequired(requireGpu: boolean | undefined): boolean {
+  return requireGpu ?? process.env.SRF_REQUIRE_GPU === '1';
+}
+
+/** Why work opened with these options would not run on a GPU; '' when it would. */
+export function whyNotOnGpu(o: { gpuLayers?: number; devices?: 'all' | 'split' | DeviceSpec[] | string }, info: BuildInfo = buildInfo()): string {
+  const runnable = info.devices.filter((d) => isGpu(d) && !cannotRun(d));
+  if (runnable.length === 0) {
+    if (info.backendWarning) return info.backendWarning;
+    if (info.llamaCppFrom === 'source' && info.backend !== 'cuda') return 'the engine was built without CUDA (`npx srf-native build --from-source --gpu cuda` builds it with)';
+    if (!info.cuda.driver.present) return `no GPU on this machine: ${info.cuda.driver.error || 'no NVIDIA driver'}`;
+    return info.devices.some(cannotRun) ? 'no GPU here can run the CUDA library that loaded (`srf-native info` says why)' : 'the CUDA library sees no GPU';
+  }
+  if (o.gpuLayers === 0) return 'gpuLayers 0 (--gpu-layers 0) keeps every layer on the CPU';
+  if (o.devices !== undefined && !isSplitDevices(o.devices) && resolveDevices(o.devices, info.devices).every((t) => !t.onGpu)) return `devices ${JSON.stringify(o.devices)} put every replica on the CPU`;
+  return '';
+}
+
+/** With requireGpu (or SRF_REQUIRE_GPU=1), a GPU_REQUIRED error when the work would not run on a GPU, before anything is loaded. */
+export function assertGpuWork(o: { requireGpu?: boolean; gpuLayers?: number; devices?: 'all' | 'split' | DeviceSpec[] | string }, info?: BuildInfo): void {
+  if (!gpuRequired(o.requireGpu)) return;
+  const why = whyNotOnGpu(o, info);
+  if (why) throw new SrfError('GPU_REQUIRED', `a GPU is required (${o.requireGpu ? '--require-gpu' : 'SRF_REQUIRE_GPU=1'}), but this work would run on the CPU: ${why}`);
 }

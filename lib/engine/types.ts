@@ -147,6 +147,12 @@ export interface OpenVisionModelOptions {
   devices?: 'all' | 'split' | DeviceSpec[] | string;
   /** Called when a replica fails and its requests move to the others. */
   onReplicaFailure?: (failure: ReplicaFailure) => void;
+  /**
+   * Fail with GPU_REQUIRED, before loading anything, when the work would not run on a GPU (no CUDA
+   * library loaded, gpuLayers 0, every device the CPU); the message says why. Default: the
+   * SRF_REQUIRE_GPU=1 environment variable.
+   */
+  requireGpu?: boolean;
 }
 
 export interface OpenEmbedderOptions {

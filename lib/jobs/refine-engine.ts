@@ -31,6 +31,7 @@ export async function openRefineEngine(
   if (o.inFlight === undefined) r.inFlight = 2 * r.parallel * replicas;
   const open: OpenVisionModelOptions = { model: o.model, mmproj: o.mmproj, parallel: r.parallel };
   if (devices !== undefined) open.devices = devices;
+  if (o.requireGpu !== undefined) open.requireGpu = o.requireGpu;
   open.onReplicaFailure = (f) =>
     log('warn', `engine replica ${f.replica} on ${f.device} failed (${f.error.code}: ${f.error.message}); it handed back its ${f.handedBack + 1} requests in flight, and the run goes on with ${f.remaining} replica${f.remaining === 1 ? '' : 's'}`);
   if (o.loras) open.loras = o.loras;

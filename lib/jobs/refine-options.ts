@@ -81,6 +81,8 @@ export interface RefineOptions {
    * one engine. parallel, prefixCache and contextSize are per replica; inFlight is for all of them.
    */
   devices?: 'all' | 'split' | DeviceSpec[] | string;
+  /** Fail with GPU_REQUIRED before anything is read when the work would run on the CPU (VisionModel.open's requireGpu). Default: SRF_REQUIRE_GPU=1. */
+  requireGpu?: boolean;
   gpuVision?: boolean;
   /** Image prefixes kept evaluated in the KV cache. Default: inFlight, so each image is encoded once. */
   prefixCache?: number;

@@ -36,6 +36,7 @@ import { toolVersion } from '../outputs/version.js';
 
 import { isEngineFailure, resolveOptions, runIdentity, triangleSettings, type ResolvedOptions, type RefineLog, type RefineOptions, type RefinePhase, type RefineProgress, type RefineSummary, type RunIdentity, type RunModels, type RunSetup } from './refine-options.js';
 import { openRefineEngine } from './refine-engine.js';
+import { assertGpuWork, defaultDevices } from '../engine/devices.js';
 import { refineImage } from './refine-image.js';
 import { ResultChannel } from './result-channel.js';
 
@@ -207,6 +208,8 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
    */
   async #main(): Promise<RefineSummary> {
     const started = Date.now();
+    // Before anything is read or written: a run that must use a GPU and would not fails here.
+    assertGpuWork({ requireGpu: this.#options.requireGpu, gpuLayers: this.#options.gpuLayers, devices: this.#options.devices ?? defaultDevices(this.#options.gpuLayers) });
     const out = this.#resolved.out;
     await mkdir(out, { recursive: true });
     const lock = await acquireOutputLock(out, (this.#options.command ?? []).join(' '));

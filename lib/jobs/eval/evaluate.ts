@@ -11,6 +11,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { SrfError, isSrfError } from '../../errors.js';
 import { VisionModel } from '../../vision-model.js';
+import { assertGpuWork } from '../../engine/devices.js';
 import { writeFileAtomic } from '../../util/files.js';
 import { resolveShard } from '../shard-env.js';
 import type { Shard } from '../inputs.js';
@@ -33,6 +34,8 @@ export interface EvaluateOptions {
   parallel?: number;
   threads?: number;
   gpuLayers?: number;
+  /** Fail with GPU_REQUIRED before answering when the work would run on the CPU (VisionModel.open's requireGpu). Default: SRF_REQUIRE_GPU=1. */
+  requireGpu?: boolean;
   /** `I/N`, `auto` or `auto/N`: answer every N-th question from the I-th. */
   shard?: string | Shard;
   /** The answers' `model_id` (default: the model file's name, with the adapters'). */
@@ -90,6 +93,7 @@ async function resumeAnswers(file: string): Promise<Map<string, AnswerLine>> {
 
 export async function evaluate(options: EvaluateOptions): Promise<EvaluateResult> {
   const started = Date.now();
+  assertGpuWork({ requireGpu: options.requireGpu, gpuLayers: options.gpuLayers });
   const all = await readQuestions(options.questions);
   const shard = options.shard === undefined ? null : resolveShard(options.shard).shard;
   const questions = shard ? all.filter((_, i) => i % shard.count === shard.index) : all;
@@ -111,6 +115,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluateResult
       ...(options.parallel !== undefined ? { parallel: options.parallel } : {}),
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
       ...(options.gpuLayers !== undefined ? { gpuLayers: options.gpuLayers } : {}),
+      ...(options.requireGpu !== undefined ? { requireGpu: options.requireGpu } : {}),
     });
     try {
       const ask = async (q: EvalQuestion): Promise<void> => {

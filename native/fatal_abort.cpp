@@ -1,0 +1,57 @@
+#include "fatal_abort.h"
+
+#include <cstdio>
+#include <mutex>
+
+#include "ggml.h"
+
+namespace srf {
+namespace {
+
+thread_local std::string t_engineLabel;
+
+std::mutex& HookMutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::function<void()>& FlushHook() {
+  static std::function<void()> hook;
+  return hook;
+}
+
+void OnGgmlAbort(const char* message) {
+  const std::string where = t_engineLabel.empty() ? "" : " on " + t_engineLabel;
+  const std::string text = message ? message : "";
+  const bool cuda = text.find("CUDA") != std::string::npos || text.find("cuda") != std::string::npos;
+  std::fprintf(stderr, "srf-native: llama.cpp stopped the process%s: %s\n", where.c_str(), text.c_str());
+  std::function<void()> hook;
+  {
+    std::lock_guard<std::mutex> lock(HookMutex());
+    hook = FlushHook();
+  }
+  if (hook) hook();
+  std::fprintf(stderr,
+               "srf-native: every image finished before this is in the output folder's journal; run the same command "
+               "again to resume.%s\n",
+               cuda ? " A CUDA error: `srf-native info` says whether this GPU can run the CUDA library that loaded "
+                      "(driver, kernels); `nvidia-smi` shows the GPU's state; `--devices` leaves a failing GPU out."
+                    : "");
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+void InstallFatalAbortHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] { ggml_set_abort_callback(OnGgmlAbort); });
+}
+
+void SetFatalFlushHook(std::function<void()> hook) {
+  std::lock_guard<std::mutex> lock(HookMutex());
+  FlushHook() = std::move(hook);
+}
+
+void SetThreadEngineLabel(const std::string& label) { t_engineLabel = label; }
+
+}  // namespace srf
