@@ -150,3 +150,32 @@ t.test('requireGpu in the library: GPU_REQUIRED before any file is read', { skip
   t.ok(isSrfError(error, 'GPU_REQUIRED'), String(error));
   t.same(await readdir(dir), [], 'refine wrote nothing');
 });
+
+t.test('a run says and records what the GPU side found: the JIT note, the warning in run.json', async (t) => {
+  const jitInfo = {
+    ...info,
+    backendWarning: '',
+    cuda: {
+      ...info.cuda,
+      loaded: 'main' as const,
+      verdicts: [{ gpu: 0, name: 'NVIDIA H100', computeCapability: '9.0', library: 'main' as const, verdict: 'jit' as const, reason: 'x', fix: 'y' }],
+      kernelCache: { dir: '/home/u/.nv/ComputeCache', maxSize: '4294967296', setBySrfNative: true },
+    },
+  };
+  const { gpuStartNotes } = await import('../lib/engine/gpu-notes.js');
+  t.same(gpuStartNotes(jitInfo).map((n) => n.level), ['info']);
+  t.match(gpuStartNotes(jitInfo)[0]?.message, /compiling GPU kernels for sm_90 on first use .*cached in \/home\/u\/\.nv\/ComputeCache \(CUDA_CACHE_MAXSIZE=4294967296, set by srf-native\)/);
+  t.same(gpuStartNotes({ ...jitInfo, cuda: { ...jitInfo.cuda, verdicts: [{ ...jitInfo.cuda.verdicts[0]!, verdict: 'native' as const }] } }), [], 'native kernels: nothing to say');
+  if (!mainLibrary || info.backend === 'cuda') return;
+  const dir = await mkdtemp(join(tmpdir(), 'srf-gpu-record-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const run = await spawnCli(['run', '--demo', '--out', join(dir, 'out')], { env: { SRF_TEST_DRIVER_FACTS: JSON.stringify(h100(13000)) } }).output;
+  t.equal(run.code, 0, run.stderr);
+  t.match(run.stderr, /warning: the CUDA backend of the prebuilt llama\.cpp did not load, running on the CPU: main CUDA library not loaded: .*CUDA 13\.1/, 'the run warns before it starts');
+  const { readFile } = await import('node:fs/promises');
+  const manifest = JSON.parse(await readFile(join(dir, 'out', 'run.json'), 'utf8'));
+  t.match(manifest.engine.gpu.backendWarning, /needs a driver for CUDA 13\.1/, 'run.json records the warning');
+  t.same(manifest.engine.gpu.verdicts.map((v: { verdict: string }) => v.verdict), ['cannot-run'], 'and the verdicts');
+  t.equal(manifest.engine.gpu.driverCuda, 13000);
+  t.type(manifest.timings.firstImageSeconds, 'number', 'and how long the first image took');
+});

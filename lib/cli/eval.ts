@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { SrfError } from '../errors.js';
+import { gpuStartNotes } from '../engine/gpu-notes.js';
 import { buildInfo } from '../engine/native.js';
 import { compareAnswersFiles, type PairedDifference } from '../jobs/eval/compare.js';
 import { evaluate, scoreAnswersFile, type EvaluateOptions, type ScoreResult } from '../jobs/eval/evaluate.js';
@@ -148,9 +149,8 @@ export function evalCommand(ctx: CliContext): CommandModule<object, EvalArgs> {
         logged = done;
         ctx.log(`answered ${done}/${total}${errors ? ` (${errors} errors)` : ''}`);
       };
-      // A GPU box whose CUDA library did not load would answer on the CPU: say so before hours of it.
-      const { backendWarning } = buildInfo();
-      if (backendWarning) ctx.warn(backendWarning);
+      // A GPU box whose CUDA library did not load would answer on the CPU, or JIT-compiles its kernels first: say so.
+      for (const note of gpuStartNotes(buildInfo())) ctx.onLog(note.level, note.message);
       const result = await evaluate(options);
       if (argv.json) {
         const { score, ...rest } = result;

@@ -5,6 +5,7 @@
  */
 import type { VisionModelFileInfo } from '../gguf/check.js';
 import { defaultDevices, resolveDevices } from '../engine/devices.js';
+import { gpuStartNotes } from '../engine/gpu-notes.js';
 import { buildInfo } from '../engine/native.js';
 import { defaultParallel, kvSizing } from '../engine/sizing.js';
 import type { OpenVisionModelOptions } from '../engine/types.js';
@@ -48,9 +49,9 @@ export async function openRefineEngine(
   const model = await VisionModel.open(open);
   // The layout is chosen by memory (engine/sizing.ts) and halves or doubles throughput: say it.
   const where = replicas > 1 ? `${replicas} replicas (${model.info.devices.join(', ')}), each with ` : '';
-  const { backend, backendWarning } = buildInfo();
-  log('info', `engine: ${backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
-  // A GPU box whose CUDA library did not load runs on the CPU: say so before hours of it.
-  if (backendWarning) log('warn', backendWarning);
+  const info = buildInfo();
+  log('info', `engine: ${info.backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
+  // A GPU box whose CUDA library did not load runs on the CPU, or JIT-compiles its kernels first: say so.
+  for (const note of gpuStartNotes(info)) log(note.level, note.message);
   return { model, replicas };
 }

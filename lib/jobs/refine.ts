@@ -37,6 +37,7 @@ import { toolVersion } from '../outputs/version.js';
 import { isEngineFailure, resolveOptions, runIdentity, triangleSettings, type ResolvedOptions, type RefineLog, type RefineOptions, type RefinePhase, type RefineProgress, type RefineSummary, type RunIdentity, type RunModels, type RunSetup } from './refine-options.js';
 import { openRefineEngine } from './refine-engine.js';
 import { assertGpuWork, defaultDevices } from '../engine/devices.js';
+import { gpuRecord } from '../engine/gpu-notes.js';
 import { refineImage } from './refine-image.js';
 import { ResultChannel } from './result-channel.js';
 
@@ -89,6 +90,8 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   #nonZeroByType = Object.fromEntries(DATA_TYPES.map((t) => [t, 0])) as Record<DataType, number>;
   #resumed = 0;
   #processed = 0;
+  /** Seconds from the start of generation to this session's first image through the engine; null before it. */
+  #firstImageSeconds: number | null = null;
   #inFlight = 0;
   #total: number | null = null;
   #generationStarted = 0;
@@ -350,7 +353,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       counts: this.#counts,
       timings: { ...(s.previous?.timings ?? {}), startedAt: new Date(s.started).toISOString() },
       outputs: s.previous?.outputs ?? { journal: JOURNAL_FILE, train: {} },
-      engine: { backend: info.backend, llamaCppVersion: info.llamaCppVersion, model: { ...s.model.info, files: undefined } },
+      engine: { backend: info.backend, llamaCppVersion: info.llamaCppVersion, gpu: gpuRecord(info), model: { ...s.model.info, files: undefined } },
       identity: s.identity,
     };
   }
@@ -427,6 +430,8 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
           generationSeconds: generated.seconds,
           finalizeSeconds: result.seconds,
           imagesThisSession: this.#processed,
+          // GPU kernels compiled from PTX on first use (a JIT verdict) are in this.
+          firstImageSeconds: this.#firstImageSeconds,
           imagesPerSecond: generated.seconds > 0 ? this.#processed / generated.seconds : 0,
           sessions: sessions + 1,
           totalGenerationSeconds: previousGeneration + generated.seconds,
@@ -554,6 +559,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   async #append(line: TripletLine, journal: Journal): Promise<void> {
     journal.append(line);
     this.#processed++;
+    if (line.status !== 'error') this.#firstImageSeconds ??= (Date.now() - this.#generationStarted) / 1000;
     this.#count(line);
     this.emit('result', line);
     await this.#channel?.push(line);
