@@ -62,6 +62,7 @@ std::string LoadedCpuVariant() {
 // What this binary was built with, and the devices it sees now.
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  EnsureBackendsLoaded();
   Napi::Object out = Napi::Object::New(env);
   // A prebuilt build runs CUDA only where its CUDA library loaded: say what runs, not what could.
   const bool prebuilt = std::string(SRF_LLAMA_FROM) == "prebuilt";

@@ -85,4 +85,6 @@ const BackendLoadResult& LoadBackends(const std::string& cpuDir, const std::vect
   return result;
 }
 
+void EnsureBackendsLoaded() { LoadBackends(SRF_PREBUILT_DIR, {}); }
+
 }  // namespace srf

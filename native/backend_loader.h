@@ -24,4 +24,8 @@ struct BackendLoadResult {
 // Once per process: later calls return the first call's result whatever they ask.
 const BackendLoadResult& LoadBackends(const std::string& cpuDir, const std::vector<std::string>& cudaLibraries);
 
+// Before a model loads: when nothing chose the backends yet (the addon used without
+// lib/engine/native.ts, as some tests do), the prebuilt CPU variant alone.
+void EnsureBackendsLoaded();
+
 }  // namespace srf

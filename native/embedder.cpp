@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "addon_data.h"
+#include "backend_loader.h"
 #include "errors.h"
 #include "logging.h"
 #include "promise_worker.h"
@@ -116,6 +117,7 @@ void Embedder::LoadNow(const std::string& path, int32_t gpuLayers, int32_t threa
   TakeRecentErrors();
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = gpuLayers;
+  EnsureBackendsLoaded();
   model_ = llama_model_load_from_file(path.c_str(), mp);
   if (!model_) {
     const std::string why = TakeRecentErrors();

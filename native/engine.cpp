@@ -281,6 +281,11 @@ void Engine::PublishCounts() {
   counters_.active = static_cast<uint32_t>(ActiveCount());
 }
 
+std::string Engine::DeviceLostMessage(const std::string& why) {
+  return "the device stopped working (" + std::to_string(kDeviceLostAfter) + " decodes or image encodes in a row failed; the last: " + why +
+         "): this engine takes no more requests";
+}
+
 void Engine::Reject(const GenerateRequest& request, const std::string& code, const std::string& message) {
   counters_.failed++;
   PublishCounts();
@@ -361,8 +366,11 @@ void Engine::Run() {
     try {
       Step(batch);
     } catch (const std::exception& e) {
-      FailStep(code::kDecodeFailed, std::string("decoding failed: ") + e.what());
+      const std::string message = std::string("decoding failed: ") + e.what();
+      NoteComputeResult(false, message, "");
+      FailStep(deviceLostWhy_.empty() ? code::kDecodeFailed : code::kDeviceFailed, message);
     }
+    if (!deviceLostWhy_.empty()) FailAllDeviceLost(waiting);
   }
 
   for (auto& slot : slots_) {
@@ -384,6 +392,7 @@ void Engine::Run() {
 
 // Admits waiting requests, in order, into free slots while the KV cache has room for them.
 void Engine::AdmitWaiting(std::deque<std::unique_ptr<GenerateRequest>>& waiting) {
+  if (!deviceLostWhy_.empty()) return FailAllDeviceLost(waiting);
   for (auto& slot : slots_) {
     if (waiting.empty()) break;
     if (!slot->Free()) continue;
@@ -544,9 +553,12 @@ std::shared_ptr<PrefixEntry> Engine::EvaluatePrefix(GenerateRequest& req) {
     prefixes_.ReturnSeq(seq);
     if (abort_) throw Error(code::kClosed, "the model was closed while the request's image was evaluated");
     std::string why = thrown.empty() ? TakeRecentErrors() : thrown;
-    throw Error(code::kImageEncodeFailed,
-                "evaluating the image prefix failed (code " + std::to_string(rc) + ")" + (why.empty() ? "" : ": " + why));
+    const std::string message = "evaluating the image prefix failed (code " + std::to_string(rc) + ")" + (why.empty() ? "" : ": " + why);
+    NoteComputeResult(false, message, req.prefixKey);
+    if (!deviceLostWhy_.empty()) throw Error(code::kDeviceFailed, DeviceLostMessage(deviceLostWhy_));
+    throw Error(code::kImageEncodeFailed, message);
   }
+  NoteComputeResult(true, "", "");
   entry->nPast = nPast;
   prefixes_.Insert(entry);
   counters_.prefixTokens += static_cast<uint64_t>(nTokens - sharedTokens);
@@ -661,6 +673,33 @@ Engine::Slot* Engine::NewestInStep() {
   return newest;
 }
 
+// Counts decodes and image encodes that failed in a row; at kDeviceLostAfter the device is lost.
+// `key` names what failed ('' for a decode step, the image's prefix key for an encode).
+void Engine::NoteComputeResult(bool ok, const std::string& failure, const std::string& key) {
+  if (ok) {
+    computeFailuresInRow_ = 0;
+    lastFailureKey_.clear();
+    return;
+  }
+  if (!key.empty() && key == lastFailureKey_) return;
+  lastFailureKey_ = key;
+  if (++computeFailuresInRow_ >= kDeviceLostAfter && deviceLostWhy_.empty()) deviceLostWhy_ = failure;
+}
+
+// A lost device: what runs and what waits fails with DEVICE_FAILED (an engine replica goes down on
+// it and its requests go to the others), and so does everything submitted later.
+void Engine::FailAllDeviceLost(std::deque<std::unique_ptr<GenerateRequest>>& waiting) {
+  const std::string message = DeviceLostMessage(deviceLostWhy_);
+  for (auto& slot : slots_) {
+    if (!slot->Free()) Fail(*slot, code::kDeviceFailed, message);
+  }
+  std::deque<std::unique_ptr<GenerateRequest>> failed = std::move(waiting);
+  waiting.clear();
+  for (auto& request : failed) {
+    Reject(*request, code::kDeviceFailed, message);
+  }
+}
+
 // Fails the requests whose tokens are in this step's batch.
 void Engine::FailStep(const std::string& code, const std::string& message) {
   for (auto& slot : slots_) {
@@ -699,9 +738,12 @@ void Engine::Step(llama_batch& batch) {
   if (rc != 0) {
     if (abort_) return;  // Stop(): the loop fails what runs with CLOSED
     const std::string why = TakeRecentErrors();
-    FailStep(code::kDecodeFailed, "llama_decode failed (code " + std::to_string(rc) + ")" + (why.empty() ? "" : ": " + why));
+    const std::string message = "llama_decode failed (code " + std::to_string(rc) + ")" + (why.empty() ? "" : ": " + why);
+    NoteComputeResult(false, message, "");
+    FailStep(deviceLostWhy_.empty() ? code::kDecodeFailed : code::kDeviceFailed, message);
     return;
   }
+  NoteComputeResult(true, "", "");
 
   for (auto& slot : slots_) {
     if (slot->Free()) continue;

@@ -154,6 +154,9 @@ class Engine {
   int32_t Decode(llama_batch& batch);
   Slot* NewestInStep();
   void FailStep(const std::string& code, const std::string& message);
+  void NoteComputeResult(bool ok, const std::string& failure, const std::string& key);
+  void FailAllDeviceLost(std::deque<std::unique_ptr<GenerateRequest>>& waiting);
+  static std::string DeviceLostMessage(const std::string& why);
   size_t DraftRows(Slot& slot, size_t room) const;
   void SampleRows();
   void TakeSampled(Slot& slot);
@@ -189,6 +192,15 @@ class Engine {
   std::thread thread_;
   Failpoints failpoints_;
   bool deviceLost_ = false;  // failpoint device-lost fired: every decode fails from then on (loop thread only)
+  // The device's health, from the loop thread's decodes and image encodes: after kDeviceLostAfter
+  // failures in a row with no success between, the device is taken as lost (every request then
+  // fails with DEVICE_FAILED, which takes an engine replica down); one failed step stays that
+  // step's requests' error. The same image failing to encode again counts once: a poison image
+  // must not pass for a lost device.
+  static constexpr int kDeviceLostAfter = 2;
+  int computeFailuresInRow_ = 0;
+  std::string lastFailureKey_;
+  std::string deviceLostWhy_;  // '' while the device works
 
   EngineCounters counters_;
   std::unique_ptr<WorkerPool> samplers_;  // the loop thread plus samplingThreads - 1

@@ -18,6 +18,7 @@ constexpr const char* kDecodeFailed = "DECODE_FAILED";
 constexpr const char* kImageEncodeFailed = "IMAGE_ENCODE_FAILED";
 constexpr const char* kAborted = "ABORTED";
 constexpr const char* kClosed = "CLOSED";
+constexpr const char* kDeviceFailed = "DEVICE_FAILED";
 }  // namespace code
 
 // A failure with a stable code, thrown and caught inside C++ (never across the N-API boundary).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "backend_loader.h"
 #include "errors.h"
 #include "logging.h"
 
@@ -29,6 +30,7 @@ namespace {
 }  // namespace
 
 void LoadVisionModel(ModelLoadOptions& options, LoadedVisionModel& m) {
+  EnsureBackendsLoaded();
   const int threads = options.threads > 0 ? options.threads
                                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   TakeRecentErrors();

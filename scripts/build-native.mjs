@@ -4,7 +4,7 @@
  * cmake-js over CMakeLists.txt, the one build truth. Run by `npm install` (the package's install
  * script), `npm run build:native` and `npx srf-native build`.
  *
- *   node scripts/build-native.mjs [--gpu auto|cuda|cpu] [--jobs N] [--sanitize address] [--from-source]
+ *   node scripts/build-native.mjs [--gpu auto|cuda|cpu] [--jobs N] [--sanitize address] [--from-source] [--cuda-arch 80,90]
  *
  * By default the addon is linked against node-llama-cpp's prebuilt llama.cpp of the same release
  * (its optional dependency for this platform; the CUDA package where it exists, which also runs on
@@ -12,7 +12,8 @@
  * sanitizer build, or no matching prebuilt package compile all of llama.cpp from the bundle.
  *
  * Environment: SRF_GPU (as --gpu), SRF_BUILD_JOBS (as --jobs; default: every core),
- * CMAKE_CUDA_ARCHITECTURES (e.g. 90; ggml's list of every architecture when unset),
+ * CMAKE_CUDA_ARCHITECTURES (as --cuda-arch, e.g. 90; a source build for CUDA defaults to the GPUs
+ * nvidia-smi sees, else ggml's list of every architecture; the prebuilt library's are fixed),
  * SRF_SANITIZE (as --sanitize), SRF_KEEP_BUILD=1 (keep deps/ and the object files of an installed
  * package), CCACHE_BASEDIR (default /: objects compiled for one install folder serve every other).
  * Says what it builds before it starts, checks the tools first, and exits non-zero with one
@@ -43,11 +44,30 @@ export function buildOptions(argv = [], env = process.env) {
   const jobs = jobsText === undefined || jobsText === '' ? availableParallelism() : Number(jobsText);
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs (or SRF_BUILD_JOBS) must be a whole number >= 1, not '${jobsText}'`);
   const sanitize = flag('sanitize') ?? (env.SRF_SANITIZE || '');
-  const cudaArchitectures = env.CMAKE_CUDA_ARCHITECTURES || '';
   const fromSource = argv.includes('--from-source') || env.SRF_BUILD_FROM_SOURCE === '1' || sanitize !== '';
+  const archFlag = flag('cuda-arch');
+  if (archFlag !== undefined && !/^\d{2,3}[af]?(,\d{2,3}[af]?)*$/.test(archFlag)) {
+    throw new Error(`--cuda-arch takes compute capabilities as CMake writes them, comma-separated (80,90 for A100 and H100), not '${archFlag}'`);
+  }
+  let cudaArchitectures = archFlag?.split(',').join(';') ?? (env.CMAKE_CUDA_ARCHITECTURES || '');
+  let cudaArchSource = archFlag ? '--cuda-arch' : cudaArchitectures ? 'CMAKE_CUDA_ARCHITECTURES' : '';
+  if (!cudaArchitectures && fromSource && gpu !== 'cpu') {
+    const seen = detectCudaArchitectures(env);
+    if (seen.length > 0) [cudaArchitectures, cudaArchSource] = [seen.join(';'), 'the GPUs nvidia-smi sees'];
+  }
   // --out DIR: another build folder (the benchmark's source-built tree beside a prebuilt build/).
   const out = flag('out');
-  return { gpu, jobs, sanitize, cudaArchitectures, fromSource, ...(out ? { out } : {}) };
+  return { gpu, jobs, sanitize, cudaArchitectures, cudaArchSource, fromSource, ...(out ? { out } : {}) };
+}
+
+/** This machine's GPUs as CMake CUDA architectures (9.0 -> '90'), from nvidia-smi; [] when it cannot say. */
+export function detectCudaArchitectures(env = process.env) {
+  const smi = which('nvidia-smi', env);
+  if (!smi) return [];
+  const result = spawnSync(smi, ['--query-gpu=compute_cap', '--format=csv,noheader'], { encoding: 'utf8', env, timeout: 20_000 });
+  if (result.status !== 0) return [];
+  const caps = result.stdout.split('\n').map((line) => line.trim()).filter((line) => /^\d+\.\d+$/.test(line));
+  return [...new Set(caps.map((cap) => cap.replace('.', '')))];
 }
 
 /** A tool on PATH (or the full path given), like `command -v`. */
@@ -116,7 +136,10 @@ export function describePrebuiltBuild(options, prebuilt, env = process.env) {
   return [
     `srf-native: building the engine (mtmd + addon, on the prebuilt llama.cpp) in ${srfPackageRoot()}`,
     `  backend: ${prebuilt.flavor === 'cuda' ? 'CUDA where its library loads (driver + CUDA 13 runtime, no toolkit needed), else the CPU' : 'CPU'}; the CPU variant for this machine is picked at run time`,
-    `  CUDA architectures: ${prebuilt.flavor === 'cuda' ? 'those of the prebuilt library' : 'none'}`,
+    `  CUDA architectures: ${prebuilt.flavor === 'cuda' ? 'those of the prebuilt library (`srf-native info` lists them and says whether your GPU runs them natively)' : 'none'}`,
+    ...(options.cudaArchitectures
+      ? [`  ${options.cudaArchSource} (${options.cudaArchitectures}) does nothing here: the prebuilt library's kernels are fixed; \`npx srf-native build --from-source --gpu cuda\` builds for your GPUs`]
+      : []),
     `  jobs: ${options.jobs} (SRF_BUILD_JOBS to change)`,
     `  ccache: ${ccache ?? 'not found (install ccache to make rebuilds take seconds)'}`,
     `  llama.cpp: prebuilt ${prebuilt.release} from ${prebuilt.packageName} (${prebuilt.dir})`,
@@ -137,8 +160,9 @@ export function describeBuild(options, env = process.env) {
   const archs =
     options.gpu === 'cpu' || !nvcc
       ? 'none'
-      : options.cudaArchitectures ||
-        "ggml's default list (every architecture; set CMAKE_CUDA_ARCHITECTURES, e.g. 90 for H100/H200, to build several times faster)";
+      : options.cudaArchitectures
+        ? `${options.cudaArchitectures} (${options.cudaArchSource})`
+        : "ggml's default list (every architecture; --cuda-arch 90 for H100/H200 builds several times faster)";
   const ccache = which('ccache', env);
   const cpuMinutes = estimateMinutes('cpu', options.jobs, '');
   const cudaMinutes = estimateMinutes('cuda', options.jobs, options.cudaArchitectures);
@@ -169,7 +193,8 @@ export function cmakeJsArgs(options, outDir, origin = { from: 'source' }) {
   if (origin.from === 'prebuilt') {
     configure.push(`--CDSRF_LLAMA_PREBUILT_DIR=${origin.prebuilt.dir}`, `--CDSRF_LLAMA_PREBUILT_FALLBACK=${origin.prebuilt.fallbackDir}`);
   }
-  if (options.cudaArchitectures) configure.push(`--CDCMAKE_CUDA_ARCHITECTURES=${options.cudaArchitectures}`);
+  // The prebuilt library's kernels are fixed: passing architectures there would only mislabel the build.
+  if (options.cudaArchitectures && origin.from !== 'prebuilt') configure.push(`--CDCMAKE_CUDA_ARCHITECTURES=${options.cudaArchitectures}`);
   if (options.sanitize) configure.push(`--CDSRF_SANITIZE=${options.sanitize}`);
   return { configure, build: ['build', '--out', outDir, '--parallel', String(options.jobs)] };
 }

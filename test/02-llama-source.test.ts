@@ -1,14 +1,14 @@
 // Where the build finds llama.cpp's source (node-llama-cpp's bundle) and how it is told to build:
 // scripts/llama-source.mjs and scripts/build-native.mjs, on package layouts made in a temp folder.
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 // @ts-expect-error: plain ESM scripts (they run before TypeScript is compiled), no declarations
 import { findLlamaSource, findPrebuilt } from '../scripts/llama-source.mjs';
 // @ts-expect-error: as above
-import { buildOptions, cmakeJsArgs, describeBuild, describePrebuiltBuild, llamaOrigin, missingTools } from '../scripts/build-native.mjs';
+import { buildOptions, cmakeJsArgs, describeBuild, describePrebuiltBuild, detectCudaArchitectures, llamaOrigin, missingTools } from '../scripts/build-native.mjs';
 import { tempDir } from './helpers/fixtures.js';
 import { ROOT } from './helpers/cli.js';
 
@@ -91,6 +91,28 @@ t.test('build options: every core by default, SRF_BUILD_JOBS and flags override,
   const prebuilt = { from: 'prebuilt', prebuilt: { dir: '/p/bins', fallbackDir: '/f' } };
   t.same(cmakeJsArgs(buildOptions(['--jobs', '2'], {}), 'build', prebuilt).configure.slice(3), ['--CDSRF_GPU=auto', '--CDSRF_LLAMA_FROM=prebuilt', '--CDSRF_LLAMA_PREBUILT_DIR=/p/bins', '--CDSRF_LLAMA_PREBUILT_FALLBACK=/f']);
   t.equal(buildOptions(['--out', 'build-source'], {}).out, 'build-source');
+});
+
+t.test('CUDA architectures: --cuda-arch, CMAKE_CUDA_ARCHITECTURES, else the GPUs nvidia-smi sees; nothing on a prebuilt build', async (t) => {
+  t.equal(buildOptions(['--cuda-arch', '80,90'], {}).cudaArchitectures, '80;90');
+  t.equal(buildOptions(['--cuda-arch=90a'], { CMAKE_CUDA_ARCHITECTURES: '86' }).cudaArchitectures, '90a', 'the flag wins');
+  t.throws(() => buildOptions(['--cuda-arch', 'sm_90'], {}), /--cuda-arch takes compute capabilities as CMake writes them, comma-separated \(80,90/);
+  // A stand-in nvidia-smi that reports an H100 and two A100s, as `--query-gpu=compute_cap` prints them.
+  const bin = await mkdtemp(join(tmpdir(), 'srf-smi-'));
+  t.teardown(() => rm(bin, { recursive: true, force: true }));
+  await writeFile(join(bin, 'nvidia-smi'), '#!/bin/sh\n[ "$1" = "--query-gpu=compute_cap" ] && printf "9.0\\n8.0\\n8.0\\n"\n', { mode: 0o755 });
+  const env = { PATH: `${bin}:/usr/bin:/bin` };
+  t.same(detectCudaArchitectures(env), ['90', '80']);
+  const seen = buildOptions(['--from-source', '--gpu', 'cuda'], env);
+  t.equal(seen.cudaArchitectures, '90;80', 'a source build for CUDA builds for the GPUs it sees');
+  t.equal(seen.cudaArchSource, 'the GPUs nvidia-smi sees');
+  t.match(describeBuild(seen, env).join('\n'), /CUDA architectures: 90;80 \(the GPUs nvidia-smi sees\)/);
+  t.equal(buildOptions(['--gpu', 'cuda'], env).cudaArchitectures, '', 'the prebuilt library is not built for any architecture');
+  t.equal(buildOptions(['--from-source', '--gpu', 'cpu'], env).cudaArchitectures, '', 'nor a CPU build');
+  const prebuilt = { from: 'prebuilt', prebuilt: { dir: '/p/bins', fallbackDir: '/f', flavor: 'cuda', release: 'v0.4.0', packageName: '@node-llama-cpp/linux-x64-cuda' } };
+  const asked = buildOptions(['--gpu', 'cuda'], { CMAKE_CUDA_ARCHITECTURES: '90' });
+  t.notOk(cmakeJsArgs(asked, 'build', prebuilt).configure.some((a) => a.includes('CUDA_ARCHITECTURES')), 'not passed to a prebuilt build');
+  t.match(describePrebuiltBuild(asked, prebuilt.prebuilt, {}).join('\n'), /CMAKE_CUDA_ARCHITECTURES \(90\) does nothing here: the prebuilt library's kernels are fixed; `npx srf-native build --from-source --gpu cuda` builds for your GPUs/);
 });
 
 t.test('the build says what it builds before it starts', async (t) => {

@@ -82,12 +82,15 @@ t.test('refine with two CPU replicas: one stream, one journal, every image once'
   t.equal(manifest.generation.inFlight, 2 * 2 * 2, 'in flight: twice the sequences of all replicas');
 });
 
-t.test('a replica that fails hands its requests back and the run goes on with the other', async (t) => {
+// Faults are injected in the native engine (native/failpoints.h, scoped to one replica with #R):
+// device-lost makes every decode and image encode of that engine fail from its Nth decode on, as a
+// lost GPU does; the engine itself declares the device lost (DEVICE_FAILED) after two in a row.
+t.test('a replica whose device is lost hands its requests back and the run goes on with the other', async (t) => {
   const { base, names } = await world();
   const logs: string[] = [];
-  const summary = await withEnv('SRF_TEST_REPLICA_FAIL', '1:4', () => refine({ ...base, onLog: (e) => logs.push(e.message) }).complete());
+  const summary = await withEnv('SRF_FAILPOINTS', 'device-lost@3#1', () => refine({ ...base, onLog: (e) => logs.push(e.message) }).complete());
   t.equal(summary.status, 'complete');
-  t.match(logs.join('\n'), /engine replica 1 on cpu failed \(DEVICE_FAILED: .*on purpose.*\); it handed back its \d+ requests in flight, and the run goes on with 1 replica/);
+  t.match(logs.join('\n'), /engine replica 1 on cpu failed \(DEVICE_FAILED: the device stopped working \(2 decodes or image encodes in a row failed; the last: .*\(code -3\)\).*\); it handed back its \d+ requests in flight, and the run goes on with 1 replica/);
   const journal = await lines(summary.out);
   t.same(journal.map((l) => l.id).sort(), names.map((n) => identifyImage(n).id).sort(), 'no image lost or doubled');
   t.same(journal.filter((l) => l.status === 'error').map((l) => l.image), ['broken.png'], 'no image failed because of the replica');
@@ -95,11 +98,30 @@ t.test('a replica that fails hands its requests back and the run goes on with th
   t.same(manifest.replicas.map((r: { down: boolean }) => r.down), [false, true]);
 });
 
-t.test('VisionModel.open: a failed replica passes its requests on; the last one failing is the error', async (t) => {
+t.test('a request\'s own failure does not take its replica down', async (t) => {
   const { models, dir, names } = await world(6);
   const failures: ReplicaFailure[] = [];
   const images = names.filter((n) => !n.includes('broken')).map((n) => join(dir, 'images', n));
-  await withEnv('SRF_TEST_REPLICA_FAIL', '0:2', async () => {
+  // One decode step of replica 0 throws: its requests fail with DECODE_FAILED, once; the device is fine.
+  await withEnv('SRF_FAILPOINTS', 'step-throw@2#0', async () => {
+    await using model = await VisionModel.open({ model: models.model, mmproj: models.mmproj, parallel: 2, threads: 2, devices: ['cpu', 'cpu'], onReplicaFailure: (f) => failures.push(f) });
+    const results = await model.generateBatch(images.map((image) => ({ image, prompt: 'What is it?', sampling: { maxTokens: 8 } })));
+    t.same(results.filter((r) => !r.ok), [], 'the failed step\'s requests were answered on the other replica');
+    // A context too small for the prompt is the request's, on whichever replica: it reaches the caller.
+    const long = await model.generate({ image: images[0]!, prompt: 'word '.repeat(5000), sampling: { maxTokens: 4 } }).catch((e: { code: string }) => e.code);
+    t.equal(long, 'CONTEXT_TOO_SMALL');
+    t.same(failures, [], 'no replica was taken down');
+    t.same(model.replicaStats().map((r) => r.down), [false, false]);
+    const after = await model.generate({ image: images[1]!, prompt: 'What is it?', sampling: { maxTokens: 4 } });
+    t.type(after.text, 'string', 'both still serve');
+  });
+});
+
+t.test('VisionModel.open: a lost device passes its requests on; when every replica is lost, DEVICE_FAILED', async (t) => {
+  const { models, dir, names } = await world(6);
+  const failures: ReplicaFailure[] = [];
+  const images = names.filter((n) => !n.includes('broken')).map((n) => join(dir, 'images', n));
+  await withEnv('SRF_FAILPOINTS', 'device-lost@2#0', async () => {
     await using model = await VisionModel.open({ model: models.model, mmproj: models.mmproj, parallel: 2, threads: 2, devices: ['cpu', 'cpu'], onReplicaFailure: (f) => failures.push(f) });
     const results = await model.generateBatch(images.map((image) => ({ image, prompt: 'What is it?', sampling: { maxTokens: 8 } })));
     t.same(results.filter((r) => !r.ok), [], 'every image answered despite the failure');
@@ -109,13 +131,30 @@ t.test('VisionModel.open: a failed replica passes its requests on; the last one 
     t.equal(failures[0]?.remaining, 1);
   });
   failures.length = 0;
-  await withEnv('SRF_TEST_REPLICA_FAIL', '0:2,1:3', async () => {
+  await withEnv('SRF_FAILPOINTS', 'device-lost@2#0,device-lost@3#1', async () => {
     await using model = await VisionModel.open({ model: models.model, mmproj: models.mmproj, parallel: 2, threads: 2, devices: ['cpu', 'cpu'], onReplicaFailure: (f) => failures.push(f) });
     const results = await model.generateBatch(images.map((image) => ({ image, prompt: 'What is it?', sampling: { maxTokens: 8 } })));
-    t.equal(failures.length, 1, 'the first failure is handed over');
-    const errors = results.flatMap((r) => (r.ok ? [] : [r.error.code]));
-    t.ok(errors.length > 0 && errors.every((code) => code === 'DEVICE_FAILED'), `the last replica's failure reaches the caller (${errors.join(', ')})`);
+    t.equal(failures.length, 2, 'both went down');
+    const errors = results.flatMap((r) => (r.ok ? [] : [r.error]));
+    t.ok(errors.length > 0 && errors.every((e) => e.code === 'DEVICE_FAILED'), `the callers get DEVICE_FAILED (${errors.map((e) => e.code).join(', ')})`);
+    t.match(errors[0]?.message, /every engine replica's device failed \(replica 0 \(cpu\): the device stopped working.*replica 1 \(cpu\): the device stopped working/);
   });
+});
+
+t.test('every replica lost in a run: it stops with DEVICE_FAILED, journals no image it did not finish, and a resume does them', async (t) => {
+  const { base, names } = await world();
+  const first = await withEnv('SRF_FAILPOINTS', 'device-lost@120#0,device-lost@200#1', () => refine(base).complete().then(() => null, (e: { code: string }) => e));
+  t.equal(first?.code, 'DEVICE_FAILED', 'the run ends with the coded error');
+  const before = await lines(base.out);
+  t.same(before.filter((l) => l.status === 'error' && l.image !== 'broken.png'), [], 'no image became an error line');
+  const manifest = JSON.parse(await readFile(join(base.out, 'run.json'), 'utf8'));
+  t.equal(manifest.status, 'failed');
+  t.equal(manifest.error.code, 'DEVICE_FAILED');
+  const summary = await refine(base).complete();
+  t.equal(summary.status, 'complete', 'the resume, on working devices, finishes');
+  const after = await lines(base.out);
+  t.same(after.map((l) => l.id).sort(), names.map((n) => identifyImage(n).id).sort(), 'every image once');
+  t.ok(before.length < after.length, `the resume did the rest (${before.length} before, ${after.length} after)`);
 });
 
 t.test('--devices in the CLI, and a device the machine does not have', async (t) => {

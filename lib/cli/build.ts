@@ -15,6 +15,7 @@ interface BuildArgs {
   gpu?: 'auto' | 'cuda' | 'cpu';
   jobs?: number;
   'from-source': boolean;
+  'cuda-arch'?: string;
 }
 
 /** Runs the build script; its output goes to the CLI's stderr. Resolves with its exit code. */
@@ -42,6 +43,10 @@ export function buildCommand(ctx: CliContext): CommandModule<object, BuildArgs> 
           describe: 'backend: prebuilt, the CUDA package where there is one (auto, cuda: it runs CUDA where its library loads) or the CPU one (cpu); from source, CUDA when nvcc and cuBLAS are found (auto), CUDA or an error (cuda), CPU only (cpu); default $SRF_GPU or auto',
         },
         jobs: { type: 'number', describe: 'compile jobs (default $SRF_BUILD_JOBS or every core)' },
+        'cuda-arch': {
+          type: 'string',
+          describe: 'with --from-source: CUDA architectures to compile native kernels for, comma-separated (80 A100, 90 H100/H200, 100 B200; default $CMAKE_CUDA_ARCHITECTURES, else the GPUs this machine has)',
+        },
         'from-source': {
           type: 'boolean',
           default: false,
@@ -52,6 +57,7 @@ export function buildCommand(ctx: CliContext): CommandModule<object, BuildArgs> 
       const args: string[] = [];
       if (argv.gpu) args.push('--gpu', argv.gpu);
       if (argv['from-source']) args.push('--from-source');
+      if (argv['cuda-arch'] !== undefined) args.push('--cuda-arch', argv['cuda-arch']);
       if (argv.jobs !== undefined) {
         if (!Number.isInteger(argv.jobs) || argv.jobs < 1) {
           throw new SrfError('INVALID_ARGUMENT', `--jobs must be a whole number >= 1, not ${argv.jobs}`);

@@ -4,28 +4,22 @@
  * encoded and cached once (the three calls of an image share it). A new image goes to the replica
  * with the fewest requests in flight.
  *
- * When a replica fails (its device is lost or out of memory: DEVICE_FAILED, DECODE_FAILED,
- * IMAGE_ENCODE_FAILED) and others are alive, it is closed; the request that failed and every other
- * request it held in flight are sent again to the live replicas, and `onFailure` says so. The last
- * replica's failure is the caller's error, as with one engine.
+ * Only a device-level failure takes a replica down: DEVICE_FAILED, which the native engine reports
+ * once its decodes or image encodes fail several times in a row (native/engine.h). The replica is
+ * closed; the request that failed and every other request it held in flight go to the live
+ * replicas, and `onFailure` says so. A request's own error (a bad image, a context too small) stays
+ * that request's; a failed decode or encode (DECODE_FAILED, IMAGE_ENCODE_FAILED) is tried once more,
+ * on another live replica where there is one, as it may be the device's: a device that is going fails
+ * the second try with DEVICE_FAILED. When no replica is left, every request
+ * fails with DEVICE_FAILED, which a pipeline treats as "not done" (the images run again on resume).
  */
 import { SrfError, isSrfError, type SrfErrorCode } from '../errors.js';
 import { checkLoraScales } from './option-checks.js';
 import { emptyEngineStats, sumEngineStats, type EngineStats } from './native.js';
 import type { GenerateRequest, GenerateResult, ImageInput, PreparedImage, ReplicaFailure, ReplicaStats, VisionEngine, VisionModelInfo } from './types.js';
 
-/** Errors that say the replica's device failed, not the request. */
-const DEVICE_FAILURES: SrfErrorCode[] = ['DEVICE_FAILED', 'DECODE_FAILED', 'IMAGE_ENCODE_FAILED'];
-
-/** Test hook: `SRF_TEST_REPLICA_FAIL=R:N[,R:N]` fails replica R (DEVICE_FAILED) when its N-th request arrives. */
-function failureHook(): Map<number, number> {
-  const hooks = new Map<number, number>();
-  for (const part of (process.env.SRF_TEST_REPLICA_FAIL ?? '').split(',')) {
-    const match = /^(\d+):(\d+)$/.exec(part.trim());
-    if (match) hooks.set(Number(match[1]), Number(match[2]));
-  }
-  return hooks;
-}
+/** Failures that may be the device's rather than the request's: tried once more, on another replica where one lives. */
+const TRIED_AGAIN: SrfErrorCode[] = ['DECODE_FAILED', 'IMAGE_ENCODE_FAILED'];
 
 interface Replica {
   index: number;
@@ -46,7 +40,6 @@ export class ReplicaRouter implements VisionEngine {
   readonly #replicas: Replica[];
   readonly #sticky = new Map<string, Replica>();
   readonly #onFailure: (failure: ReplicaFailure) => void;
-  readonly #hook = failureHook();
   #closing: Promise<void> | undefined;
   #loraScales: number[];
 
@@ -79,20 +72,22 @@ export class ReplicaRouter implements VisionEngine {
     if (this.closed) throw new SrfError('CLOSED', 'the model is closed');
     // Prepared once here: its hash routes the request, and a retry does not decode the file again.
     const image = await this.prepareImage(request.image);
+    let triedOn: Replica | undefined;
     for (;;) {
-      const replica = this.#pick(image.hash);
+      const replica = this.#pick(image.hash, triedOn);
       replica.inFlight++;
       replica.requests++;
       try {
-        if (this.#hook.get(replica.index) === replica.requests) {
-          throw new SrfError('DEVICE_FAILED', `replica ${replica.index} (${replica.device}) failed on purpose (SRF_TEST_REPLICA_FAIL)`);
-        }
         return await replica.model.generate({ ...request, image });
       } catch (error) {
         if (request.signal?.aborted) throw error;
         if (replica.failed) continue; // closed under this request: it goes to another replica
-        if (isSrfError(error) && DEVICE_FAILURES.includes(error.code) && this.live > 1) {
+        if (isSrfError(error, 'DEVICE_FAILED')) {
           this.#fail(replica, error);
+          continue;
+        }
+        if (isSrfError(error) && TRIED_AGAIN.includes(error.code) && !triedOn) {
+          triedOn = replica;
           continue;
         }
         throw error;
@@ -127,19 +122,26 @@ export class ReplicaRouter implements VisionEngine {
     return this.#closing;
   }
 
-  #pick(hash: string): Replica {
+  /** The image's replica while it lives, else the least busy live one (not `avoid`, where another is live). */
+  #pick(hash: string, avoid: Replica | undefined): Replica {
     const known = this.#sticky.get(hash);
-    if (known && !known.failed) {
+    if (known && !known.failed && known !== avoid) {
       this.#sticky.delete(hash);
       this.#sticky.set(hash, known);
       return known;
     }
     let best: Replica | undefined;
-    for (const r of this.#replicas) if (!r.failed && (!best || r.inFlight < best.inFlight)) best = r;
-    if (!best) throw this.#replicas.find((r) => r.failed)?.failed ?? new SrfError('CLOSED', 'no engine replica is running');
+    for (const r of this.#replicas) if (!r.failed && r !== avoid && (!best || r.inFlight < best.inFlight)) best = r;
+    best ??= avoid && !avoid.failed ? avoid : undefined;
+    if (!best) throw this.#allDown();
     this.#sticky.set(hash, best);
     if (this.#sticky.size > STICKY_LIMIT) this.#sticky.delete(this.#sticky.keys().next().value as string);
     return best;
+  }
+
+  #allDown(): SrfError {
+    const why = this.#replicas.map((r) => `replica ${r.index} (${r.device}): ${r.failed?.message ?? 'closed'}`).join('; ');
+    return new SrfError('DEVICE_FAILED', `every engine replica's device failed (${why}); what was not done is not done: run the same command again to resume`);
   }
 
   #fail(replica: Replica, error: SrfError): void {

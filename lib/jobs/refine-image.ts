@@ -22,14 +22,30 @@ export interface ImageRun {
   signal: AbortSignal;
 }
 
-/** The image's journal line; null when cancel() abandoned it. CLOSED (the engine went away) rejects. */
+/**
+ * A decode or an image encode that failed may have been the device's, not the image's: the image
+ * is tried once more before its error is journaled. A device that is going fails the second try
+ * with DEVICE_FAILED (native/engine.h), and the image is then not journaled at all.
+ */
+async function runTriangleTwice(...args: Parameters<typeof runTriangle>): Promise<TriangleResult> {
+  try {
+    return await runTriangle(...args);
+  } catch (error) {
+    if (!isSrfError(error, 'DECODE_FAILED') && !isSrfError(error, 'IMAGE_ENCODE_FAILED')) throw error;
+    return runTriangle(...args);
+  }
+}
+
+/** The image's journal line; null when cancel() abandoned it. CLOSED and DEVICE_FAILED (the engine or its device went away) reject. */
 export async function refineImage(item: InputImage, run: ImageRun): Promise<TripletLine | null> {
   const { model, scorer, signal } = run;
   const started = Date.now();
   const base = { id: item.id, image: item.image, round: run.round };
   const errorLine = (error: unknown): TripletLine | null => {
     if (signal.aborted && isSrfError(error, 'ABORTED')) return null;
-    if (isSrfError(error, 'CLOSED')) throw error;
+    // The engine went away, or its device (every replica's): the image is not done, not failed; it
+    // gets no journal line and runs again on resume.
+    if (isSrfError(error, 'CLOSED') || isSrfError(error, 'DEVICE_FAILED')) throw error;
     const code = isSrfError(error) ? error.code : 'UNEXPECTED';
     const message = (error as Error)?.message ?? String(error);
     return { ...base, status: 'error', error: { code, message }, ms: Date.now() - started };
@@ -46,7 +62,7 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
   let triangle: TriangleResult;
   let score: TripletScore;
   try {
-    triangle = await runTriangle(model, image, run.triangle, seed, signal);
+    triangle = await runTriangleTwice(model, image, run.triangle, seed, signal);
     if (triangle.status === 'rejected') return { ...base, status: 'rejected', rejected: triangle.rejected, raw: triangle.raw.slice(0, 1000), seed, ms: Date.now() - started };
     score = await scoreTriplet(triangle, scorer.provider);
   } catch (error) {

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { ERROR_CODES, SrfError, isSrfError, type SrfErrorCode } from '../errors.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
 import { VisionModel } from '../vision-model.js';
-import { buildInfo, type EngineStats } from '../engine/native.js';
+import { buildInfo, onFatalAbort, type EngineStats } from '../engine/native.js';
 import { DATA_TYPES, type DataType } from '../srf/data-types.js';
 import { templateStrings } from '../srf/prompts.js';
 import { quotaFor } from '../srf/select.js';
@@ -219,11 +219,14 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     let manifest: RunManifest | undefined;
     let model: VisionModel | undefined;
     let scorer: Scorer | undefined;
+    let forgetFatalFlush = (): void => {};
     try {
       if (this.#resolved.shardFound) this.#log('info', `${this.#resolved.shardFound}; writing to ${out}`);
       const setup = await this.#checkSetup();
       const identity = runIdentity(this.#resolved, setup.models, setup.source.imageRoot);
       const { journal, previous } = await this.#openJournal(identity);
+      // A CUDA fault ends the process from a native thread: the journal's buffered lines go first.
+      forgetFatalFlush = onFatalAbort(journal.writeBufferedSync);
       scorer = await openScorer({ embedder: this.#options.embedder, bertscoreModel: this.#options.bertscoreModel, gpuLayers: this.#options.gpuLayers, threads: this.#options.threads });
       if (!scorer.record.paperFaithful) this.#log('warn', scorer.record.warning as string);
       const engine = await openRefineEngine(this.#options, this.#resolved, setup.files, (level, message) => this.#log(level, message));
@@ -250,6 +253,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       }
       throw error;
     } finally {
+      forgetFatalFlush();
       await this.#journal?.close().catch(() => {});
       await model?.close().catch(() => {});
       await scorer?.close().catch(() => {});

@@ -161,11 +161,14 @@ export class Journal {
     this.existing = ids.size;
     this.#batchLines = options.batchLines ?? 32;
     this.#batchMs = options.batchMs ?? 250;
-    process.on('exit', this.#onExit);
+    process.on('exit', this.writeBufferedSync);
   }
 
-  /** process.exit() (a second Ctrl-C) skips pending timers: write the buffered lines synchronously, whole. */
-  #onExit = (): void => {
+  /**
+   * Writes the buffered lines synchronously, whole: for when the process ends without running its
+   * timers (process.exit() on a second Ctrl-C, llama.cpp aborting on a CUDA fault).
+   */
+  writeBufferedSync = (): void => {
     if (this.#closed || this.#buffer.length === 0) return;
     try {
       writeSync(this.#handle.fd, this.#buffer.join(''));
@@ -230,7 +233,7 @@ export class Journal {
       await this.flush();
     } finally {
       this.#closed = true;
-      process.off('exit', this.#onExit);
+      process.off('exit', this.writeBufferedSync);
       await this.#handle.close();
     }
   }

@@ -130,7 +130,8 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluateResult
           line.text = reply.text.trim();
           answered++;
         } catch (error) {
-          if (!isSrfError(error) || error.code === 'CLOSED' || error.code === 'ABORTED') throw error;
+          // The device gone (every replica's): stop, not an error line per question left.
+          if (!isSrfError(error) || error.code === 'CLOSED' || error.code === 'ABORTED' || error.code === 'DEVICE_FAILED') throw error;
           line.metadata = { error: { code: error.code, message: error.message } };
           errors++;
         }
