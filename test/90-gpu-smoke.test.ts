@@ -1,13 +1,18 @@
-// GPU smoke test: runs only where the addon was built with CUDA and a GPU is visible (the GPU
-// runner workflow, or a lent GPU machine). Everything is offloaded; the three calls must work.
+// GPU smoke test: runs where a CUDA library loaded and sees a GPU (the GPU runner workflow, or a lent
+// GPU machine). Everything is offloaded; the three calls must work. Where a GPU is expected (an
+// NVIDIA driver answers, or SRF_REQUIRE_GPU=1 as the GPU workflow sets) and none is usable, it
+// fails with the reason: a GPU job must not go green on the CPU.
 import t from 'tap';
 import { buildInfo, VisionModel, Embedder } from '../lib/index.js';
+import { whyNotOnGpu } from '../lib/engine/devices.js';
 import { makeWorld } from './helpers/fixtures.js';
 
 const info = buildInfo();
-const gpu = info.devices.find((d) => d.type === 'gpu');
+const gpu = info.devices.find((d) => d.type === 'gpu' && d.cudaVerdict !== 'cannot-run');
+const expected = process.env.SRF_REQUIRE_GPU === '1' || info.cuda.driver.present;
 if (info.backend !== 'cuda' || !gpu) {
-  t.pass(`skipped: backend ${info.backend}, no GPU device (CPU build or no GPU here)`);
+  if (expected) t.fail(`a GPU is expected here (${process.env.SRF_REQUIRE_GPU === '1' ? 'SRF_REQUIRE_GPU=1' : 'an NVIDIA driver answers'}) but the engine would run on the CPU: ${whyNotOnGpu({}, info)}`);
+  else t.pass(`skipped: backend ${info.backend}, no NVIDIA driver and no GPU device here`);
 } else {
   t.test(`three calls on ${gpu.description}`, async (t) => {
     const world = await makeWorld(4);

@@ -11,6 +11,9 @@
 #                         sources and the ggml backends that are not CPU/CUDA
 #   srf.tar.xz            package.json, CMakeLists.txt, scripts/, native/, the compiled dist/ (tsc runs here
 #                         first), bin/ (the CLI launcher), bench/gpu/, models/world/ (the demo's model)
+#   fatbins/              a few whole fatbin modules of node-llama-cpp's prebuilt libggml-cuda.so
+#                         (bench/gpu/extract-fatbins.mjs), for bench/gpu/ptx-probe.py: does the
+#                         driver there run the prebuilt library's PTX, and how long its JIT takes
 #   MANIFEST              sizes, checksums, versions
 #
 # Usage: bench/gpu/pack.sh   (then carry .gpu-kit with the device call and run bench/gpu/run.sh)
@@ -85,6 +88,12 @@ tar -cf - -C deps \
   --exclude='llama.cpp/ggml/src/ggml-vulkan' --exclude='llama.cpp/ggml/src/ggml-webgpu' \
   --exclude='llama.cpp/ggml/src/ggml-zdnn' --exclude='llama.cpp/ggml/src/ggml-zendnn' \
   llama.cpp | xz -T0 "-$XZ_LEVEL" > "$KIT/llama.cpp.tar.xz"
+
+PREBUILT_CUDA=node_modules/@node-llama-cpp/linux-x64-cuda/bins/linux-x64-cuda/libggml-cuda.so
+if [ -f "$PREBUILT_CUDA" ]; then
+  say "fatbin modules of the prebuilt CUDA library"
+  node bench/gpu/extract-fatbins.mjs "$PREBUILT_CUDA" "$KIT/fatbins" "${FATBIN_MIB:-6}"
+fi
 
 say "srf-native sources and dist/"
 tar -cf - --exclude='*.map' package.json CMakeLists.txt scripts native dist bin bench/gpu models/world | xz -T0 "-$XZ_LEVEL" > "$KIT/srf.tar.xz"

@@ -16,6 +16,11 @@
 #   SECOND_ARGS="--kv-layout unified" bench/gpu/run.sh   flags of the second, srf-native-only run
 #                                       (default: 48 sequences); SECOND_ARGS=none skips it
 #
+# First, before any build: the driver and its CUDA version, then whether that driver runs the
+# prebuilt CUDA library's kernels (node-llama-cpp's libggml-cuda.so: no native sm_90 code, PTX from
+# CUDA 13.1) and how long their JIT takes with an empty CUDA cache and again with it warm
+# (bench/gpu/ptx-probe.py on the kit's fatbins/), into $OUT/prebuilt-ptx.jsonl.
+#
 # Environment: SRF_GPU_KIT (default <repo>/.gpu-kit), SRF_GPU_WORK (default /tmp/srf-gpu),
 # CMAKE_CUDA_ARCHITECTURES (default 90), JOBS (default nproc), OUT (folder for results),
 # DEADLINE (seconds from the start the whole script must fit in; default 560).
@@ -54,6 +59,25 @@ LOGS=${OUT:-$WORK/logs}
 mkdir -p "$LOGS"
 export PATH="$WORK/bin:/opt/torch/.venv/bin:/usr/local/cuda/bin:$PATH"
 export CMAKE_CUDA_ARCHITECTURES=$ARCH
+
+# The prebuilt CUDA library on this driver, before anything else (it decides what the README tells
+# H100 users): the driver, then its PTX, JIT-compiled cold and warm. At most a third of the time.
+say "driver: $(nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader 2>/dev/null || echo 'no nvidia-smi')"
+nvidia-smi 2>/dev/null | grep -m1 'CUDA Version' || true
+if [ -d "$KIT/fatbins" ]; then
+  PROBE_CACHE="$WORK/cuda-cache-probe"
+  rm -rf "$PROBE_CACHE"
+  mkdir -p "$PROBE_CACHE"
+  for pass in cold warm; do
+    budget=$(( $(left) / 6 > 10 ? $(left) / 6 : 10 ))
+    say "prebuilt CUDA library's PTX on this driver, $pass cache (at most $budget s)"
+    CUDA_CACHE_PATH="$PROBE_CACHE" CUDA_CACHE_MAXSIZE=4294967296 timeout -k 5 "$budget" python3 "$HERE/ptx-probe.py" "$KIT/fatbins" "$pass" \
+      | tee -a "$LOGS/prebuilt-ptx.jsonl" || say "the $pass probe did not finish in $budget s"
+  done
+  du -sh "$PROBE_CACHE" 2>/dev/null || true
+else
+  say "no fatbins/ in the kit (pack.sh found no prebuilt CUDA library): the prebuilt PTX is not probed"
+fi
 
 SRF="$WORK/srf"
 if [ "$SKIP_BUILD" = 0 ]; then
