@@ -113,6 +113,7 @@ Napi::Value DriverFactsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const DriverFacts& facts = ReadDriverFacts();
   Napi::Object out = Napi::Object::New(env);
+  out.Set("installed", facts.installed);
   out.Set("present", facts.present);
   out.Set("cudaVersion", facts.cudaVersion);
   out.Set("error", facts.error);

@@ -35,6 +35,7 @@ DriverFacts Read() {
     facts.error = std::string("no NVIDIA driver (") + (why ? why : "libcuda.so.1 not found") + ")";
     return facts;
   }
+  facts.installed = true;
   auto init = Symbol<CuInit>(lib, "cuInit");
   auto version = Symbol<CuDriverGetVersion>(lib, "cuDriverGetVersion");
   auto count = Symbol<CuDeviceGetCount>(lib, "cuDeviceGetCount");

@@ -16,7 +16,8 @@ struct GpuFact {
 };
 
 struct DriverFacts {
-  bool present = false;   // libcuda.so.1 loaded and cuInit succeeded
+  bool installed = false; // libcuda.so.1 loaded
+  bool present = false;   // and cuInit succeeded
   int cudaVersion = 0;    // the CUDA version the driver supports, as 1000 * major + 10 * minor (13000: 13.0)
   std::vector<GpuFact> gpus;
   std::string error;      // why not present, or what failed ('' when nothing did)

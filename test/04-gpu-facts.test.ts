@@ -70,7 +70,7 @@ t.test('a verdict per GPU from its compute capability and the driver', async (t)
   }
 });
 
-const h100 = (cudaVersion: number): DriverFacts => ({ present: true, cudaVersion, gpus: [{ name: 'NVIDIA H100 80GB HBM3', major: 9, minor: 0, memoryTotal: 85e9 }], error: '' });
+const h100 = (cudaVersion: number): DriverFacts => ({ installed: true, present: true, cudaVersion, gpus: [{ name: 'NVIDIA H100 80GB HBM3', major: 9, minor: 0, memoryTotal: 85e9 }], error: '' });
 const libraries = [
   { role: 'main' as const, path: '/x/libggml-cuda.so', kernels: MAIN },
   { role: 'fallback' as const, path: '/x/fallback/libggml-cuda.so', kernels: FALLBACK },
@@ -79,8 +79,14 @@ const libraries = [
 t.test('which CUDA libraries are loaded: never one that cannot run on any GPU here', async (t) => {
   t.same(librariesToTry(libraries, h100(13000)).map((l) => l.role), ['fallback'], 'a 580 driver: the main library would abort at its first kernel, the fallback is tried');
   t.same(librariesToTry(libraries, h100(13010)).map((l) => l.role), ['main', 'fallback'], 'a 13.1 driver: the main library first');
-  t.same(librariesToTry(libraries, { present: true, cudaVersion: 0, gpus: [], error: '' }).map((l) => l.role), ['main', 'fallback'], 'GPUs unknown: both, in order');
-  t.same(librariesToTry(libraries, { present: false, cudaVersion: 0, gpus: [], error: 'none' }), [], 'no driver: none');
+  t.same(librariesToTry(libraries, { installed: true, present: true, cudaVersion: 0, gpus: [], error: '' }).map((l) => l.role), ['main', 'fallback'], 'GPUs unknown: both, in order');
+  t.same(librariesToTry(libraries, { installed: false, present: false, cudaVersion: 0, gpus: [], error: 'none' }), [], 'no driver: none');
+  t.equal(backendWarning({ installed: false, present: false, cudaVersion: 0, gpus: [], error: 'no NVIDIA driver' }, libraries, []), '', 'no driver: the CPU is no news');
+  t.match(
+    backendWarning({ installed: true, present: false, cudaVersion: 13000, gpus: [], error: 'the NVIDIA driver failed to start: CUDA_ERROR_SYSTEM_DRIVER_MISMATCH (803)' }, libraries, []),
+    /^an NVIDIA driver is installed, but the NVIDIA driver failed to start: CUDA_ERROR_SYSTEM_DRIVER_MISMATCH \(803\): running on the CPU$/,
+    'a driver that does not start is said',
+  );
   const verdicts = judgeLibrary(libraries[0]!, h100(13000));
   t.equal(verdicts[0]?.verdict, 'cannot-run');
   t.match(verdicts[0]?.fix ?? '', /an NVIDIA driver for CUDA 13\.1 or newer, or npx srf-native build --from-source --gpu cuda/, 'the verdict says what fixes it');

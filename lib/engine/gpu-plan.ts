@@ -8,7 +8,9 @@
 import { cudaVersionText, describeKernels, judgeKernels, type CudaKernels, type KernelJudgement, type KernelVerdict } from './cuda-kernels.js';
 
 export interface DriverFacts {
-  /** A driver answered (or SRF_ASSUME_NVIDIA_DRIVER=1 says to act as if one had, GPUs unknown). */
+  /** The driver's libcuda.so.1 is there. */
+  installed: boolean;
+  /** And it started (or SRF_ASSUME_NVIDIA_DRIVER=1 says to act as if it had, GPUs unknown). */
   present: boolean;
   /** 1000 * major + 10 * minor; 0 when not known. */
   cudaVersion: number;
@@ -82,7 +84,9 @@ export function verdictsFor(libraries: CudaLibrary[], loaded: CudaLibrary | unde
  * it will (or when there is no driver: the CPU is then no news).
  */
 export function backendWarning(driver: DriverFacts, libraries: CudaLibrary[], attempts: CudaLoadAttempt[]): string {
-  if (!driver.present || libraries.length === 0) return '';
+  if (libraries.length === 0) return '';
+  // An installed driver that does not start (a driver/library mismatch, no GPU visible) is news.
+  if (!driver.present) return driver.installed ? `an NVIDIA driver is installed, but ${driver.error}: running on the CPU` : '';
   if (attempts.some((a) => a.loaded) || libraries.some((l) => l.role === 'compiled-in')) return '';
   const why: string[] = [];
   for (const library of libraries) {

@@ -246,9 +246,9 @@ const KERNEL_CACHE_MAX = String(4 * 2 ** 30);
 /** The driver's facts: SRF_TEST_DRIVER_FACTS (JSON) in tests; SRF_ASSUME_NVIDIA_DRIVER=1 acts as if a driver with unknown GPUs answered. */
 function driverFacts(addon: NativeAddon, config: BuildConfig): DriverFacts {
   const injected = process.env.SRF_TEST_DRIVER_FACTS;
-  if (injected) return { present: true, cudaVersion: 0, gpus: [], error: '', ...(JSON.parse(injected) as Partial<DriverFacts>) };
-  const facts: DriverFacts = config.backend === 'cuda' ? addon.driverFacts() : { present: false, cudaVersion: 0, gpus: [], error: 'a CPU build' };
-  if (!facts.present && process.env.SRF_ASSUME_NVIDIA_DRIVER === '1') return { present: true, cudaVersion: 0, gpus: [], error: '' };
+  if (injected) return { installed: true, present: true, cudaVersion: 0, gpus: [], error: '', ...(JSON.parse(injected) as Partial<DriverFacts>) };
+  const facts: DriverFacts = config.backend === 'cuda' ? addon.driverFacts() : { installed: false, present: false, cudaVersion: 0, gpus: [], error: 'a CPU build' };
+  if (!facts.present && process.env.SRF_ASSUME_NVIDIA_DRIVER === '1') return { installed: true, present: true, cudaVersion: 0, gpus: [], error: '' };
   return facts;
 }
 
