@@ -108,6 +108,14 @@ Napi::Value BuildConfig(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// A JS array of `toObject(item)` for each item.
+template <typename T, typename F>
+Napi::Array ArrayOf(Napi::Env env, const std::vector<T>& items, F toObject) {
+  Napi::Array out = Napi::Array::New(env);
+  for (size_t i = 0; i < items.size(); ++i) out.Set(static_cast<uint32_t>(i), toObject(items[i]));
+  return out;
+}
+
 // The NVIDIA driver's version and each GPU's compute capability (none where there is no driver).
 Napi::Value DriverFactsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -117,16 +125,14 @@ Napi::Value DriverFactsJs(const Napi::CallbackInfo& info) {
   out.Set("present", facts.present);
   out.Set("cudaVersion", facts.cudaVersion);
   out.Set("error", facts.error);
-  Napi::Array gpus = Napi::Array::New(env);
-  for (size_t i = 0; i < facts.gpus.size(); ++i) {
+  out.Set("gpus", ArrayOf(env, facts.gpus, [&](const GpuFact& fact) {
     Napi::Object gpu = Napi::Object::New(env);
-    gpu.Set("name", facts.gpus[i].name);
-    gpu.Set("major", facts.gpus[i].major);
-    gpu.Set("minor", facts.gpus[i].minor);
-    gpu.Set("memoryTotal", static_cast<double>(facts.gpus[i].memoryTotal));
-    gpus.Set(static_cast<uint32_t>(i), gpu);
-  }
-  out.Set("gpus", gpus);
+    gpu.Set("name", fact.name);
+    gpu.Set("major", fact.major);
+    gpu.Set("minor", fact.minor);
+    gpu.Set("memoryTotal", static_cast<double>(fact.memoryTotal));
+    return gpu;
+  }));
   return out;
 }
 
@@ -146,16 +152,14 @@ Napi::Value LoadBackendsJs(const Napi::CallbackInfo& info) {
   const BackendLoadResult& result = LoadBackends(SRF_PREBUILT_DIR, cuda);
   Napi::Object out = Napi::Object::New(env);
   out.Set("cpuLibrary", result.cpuLibrary);
-  Napi::Array attempts = Napi::Array::New(env);
-  for (size_t i = 0; i < result.cuda.size(); ++i) {
+  out.Set("cuda", ArrayOf(env, result.cuda, [&](const CudaLoadAttempt& tried) {
     Napi::Object attempt = Napi::Object::New(env);
-    attempt.Set("path", result.cuda[i].path);
-    attempt.Set("loaded", result.cuda[i].loaded);
-    attempt.Set("gpus", result.cuda[i].gpus);
-    attempt.Set("error", result.cuda[i].error);
-    attempts.Set(static_cast<uint32_t>(i), attempt);
-  }
-  out.Set("cuda", attempts);
+    attempt.Set("path", tried.path);
+    attempt.Set("loaded", tried.loaded);
+    attempt.Set("gpus", tried.gpus);
+    attempt.Set("error", tried.error);
+    return attempt;
+  }));
   return out;
 }
 
