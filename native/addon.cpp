@@ -178,7 +178,7 @@ Napi::Value SetFatalFlushHandlerJs(const Napi::CallbackInfo& info) {
   flush->tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "srf-native fatal flush", 0, 1);
   flush->tsfn.Unref(env);  // never keeps the process alive
   flush->jsThread = std::this_thread::get_id();
-  SetFatalFlushHook([flush] {
+  const int id = AddFatalFlushHook([flush] {
     if (std::this_thread::get_id() == flush->jsThread) return;
     auto done = std::make_shared<std::promise<void>>();
     std::future<void> finished = done->get_future();
@@ -192,8 +192,8 @@ Napi::Value SetFatalFlushHandlerJs(const Napi::CallbackInfo& info) {
     if (queued == napi_ok) finished.wait_for(std::chrono::seconds(5));
   });
   // The environment going away (a worker ending) takes its hook along.
-  env.AddCleanupHook([flush] {
-    SetFatalFlushHook(nullptr);
+  env.AddCleanupHook([flush, id] {
+    RemoveFatalFlushHook(id);
     flush->tsfn.Release();
   });
   return env.Undefined();

@@ -1,6 +1,7 @@
 #include "fatal_abort.h"
 
 #include <cstdio>
+#include <map>
 #include <mutex>
 
 #include "ggml.h"
@@ -15,9 +16,9 @@ std::mutex& HookMutex() {
   return m;
 }
 
-std::function<void()>& FlushHook() {
-  static std::function<void()> hook;
-  return hook;
+std::map<int, std::function<void()>>& FlushHooks() {
+  static std::map<int, std::function<void()>> hooks;
+  return hooks;
 }
 
 void OnGgmlAbort(const char* message) {
@@ -25,12 +26,12 @@ void OnGgmlAbort(const char* message) {
   const std::string text = message ? message : "";
   const bool cuda = text.find("CUDA") != std::string::npos || text.find("cuda") != std::string::npos;
   std::fprintf(stderr, "srf-native: llama.cpp stopped the process%s: %s\n", where.c_str(), text.c_str());
-  std::function<void()> hook;
+  std::map<int, std::function<void()>> hooks;
   {
     std::lock_guard<std::mutex> lock(HookMutex());
-    hook = FlushHook();
+    hooks = FlushHooks();
   }
-  if (hook) hook();
+  for (auto& [id, hook] : hooks) hook();
   std::fprintf(stderr,
                "srf-native: every image finished before this is in the output folder's journal; run the same command "
                "again to resume.%s\n",
@@ -47,9 +48,16 @@ void InstallFatalAbortHandler() {
   std::call_once(once, [] { ggml_set_abort_callback(OnGgmlAbort); });
 }
 
-void SetFatalFlushHook(std::function<void()> hook) {
+int AddFatalFlushHook(std::function<void()> hook) {
+  static int next = 0;
   std::lock_guard<std::mutex> lock(HookMutex());
-  FlushHook() = std::move(hook);
+  FlushHooks()[++next] = std::move(hook);
+  return next;
+}
+
+void RemoveFatalFlushHook(int id) {
+  std::lock_guard<std::mutex> lock(HookMutex());
+  FlushHooks().erase(id);
 }
 
 void SetThreadEngineLabel(const std::string& label) { t_engineLabel = label; }

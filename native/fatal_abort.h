@@ -12,9 +12,10 @@ namespace srf {
 // Installs the callback once per process.
 void InstallFatalAbortHandler();
 
-// The JS side's "write out what is buffered" hook; it returns once that is done (or gave up).
-// Empty: nothing to flush.
-void SetFatalFlushHook(std::function<void()> hook);
+// A JS environment's "write out what is buffered" hook (one per environment: the main thread, each
+// worker); it returns once that is done or given up. Returns the id that removes it.
+int AddFatalFlushHook(std::function<void()> hook);
+void RemoveFatalFlushHook(int id);
 
 // The calling thread's engine, for the message (an engine's loop thread sets it once).
 void SetThreadEngineLabel(const std::string& label);
