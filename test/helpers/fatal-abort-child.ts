@@ -3,13 +3,14 @@
 // (SRF_FAILPOINTS=ggml-abort@1). Only the fatal-abort hook can get those lines onto the disk.
 import { Worker } from 'node:worker_threads';
 import { Journal } from '../../lib/outputs/journal.js';
-import { onFatalAbort } from '../../lib/engine/native.js';
+import { native, onFatalAbort } from '../../lib/engine/native.js';
 import { VisionModel } from '../../lib/vision-model.js';
 
 const [journalFile, model, mmproj, image] = process.argv.slice(2) as [string, string, string, string];
 const journal = await Journal.open(journalFile, { batchMs: 60_000, batchLines: 1000 });
 for (let i = 0; i < 3; i++) journal.append({ id: `line-${i}`, image: `img${i}.png`, round: 0, status: 'error', error: { code: 'IMAGE_UNREADABLE', message: 'x' }, ms: 1 });
 onFatalAbort(journal.writeBufferedSync);
+native();
 // A worker that loads the engine and ends takes only its own hook along, not this thread's.
 const nativeModule = new URL('../../lib/engine/native.ts', import.meta.url).href;
 await new Promise((resolve, reject) => {
