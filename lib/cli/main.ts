@@ -35,8 +35,19 @@ function refuseRepeatedOptions(rawArgs: readonly string[], arrayOptions: readonl
   }
 }
 
-export async function main(argv: string[] = process.argv.slice(2), options: CliOptions = {}): Promise<number> {
+/** `--images -` (a tar on standard input): yargs reads a lone `-` as no value, so it is joined to its option. */
+function joinStdinValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--images' && argv[i + 1] === '-') out.push(`--images=${argv[++i]}`);
+    else out.push(argv[i] as string);
+  }
+  return out;
+}
+
+export async function main(rawArgv: string[] = process.argv.slice(2), options: CliOptions = {}): Promise<number> {
   const ctx = new CliContext(options);
+  const argv = joinStdinValues(rawArgv);
   ctx.argv = argv;
   let output = '';
   const parser: Argv = yargs(argv)

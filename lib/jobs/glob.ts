@@ -1,7 +1,8 @@
 /**
  * The small glob dialect of `--images`: `*` (any characters but `/`), `?` (one character but `/`),
- * `**` (a whole segment: zero or more folders) and `{a,b}` (alternatives, not nested). Everything
- * else matches itself. Paths are matched with `/` separators, relative to the glob's fixed base.
+ * `**` (a whole segment: zero or more folders), `{a,b}` (alternatives, not nested) and `{00000..00279}`
+ * (a number range, zero-padded to the first bound's width, as shells expand it). Everything else
+ * matches itself. Paths are matched with `/` separators, relative to the glob's fixed base.
  */
 import path from 'node:path';
 import { invalidArgument } from '../errors.js';
@@ -43,6 +44,17 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
 }
 
+/** `{00000..00279}`: the numbers from one bound to the other, padded to the first bound's width when it has a leading 0. */
+function rangeNumbers(from: string, to: string, glob: string): string[] {
+  const [a, b] = [Number(from), Number(to)];
+  if (Math.abs(b - a) > 100_000) throw invalidArgument('a {A..B} range of at most 100,000 numbers', 'images', glob);
+  const width = from.startsWith('0') && from.length > 1 ? from.length : 0;
+  const step = a <= b ? 1 : -1;
+  const numbers: string[] = [];
+  for (let n = a; step > 0 ? n <= b : n >= b; n += step) numbers.push(String(n).padStart(width, '0'));
+  return numbers;
+}
+
 /** One segment (no `/`) to a regular-expression fragment. */
 function segmentSource(segment: string, glob: string): string {
   let out = '';
@@ -53,7 +65,14 @@ function segmentSource(segment: string, glob: string): string {
     else if (c === '{') {
       const end = segment.indexOf('}', i);
       if (end < 0) throw invalidArgument('a pattern with each { closed by }', 'images', glob);
-      const options = segment.slice(i + 1, end).split(',');
+      const inside = segment.slice(i + 1, end);
+      const range = /^(\d+)\.\.(\d+)$/.exec(inside);
+      if (range) {
+        out += `(?:${rangeNumbers(range[1] as string, range[2] as string, glob).join('|')})`;
+        i = end;
+        continue;
+      }
+      const options = inside.split(',');
       if (options.some((o) => o.includes('{'))) throw invalidArgument('a pattern without nested {}', 'images', glob);
       out += `(?:${options.map((o) => segmentSource(o, glob)).join('|')})`;
       i = end;

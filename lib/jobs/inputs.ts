@@ -1,20 +1,25 @@
 /**
  * The images a run works on, streamed: a folder (walked recursively, image extensions only), a glob
  * (`photos/**\/*.jpg`), a list file (one path per line, relative to the list's folder) or a single
- * image. Order is deterministic (entries sorted by name within each folder, list order for lists);
- * `--shard I/N` keeps the images whose relative path hashes to I mod N, so shards do not depend on
- * the order or on each other; `--limit N` keeps the first N after sharding.
+ * image; or WebDataset tar shards (a `.tar`, a glob or brace range of them such as
+ * `shards/{00000..00279}.tar`, a folder of them, or `-`: one tar on standard input), whose samples
+ * are read by tar-samples.ts and carry their bytes and metadata instead of a path. Order is
+ * deterministic (entries sorted by name within each folder, list order for lists, tars sorted);
+ * `--shard I/N` keeps the images whose relative path hashes to I mod N, or for tar shards every N-th
+ * tar from the I-th (a worker reads whole tars, never another's), so shards do not depend on the
+ * order or on each other; `--limit N` keeps the first N after sharding.
  *
  * Memory: the walk holds one sorted folder listing per open level (names only), never the whole
  * tree; a list file is read line by line.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { opendir, realpath, stat } from 'node:fs/promises';
+import { opendir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { SrfError, invalidArgument } from '../errors.js';
 import { globToRegExp, hasGlobMagic, splitGlob } from './glob.js';
+import { countTarKeys, readTarSamples } from './tar-samples.js';
 
 /** Extensions a folder walk picks up (case-insensitive): what sharp decodes. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
@@ -25,7 +30,10 @@ export function isImageFileName(name: string): boolean {
   return IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase());
 }
 
-export type InputKind = 'dir' | 'glob' | 'list' | 'file';
+export type InputKind = 'dir' | 'glob' | 'list' | 'file' | 'tar';
+
+/** `--images -`: one tar shard on standard input. */
+export const STDIN = '-';
 
 export interface InputSource {
   kind: InputKind;
@@ -37,6 +45,8 @@ export interface InputSource {
   imageRoot: string;
   /** kind 'glob': the pattern below `location`. */
   pattern?: string;
+  /** kind 'tar': the tar shards, absolute and sorted ([STDIN] for standard input), each named by its path below `location` without `.tar`. */
+  tars?: { file: string; name: string }[];
 }
 
 export interface ResolveInputOptions {
@@ -52,6 +62,8 @@ export interface ResolveInputOptions {
 export async function resolveInputSource(images: string, options: ResolveInputOptions = {}): Promise<InputSource> {
   if (typeof images !== 'string' || images.trim() === '') throw invalidArgument('a folder, glob or list file', 'images', images);
   const cwd = options.cwd ?? process.cwd();
+  const tars = await findTarShards(images, cwd);
+  if (tars) return { ...tars, imageRoot: path.resolve(cwd, options.imageRoot ?? tars.location) };
   const absolute = path.resolve(cwd, images);
   let info: Awaited<ReturnType<typeof stat>> | undefined;
   try {
@@ -74,6 +86,39 @@ export async function resolveInputSource(images: string, options: ResolveInputOp
   }
   const { defaultRoot, ...rest } = source;
   return { ...rest, imageRoot: options.imageRoot === undefined ? defaultRoot : path.resolve(cwd, options.imageRoot) };
+}
+
+const isTarName = (name: string): boolean => name.toLowerCase().endsWith('.tar');
+
+/**
+ * `--images` as tar shards: `-`, a `.tar` file, a glob whose pattern ends in `.tar`, or a folder whose
+ * top level holds `.tar` files and no images; null when it is none of these. The image root given
+ * here is a placeholder: a run puts shard images under its output folder (refine.ts).
+ */
+async function findTarShards(images: string, cwd: string): Promise<Omit<InputSource, 'imageRoot'> | null> {
+  if (images === STDIN) return { kind: 'tar', spec: images, location: cwd, tars: [{ file: STDIN, name: 'stdin' }] };
+  const absolute = path.resolve(cwd, images);
+  const info = await stat(absolute).catch(() => undefined);
+  const named = (location: string, files: string[]) =>
+    files.map((file) => ({ file, name: path.relative(location, file).split(path.sep).join('/').replace(/\.tar$/i, '') }));
+  if (info?.isFile() && isTarName(absolute)) return { kind: 'tar', spec: images, location: path.dirname(absolute), tars: named(path.dirname(absolute), [absolute]) };
+  if (info?.isDirectory()) {
+    const names = (await opendir(absolute).then(async (dir) => {
+      const found: string[] = [];
+      for await (const entry of dir) if (entry.isFile() && !entry.name.startsWith('.')) found.push(entry.name);
+      return found;
+    })).sort();
+    if (names.some(isTarName) && !names.some(isImageFileName)) return { kind: 'tar', spec: images, location: absolute, tars: named(absolute, names.filter(isTarName).map((n) => path.join(absolute, n))) };
+    return null;
+  }
+  if (!info && hasGlobMagic(images) && isTarName(images)) {
+    const { base, pattern } = splitGlob(images, cwd);
+    const found: string[] = [];
+    for await (const file of globFiles(base, pattern, () => {})) found.push(file.absolute);
+    if (found.length === 0) throw new SrfError('FILE_NOT_FOUND', `no tar shard matches ${images}`, { file: base });
+    return { kind: 'tar', spec: images, location: base, pattern, tars: named(base, found) };
+  }
+  return null;
 }
 
 export interface Shard {
@@ -110,6 +155,10 @@ export interface InputImage {
   key: number;
   /** Set when the item cannot be processed (e.g. outside the image root); it becomes an error line. */
   problem?: SrfError;
+  /** A tar shard's sample: the image's bytes (no file: `path` is the shard's), its metadata and its shard's name. */
+  bytes?: Uint8Array;
+  metadata?: Record<string, unknown>;
+  shard?: string;
 }
 
 export interface ImageIdentity {
@@ -154,6 +203,10 @@ export async function* streamInputs(source: InputSource, options: StreamInputsOp
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw invalidArgument('a non-negative integer', 'limit', limit);
   if (limit === 0) return;
   const warn = options.onWarning ?? (() => {});
+  if (source.kind === 'tar') {
+    yield* streamTarInputs(source, options, warn);
+    return;
+  }
   let index = 0;
   for await (const found of findFiles(source, warn)) {
     const relative = path.relative(source.imageRoot, found.absolute);
@@ -174,11 +227,67 @@ export async function* streamInputs(source: InputSource, options: StreamInputsOp
   }
 }
 
-/** How many images a source holds after sharding and limit (walks it once more; for progress ETA). */
+/** The tars of this worker: every N-th of the sorted list from the I-th (round-robin), whole. */
+export function tarsOfShard(source: InputSource, shard: Shard | undefined): NonNullable<InputSource['tars']> {
+  const tars = source.tars ?? [];
+  return !shard || shard.count === 1 ? tars : tars.filter((_, i) => i % shard.count === shard.index);
+}
+
+/** A tar sample's identity: id `<shard>/<key>`, and the 32-bit seed key from its hash. */
+export function identifySample(shard: string, key: string): ImageIdentity {
+  const id = `${shard}/${key}`;
+  const digest = createHash('sha1').update(id).digest();
+  return { id, shardKey: digest.readUInt32BE(0), key: digest.readUInt32BE(12) };
+}
+
+async function* streamTarInputs(source: InputSource, options: StreamInputsOptions, warn: (message: string) => void): AsyncGenerator<InputImage> {
+  const all = source.tars ?? [];
+  const mine = tarsOfShard(source, options.shard);
+  if (options.shard && options.shard.count > all.length) {
+    warn(`${all.length} tar shard${all.length === 1 ? '' : 's'} for ${options.shard.count} workers: worker ${options.shard.index} ${mine.length === 0 ? 'has none' : 'has one'}; workers take whole tars`);
+  }
+  let index = 0;
+  for (const tar of mine) {
+    try {
+      for await (const sample of readTarSamples(tar.file === STDIN ? process.stdin : tar.file, tar.file === STDIN ? 'standard input' : tar.file)) {
+        const identity = identifySample(tar.name, sample.key);
+        const image = `${tar.name}/${sample.key}.${sample.extension || 'missing'}`;
+        const item: InputImage = { id: identity.id, path: tar.file, image, index, key: identity.key, bytes: sample.bytes, metadata: sample.metadata, shard: tar.name };
+        if (sample.problem) item.problem = sample.problem;
+        yield item;
+        index++;
+        if (options.limit !== undefined && index >= options.limit) return;
+      }
+    } catch (error) {
+      // A tar cut short or unreadable: one error line for it, and the next tar.
+      const problem = error instanceof SrfError ? error : new SrfError('DATA_INVALID', String(error), { file: tar.file });
+      const identity = identifySample(tar.name, '#tar');
+      yield { id: identity.id, path: tar.file, image: `${tar.name}.tar`, index, key: identity.key, problem, shard: tar.name };
+      index++;
+    }
+  }
+}
+
+/**
+ * How many images a source holds after sharding and limit (walks it once more; for progress ETA).
+ * Tar shards: img2dataset's `<shard>_stats.json` where there is one, else their members' headers;
+ * standard input is not read twice (rejects: no ETA).
+ */
 export async function countInputs(source: InputSource, options: StreamInputsOptions = {}): Promise<number> {
+  if (source.kind === 'tar') return countTarSamples(source, options);
   let count = 0;
   for await (const _ of streamInputs(source, { ...options, onWarning: () => {} })) count++;
   return count;
+}
+
+async function countTarSamples(source: InputSource, options: StreamInputsOptions): Promise<number> {
+  let count = 0;
+  for (const tar of tarsOfShard(source, options.shard)) {
+    if (tar.file === STDIN) throw new SrfError('INVALID_ARGUMENT', 'standard input is read once: no count');
+    const stats = await readFile(tar.file.replace(/\.tar$/i, '_stats.json'), 'utf8').then((text) => JSON.parse(text) as { successes?: unknown }, () => null);
+    count += typeof stats?.successes === 'number' ? stats.successes : await countTarKeys(tar.file);
+  }
+  return options.limit === undefined ? count : Math.min(count, options.limit);
 }
 
 function findFiles(source: InputSource, warn: (message: string) => void): AsyncGenerator<FoundFile> {
@@ -191,14 +300,19 @@ function findFiles(source: InputSource, warn: (message: string) => void): AsyncG
       return readList(source.location);
     case 'dir':
       return walk(source.location, '', { maxDepth: Infinity, accept: (_rel, name) => isImageFileName(name), warn, root: true });
-    case 'glob': {
-      const pattern = source.pattern as string;
-      const regexp = globToRegExp(pattern);
-      const segments = pattern.split('/').filter((s) => s !== '');
-      const maxDepth = segments.includes('**') ? Infinity : segments.length;
-      return walk(source.location, '', { maxDepth, accept: (rel) => regexp.test(rel), warn, root: true });
-    }
+    case 'glob':
+      return globFiles(source.location, source.pattern as string, warn);
+    case 'tar':
+      throw new Error('tar shards are streamed by streamTarInputs, not found as files');
   }
+}
+
+/** The files below `base` whose relative path matches `pattern`. */
+function globFiles(base: string, pattern: string, warn: (message: string) => void): AsyncGenerator<FoundFile> {
+  const regexp = globToRegExp(pattern);
+  const segments = pattern.split('/').filter((s) => s !== '');
+  const maxDepth = segments.includes('**') ? Infinity : segments.length;
+  return walk(base, '', { maxDepth, accept: (rel) => regexp.test(rel), warn, root: true });
 }
 
 async function* readList(listFile: string): AsyncGenerator<FoundFile> {

@@ -40,7 +40,7 @@ async function runTriangleTwice(...args: Parameters<typeof runTriangle>): Promis
 export async function refineImage(item: InputImage, run: ImageRun): Promise<TripletLine | null> {
   const { model, scorer, signal } = run;
   const started = Date.now();
-  const base = { id: item.id, image: item.image, round: run.round };
+  const base = { id: item.id, image: item.image, round: run.round, ...(item.metadata && Object.keys(item.metadata).length > 0 ? { metadata: item.metadata } : {}) };
   const errorLine = (error: unknown): TripletLine | null => {
     if (signal.aborted && isSrfError(error, 'ABORTED')) return null;
     // The engine went away, or its device (every replica's): the image is not done, not failed; it
@@ -53,7 +53,7 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
   if (item.problem) return errorLine(item.problem);
   let image: PreparedImage;
   try {
-    image = await model.prepareImage(item.path);
+    image = await model.prepareImage(item.bytes ?? item.path);
   } catch (error) {
     return errorLine(error);
   }

@@ -35,10 +35,22 @@ export interface RefineOptions {
   mmproj: string;
   /** LoRA adapters (the step-1 multi-task generator usually is one). */
   loras?: LoraAdapterOptions[];
-  /** A folder (walked recursively), a glob, a list file (one path per line) or one image. */
+  /**
+   * A folder (walked recursively), a glob, a list file (one path per line) or one image; or WebDataset
+   * tar shards: a `.tar`, a glob or brace range of them, a folder of them, or `-` (one tar on stdin).
+   */
   images: string;
-  /** Image paths in the outputs are relative to this folder. Default: the folder, the glob's fixed folder, the list's folder. */
+  /**
+   * Image paths in the outputs are relative to this folder. Default: the folder, the glob's fixed
+   * folder, the list's folder; for tar shards `OUT/images`, where their images are exported.
+   */
   imageRoot?: string;
+  /**
+   * Tar shard inputs: which images are written to `OUT/images/<shard>/<key>.<ext>` (their original
+   * bytes) for the trainer. 'all' (default: every scored image, so a later `select` or `merge` may keep
+   * any of them), 'kept' (only those this run's selection kept; the others are removed at its end), 'none'.
+   */
+  exportImages?: 'all' | 'kept' | 'none';
   /** Output folder; a run started again on it resumes. */
   out: string;
   /** Sentence-embedding GGUF for the cosines; without it scores use the lexical fallback (not the paper's). */

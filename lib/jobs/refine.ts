@@ -38,6 +38,7 @@ import { isEngineFailure, resolveOptions, runIdentity, triangleSettings, type Re
 import { openRefineEngine } from './refine-engine.js';
 import { assertGpuWork, defaultDevices } from '../engine/devices.js';
 import { gpuRecord } from '../engine/gpu-notes.js';
+import { EXPORTED_IMAGES_FOLDER, exportImage, pruneExportedImages } from '../outputs/exported-images.js';
 import { refineImage } from './refine-image.js';
 import { ResultChannel } from './result-channel.js';
 
@@ -90,6 +91,9 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   #nonZeroByType = Object.fromEntries(DATA_TYPES.map((t) => [t, 0])) as Record<DataType, number>;
   #resumed = 0;
   #processed = 0;
+  get #exportImages(): NonNullable<RefineOptions['exportImages']> {
+    return this.#options.exportImages ?? 'all';
+  }
   /** Seconds from the start of generation to this session's first image through the engine; null before it. */
   #firstImageSeconds: number | null = null;
   #inFlight = 0;
@@ -243,7 +247,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       await scorer.close();
       scorer = undefined;
 
-      return await this.#finish({ started, imageRoot: setup.source.imageRoot, previous, manifest, generated, engineStats, replicaStats });
+      return await this.#finish({ started, imageRoot: setup.source.imageRoot, exportedImages: setup.source.kind === 'tar', previous, manifest, generated, engineStats, replicaStats });
     } catch (error) {
       if (manifest) {
         manifest.status = 'failed';
@@ -264,7 +268,9 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   /** Step 1: the inputs and every model file are checked, then fingerprinted for run.json. */
   async #checkSetup(): Promise<RunSetup> {
     const o = this.#options;
-    const source = await resolveInputSource(o.images, o.imageRoot === undefined ? {} : { imageRoot: o.imageRoot });
+    const resolved = await resolveInputSource(o.images, o.imageRoot === undefined ? {} : { imageRoot: o.imageRoot });
+    // Tar shards have no image files: theirs are exported under the output folder, the trainer's image root.
+    const source = resolved.kind === 'tar' && o.imageRoot === undefined ? { ...resolved, imageRoot: path.join(this.#resolved.out, EXPORTED_IMAGES_FOLDER) } : resolved;
     const files = await checkVisionModelFiles(o.model, o.mmproj);
     for (const lora of o.loras ?? []) await checkLoraFile(lora.path, files.text);
     const bertPath = o.bertscoreModel ?? o.embedder;
@@ -392,6 +398,8 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   async #finish(s: {
     started: number;
     imageRoot: string;
+    /** The inputs are tar shards, whose images this run exports under imageRoot. */
+    exportedImages: boolean;
     previous: RunManifest | null;
     manifest: RunManifest;
     generated: GenerationResult;
@@ -443,6 +451,10 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
         await writeManifest(r.out, manifest);
       },
     });
+    if (this.#exportImages === 'kept' && s.exportedImages) {
+      const removed = await pruneExportedImages(r.out, s.imageRoot);
+      if (removed > 0) this.#log('info', `--export-images kept: removed the ${removed} exported images this run's selection did not keep (a later select or merge cannot keep them)`);
+    }
     this.#phase = 'done';
     this.#counts = finalized.counts;
     this.#emitProgress();
@@ -497,6 +509,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
           this.#inFlight++;
           const task: Promise<void> = refineImage(item, { model, scorer, triangle: this.#triangle, seed: this.#resolved.seed, round: this.#resolved.round, signal: this.#abort.signal })
             .then(async (line) => {
+              if (line && item.bytes && line.status === 'scored' && this.#exportImages !== 'none') await exportImage(source.imageRoot, line.image, item.bytes);
               if (line) await this.#record(line, journal);
             })
             .catch((error) => {

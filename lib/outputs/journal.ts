@@ -49,6 +49,8 @@ export interface TripletLine {
   error?: { code: string; message: string };
   /** SRF round (0-based). */
   round: number;
+  /** A tar shard sample's `.json` and `.txt` siblings (img2dataset's caption, url, ...), as read. */
+  metadata?: Record<string, unknown>;
   /** Seed of the I->QA sampling. */
   seed?: number;
   /** Wall time spent on this image, ms. */

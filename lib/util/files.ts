@@ -167,7 +167,7 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
   await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-export async function writeFileAtomic(file: string, text: string, mode?: number): Promise<void> {
+export async function writeFileAtomic(file: string, text: string | Uint8Array, mode?: number): Promise<void> {
   try {
     await writeFileAtomicUnchecked(file, text, mode);
   } catch (error) {
@@ -176,7 +176,7 @@ export async function writeFileAtomic(file: string, text: string, mode?: number)
   }
 }
 
-async function writeFileAtomicUnchecked(file: string, text: string, mode?: number): Promise<void> {
+async function writeFileAtomicUnchecked(file: string, text: string | Uint8Array, mode?: number): Promise<void> {
   const atomic = await openAtomicFile(file, { mode });
   try {
     await atomic.handle.writeFile(text);

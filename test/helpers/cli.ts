@@ -32,13 +32,14 @@ const CLI_ENTRY = join(ROOT, 'test', 'helpers', 'cli-entry.ts');
 /** The CLI as a child process (TypeScript through the ts-node loader tap uses). */
 export function spawnCli(
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; stdin?: Buffer } = {},
 ): ChildProcess & { output: Promise<CliResult> } {
   const child = spawn(process.execPath, ['--no-warnings', '--loader', '@isaacs/ts-node-temp-fork-for-pr-2009/esm', CLI_ENTRY, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
+  child.stdin?.end(options.stdin);
   let out = '';
   let err = '';
   child.stdout?.on('data', (chunk) => (out += chunk));

@@ -1,0 +1,154 @@
+// WebDataset tar shards as img2dataset writes them, read directly by `run`: samples by key, metadata
+// carried into the journal, ids <shard>/<key>, workers splitting by whole tars, broken shards as
+// error lines, the exported images the training files reference, standard input, and resume.
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import sharp from 'sharp';
+import t from 'tap';
+import { pack } from 'tar-stream';
+import { DEMO_SETTINGS } from '../lib/jobs/demo.js';
+import { refine } from '../lib/jobs/refine.js';
+import { readTarSamples, splitMemberName } from '../lib/jobs/tar-samples.js';
+import { resolveInputSource, streamInputs } from '../lib/jobs/inputs.js';
+import { ROOT, spawnCli } from './helpers/cli.js';
+import { readJournal, tinyRun } from './helpers/tiny-run.js';
+
+interface Member {
+  name: string;
+  data: Buffer | string;
+}
+
+async function tarBytes(members: Member[]): Promise<Buffer> {
+  const tar = pack();
+  for (const m of members) tar.entry({ name: m.name }, typeof m.data === 'string' ? Buffer.from(m.data) : m.data);
+  tar.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of tar as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+async function jpeg(i: number): Promise<Buffer> {
+  const [width, height] = [30 + i, 20 + (i % 5)];
+  const pixels = Buffer.alloc(width * height * 3);
+  for (let p = 0; p < pixels.length; p++) pixels[p] = (p * (i + 7) * 29 + i * 41) % 256;
+  return sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg().toBuffer();
+}
+
+/** img2dataset's layout: per sample .jpg, .json (url, caption, key) and .txt (the caption). */
+async function sample(shard: number, n: number): Promise<Member[]> {
+  const key = String(shard * 10_000 + n).padStart(9, '0');
+  return [
+    { name: `${key}.jpg`, data: await jpeg(shard * 10 + n) },
+    { name: `${key}.json`, data: JSON.stringify({ key, url: `https://example.org/${key}.jpg`, caption: `picture ${key}` }) },
+    { name: `${key}.txt`, data: `picture ${key}` },
+  ];
+}
+
+async function writeShards(dir: string, shards: number, perShard: number): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const files: string[] = [];
+  for (let s = 0; s < shards; s++) {
+    const members = (await Promise.all(Array.from({ length: perShard }, (_, n) => sample(s, n)))).flat();
+    const file = join(dir, `${String(s).padStart(5, '0')}.tar`);
+    await writeFile(file, await tarBytes(members));
+    files.push(file);
+  }
+  return files;
+}
+
+t.test('samples by WebDataset key, with their metadata; broken samples and a cut shard said', async (t) => {
+  t.same(splitMemberName('000000123.jpg'), { key: '000000123', extension: 'jpg' });
+  t.same(splitMemberName('sub/000000123.seg.png'), { key: 'sub/000000123', extension: 'seg.png' }, 'the first dot of the file name');
+  const good = await tarBytes([...(await sample(0, 0)), { name: '000000001.txt', data: 'a caption without an image' }, ...(await sample(0, 2))]);
+  const read = [];
+  for await (const s of readTarSamples(Readable.from([good]), 'good.tar')) read.push(s);
+  t.same(read.map((s) => s.key), ['000000000', '000000001', '000000002']);
+  t.same(read[0]?.metadata, { json: { key: '000000000', url: 'https://example.org/000000000.jpg', caption: 'picture 000000000' }, txt: 'picture 000000000' });
+  t.equal(read[0]?.extension, 'jpg');
+  t.match(read[1]?.problem, { code: 'IMAGE_UNREADABLE', message: /good\.tar: sample 000000001 has no image member/ });
+  // Cut in the middle of the third sample's image: the first two come out, then the coded error.
+  const cut = good.subarray(0, good.length - 2048 - 700);
+  const before: string[] = [];
+  const error = await (async () => {
+    for await (const s of readTarSamples(Readable.from([cut]), 'cut.tar')) before.push(s.key);
+  })().catch((e: unknown) => e);
+  t.match(error, { code: 'DATA_INVALID', message: /cut\.tar: not a readable tar, or cut short/ });
+  t.same(before, ['000000000', '000000001']);
+});
+
+t.test('a run over tar shards: every sample once, ids <shard>/<key>, metadata, exported images the training data references', async (t) => {
+  // The world model (models/world), which writes real questions and answers, so that some are kept.
+  const { dir, base: tiny } = await tinyRun([]);
+  const world = join(ROOT, 'models', 'world');
+  const base = { ...tiny, model: join(world, 'world-llava-model-f16.gguf'), mmproj: join(world, 'world-llava-mmproj-f16.gguf'), embedder: join(world, 'world-bert-f16.gguf'), grammar: DEMO_SETTINGS.grammar, decoding: DEMO_SETTINGS.decoding };
+  const shards = join(dir, 'shards');
+  await writeShards(shards, 3, 3);
+  // One more shard with the broken kinds: a corrupt JPEG, a sample with no image, and a cut tail.
+  const broken = await tarBytes([
+    { name: '000030000.jpg', data: 'this is not a jpeg' },
+    { name: '000030001.txt', data: 'no image here' },
+    ...(await sample(3, 2)),
+    ...(await sample(3, 3)),
+  ]);
+  await writeFile(join(shards, '00003.tar'), broken.subarray(0, broken.length - 2048 - 600));
+  const summary = await refine({ ...base, images: join(shards, '{00000..00003}.tar') }).complete();
+  t.equal(summary.status, 'complete');
+  const lines = await readJournal(summary.out);
+  const ids = lines.map((l) => l.id);
+  t.equal(new Set(ids).size, ids.length, 'no id twice');
+  for (const s of ['00000', '00001', '00002']) for (const n of [0, 1, 2]) t.ok(ids.includes(`${s}/${String(Number(s) * 10_000 + n).padStart(9, '0')}`), `${s} sample ${n} is there`);
+  const byId = new Map(lines.map((l) => [l.id, l]));
+  t.equal(byId.get('00003/000030000')?.error?.code, 'IMAGE_UNREADABLE', 'a corrupt JPEG is its own error line');
+  t.match(byId.get('00003/000030001')?.error?.message, /00003\.tar: sample 000030001 has no image member/);
+  t.ok(byId.has('00003/000030002'), 'the samples before the cut were read');
+  t.equal(byId.get('00003/#tar')?.error?.code, 'DATA_INVALID', 'the cut shard is one error line');
+  t.match(byId.get('00003/#tar')?.error?.message, /00003\.tar: not a readable tar, or cut short at sample 00003000[23]/);
+  const scored = lines.filter((l) => l.status === 'scored');
+  t.ok(scored.length >= 5, `${scored.length} scored`);
+  t.match(scored[0]?.metadata, { json: { url: /^https:\/\/example\.org\// }, txt: /^picture / }, 'the sample\'s .json and .txt ride along');
+  for (const l of scored) await t.resolves(access(join(summary.out, 'images', l.image)), `${l.image} exported`);
+  const manifest = JSON.parse(await readFile(join(summary.out, 'run.json'), 'utf8'));
+  t.equal(manifest.imageRoot, join(summary.out, 'images'), 'OUT/images is the image root');
+  const llava = JSON.parse(await readFile(join(summary.out, 'train.llava.json'), 'utf8')) as { image: string }[];
+  t.ok(llava.length > 0);
+  for (const record of llava) await t.resolves(access(join(summary.out, 'images', record.image)), `train.llava.json's ${record.image} is there`);
+  const original = await readFile(join(summary.out, 'images', scored[0]!.image));
+  const sampleKey = scored[0]!.id.split('/')[1]!;
+  const shardIndex = Number(scored[0]!.id.split('/')[0]);
+  t.same(original, await jpeg(shardIndex * 10 + (Number(sampleKey) - shardIndex * 10_000)), 'the original bytes');
+
+  // Resumed: nothing again.
+  const again = await refine({ ...base, images: join(shards, '{00000..00003}.tar') }).complete();
+  t.equal(again.processed, 0, 'a resume finds every sample done');
+});
+
+t.test('workers take whole tars, round-robin; too few tars is said', async (t) => {
+  const { dir } = await tinyRun([]);
+  const shards = join(dir, 'shards');
+  await writeShards(shards, 3, 2);
+  const source = await resolveInputSource(shards);
+  t.equal(source.kind, 'tar', 'a folder of tars');
+  const of = async (index: number, count: number, warnings: string[] = []) => {
+    const ids: string[] = [];
+    for await (const item of streamInputs(source, { shard: { index, count }, onWarning: (w) => warnings.push(w) })) ids.push(item.id);
+    return ids;
+  };
+  const [w0, w1] = [await of(0, 2), await of(1, 2)];
+  t.same([...new Set(w0.map((id) => id.split('/')[0]))], ['00000', '00002'], 'worker 0: tars 0 and 2');
+  t.same([...new Set(w1.map((id) => id.split('/')[0]))], ['00001'], 'worker 1: tar 1');
+  t.equal(w0.length + w1.length, 6, 'together every sample once');
+  const warnings: string[] = [];
+  t.same(await of(3, 4, warnings), [], 'a fourth worker has none');
+  t.match(warnings.join('\n'), /3 tar shards for 4 workers: worker 3 has none/);
+});
+
+t.test('one tar on standard input: `--images -`', async (t) => {
+  const { dir, models } = await tinyRun([]);
+  const [file] = await writeShards(join(dir, 'shards'), 1, 2);
+  const out = join(dir, 'stdin-out');
+  const result = await spawnCli(['run', '--model', models.model, '--mmproj', models.mmproj, '--images', '-', '--out', out, '--parallel', '2', '--threads', '1', '--max-tokens-qa', '16', '--max-tokens-check', '8', '--no-report'], { cwd: ROOT, stdin: await readFile(file!) }).output;
+  t.equal(result.code, 0, result.stderr);
+  const lines = await readJournal(out);
+  t.same(lines.map((l) => l.id).sort(), ['stdin/000000000', 'stdin/000000001']);
+});
