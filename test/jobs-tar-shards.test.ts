@@ -57,6 +57,13 @@ async function writeShards(dir: string, shards: number, perShard: number): Promi
   return files;
 }
 
+/** A temp folder and refine() options on the world model (models/world), which writes real questions and answers, so that some are kept. */
+async function worldRun() {
+  const { dir, base } = await tinyRun([]);
+  const world = join(ROOT, 'models', 'world');
+  return { dir, base: { ...base, model: join(world, 'world-llava-model-f16.gguf'), mmproj: join(world, 'world-llava-mmproj-f16.gguf'), embedder: join(world, 'world-bert-f16.gguf'), grammar: DEMO_SETTINGS.grammar, decoding: DEMO_SETTINGS.decoding } };
+}
+
 t.test('samples by WebDataset key, with their metadata; broken samples and a cut shard said', async (t) => {
   t.same(splitMemberName('000000123.jpg'), { key: '000000123', extension: 'jpg' });
   t.same(splitMemberName('sub/000000123.seg.png'), { key: 'sub/000000123', extension: 'seg.png' }, 'the first dot of the file name');
@@ -78,10 +85,7 @@ t.test('samples by WebDataset key, with their metadata; broken samples and a cut
 });
 
 t.test('a run over tar shards: every sample once, ids <shard>/<key>, metadata, exported images the training data references', async (t) => {
-  // The world model (models/world), which writes real questions and answers, so that some are kept.
-  const { dir, base: tiny } = await tinyRun([]);
-  const world = join(ROOT, 'models', 'world');
-  const base = { ...tiny, model: join(world, 'world-llava-model-f16.gguf'), mmproj: join(world, 'world-llava-mmproj-f16.gguf'), embedder: join(world, 'world-bert-f16.gguf'), grammar: DEMO_SETTINGS.grammar, decoding: DEMO_SETTINGS.decoding };
+  const { dir, base } = await worldRun();
   const shards = join(dir, 'shards');
   await writeShards(shards, 3, 3);
   // One more shard with the broken kinds: a corrupt JPEG, a sample with no image, and a cut tail.
@@ -151,4 +155,24 @@ t.test('one tar on standard input: `--images -`', async (t) => {
   t.equal(result.code, 0, result.stderr);
   const lines = await readJournal(out);
   t.same(lines.map((l) => l.id).sort(), ['stdin/000000000', 'stdin/000000001']);
+});
+
+t.test('three workers split the tars, each writes its shard, merge joins them: every sample once, every image there', async (t) => {
+  const { dir, base } = await worldRun();
+  const shards = join(dir, 'shards');
+  await writeShards(shards, 4, 2);
+  const { mergeShards } = await import('../lib/jobs/merge-shards.js');
+  for (const i of [0, 1, 2]) {
+    const summary = await refine({ ...base, images: shards, shard: `${i}/3` }).complete();
+    t.equal(summary.status, 'complete', `worker ${i}`);
+  }
+  const merged = await mergeShards({ out: base.out });
+  t.ok(merged.allComplete, 'all three shards joined');
+  const lines = await readJournal(base.out);
+  const ids = lines.map((l) => l.id).sort();
+  t.equal(ids.length, 8, 'eight samples');
+  t.equal(new Set(ids).size, 8, 'each once');
+  const llava = JSON.parse(await readFile(join(base.out, 'train.llava.json'), 'utf8')) as { image: string }[];
+  t.ok(llava.length > 0, `${llava.length} kept`);
+  for (const record of llava) await t.resolves(access(join(base.out, 'images', record.image)), `merged train.llava.json's ${record.image} is in OUT/images`);
 });

@@ -269,8 +269,9 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   async #checkSetup(): Promise<RunSetup> {
     const o = this.#options;
     const resolved = await resolveInputSource(o.images, o.imageRoot === undefined ? {} : { imageRoot: o.imageRoot });
-    // Tar shards have no image files: theirs are exported under the output folder, the trainer's image root.
-    const source = resolved.kind === 'tar' && o.imageRoot === undefined ? { ...resolved, imageRoot: path.join(this.#resolved.out, EXPORTED_IMAGES_FOLDER) } : resolved;
+    // Tar shards have no image files: theirs are exported under the output folder, the trainer's image
+    // root; the one --out names, so that the workers of a sharded run share it (merge needs one root).
+    const source = resolved.kind === 'tar' && o.imageRoot === undefined ? { ...resolved, imageRoot: path.join(path.resolve(o.out), EXPORTED_IMAGES_FOLDER) } : resolved;
     const files = await checkVisionModelFiles(o.model, o.mmproj);
     for (const lora of o.loras ?? []) await checkLoraFile(lora.path, files.text);
     const bertPath = o.bertscoreModel ?? o.embedder;
