@@ -176,3 +176,22 @@ t.test('three workers split the tars, each writes its shard, merge joins them: e
   t.ok(llava.length > 0, `${llava.length} kept`);
   for (const record of llava) await t.resolves(access(join(base.out, 'images', record.image)), `merged train.llava.json's ${record.image} is in OUT/images`);
 });
+
+t.test('a resume skips the finished tars without reading them', async (t) => {
+  const { dir, base } = await tinyRun([]);
+  const shards = join(dir, 'shards');
+  const files = await writeShards(shards, 3, 2);
+  const first = await refine({ ...base, images: shards, limit: 3 }).complete();
+  t.equal(first.processed, 3);
+  t.same((await readFile(join(base.out, 'tars-done.txt'), 'utf8')).split('\n').filter(Boolean), ['00000'], 'the first tar is finished; the second was cut by --limit');
+  // Were the finished tar read again, its damage would show as an error line.
+  await writeFile(files[0]!, 'no longer a tar');
+  const logs: string[] = [];
+  const second = await refine({ ...base, images: shards, onLog: (e) => logs.push(e.message) }).complete();
+  t.match(logs.join('\n'), /resuming: 1 finished tar shards skipped unread/);
+  t.equal(second.processed, 3, 'the other three samples');
+  const lines = await readJournal(base.out);
+  t.equal(lines.length, 6, 'every sample once');
+  t.same(lines.filter((l) => l.status === 'error'), [], 'the damaged finished tar was not read');
+  t.same((await readFile(join(base.out, 'tars-done.txt'), 'utf8')).split('\n').filter(Boolean).sort(), ['00000', '00001', '00002']);
+});

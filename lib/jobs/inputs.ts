@@ -191,6 +191,8 @@ export interface StreamInputsOptions {
   limit?: number;
   /** Folders that cannot be read, symlink loops: reported here and skipped. */
   onWarning?: (message: string) => void;
+  /** Tar shards by name that are not read at all (finished in an earlier session). */
+  skipTars?: ReadonlySet<string>;
 }
 
 interface FoundFile {
@@ -248,6 +250,7 @@ async function* streamTarInputs(source: InputSource, options: StreamInputsOption
   }
   let index = 0;
   for (const tar of mine) {
+    if (options.skipTars?.has(tar.name)) continue;
     try {
       for await (const sample of readTarSamples(tar.file === STDIN ? process.stdin : tar.file, tar.file === STDIN ? 'standard input' : tar.file)) {
         const identity = identifySample(tar.name, sample.key);

@@ -39,6 +39,7 @@ import { openRefineEngine } from './refine-engine.js';
 import { assertGpuWork, defaultDevices } from '../engine/devices.js';
 import { gpuRecord } from '../engine/gpu-notes.js';
 import { EXPORTED_IMAGES_FOLDER, exportImage, pruneExportedImages } from '../outputs/exported-images.js';
+import { TARS_DONE_FILE, TarsDone } from '../outputs/tars-done.js';
 import { refineImage } from './refine-image.js';
 import { ResultChannel } from './result-channel.js';
 
@@ -479,9 +480,13 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   /** Keeps up to inFlight images going until the input ends or the run is stopped. */
   async #generate(source: InputSource, model: VisionModel, scorer: Scorer, journal: Journal): Promise<{ duplicates: number; exhausted: boolean }> {
     const r = this.#resolved;
+    // Tar shards: the finished ones are recorded, and a resume does not read them again.
+    const tarsDone = source.kind === 'tar' ? await TarsDone.open(r.out) : undefined;
+    if (tarsDone && tarsDone.before.size > 0) this.#log('info', `resuming: ${tarsDone.before.size} finished tar shards skipped unread (${TARS_DONE_FILE})`);
     const inputs = streamInputs(source, {
       ...(r.shard ? { shard: r.shard } : {}),
       ...(r.limit !== undefined ? { limit: r.limit } : {}),
+      ...(tarsDone ? { skipTars: tarsDone.before } : {}),
       onWarning: (message) => this.#log('warn', message),
     });
     const running = new Set<Promise<void>>();
@@ -497,21 +502,26 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
           const next = await inputs.next();
           if (next.done) {
             exhausted = true;
+            if (r.limit === undefined) await tarsDone?.inputEnded();
             break;
           }
           const item = next.value;
           seen++;
+          if (item.shard !== undefined) await tarsDone?.read(item.shard);
           if (dispatched.has(item.id)) {
             duplicates++;
             continue;
           }
           if (journal.ids.has(item.id)) continue; // done in an earlier session
           dispatched.add(item.id);
+          if (item.shard !== undefined) tarsDone?.started(item.shard);
           this.#inFlight++;
           const task: Promise<void> = refineImage(item, { model, scorer, triangle: this.#triangle, seed: this.#resolved.seed, round: this.#resolved.round, signal: this.#abort.signal })
             .then(async (line) => {
               if (line && item.bytes && line.status === 'scored' && this.#exportImages !== 'none') await exportImage(source.imageRoot, line.image, item.bytes);
               if (line) await this.#record(line, journal);
+              // A line held back (the engine not yet proven) is not journaled yet: its tar is not finished.
+              if (line && item.shard !== undefined && !this.#heldBack.includes(line)) await tarsDone?.journaled(item.shard);
             })
             .catch((error) => {
               failure ??= error;
