@@ -132,7 +132,7 @@ t.test('workers take whole tars, round-robin; too few tars is said', async (t) =
   const shards = join(dir, 'shards');
   await writeShards(shards, 3, 2);
   const source = await resolveInputSource(shards);
-  t.equal(source.kind, 'tar', 'a folder of tars');
+  t.equal(source.kind, 'shards', 'a folder of tars');
   const of = async (index: number, count: number, warnings: string[] = []) => {
     const ids: string[] = [];
     for await (const item of streamInputs(source, { shard: { index, count }, onWarning: (w) => warnings.push(w) })) ids.push(item.id);
@@ -144,7 +144,7 @@ t.test('workers take whole tars, round-robin; too few tars is said', async (t) =
   t.equal(w0.length + w1.length, 6, 'together every sample once');
   const warnings: string[] = [];
   t.same(await of(3, 4, warnings), [], 'a fourth worker has none');
-  t.match(warnings.join('\n'), /3 tar shards for 4 workers: worker 3 has none/);
+  t.match(warnings.join('\n'), /3 shard files for 4 workers: worker 3 has none/);
 });
 
 t.test('one tar on standard input: `--images -`', async (t) => {
@@ -183,15 +183,52 @@ t.test('a resume skips the finished tars without reading them', async (t) => {
   const files = await writeShards(shards, 3, 2);
   const first = await refine({ ...base, images: shards, limit: 3 }).complete();
   t.equal(first.processed, 3);
-  t.same((await readFile(join(base.out, 'tars-done.txt'), 'utf8')).split('\n').filter(Boolean), ['00000'], 'the first tar is finished; the second was cut by --limit');
+  t.same((await readFile(join(base.out, 'shards-done.txt'), 'utf8')).split('\n').filter(Boolean), ['00000'], 'the first tar is finished; the second was cut by --limit');
   // Were the finished tar read again, its damage would show as an error line.
   await writeFile(files[0]!, 'no longer a tar');
   const logs: string[] = [];
   const second = await refine({ ...base, images: shards, onLog: (e) => logs.push(e.message) }).complete();
-  t.match(logs.join('\n'), /resuming: 1 finished tar shards skipped unread/);
+  t.match(logs.join('\n'), /resuming: 1 finished shards skipped unread/);
   t.equal(second.processed, 3, 'the other three samples');
   const lines = await readJournal(base.out);
   t.equal(lines.length, 6, 'every sample once');
   t.same(lines.filter((l) => l.status === 'error'), [], 'the damaged finished tar was not read');
-  t.same((await readFile(join(base.out, 'tars-done.txt'), 'utf8')).split('\n').filter(Boolean).sort(), ['00000', '00001', '00002']);
+  t.same((await readFile(join(base.out, 'shards-done.txt'), 'utf8')).split('\n').filter(Boolean).sort(), ['00000', '00001', '00002']);
+});
+
+/** A parquet file written by test/helpers/write-parquet.mjs (hyparquet-writer, in a plain Node process). */
+async function writeParquet(spec: { filename: string; codec?: string; rowGroupSize?: number; columns: { name: string; type: string; data: (string | Buffer)[] }[] }): Promise<void> {
+  const specFile = `${spec.filename}.spec.json`;
+  const columns = spec.columns.map((c) => ({ ...c, data: c.data.map((d) => (Buffer.isBuffer(d) ? d.toString('base64') : d)) }));
+  await writeFile(specFile, JSON.stringify({ ...spec, columns }));
+  const { execFileSync } = await import('node:child_process');
+  execFileSync(process.execPath, [join(ROOT, 'test', 'helpers', 'write-parquet.mjs'), specFile], { cwd: ROOT });
+}
+
+t.test('parquet files with the image bytes in a column, snappy and zstd; the wrong column said', async (t) => {
+  const { dir, base } = await worldRun();
+  const folder = join(dir, 'parquet');
+  await mkdir(folder, { recursive: true });
+  const images = await Promise.all([0, 1, 2, 3, 4].map((i) => jpeg(i + 50)));
+  const columns = (from: number) => [
+    { name: 'key', data: images.map((_, i) => String(from + i).padStart(9, '0')), type: 'STRING' },
+    { name: 'caption', data: images.map((_, i) => `caption ${from + i}`), type: 'STRING' },
+    { name: 'jpg', data: images, type: 'BYTE_ARRAY' },
+  ];
+  await writeParquet({ filename: join(folder, '00000.parquet'), columns: columns(0), rowGroupSize: 2 }); // snappy, three row groups
+  await writeParquet({ filename: join(folder, '00001.parquet'), columns: columns(100), codec: 'ZSTD' });
+  await writeParquet({ filename: join(folder, '00002.parquet'), columns: [{ name: 'picture', data: images.slice(0, 1), type: 'BYTE_ARRAY' }] });
+  const summary = await refine({ ...base, images: folder }).complete();
+  const lines = await readJournal(summary.out);
+  const byId = new Map(lines.map((l) => [l.id, l]));
+  for (const id of ['00000/000000000', '00000/000000004', '00001/000000100', '00001/000000104']) t.ok(byId.has(id), `${id} read`);
+  t.equal(lines.filter((l) => l.id.startsWith('00000/') || l.id.startsWith('00001/')).length, 10, 'every row of both files once');
+  t.match(byId.get('00001/000000102')?.metadata, { caption: 'caption 102', key: '000000102' }, 'the other columns are the metadata');
+  t.match(byId.get('00002/#parquet')?.error, { code: 'DATA_INVALID', message: /none of the image columns jpg, image \(its columns: picture\); name the image column with --image-column/ });
+  const scored = lines.filter((l) => l.status === 'scored');
+  t.ok(scored.length > 0);
+  for (const l of scored) t.same(await readFile(join(summary.out, 'images', l.image)), images[Number(l.id.split('/')[1]) % 100], `${l.image}: the original bytes`);
+  // --image-column names it.
+  const named = await refine({ ...base, images: join(folder, '00002.parquet'), out: join(dir, 'named'), imageColumn: 'picture' }).complete();
+  t.same((await readJournal(named.out)).map((l) => l.id), ['00002/000000000']);
 });

@@ -21,6 +21,7 @@ interface RunArgs extends PromptArgs {
   out?: string;
   'image-root'?: string;
   'export-images'?: string;
+  'image-column'?: string;
   lora?: string[];
   embedder?: string;
   'bertscore-model'?: string;
@@ -71,8 +72,9 @@ function builder(y: Argv): Argv<RunArgs> {
   return y
     .usage('$0 run --model TEXT.gguf --mmproj MMPROJ.gguf --images DIR|GLOB|LIST.txt --out DIR [options]\n$0 run --demo [--out DIR]\n\nGenerates one (question, answer) per image with I->QA, re-predicts Q\' from (I, A) and A\' from (I, Q), scores S = sqrt(sim(Q,Q\') * sim(A,A\')) and keeps the top fraction per data type. Started again with the same command on the same --out, a run resumes where it stopped.')
     .options({
-      images: { group: IO, type: 'string', describe: 'a folder (walked recursively, image files only), a glob such as "photos/**/*.jpg" (quote it), a list file (one path per line, relative to the list\'s folder) or one image; or WebDataset tar shards as img2dataset writes them: a .tar, a glob or range such as "shards/{00000..00279}.tar", a folder of .tar files, or - for one tar on standard input' },
-      'export-images': { group: IO, type: 'string', choices: ['all', 'kept', 'none'], describe: 'tar shard inputs: which images are written to OUT/images/<shard>/<key>.<ext> for the trainer (the training files\' image root): all scored ones (default; a later select or merge may keep any), only the kept ones, or none' },
+      images: { group: IO, type: 'string', describe: 'a folder (walked recursively, image files only), a glob such as "photos/**/*.jpg" (quote it), a list file (one path per line, relative to the list\'s folder) or one image; or WebDataset tar shards as img2dataset writes them: a .tar, a glob or range such as "shards/{00000..00279}.tar", a folder of .tar files, or - for one tar on standard input; or parquet files with the image bytes in a column (.parquet, a glob or a folder of them)' },
+      'image-column': { group: IO, type: 'string', describe: 'parquet inputs: the column holding the image bytes (default jpg, as img2dataset writes it, else image, a Hugging Face image struct\'s bytes)' },
+      'export-images': { group: IO, type: 'string', choices: ['all', 'kept', 'none'], describe: 'tar and parquet inputs: which images are written to OUT/images/<shard>/<key>.<ext> for the trainer (the training files\' image root): all scored ones (default; a later select or merge may keep any), only the kept ones, or none' },
       out: { group: IO, type: 'string', describe: 'output folder: triplets.jsonl, train.llava.json, run.json, report.html, train-lora.sh (default ./srf-demo with --demo)' },
       'image-root': { group: IO, type: 'string', describe: 'folder the image paths in the outputs are relative to (LLaVA\'s --image_folder); default: the --images folder, the glob\'s fixed folder or the list\'s folder' },
       shard: { group: IO, type: 'string', describe: 'I/N: process only the images whose relative path hashes to I mod N (0-based), into OUT/shard-I-of-N/; auto: I and N from a Slurm array (SLURM_ARRAY_TASK_*), auto/N: I from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX), N = its completions; join with `srf-native merge OUT`' },
@@ -212,6 +214,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   set('bertscoreModel', argv['bertscore-model']);
   set('imageRoot', argv['image-root']);
   set('exportImages', argv['export-images'] as RefineOptions['exportImages']);
+  set('imageColumn', argv['image-column']);
   set('matchMix', argv['match-mix']);
   set('mergeImageFolder', argv['merge-image-folder']);
   set('openaiImages', openaiImages);

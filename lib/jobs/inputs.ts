@@ -19,7 +19,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { SrfError, invalidArgument } from '../errors.js';
 import { globToRegExp, hasGlobMagic, splitGlob } from './glob.js';
-import { countTarKeys, readTarSamples } from './tar-samples.js';
+import { countParquetRows, readParquetSamples } from './parquet-samples.js';
+import { countTarKeys, readTarSamples, type TarSample } from './tar-samples.js';
 
 /** Extensions a folder walk picks up (case-insensitive): what sharp decodes. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
@@ -30,7 +31,7 @@ export function isImageFileName(name: string): boolean {
   return IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase());
 }
 
-export type InputKind = 'dir' | 'glob' | 'list' | 'file' | 'tar';
+export type InputKind = 'dir' | 'glob' | 'list' | 'file' | 'shards';
 
 /** `--images -`: one tar shard on standard input. */
 export const STDIN = '-';
@@ -45,8 +46,11 @@ export interface InputSource {
   imageRoot: string;
   /** kind 'glob': the pattern below `location`. */
   pattern?: string;
-  /** kind 'tar': the tar shards, absolute and sorted ([STDIN] for standard input), each named by its path below `location` without `.tar`. */
-  tars?: { file: string; name: string }[];
+  /**
+   * kind 'shards': the tar or parquet shards, absolute and sorted ([STDIN] for a tar on standard
+   * input), each named by its path below `location` without its extension.
+   */
+  shards?: ShardFile[];
 }
 
 export interface ResolveInputOptions {
@@ -62,8 +66,8 @@ export interface ResolveInputOptions {
 export async function resolveInputSource(images: string, options: ResolveInputOptions = {}): Promise<InputSource> {
   if (typeof images !== 'string' || images.trim() === '') throw invalidArgument('a folder, glob or list file', 'images', images);
   const cwd = options.cwd ?? process.cwd();
-  const tars = await findTarShards(images, cwd);
-  if (tars) return { ...tars, imageRoot: path.resolve(cwd, options.imageRoot ?? tars.location) };
+  const shards = await findShards(images, cwd);
+  if (shards) return { ...shards, imageRoot: path.resolve(cwd, options.imageRoot ?? shards.location) };
   const absolute = path.resolve(cwd, images);
   let info: Awaited<ReturnType<typeof stat>> | undefined;
   try {
@@ -88,35 +92,43 @@ export async function resolveInputSource(images: string, options: ResolveInputOp
   return { ...rest, imageRoot: options.imageRoot === undefined ? defaultRoot : path.resolve(cwd, options.imageRoot) };
 }
 
-const isTarName = (name: string): boolean => name.toLowerCase().endsWith('.tar');
+export interface ShardFile {
+  file: string;
+  name: string;
+  format: 'tar' | 'parquet';
+}
+
+const shardFormat = (name: string): ShardFile['format'] | undefined => (/\.tar$/i.test(name) ? 'tar' : /\.parquet$/i.test(name) ? 'parquet' : undefined);
+const isShardName = (name: string): boolean => shardFormat(name) !== undefined;
 
 /**
- * `--images` as tar shards: `-`, a `.tar` file, a glob whose pattern ends in `.tar`, or a folder whose
- * top level holds `.tar` files and no images; null when it is none of these. The image root given
- * here is a placeholder: a run puts shard images under its output folder (refine.ts).
+ * `--images` as tar or parquet shards: `-` (a tar on stdin), a `.tar` or `.parquet` file, a glob whose
+ * pattern ends in one of those, or a folder whose top level holds such files and no images; null
+ * when it is none of these. The image root given here is a placeholder: a run puts shard images
+ * under its output folder (refine.ts).
  */
-async function findTarShards(images: string, cwd: string): Promise<Omit<InputSource, 'imageRoot'> | null> {
-  if (images === STDIN) return { kind: 'tar', spec: images, location: cwd, tars: [{ file: STDIN, name: 'stdin' }] };
+async function findShards(images: string, cwd: string): Promise<Omit<InputSource, 'imageRoot'> | null> {
+  if (images === STDIN) return { kind: 'shards', spec: images, location: cwd, shards: [{ file: STDIN, name: 'stdin', format: 'tar' }] };
   const absolute = path.resolve(cwd, images);
   const info = await stat(absolute).catch(() => undefined);
-  const named = (location: string, files: string[]) =>
-    files.map((file) => ({ file, name: path.relative(location, file).split(path.sep).join('/').replace(/\.tar$/i, '') }));
-  if (info?.isFile() && isTarName(absolute)) return { kind: 'tar', spec: images, location: path.dirname(absolute), tars: named(path.dirname(absolute), [absolute]) };
+  const named = (location: string, files: string[]): ShardFile[] =>
+    files.map((file) => ({ file, name: path.relative(location, file).split(path.sep).join('/').replace(/\.(tar|parquet)$/i, ''), format: shardFormat(file) as ShardFile['format'] }));
+  if (info?.isFile() && isShardName(absolute)) return { kind: 'shards', spec: images, location: path.dirname(absolute), shards: named(path.dirname(absolute), [absolute]) };
   if (info?.isDirectory()) {
     const names = (await opendir(absolute).then(async (dir) => {
       const found: string[] = [];
       for await (const entry of dir) if (entry.isFile() && !entry.name.startsWith('.')) found.push(entry.name);
       return found;
     })).sort();
-    if (names.some(isTarName) && !names.some(isImageFileName)) return { kind: 'tar', spec: images, location: absolute, tars: named(absolute, names.filter(isTarName).map((n) => path.join(absolute, n))) };
+    if (names.some(isShardName) && !names.some(isImageFileName)) return { kind: 'shards', spec: images, location: absolute, shards: named(absolute, names.filter(isShardName).map((n) => path.join(absolute, n))) };
     return null;
   }
-  if (!info && hasGlobMagic(images) && isTarName(images)) {
+  if (!info && hasGlobMagic(images) && isShardName(images)) {
     const { base, pattern } = splitGlob(images, cwd);
     const found: string[] = [];
     for await (const file of globFiles(base, pattern, () => {})) found.push(file.absolute);
-    if (found.length === 0) throw new SrfError('FILE_NOT_FOUND', `no tar shard matches ${images}`, { file: base });
-    return { kind: 'tar', spec: images, location: base, pattern, tars: named(base, found) };
+    if (found.length === 0) throw new SrfError('FILE_NOT_FOUND', `no shard matches ${images}`, { file: base });
+    return { kind: 'shards', spec: images, location: base, pattern, shards: named(base, found) };
   }
   return null;
 }
@@ -191,8 +203,10 @@ export interface StreamInputsOptions {
   limit?: number;
   /** Folders that cannot be read, symlink loops: reported here and skipped. */
   onWarning?: (message: string) => void;
-  /** Tar shards by name that are not read at all (finished in an earlier session). */
-  skipTars?: ReadonlySet<string>;
+  /** Shards by name that are not read at all (finished in an earlier session). */
+  skipShards?: ReadonlySet<string>;
+  /** Parquet shards: the column holding the image bytes (default DEFAULT_IMAGE_COLUMNS). */
+  imageColumn?: string;
 }
 
 interface FoundFile {
@@ -205,8 +219,8 @@ export async function* streamInputs(source: InputSource, options: StreamInputsOp
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw invalidArgument('a non-negative integer', 'limit', limit);
   if (limit === 0) return;
   const warn = options.onWarning ?? (() => {});
-  if (source.kind === 'tar') {
-    yield* streamTarInputs(source, options, warn);
+  if (source.kind === 'shards') {
+    yield* streamShardInputs(source, options, warn);
     return;
   }
   let index = 0;
@@ -229,10 +243,10 @@ export async function* streamInputs(source: InputSource, options: StreamInputsOp
   }
 }
 
-/** The tars of this worker: every N-th of the sorted list from the I-th (round-robin), whole. */
-export function tarsOfShard(source: InputSource, shard: Shard | undefined): NonNullable<InputSource['tars']> {
-  const tars = source.tars ?? [];
-  return !shard || shard.count === 1 ? tars : tars.filter((_, i) => i % shard.count === shard.index);
+/** The shard files of this worker: every N-th of the sorted list from the I-th (round-robin), whole. */
+export function shardsOfWorker(source: InputSource, shard: Shard | undefined): ShardFile[] {
+  const all = source.shards ?? [];
+  return !shard || shard.count === 1 ? all : all.filter((_, i) => i % shard.count === shard.index);
 }
 
 /** A tar sample's identity: id `<shard>/<key>`, and the 32-bit seed key from its hash. */
@@ -242,17 +256,22 @@ export function identifySample(shard: string, key: string): ImageIdentity {
   return { id, shardKey: digest.readUInt32BE(0), key: digest.readUInt32BE(12) };
 }
 
-async function* streamTarInputs(source: InputSource, options: StreamInputsOptions, warn: (message: string) => void): AsyncGenerator<InputImage> {
-  const all = source.tars ?? [];
-  const mine = tarsOfShard(source, options.shard);
+function samplesOf(shard: ShardFile, options: StreamInputsOptions): AsyncGenerator<TarSample> {
+  if (shard.format === 'parquet') return readParquetSamples(shard.file, options.imageColumn);
+  return readTarSamples(shard.file === STDIN ? process.stdin : shard.file, shard.file === STDIN ? 'standard input' : shard.file);
+}
+
+async function* streamShardInputs(source: InputSource, options: StreamInputsOptions, warn: (message: string) => void): AsyncGenerator<InputImage> {
+  const all = source.shards ?? [];
+  const mine = shardsOfWorker(source, options.shard);
   if (options.shard && options.shard.count > all.length) {
-    warn(`${all.length} tar shard${all.length === 1 ? '' : 's'} for ${options.shard.count} workers: worker ${options.shard.index} ${mine.length === 0 ? 'has none' : 'has one'}; workers take whole tars`);
+    warn(`${all.length} shard file${all.length === 1 ? '' : 's'} for ${options.shard.count} workers: worker ${options.shard.index} ${mine.length === 0 ? 'has none' : 'has one'}; workers take whole files`);
   }
   let index = 0;
   for (const tar of mine) {
-    if (options.skipTars?.has(tar.name)) continue;
+    if (options.skipShards?.has(tar.name)) continue;
     try {
-      for await (const sample of readTarSamples(tar.file === STDIN ? process.stdin : tar.file, tar.file === STDIN ? 'standard input' : tar.file)) {
+      for await (const sample of samplesOf(tar, options)) {
         const identity = identifySample(tar.name, sample.key);
         const image = `${tar.name}/${sample.key}.${sample.extension || 'missing'}`;
         const item: InputImage = { id: identity.id, path: tar.file, image, index, key: identity.key, bytes: sample.bytes, metadata: sample.metadata, shard: tar.name };
@@ -262,10 +281,10 @@ async function* streamTarInputs(source: InputSource, options: StreamInputsOption
         if (options.limit !== undefined && index >= options.limit) return;
       }
     } catch (error) {
-      // A tar cut short or unreadable: one error line for it, and the next tar.
+      // A shard cut short or unreadable (a parquet file without the image column): one error line for it, and the next.
       const problem = error instanceof SrfError ? error : new SrfError('DATA_INVALID', String(error), { file: tar.file });
-      const identity = identifySample(tar.name, '#tar');
-      yield { id: identity.id, path: tar.file, image: `${tar.name}.tar`, index, key: identity.key, problem, shard: tar.name };
+      const identity = identifySample(tar.name, `#${tar.format}`);
+      yield { id: identity.id, path: tar.file, image: `${tar.name}.${tar.format}`, index, key: identity.key, problem, shard: tar.name };
       index++;
     }
   }
@@ -277,16 +296,20 @@ async function* streamTarInputs(source: InputSource, options: StreamInputsOption
  * standard input is not read twice (rejects: no ETA).
  */
 export async function countInputs(source: InputSource, options: StreamInputsOptions = {}): Promise<number> {
-  if (source.kind === 'tar') return countTarSamples(source, options);
+  if (source.kind === 'shards') return countShardSamples(source, options);
   let count = 0;
   for await (const _ of streamInputs(source, { ...options, onWarning: () => {} })) count++;
   return count;
 }
 
-async function countTarSamples(source: InputSource, options: StreamInputsOptions): Promise<number> {
+async function countShardSamples(source: InputSource, options: StreamInputsOptions): Promise<number> {
   let count = 0;
-  for (const tar of tarsOfShard(source, options.shard)) {
+  for (const tar of shardsOfWorker(source, options.shard)) {
     if (tar.file === STDIN) throw new SrfError('INVALID_ARGUMENT', 'standard input is read once: no count');
+    if (tar.format === 'parquet') {
+      count += await countParquetRows(tar.file);
+      continue;
+    }
     const stats = await readFile(tar.file.replace(/\.tar$/i, '_stats.json'), 'utf8').then((text) => JSON.parse(text) as { successes?: unknown }, () => null);
     count += typeof stats?.successes === 'number' ? stats.successes : await countTarKeys(tar.file);
   }
@@ -305,8 +328,8 @@ function findFiles(source: InputSource, warn: (message: string) => void): AsyncG
       return walk(source.location, '', { maxDepth: Infinity, accept: (_rel, name) => isImageFileName(name), warn, root: true });
     case 'glob':
       return globFiles(source.location, source.pattern as string, warn);
-    case 'tar':
-      throw new Error('tar shards are streamed by streamTarInputs, not found as files');
+    case 'shards':
+      throw new Error('shards are streamed by streamShardInputs, not found as files');
   }
 }
 

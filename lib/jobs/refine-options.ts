@@ -51,6 +51,8 @@ export interface RefineOptions {
    * any of them), 'kept' (only those this run's selection kept; the others are removed at its end), 'none'.
    */
   exportImages?: 'all' | 'kept' | 'none';
+  /** Parquet shards: the column with the image bytes (default img2dataset's `jpg`, else Hugging Face's `image` struct's bytes). */
+  imageColumn?: string;
   /** Output folder; a run started again on it resumes. */
   out: string;
   /** Sentence-embedding GGUF for the cosines; without it scores use the lexical fallback (not the paper's). */

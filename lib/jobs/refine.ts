@@ -39,7 +39,7 @@ import { openRefineEngine } from './refine-engine.js';
 import { assertGpuWork, defaultDevices } from '../engine/devices.js';
 import { gpuRecord } from '../engine/gpu-notes.js';
 import { EXPORTED_IMAGES_FOLDER, exportImage, pruneExportedImages } from '../outputs/exported-images.js';
-import { TARS_DONE_FILE, TarsDone } from '../outputs/tars-done.js';
+import { SHARDS_DONE_FILE, ShardsDone } from '../outputs/shards-done.js';
 import { refineImage } from './refine-image.js';
 import { ResultChannel } from './result-channel.js';
 
@@ -248,7 +248,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       await scorer.close();
       scorer = undefined;
 
-      return await this.#finish({ started, imageRoot: setup.source.imageRoot, exportedImages: setup.source.kind === 'tar', previous, manifest, generated, engineStats, replicaStats });
+      return await this.#finish({ started, imageRoot: setup.source.imageRoot, exportedImages: setup.source.kind === 'shards', previous, manifest, generated, engineStats, replicaStats });
     } catch (error) {
       if (manifest) {
         manifest.status = 'failed';
@@ -270,9 +270,9 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   async #checkSetup(): Promise<RunSetup> {
     const o = this.#options;
     const resolved = await resolveInputSource(o.images, o.imageRoot === undefined ? {} : { imageRoot: o.imageRoot });
-    // Tar shards have no image files: theirs are exported under the output folder, the trainer's image
+    // Tar and parquet shards have no image files: theirs are exported under the output folder, the trainer's image
     // root; the one --out names, so that the workers of a sharded run share it (merge needs one root).
-    const source = resolved.kind === 'tar' && o.imageRoot === undefined ? { ...resolved, imageRoot: path.join(path.resolve(o.out), EXPORTED_IMAGES_FOLDER) } : resolved;
+    const source = resolved.kind === 'shards' && o.imageRoot === undefined ? { ...resolved, imageRoot: path.join(path.resolve(o.out), EXPORTED_IMAGES_FOLDER) } : resolved;
     const files = await checkVisionModelFiles(o.model, o.mmproj);
     for (const lora of o.loras ?? []) await checkLoraFile(lora.path, files.text);
     const bertPath = o.bertscoreModel ?? o.embedder;
@@ -400,7 +400,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   async #finish(s: {
     started: number;
     imageRoot: string;
-    /** The inputs are tar shards, whose images this run exports under imageRoot. */
+    /** The inputs are tar or parquet shards, whose images this run exports under imageRoot. */
     exportedImages: boolean;
     previous: RunManifest | null;
     manifest: RunManifest;
@@ -480,13 +480,14 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   /** Keeps up to inFlight images going until the input ends or the run is stopped. */
   async #generate(source: InputSource, model: VisionModel, scorer: Scorer, journal: Journal): Promise<{ duplicates: number; exhausted: boolean }> {
     const r = this.#resolved;
-    // Tar shards: the finished ones are recorded, and a resume does not read them again.
-    const tarsDone = source.kind === 'tar' ? await TarsDone.open(r.out) : undefined;
-    if (tarsDone && tarsDone.before.size > 0) this.#log('info', `resuming: ${tarsDone.before.size} finished tar shards skipped unread (${TARS_DONE_FILE})`);
+    // Tar or parquet shards: the finished ones are recorded, and a resume does not read them again.
+    const shardsDone = source.kind === 'shards' ? await ShardsDone.open(r.out) : undefined;
+    if (shardsDone && shardsDone.before.size > 0) this.#log('info', `resuming: ${shardsDone.before.size} finished shards skipped unread (${SHARDS_DONE_FILE})`);
     const inputs = streamInputs(source, {
       ...(r.shard ? { shard: r.shard } : {}),
       ...(r.limit !== undefined ? { limit: r.limit } : {}),
-      ...(tarsDone ? { skipTars: tarsDone.before } : {}),
+      ...(shardsDone ? { skipShards: shardsDone.before } : {}),
+      ...(this.#options.imageColumn ? { imageColumn: this.#options.imageColumn } : {}),
       onWarning: (message) => this.#log('warn', message),
     });
     const running = new Set<Promise<void>>();
@@ -502,26 +503,26 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
           const next = await inputs.next();
           if (next.done) {
             exhausted = true;
-            if (r.limit === undefined) await tarsDone?.inputEnded();
+            if (r.limit === undefined) await shardsDone?.inputEnded();
             break;
           }
           const item = next.value;
           seen++;
-          if (item.shard !== undefined) await tarsDone?.read(item.shard);
+          if (item.shard !== undefined) await shardsDone?.read(item.shard);
           if (dispatched.has(item.id)) {
             duplicates++;
             continue;
           }
           if (journal.ids.has(item.id)) continue; // done in an earlier session
           dispatched.add(item.id);
-          if (item.shard !== undefined) tarsDone?.started(item.shard);
+          if (item.shard !== undefined) shardsDone?.started(item.shard);
           this.#inFlight++;
           const task: Promise<void> = refineImage(item, { model, scorer, triangle: this.#triangle, seed: this.#resolved.seed, round: this.#resolved.round, signal: this.#abort.signal })
             .then(async (line) => {
               if (line && item.bytes && line.status === 'scored' && this.#exportImages !== 'none') await exportImage(source.imageRoot, line.image, item.bytes);
               if (line) await this.#record(line, journal);
               // A line held back (the engine not yet proven) is not journaled yet: its tar is not finished.
-              if (line && item.shard !== undefined && !this.#heldBack.includes(line)) await tarsDone?.journaled(item.shard);
+              if (line && item.shard !== undefined && !this.#heldBack.includes(line)) await shardsDone?.journaled(item.shard);
             })
             .catch((error) => {
               failure ??= error;

@@ -1,5 +1,5 @@
 /**
- * `OUT/tars-done.txt`: the tar shards a run has finished (every sample read and journaled), one name a
+ * `OUT/shards-done.txt`: the tar or parquet shards a run has finished (every sample read and journaled), one name a
  * line, so that a resume skips them without reading them again (a million-image run resumes in
  * seconds, not in the time it takes to read its finished tars). A tar counts as finished when the
  * input has moved past it and the last of its samples in flight has its journal line; one cut short
@@ -9,9 +9,9 @@ import { appendFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SrfError } from '../errors.js';
 
-export const TARS_DONE_FILE = 'tars-done.txt';
+export const SHARDS_DONE_FILE = 'shards-done.txt';
 
-export class TarsDone {
+export class ShardsDone {
   readonly file: string;
   /** Finished in an earlier session (read when opened). */
   readonly before: ReadonlySet<string>;
@@ -24,13 +24,13 @@ export class TarsDone {
     this.before = before;
   }
 
-  static async open(out: string): Promise<TarsDone> {
-    const file = path.join(out, TARS_DONE_FILE);
+  static async open(out: string): Promise<ShardsDone> {
+    const file = path.join(out, SHARDS_DONE_FILE);
     const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return '';
-      throw new SrfError('FILE_UNREADABLE', `cannot read the finished tars' record: ${error.message}`, { file, cause: error });
+      throw new SrfError('FILE_UNREADABLE', `cannot read the finished shards' record: ${error.message}`, { file, cause: error });
     });
-    return new TarsDone(file, new Set(text.split('\n').filter(Boolean)));
+    return new ShardsDone(file, new Set(text.split('\n').filter(Boolean)));
   }
 
   /** The input yielded a sample of `tar` (whether it runs now or was journaled before). */
@@ -71,7 +71,7 @@ export class TarsDone {
     try {
       await appendFile(this.file, `${tar}\n`);
     } catch (error) {
-      throw new SrfError('WRITE_FAILED', `cannot record a finished tar: ${(error as Error).message}`, { file: this.file, cause: error });
+      throw new SrfError('WRITE_FAILED', `cannot record a finished shard: ${(error as Error).message}`, { file: this.file, cause: error });
     }
   }
 }
