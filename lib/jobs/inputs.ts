@@ -154,8 +154,16 @@ export function formatShard(shard: Shard): string {
   return `${shard.index}/${shard.count}`;
 }
 
+/**
+ * Hex digits of the SHA-1 of an image's path in its id: 16 (64 bits; among 10 million images two
+ * share them with probability ~3e-6, and their file names must then match too). Runs begun before
+ * used 12 (48 bits: ~0.2 for 10 million), and a resume of one keeps them.
+ */
+export const ID_HEX_DIGITS = 16;
+export const LEGACY_ID_HEX_DIGITS = 12;
+
 export interface InputImage {
-  /** Stable id: 12 hex digits of the SHA-1 of `image`, then the file name made safe. */
+  /** Stable id: ID_HEX_DIGITS hex digits of the SHA-1 of `image`, then the file name made safe. */
   id: string;
   /** Absolute path. */
   path: string;
@@ -183,11 +191,11 @@ export interface ImageIdentity {
 const SAFE_NAME_CHARS = 40;
 
 /** Id, shard key and seed key of an image from its path relative to the image root. */
-export function identifyImage(relativePath: string): ImageIdentity {
+export function identifyImage(relativePath: string, idHexDigits = ID_HEX_DIGITS): ImageIdentity {
   const digest = createHash('sha1').update(relativePath).digest();
   const name = path.posix.basename(relativePath).replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, SAFE_NAME_CHARS);
   return {
-    id: `${digest.toString('hex', 0, 6)}-${name || 'image'}`,
+    id: `${digest.toString('hex', 0, idHexDigits / 2)}-${name || 'image'}`,
     shardKey: digest.readUInt32BE(0),
     key: digest.readUInt32BE(12),
   };
@@ -203,6 +211,8 @@ export interface StreamInputsOptions {
   limit?: number;
   /** Folders that cannot be read, symlink loops: reported here and skipped. */
   onWarning?: (message: string) => void;
+  /** Hex digits of an image file's id (ID_HEX_DIGITS; LEGACY_ID_HEX_DIGITS to resume an older run). */
+  idHexDigits?: number;
   /** Shards by name that are not read at all (finished in an earlier session). */
   skipShards?: ReadonlySet<string>;
   /** Parquet shards: the column holding the image bytes (default DEFAULT_IMAGE_COLUMNS). */
@@ -227,7 +237,7 @@ export async function* streamInputs(source: InputSource, options: StreamInputsOp
   for await (const found of findFiles(source, warn)) {
     const relative = path.relative(source.imageRoot, found.absolute);
     const image = relative.split(path.sep).join('/');
-    const identity = identifyImage(image);
+    const identity = identifyImage(image, options.idHexDigits);
     if (options.shard && options.shard.count > 1 && identity.shardKey % options.shard.count !== options.shard.index) continue;
     const item: InputImage = { id: identity.id, path: found.absolute, image, index, key: identity.key };
     if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
@@ -270,8 +280,17 @@ async function* streamShardInputs(source: InputSource, options: StreamInputsOpti
   let index = 0;
   for (const tar of mine) {
     if (options.skipShards?.has(tar.name)) continue;
+    // A key a shard holds twice (not next to each other) is the same key for two samples: the second
+    // is `key~2`, the same on every read, so both are processed and a resume still matches them.
+    const keys = new Map<string, number>();
     try {
       for await (const sample of samplesOf(tar, options)) {
+        const seen = (keys.get(sample.key) ?? 0) + 1;
+        keys.set(sample.key, seen);
+        if (seen > 1) {
+          warn(`${tar.file}: key ${sample.key} appears again; this sample is ${sample.key}~${seen}`);
+          sample.key = `${sample.key}~${seen}`;
+        }
         const identity = identifySample(tar.name, sample.key);
         const image = `${tar.name}/${sample.key}.${sample.extension || 'missing'}`;
         const item: InputImage = { id: identity.id, path: tar.file, image, index, key: identity.key, bytes: sample.bytes, metadata: sample.metadata, shard: tar.name };

@@ -27,7 +27,7 @@ import { quotaFor } from '../srf/select.js';
 import { type TriangleSettings } from '../srf/triangle.js';
 import type { ReplicaStats } from '../engine/types.js';
 import { countLine, emptyCounts, finalizeOutputs } from '../outputs/finalize.js';
-import { IMAGE_EXTENSIONS, countInputs, formatShard, resolveInputSource, streamInputs, type InputSource } from './inputs.js';
+import { ID_HEX_DIGITS, IMAGE_EXTENSIONS, LEGACY_ID_HEX_DIGITS, countInputs, formatShard, resolveInputSource, streamInputs, type InputSource } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from '../outputs/journal.js';
 import { acquireOutputLock } from '../outputs/lock.js';
 import { MANIFEST_FORMAT, fingerprintFile, describeDifference, identityDifferences, readManifest, writeManifest, type RunCounts, type RunManifest } from '../outputs/manifest.js';
@@ -100,6 +100,8 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   #inFlight = 0;
   #total: number | null = null;
   #generationStarted = 0;
+  /** Hex digits of image file ids: ID_HEX_DIGITS, or the older runs' 12 when resuming one. */
+  #idHexDigits = ID_HEX_DIGITS;
   #journal: Journal | undefined;
   #settled: { error: unknown } | undefined;
   readonly #triangle: TriangleSettings;
@@ -302,6 +304,8 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     });
     this.#journal = journal;
     this.#resumed = journal.existing;
+    // A run begun before ids had 16 hex digits keeps its 12: its journal's ids must match.
+    this.#idHexDigits = journal.existing > 0 && typeof previous?.idHexDigits !== 'number' ? LEGACY_ID_HEX_DIGITS : ((previous?.idHexDigits as number | undefined) ?? ID_HEX_DIGITS);
     if (journal.existing === 0) return { journal, previous };
     if (!previous?.identity) {
       throw new SrfError('OUTPUT_CONFLICT', `${out} holds ${journal.existing} triplets not made by \`run\` with a known configuration; choose another --out`, { file: out });
@@ -367,6 +371,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       outputs: s.previous?.outputs ?? { journal: JOURNAL_FILE, train: {} },
       engine: { backend: info.backend, llamaCppVersion: info.llamaCppVersion, gpu: gpuRecord(info), model: { ...s.model.info, files: undefined } },
       identity: s.identity,
+      idHexDigits: this.#idHexDigits,
     };
   }
 
@@ -488,6 +493,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       ...(r.limit !== undefined ? { limit: r.limit } : {}),
       ...(shardsDone ? { skipShards: shardsDone.before } : {}),
       ...(this.#options.imageColumn ? { imageColumn: this.#options.imageColumn } : {}),
+      idHexDigits: this.#idHexDigits,
       onWarning: (message) => this.#log('warn', message),
     });
     const running = new Set<Promise<void>>();
