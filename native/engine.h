@@ -32,7 +32,14 @@ namespace srf {
 struct GenerateRequest {
   uint64_t id = 0;
   std::string beforeImage;  // prompt text before the image; BOS is added
-  std::string afterImage;   // prompt text after the image
+  std::string afterImage;   // prompt text after the image, tokenized as text (no special tokens)
+  // Or, for a chat template, the text after the image in parts: template text (special tokens
+  // parsed) and the user's text (parse_special false). Used instead of afterImage when not empty.
+  struct TextPart {
+    std::string text;
+    bool special = false;
+  };
+  std::vector<TextPart> afterImageParts;
   std::vector<uint8_t> rgb;  // nx * ny * 3
   uint32_t nx = 0, ny = 0;
   std::string prefixKey;  // identifies beforeImage + pixels: requests with the same key share a prefix

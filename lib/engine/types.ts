@@ -2,18 +2,27 @@
 import type { SrfError } from '../errors.js';
 import type { VisionModelFileInfo } from '../gguf/check.js';
 import type { DeviceSpec } from './devices.js';
+import type { ModelFamily } from './families.js';
 import type { EngineStats, NativeVisionModelInfo } from './native.js';
 
 /** An image as the user hands it over: a file path, encoded bytes, or an already prepared image. */
 export type ImageInput = string | Uint8Array | PreparedImage;
 
-/** Pixels ready for the vision encoder: square, RGB, `size` x `size`, padded with the CLIP mean colour. */
+/**
+ * Pixels ready for the vision encoder, RGB: for LLaVA-1.5 square, `size` x `size`, padded with the
+ * CLIP mean colour; for the other families the image at its own size (`size` 0), which mtmd
+ * preprocesses.
+ */
 export interface PreparedImage {
   readonly kind: 'prepared-image';
   /** Where the image came from (path, or '<buffer>'), for messages. */
   readonly source: string;
+  /** The square side it was padded and resized to; 0 when it keeps its own size. */
   readonly size: number;
-  /** size*size*3 bytes, RGB. */
+  /** Width and height of `rgb` (both `size` for a square). */
+  readonly nx: number;
+  readonly ny: number;
+  /** nx*ny*3 bytes, RGB. */
   readonly rgb: Uint8Array;
   /** Hex digest of the pixels: the key of the image-prefix cache. */
   readonly hash: string;
@@ -147,6 +156,16 @@ export interface OpenVisionModelOptions {
   devices?: 'all' | 'split' | DeviceSpec[] | string;
   /** Called when a replica fails and its requests move to the others. */
   onReplicaFailure?: (failure: ReplicaFailure) => void;
+  /**
+   * The prompt format instead of the model's own: 'vicuna_v1' (LLaVA-1.5's), 'chatml', 'gguf' (the
+   * text GGUF's tokenizer.chat_template), or a Jinja template file. Default: the family's (vicuna_v1
+   * for LLaVA-1.5 and MobileVLM, the GGUF's template for the others, chatml where there is none).
+   */
+  chatTemplate?: string;
+  /** Families with dynamic image resolution (Qwen-VL): the fewest image tokens an image becomes. Default mtmd's. */
+  imageMinTokens?: number;
+  /** Families with dynamic image resolution (Qwen-VL): the most image tokens an image becomes. Default 1024. */
+  imageMaxTokens?: number;
 }
 
 export interface OpenEmbedderOptions {
@@ -167,7 +186,11 @@ export interface Embedding {
 
 export interface VisionModelInfo extends NativeVisionModelInfo {
   files: VisionModelFileInfo;
+  /** The model's family: its prompt format, image handling, end tokens and trainer format (engine/families.ts). */
+  family: ModelFamily;
+  /** The square side images are padded to (LLaVA-1.5, MobileVLM); 0 where images keep their own size. */
   imageSize: number;
+  /** Image tokens per image: the count (LLaVA-1.5), or the most one image can become (what the KV cache is sized for). */
   imageTokens: number;
   /** Where the engine runs: one entry per replica (`cpu`, `gpu 0 (CUDA0)`); parallel, contextSize etc. are per replica. */
   devices: string[];

@@ -24,6 +24,13 @@ export interface TextModelFileInfo {
   nHead: number;
   nHeadKv: number;
   nFf: number;
+  /**
+   * The width image embeddings must have: nEmbd, or nEmbd x (1 + deepstack layers) for Qwen3-VL
+   * (llama_model_n_embd_inp, which mtmd compares with the projector's width).
+   */
+  nEmbdInput: number;
+  /** tokenizer.chat_template, when the file carries one. */
+  chatTemplate: string | undefined;
   /** Every tensor's dimensions (ggml order), for checking adapters against the model. */
   tensorDims: ReadonlyMap<string, readonly number[]>;
 }
@@ -45,6 +52,8 @@ export interface VisionEncoderFileInfo {
   imageStd: [number, number, number];
   nEmbd: number;
   nLayer: number;
+  /** clip.vision.image_grid_pinpoints is there: LLaVA-1.6's tiled ("anyres") images. */
+  gridPinpoints: boolean;
 }
 
 export interface VisionModelFileInfo {
@@ -190,7 +199,9 @@ function textModelInfo(info: GgufInfo): TextModelFileInfo {
   }
   const tensorDims = new Map<string, readonly number[]>();
   for (const t of info.tensors) tensorDims.set(t.name, t.dims);
-  return { path: file, arch, nEmbd, nLayer, nCtxTrain, vocabSize, nHead, nHeadKv, nFf, tensorDims };
+  const nEmbdInput = nEmbd * (1 + (metaNumber(info, `${arch}.n_deepstack_layers`) ?? 0));
+  const chatTemplate = metaString(info, 'tokenizer.chat_template') || undefined;
+  return { path: file, arch, nEmbd, nLayer, nCtxTrain, vocabSize, nHead, nHeadKv, nFf, nEmbdInput, chatTemplate, tensorDims };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,8 +268,43 @@ function mmprojInfo(info: GgufInfo): VisionEncoderFileInfo {
   if (projectorType === 'mlp') projectorWidth = checkLlavaTensors(info, { nEmbd, nFf, nLayer, patchSize, nPatches: side * side });
   else if (projectorType === 'ldpv2') projectorWidth = findTensor(info, 'mm.model.peg.0.bias')?.dims[0];
   else if (projectorType === 'ldp') projectorWidth = findTensor(info, 'mm.model.mb_block.1.block.2.1.bias')?.dims[0];
+  else projectorWidth = checkProjectorTensors(info, projectorType, nEmbd, patchSize);
 
-  return { path: file, imageSize, patchSize, imageTokens, projectorType, projectorWidth, imageMean, imageStd, nEmbd, nLayer };
+  const gridPinpoints = metaArray(info, 'clip.vision.image_grid_pinpoints') !== undefined;
+  return { path: file, imageSize, patchSize, imageTokens, projectorType, projectorWidth, imageMean, imageStd, nEmbd, nLayer, gridPinpoints };
+}
+
+/**
+ * The tensors clip.cpp requires of the projectors of the newer families (tools/mtmd/clip.cpp's
+ * loader: a tensor it takes as required aborts the load, and some the graph then dereferences),
+ * and the width they project to (clip_n_mmproj_embd). Undefined for projectors not listed here.
+ */
+export const PROJECTOR_TENSORS: Readonly<Record<string, { required: readonly string[]; width: (dims: (name: string) => readonly number[]) => number }>> = {
+  qwen2vl_merger: { required: ['v.patch_embd.weight', 'v.patch_embd.weight.1', 'mm.0.weight', 'mm.0.bias', 'mm.2.weight', 'mm.2.bias'], width: (d) => d('mm.2.bias')[0]! },
+  'qwen2.5vl_merger': { required: ['v.patch_embd.weight', 'v.patch_embd.weight.1', 'mm.0.weight', 'mm.0.bias', 'mm.2.weight', 'mm.2.bias'], width: (d) => d('mm.2.bias')[0]! },
+  qwen3vl_merger: { required: ['v.patch_embd.weight', 'v.patch_embd.weight.1', 'mm.0.weight', 'mm.0.bias', 'mm.2.weight', 'mm.2.bias'], width: (d) => d('mm.2.bias')[0]! },
+  gemma3: { required: ['v.patch_embd.weight', 'mm.input_projection.weight', 'mm.soft_emb_norm.weight'], width: (d) => d('mm.input_projection.weight')[0]! },
+  idefics3: { required: ['v.patch_embd.weight', 'mm.model.fc.weight'], width: (d) => d('mm.model.fc.weight')[1]! },
+};
+
+function checkProjectorTensors(info: GgufInfo, projectorType: string, nEmbd: number, patchSize: number): number | undefined {
+  const rule = PROJECTOR_TENSORS[projectorType];
+  if (!rule) return undefined;
+  const file = info.path;
+  for (const name of rule.required) {
+    if (!findTensor(info, name)) throw new SrfError('MMPROJ_INVALID', `the mmproj lacks the tensor ${name}, which the ${projectorType} projector needs`, { file });
+  }
+  const patch = findTensor(info, 'v.patch_embd.weight')!;
+  if (patch.dims[0] !== patchSize || patch.dims[1] !== patchSize || patch.dims[3] !== nEmbd) {
+    throw new SrfError('MMPROJ_INVALID', `tensor v.patch_embd.weight is ${dimsText(patch.dims)}, expected ${patchSize}x${patchSize}x3x${nEmbd}: the mmproj is inconsistent`, { file });
+  }
+  let width = rule.width((name) => findTensor(info, name)!.dims);
+  if (projectorType === 'qwen3vl_merger') {
+    // Each deepstack layer adds one more embedding width (clip_n_mmproj_embd).
+    const deepstack = new Set(info.tensors.flatMap((t) => /^v\.deepstack\.(\d+)\.fc2\.weight$/.exec(t.name)?.[1] ?? []));
+    width *= 1 + deepstack.size;
+  }
+  return width;
 }
 
 /**
@@ -394,11 +440,12 @@ export async function checkVisionModelFiles(modelPath: string, mmprojPath: strin
   }
   const text = textModelInfo(modelInfo);
   const vision = mmprojInfo(mmprojGguf);
-  if (vision.projectorWidth !== undefined && vision.projectorWidth !== text.nEmbd) {
+  if (vision.projectorWidth !== undefined && vision.projectorWidth !== text.nEmbdInput) {
+    const width = text.nEmbdInput === text.nEmbd ? `${text.nEmbd} wide (${text.arch}.embedding_length)` : `${text.nEmbdInput} wide (${text.arch}.embedding_length x (1 + n_deepstack_layers))`;
     throw new SrfError(
       'MMPROJ_MISMATCH',
       `this mmproj projects images to ${vision.projectorWidth}-wide embeddings but the text model ${modelPath} is ` +
-        `${text.nEmbd} wide (${text.arch}.embedding_length): they do not belong together; use the mmproj made for this model`,
+        `${width}: they do not belong together; use the mmproj made for this model`,
       { file: mmprojPath },
     );
   }
