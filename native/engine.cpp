@@ -491,7 +491,7 @@ void Engine::TokenizeRequest(GenerateRequest& req, bool needPrefix) {
       req.draft = Tokenize(vocab_, req.draftText);
       if (req.afterImageParts.empty()) req.draftContinued = ContinuationTokens(vocab_, req.suffix, req.afterImage, req.draftText);
       if (req.draftContinued == req.draft) req.draftContinued.clear();
-      const llama_token end = ReplyEndToken(vocab_);
+      const llama_token end = req.draftEnd != LLAMA_TOKEN_NULL ? req.draftEnd : ReplyEndToken(vocab_);
       if (end != LLAMA_TOKEN_NULL) {
         req.draft.push_back(end);
         if (!req.draftContinued.empty()) req.draftContinued.push_back(end);

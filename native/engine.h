@@ -47,7 +47,8 @@ struct GenerateRequest {
   // Greedy requests without a grammar: the expected reply's tokens (EOS last when it should end).
   // Verified several at a time in one step; the output is the greedy output whatever the draft.
   std::vector<llama_token> draft;
-  std::string draftText;  // or as text: tokenized by the engine, EOS appended
+  std::string draftText;  // or as text: tokenized by the engine, draftEnd appended
+  llama_token draftEnd = LLAMA_TOKEN_NULL;  // the token a reply ends with; NULL: EOT where the vocabulary has one, else EOS
   // A text draft tokenized as it continues the prompt (no space prefix): the reply of a model trained
   // without one starts this way; the first sampled token picks this or `draft`.
   std::vector<llama_token> draftContinued;

@@ -355,6 +355,10 @@ Napi::Value VisionModel::Submit(const Napi::CallbackInfo& info) {
   s.ignoreEos = GetBool(o, "ignoreEos", false);
   s.grammar = GetString(o, "grammar");
   request->draftText = GetString(o, "draftText");
+  {
+    const int32_t nVocab = llama_vocab_n_tokens(llama_model_get_vocab(loaded_.model));
+    request->draftEnd = static_cast<llama_token>(GetInteger(o, "draftEnd", -1, -1, nVocab - 1));
+  }
   if (Napi::Value draft = o.Get("draftTokens"); draft.IsArray()) {
     Napi::Array list = draft.As<Napi::Array>();
     const int32_t nVocab = llama_vocab_n_tokens(llama_model_get_vocab(loaded_.model));

@@ -110,6 +110,30 @@ export class ChatTemplate {
     return { beforeImage: rendered.slice(0, at), afterImage: parts };
   }
 
+  /**
+   * The text the template writes right after an assistant's reply (chatml's "<|im_end|>\n", Gemma's
+   * "<end_of_turn>\n"): what the model emits when it ends a reply. Undefined when it cannot tell.
+   */
+  textAfterReply(): string | undefined {
+    const reply = 'SRF_REPLY_MARKER';
+    const content = (text: string) => (this.#typedContent ? [{ type: 'text', text }] : text);
+    try {
+      const text = this.#template.render({
+        messages: [
+          { role: 'user', content: content('Hi') },
+          { role: 'assistant', content: content(reply) },
+        ],
+        add_generation_prompt: false,
+        bos_token: this.#tokens.bos,
+        eos_token: this.#tokens.eos,
+      });
+      const at = text.lastIndexOf(reply);
+      return at < 0 ? undefined : text.slice(at + reply.length);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Whether the template writes a string content as it is (llama.cpp's caps check, common/jinja/caps.cpp). */
   #takesStringContent(): boolean {
     const probe = 'STRING_MARKER';

@@ -172,6 +172,7 @@ export class DeviceEngine implements VisionEngine {
       ...(image.size > 0 ? { size: image.size } : { nx: image.nx, ny: image.ny }),
       ...sampling,
       ...draftFields(request.draft, sampling, this.info.vocabSize),
+      draftEnd: this.info.family.replyEndToken,
     });
     const group = signal ? this.#abortGroup(signal) : undefined;
     group?.add(id);

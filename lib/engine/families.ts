@@ -41,6 +41,8 @@ export interface ModelFamily {
   readonly templateSource: string;
   /** The tokens that end a reply (EOS, and EOT where the vocabulary has one), as text. */
   readonly endTokens: readonly string[];
+  /** The token the model ends a reply with (the one a text draft ends with): EOT or EOS, whichever the template writes after a reply. */
+  readonly replyEndToken: number;
   /** Image tokens per image: [min, max] where the family's count depends on the image, else one count. */
   readonly imageTokens: readonly [number, number];
   /** The training-data format its trainer reads: LLaVA's JSON, or LLaMA-Factory's ShareGPT. */
@@ -167,6 +169,7 @@ export function resolveFamily(
   if (vicuna) {
     return Object.freeze({
       ...base,
+      replyEndToken: vocab.eos.id,
       templateSource: chatTemplate ? 'vicuna_v1 (--chat-template)' : `vicuna_v1 (${traits.label})`,
       prompt: (userText: string): EnginePrompt => llavaPromptParts(userText),
       renderPrompt: renderLlavaPrompt,
@@ -179,8 +182,13 @@ export function resolveFamily(
   // llama-server's fallback for a model without a template.
   else template = new ChatTemplate(CHATML_TEMPLATE, 'chatml (the GGUF has no tokenizer.chat_template)', tokens);
   const templateSource = chatTemplate?.file ? `${chatTemplate.file} (--chat-template)` : template.origin.replace(/ \(\/.*\)$/, '').replace(/ \([^)]*\.gguf\)$/, '');
+  // The end token a reply closes with, as the template writes a finished reply; EOT where unsure.
+  const after = template.textAfterReply();
+  const closing = [vocab.eot, vocab.eos].find((t) => t.id >= 0 && t.text !== '' && after?.startsWith(t.text));
+  const replyEndToken = closing?.id ?? (vocab.eot.id >= 0 ? vocab.eot.id : vocab.eos.id);
   return Object.freeze({
     ...base,
+    replyEndToken,
     templateSource,
     prompt(userText: string): EnginePrompt {
       const parts = template.parts(userText);

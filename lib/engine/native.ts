@@ -66,6 +66,8 @@ export interface NativeGenerateRequest {
   /** Greedy requests: the expected reply as text (the engine appends EOS) or as token ids. */
   draftText?: string;
   draftTokens?: number[];
+  /** The token a text draft ends with (the family's reply end); -1: EOT where the vocabulary has one, else EOS. */
+  draftEnd?: number;
 }
 
 export interface EngineStats {

@@ -10,7 +10,7 @@
 import { isLoraTarget, llamaWeightDims } from './llama-weights.js';
 import { SrfError } from '../errors.js';
 import { CLIP_PROJECTOR_TYPES, EMBEDDER_ARCHS, LLAMA_CPP_ARCHS, NOT_A_LANGUAGE_MODEL } from './archs.js';
-import { GgufValueType, PoolingType } from './constants.js';
+import { GgmlType, GgufValueType, PoolingType } from './constants.js';
 import { findTensor, metaArray, metaBool, metaNumber, metaString, readGgufInfo } from './reader.js';
 import type { GgufInfo } from './types.js';
 
@@ -283,9 +283,15 @@ export const PROJECTOR_TENSORS: Readonly<Record<string, { required: readonly str
   qwen2vl_merger: { required: ['v.patch_embd.weight', 'v.patch_embd.weight.1', 'mm.0.weight', 'mm.0.bias', 'mm.2.weight', 'mm.2.bias'], width: (d) => d('mm.2.bias')[0]! },
   'qwen2.5vl_merger': { required: ['v.patch_embd.weight', 'v.patch_embd.weight.1', 'mm.0.weight', 'mm.0.bias', 'mm.2.weight', 'mm.2.bias'], width: (d) => d('mm.2.bias')[0]! },
   qwen3vl_merger: { required: ['v.patch_embd.weight', 'v.patch_embd.weight.1', 'mm.0.weight', 'mm.0.bias', 'mm.2.weight', 'mm.2.bias'], width: (d) => d('mm.2.bias')[0]! },
-  gemma3: { required: ['v.patch_embd.weight', 'mm.input_projection.weight', 'mm.soft_emb_norm.weight'], width: (d) => d('mm.input_projection.weight')[0]! },
-  idefics3: { required: ['v.patch_embd.weight', 'mm.model.fc.weight'], width: (d) => d('mm.model.fc.weight')[1]! },
+  gemma3: { required: ['v.patch_embd.weight', 'v.position_embd.weight', 'mm.input_projection.weight', 'mm.soft_emb_norm.weight'], width: (d) => d('mm.input_projection.weight')[0]! },
+  idefics3: { required: ['v.patch_embd.weight', 'v.position_embd.weight', 'mm.model.fc.weight'], width: (d) => d('mm.model.fc.weight')[1]! },
 };
+
+/**
+ * Tensors a SigLIP tower (gemma3, idefics3) adds to its activations with ggml_add, which the CPU
+ * backend aborts the process on unless they are F32 (ggml-cpu binary-ops: "unsupported types").
+ */
+const ADDED_AS_F32 = ['v.position_embd.weight', 'v.patch_embd.bias'];
 
 function checkProjectorTensors(info: GgufInfo, projectorType: string, nEmbd: number, patchSize: number): number | undefined {
   const rule = PROJECTOR_TENSORS[projectorType];
@@ -293,6 +299,14 @@ function checkProjectorTensors(info: GgufInfo, projectorType: string, nEmbd: num
   const file = info.path;
   for (const name of rule.required) {
     if (!findTensor(info, name)) throw new SrfError('MMPROJ_INVALID', `the mmproj lacks the tensor ${name}, which the ${projectorType} projector needs`, { file });
+  }
+  if (projectorType === 'gemma3' || projectorType === 'idefics3') {
+    for (const name of ADDED_AS_F32) {
+      const tensor = findTensor(info, name);
+      if (tensor && tensor.type !== GgmlType.F32) {
+        throw new SrfError('MMPROJ_INVALID', `tensor ${name} is ${tensor.typeName}, but the ${projectorType} vision tower needs it as F32 (llama.cpp would abort on it)`, { file });
+      }
+    }
   }
   const patch = findTensor(info, 'v.patch_embd.weight')!;
   if (patch.dims[0] !== patchSize || patch.dims[1] !== patchSize || patch.dims[3] !== nEmbd) {
