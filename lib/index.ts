@@ -59,6 +59,8 @@ export type { ScoreReport, ScoreSummary, ScoredAnswer } from './jobs/eval/score.
 
 // The method, pure TypeScript: prompts, the reply grammar, parsing, data types, scoring, selection, step-1 data.
 export { LLAVA_SYSTEM, renderLlavaPrompt } from './engine/llava-prompt.js';
+export type { EnginePrompt, FamilyName, ModelFamily, VocabFacts } from './engine/families.js';
+export type { PromptTextPart } from './engine/chat-template.js';
 export { DEFAULT_DECODING, DEFAULT_TEMPLATES, QA_REPLY_GRAMMAR, qaReplyGrammar, templatesFromStrings } from './srf/prompts.js';
 export type { PromptTemplates, PromptTemplateStrings, QaReplyGrammarOptions, TaskName } from './srf/prompts.js';
 export { cleanReply, parseQaReply } from './srf/parse.js';
