@@ -200,3 +200,11 @@ export function resolveFamily(
     },
   });
 }
+
+/** One line for people: family, projector, prompt source, image tokens, end tokens, trainer format. */
+export function describeFamily(family: ModelFamily): string {
+  const [low, high] = family.imageTokens;
+  const tokens = low < 0 ? 'unknown' : low === high ? `${low}` : `${low}..${high}`;
+  const trainer = family.trainerFormat === 'llava' ? 'LLaVA JSON' : `LLaMA-Factory ShareGPT${family.llamaFactoryTemplate ? ` (template ${family.llamaFactoryTemplate})` : ''}`;
+  return `${family.label} (projector ${family.projector}); prompt: ${family.templateSource}; images: ${family.images === 'pad-square' ? 'padded to a square' : 'at their own size'}, ${tokens} tokens each; ends a reply with ${family.endTokens.join(' or ')}; trains from ${trainer}`;
+}

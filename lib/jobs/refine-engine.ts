@@ -5,6 +5,7 @@
  */
 import type { VisionModelFileInfo } from '../gguf/check.js';
 import { defaultDevices, resolveDevices } from '../engine/devices.js';
+import { describeFamily } from '../engine/families.js';
 import { buildInfo } from '../engine/native.js';
 import { defaultParallel, kvSizing } from '../engine/sizing.js';
 import type { OpenVisionModelOptions } from '../engine/types.js';
@@ -49,6 +50,8 @@ export async function openRefineEngine(
   const where = replicas > 1 ? `${replicas} replicas (${model.info.devices.join(', ')}), each with ` : '';
   const { backend, backendWarning } = buildInfo();
   log('info', `engine: ${backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
+  // Families are named, not guessed: what was resolved from the pair, said before the first image.
+  log('info', `model family: ${describeFamily(model.info.family)}`);
   // A GPU box whose CUDA library did not load runs on the CPU: say so before hours of it.
   if (backendWarning) log('warn', backendWarning);
   return { model, replicas };
