@@ -25,6 +25,7 @@ const open = (family: FixtureFamily, extra: Record<string, unknown> = {}) => Vis
 const EXPECTED_PROMPTS: Record<FixtureFamily, string> = {
   'qwen2.5-vl': '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<image>What is it?<|im_end|>\n<|im_start|>assistant\n',
   'qwen2-vl': '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<image>What is it?<|im_end|>\n<|im_start|>assistant\n',
+  'qwen3-vl': '<|im_start|>user\n<image>What is it?<|im_end|>\n<|im_start|>assistant\n',
   // Gemma adds BOS itself: the template's {{ bos_token }} is dropped, as llama-server drops it.
   gemma3: '<start_of_turn>user\n<image>What is it?<end_of_turn>\n<start_of_turn>model\n',
   // SmolVLM's template reads content only as typed parts.
@@ -33,6 +34,7 @@ const EXPECTED_PROMPTS: Record<FixtureFamily, string> = {
 const EXPECTED = {
   'qwen2.5-vl': { name: 'qwen2.5-vl', projector: 'qwen2.5vl_merger', end: ['<|im_end|>'], mrope: true },
   'qwen2-vl': { name: 'qwen2-vl', projector: 'qwen2vl_merger', end: ['<|im_end|>'], mrope: true },
+  'qwen3-vl': { name: 'qwen3-vl', projector: 'qwen3vl_merger', end: ['<|im_end|>'], mrope: true },
   gemma3: { name: 'gemma3', projector: 'gemma3', end: ['<eos>', '<end_of_turn>'], mrope: false },
   smolvlm: { name: 'smolvlm', projector: 'idefics3', end: ['<end_of_utterance>'], mrope: false },
 } as const;
@@ -175,4 +177,12 @@ t.test('broken family files are coded errors naming the file', async (t) => {
     }
   });
   await t.rejects(checkVisionModelFiles(pairs['qwen2.5-vl'].model, narrow), { code: 'MMPROJ_MISMATCH', file: narrow, message: /32-wide.*64 wide/ });
+  // Qwen3-VL: the text model takes 64 x (1 + 1 deepstack layer) = 128-wide image embeddings.
+  await t.resolves(checkVisionModelFiles(pairs['qwen3-vl'].model, pairs['qwen3-vl'].mmproj));
+  await t.rejects(checkVisionModelFiles(pairs['qwen2.5-vl'].model, pairs['qwen3-vl'].mmproj), { code: 'MMPROJ_MISMATCH', message: /128-wide.*64 wide/ });
+  await t.rejects(checkVisionModelFiles(pairs['qwen3-vl'].model, pairs['qwen2.5-vl'].mmproj), { code: 'MMPROJ_MISMATCH', message: /64-wide.*128 wide \(qwen3vl\.embedding_length x \(1 \+ n_deepstack_layers\)\)/ });
+  const unfused = await rewrite('qwen3-vl', 'unfused.gguf', (p) => (p.tensors = p.tensors.filter((x) => x.name !== 'v.blk.1.attn_qkv.bias')));
+  await t.rejects(checkVisionModelFiles(pairs['qwen3-vl'].model, unfused), { code: 'MMPROJ_INVALID', file: unfused, message: /v\.blk\.1\.attn_qkv\.bias/ });
+  const noBias = await rewrite('qwen2-vl', 'no-q-bias.gguf', (p) => (p.tensors = p.tensors.filter((x) => x.name !== 'v.blk.0.attn_q.bias')));
+  await t.rejects(checkVisionModelFiles(pairs['qwen2-vl'].model, noBias), { code: 'MMPROJ_INVALID', file: noBias, message: /v\.blk\.0\.attn_q\.bias/ });
 });
