@@ -87,6 +87,22 @@ for (const family of FIXTURE_FAMILIES) {
       t.same(separate.tokens, fresh.tokens);
     });
 
+    t.test("the text before the image, restored from the last image's prefix, gives the same tokens", async (t) => {
+      const ask = (image: string) => ({ image, prompt: 'Describe it.', sampling: { maxTokens: 12, ignoreEos: true } });
+      let after;
+      let shared;
+      {
+        await using model = await open(family, { parallel: 1 });
+        await model.generate(ask(images[0]!));
+        after = await model.generate(ask(images[1]!));
+        shared = model.stats().prefixSharedTokens;
+      }
+      await using fresh = await open(family, { parallel: 1 });
+      const alone = await fresh.generate(ask(images[1]!));
+      t.ok(shared > 0, `the second image's prefix restored ${shared} tokens of text`);
+      t.same(after.tokens, alone.tokens);
+    });
+
     t.test('a draft of the reply is confirmed and changes nothing', async (t) => {
       await using model = await open(family);
       const request = { image: images[1]!, prompt: 'What is it?', sampling: { maxTokens: 12 } };

@@ -55,7 +55,7 @@ export interface SamplingOptions {
 
 export interface GenerateRequest {
   image: ImageInput;
-  /** The user's text after the image (the `{...}` in `USER: <image>\n{...} ASSISTANT:`). */
+  /** The user's text after the image (for LLaVA-1.5 the `{...}` in `USER: <image>\n{...} ASSISTANT:`; for the others the user turn's text in the model's chat template). */
   prompt: string;
   sampling?: SamplingOptions;
   signal?: AbortSignal;
@@ -98,9 +98,9 @@ export interface LoraAdapterOptions {
 export type KvLayout = 'unified' | 'per-sequence';
 
 export interface OpenVisionModelOptions {
-  /** Text model GGUF (llama architecture, e.g. LLaVA-1.5's language model). */
+  /** Text model GGUF (LLaVA-1.5's language model, or Qwen2.5-VL's, Gemma 3's, ...: engine/families.ts). */
   model: string;
-  /** mmproj GGUF (CLIP with the `mlp` projector). */
+  /** mmproj GGUF (vision encoder + projector; its clip.projector_type names the family). */
   mmproj: string;
   loras?: LoraAdapterOptions[];
   /** Layers to offload to the GPU; default all when a GPU is present. */
@@ -226,7 +226,7 @@ export interface VisionEngine {
   readonly loraScales: readonly number[];
   /** Decodes, orients, pads and resizes an image for this model (reusable across calls). */
   prepareImage(input: ImageInput): Promise<PreparedImage>;
-  /** One reply to `{system} USER: <image>\n{prompt} ASSISTANT:`. */
+  /** One reply to an image and `prompt` in the family's prompt format (LLaVA-1.5: `{system} USER: <image>\n{prompt} ASSISTANT:`). */
   generate(request: GenerateRequest): Promise<GenerateResult>;
   setLoraScales(scales: number[]): Promise<void>;
   stats(): EngineStats;
