@@ -40,7 +40,7 @@ export type { RefineOptions, RefineProgress, RefineLog, RefinePhase, RefineSumma
 export { JOURNAL_FILE, isScoredLine, isTripletLine, readJournal } from './outputs/journal.js';
 export type { JournalReadOptions, LineStatus, TripletLine } from './outputs/journal.js';
 export { MANIFEST_FILE, readManifest } from './outputs/manifest.js';
-export type { OutputsRecord, RunCounts, RunManifest, RunStatus, ScoringRecord, SelectionRecord } from './outputs/manifest.js';
+export type { OutputsRecord, RunCounts, RunManifest, RunStatus, ScoringRecord, SelectionRecord, TrainerRecord } from './outputs/manifest.js';
 export { MERGED_FILE, TRAIN_SCRIPT_FILE } from './outputs/finalize.js';
 export { REPORT_FILE } from './outputs/report.js';
 export { reselectRun } from './jobs/reselect.js';
