@@ -8,7 +8,7 @@ import t from 'tap';
 import { VisionModel } from '../lib/index.js';
 import { checkVisionModelFiles } from '../lib/gguf/check.js';
 import { GgmlType } from '../lib/gguf/constants.js';
-import { FIXTURE_FAMILIES, planFamilyMmproj, writeFamilyPair, type FixtureFamily } from '../fixtures/gguf/family-fixtures.js';
+import { FIXTURE_FAMILIES, planFamilyMmproj, writeFamilyPair, writeLlava16Pair, type FixtureFamily } from '../fixtures/gguf/family-fixtures.js';
 import { writeGguf } from '../fixtures/gguf/writer.js';
 import { tempDir, writeTestImage } from './helpers/fixtures.js';
 
@@ -123,6 +123,21 @@ for (const family of FIXTURE_FAMILIES) {
     });
   });
 }
+
+t.test('LLaVA-1.6: grid pinpoints make it tiled, at the real size; no template in the GGUF keeps vicuna_v1', async (t) => {
+  const pair = await writeLlava16Pair(join(dir, 'models'), { seed: 3 });
+  await using model = await VisionModel.open({ ...pair, parallel: 2, threads: 1 });
+  const f = model.info.family;
+  t.equal(f.name, 'llava-1.6');
+  t.equal(f.images, 'native');
+  t.match(f.renderPrompt('Hi?'), /^A chat between .* USER: <image>\nHi\? ASSISTANT:$/);
+  t.ok(f.imageTokens[1] > f.imageTokens[0], `tiles: ${f.imageTokens.join('..')} image tokens`);
+  const qa = await model.imageToQA(images, { sampling: { seed: 2 } });
+  t.ok(qa.every((r) => r.ok), 'I->QA on non-square images');
+  const wide = await model.generate({ image: images[0]!, prompt: 'x', sampling: { maxTokens: 1 } });
+  const square = await model.generate({ image: images[2]!, prompt: 'x', sampling: { maxTokens: 1 } });
+  t.not(wide.prefixTokens, square.prefixTokens, 'the tile count follows the image shape');
+});
 
 t.test('image-token limits reach mtmd for the dynamic-resolution families', async (t) => {
   await using capped = await open('qwen2.5-vl', { imageMaxTokens: 16 });

@@ -62,8 +62,12 @@ interface FamilyTraits {
   name: FamilyName;
   label: string;
   images: 'pad-square' | 'native';
-  /** vicuna_v1 always (LLaVA-1.5, MobileVLM: their GGUFs carry no template, or a broken one), or the model's own template. */
-  prompt: 'vicuna_v1' | 'template';
+  /**
+   * vicuna_v1 always (LLaVA-1.5, MobileVLM: their GGUFs carry no template, or a broken one), the
+   * model's own template, or its template where the GGUF has one and vicuna_v1 otherwise (LLaVA-1.6:
+   * its Mistral and Yi GGUFs carry one, its Vicuna ones do not).
+   */
+  prompt: 'vicuna_v1' | 'template' | 'template-else-vicuna_v1';
   trainerFormat: 'llava' | 'sharegpt';
   trainScript: boolean;
   llamaFactoryTemplate?: string;
@@ -73,7 +77,7 @@ interface FamilyTraits {
 
 const TRAITS: Record<FamilyName, Omit<FamilyTraits, 'name'>> = {
   'llava-1.5': { label: 'LLaVA-1.5', images: 'pad-square', prompt: 'vicuna_v1', trainerFormat: 'llava', trainScript: true, dynamicImageTokens: false },
-  'llava-1.6': { label: 'LLaVA-1.6', images: 'native', prompt: 'template', trainerFormat: 'sharegpt', trainScript: false, llamaFactoryTemplate: 'llava_next', dynamicImageTokens: false },
+  'llava-1.6': { label: 'LLaVA-1.6', images: 'native', prompt: 'template-else-vicuna_v1', trainerFormat: 'sharegpt', trainScript: false, llamaFactoryTemplate: 'llava_next', dynamicImageTokens: false },
   mobilevlm: { label: 'MobileVLM', images: 'pad-square', prompt: 'vicuna_v1', trainerFormat: 'llava', trainScript: false, dynamicImageTokens: false },
   'qwen2-vl': { label: 'Qwen2-VL', images: 'native', prompt: 'template', trainerFormat: 'sharegpt', trainScript: false, llamaFactoryTemplate: 'qwen2_vl', dynamicImageTokens: true },
   'qwen2.5-vl': { label: 'Qwen2.5-VL', images: 'native', prompt: 'template', trainerFormat: 'sharegpt', trainScript: false, llamaFactoryTemplate: 'qwen2_vl', dynamicImageTokens: true },
@@ -165,7 +169,9 @@ export function resolveFamily(
     trainScript: traits.trainScript,
     llamaFactoryTemplate: traits.llamaFactoryTemplate,
   };
-  const vicuna = chatTemplate?.name === 'vicuna_v1' || (chatTemplate === undefined && traits.prompt === 'vicuna_v1');
+  const vicuna =
+    chatTemplate?.name === 'vicuna_v1' ||
+    (chatTemplate === undefined && (traits.prompt === 'vicuna_v1' || (traits.prompt === 'template-else-vicuna_v1' && files.text.chatTemplate === undefined)));
   if (vicuna) {
     return Object.freeze({
       ...base,
