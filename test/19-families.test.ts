@@ -8,8 +8,9 @@ import t from 'tap';
 import { VisionModel } from '../lib/index.js';
 import { checkVisionModelFiles } from '../lib/gguf/check.js';
 import { GgmlType } from '../lib/gguf/constants.js';
-import { FIXTURE_FAMILIES, planFamilyMmproj, writeFamilyPair, writeLlava16Pair, type FixtureFamily } from '../fixtures/gguf/family-fixtures.js';
+import { FIXTURE_FAMILIES, planFamilyMmproj, planMobileVlmMmproj, writeFamilyPair, writeLlava16Pair, writeMobileVlmPair, type FixtureFamily } from '../fixtures/gguf/family-fixtures.js';
 import { writeGguf } from '../fixtures/gguf/writer.js';
+import { kv } from '../lib/gguf/types.js';
 import { tempDir, writeTestImage } from './helpers/fixtures.js';
 
 const dir = await tempDir();
@@ -137,6 +138,33 @@ t.test('LLaVA-1.6: grid pinpoints make it tiled, at the real size; no template i
   const wide = await model.generate({ image: images[0]!, prompt: 'x', sampling: { maxTokens: 1 } });
   const square = await model.generate({ image: images[2]!, prompt: 'x', sampling: { maxTokens: 1 } });
   t.not(wide.prefixTokens, square.prefixTokens, 'the tile count follows the image shape');
+});
+
+t.test('MobileVLM: vicuna_v1 and images padded to a square, like LLaVA-1.5; what its projector cannot take is refused', async (t) => {
+  const pair = await writeMobileVlmPair(join(dir, 'models'), { seed: 3 });
+  {
+    await using model = await VisionModel.open({ ...pair, parallel: 2, threads: 1 });
+    const f = model.info.family;
+    t.equal(f.name, 'mobilevlm');
+    t.equal(f.images, 'pad-square');
+    t.equal(model.info.imageSize, 336);
+    t.same(f.imageTokens, [144, 144]);
+    t.match(f.renderPrompt('Hi?'), /^A chat between .* USER: <image>\nHi\? ASSISTANT:$/);
+    const qa = await model.imageToQA(images, { sampling: { seed: 2 } });
+    t.ok(qa.every((r) => r.ok), 'I->QA on non-square images');
+  }
+  // Both used to end the process at the first image.
+  const f32 = planMobileVlmMmproj({ seed: 3 });
+  const i = f32.tensors.findIndex((x) => x.name === 'mm.model.peg.0.weight');
+  f32.tensors[i] = { name: 'mm.model.peg.0.weight', dims: f32.tensors[i]!.dims, type: GgmlType.F32, fill: (d: Float32Array) => d.fill(0.01) };
+  const f32Path = join(dir, 'mobilevlm-f32-peg.gguf');
+  await writeGguf(f32Path, f32.metadata, f32.tensors);
+  await t.rejects(VisionModel.open({ model: pair.model, mmproj: f32Path, parallel: 2 }), { code: 'MMPROJ_INVALID', file: f32Path, message: /F16/ });
+  const small = planMobileVlmMmproj({ seed: 3 });
+  small.metadata = small.metadata.map((e) => (e.key === 'clip.vision.image_size' ? kv.u32(e.key, 56) : e));
+  const smallPath = join(dir, 'mobilevlm-56px.gguf');
+  await writeGguf(smallPath, small.metadata, small.tensors);
+  await t.rejects(VisionModel.open({ model: pair.model, mmproj: smallPath, parallel: 2 }), { code: 'MMPROJ_INVALID', file: smallPath, message: /24 x 24/ });
 });
 
 t.test('image-token limits reach mtmd for the dynamic-resolution families', async (t) => {

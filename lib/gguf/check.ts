@@ -10,7 +10,7 @@
 import { isLoraTarget, llamaWeightDims } from './llama-weights.js';
 import { SrfError } from '../errors.js';
 import { CLIP_PROJECTOR_TYPES, EMBEDDER_ARCHS, LLAMA_CPP_ARCHS, NOT_A_LANGUAGE_MODEL } from './archs.js';
-import { GgufValueType, PoolingType } from './constants.js';
+import { GgmlType, GgufValueType, PoolingType } from './constants.js';
 import { checkProjectorTensors } from './projectors.js';
 import { findTensor, metaArray, metaBool, metaNumber, metaString, readGgufInfo } from './reader.js';
 import type { GgufInfo } from './types.js';
@@ -263,11 +263,25 @@ function mmprojInfo(info: GgufInfo): VisionEncoderFileInfo {
   }
   const side = Math.floor(imageSize / patchSize);
   let imageTokens = side * side;
-  if (projectorType === 'ldp' || projectorType === 'ldpv2') imageTokens = Math.floor(imageTokens / 4);
+  if (projectorType === 'ldp' || projectorType === 'ldpv2') {
+    // MobileVLM's projectors reshape the patches into a fixed 24 x 24 grid (tools/mtmd/models/llava.cpp
+    // n_patch = 24): any other grid trips a ggml assertion that ends the process at the first image.
+    if (side !== 24) {
+      throw new SrfError('MMPROJ_INVALID', `the ${projectorType} (MobileVLM) projector needs a 24 x 24 patch grid (e.g. 336 px images of 14 px patches), but this mmproj has ${side} x ${side} (image_size ${imageSize}, patch_size ${patchSize})`, { file });
+    }
+    imageTokens = Math.floor(imageTokens / 4);
+  }
 
   let projectorWidth: number | undefined;
   if (projectorType === 'mlp') projectorWidth = checkLlavaTensors(info, { nEmbd, nFf, nLayer, patchSize, nPatches: side * side });
-  else if (projectorType === 'ldpv2') projectorWidth = findTensor(info, 'mm.model.peg.0.bias')?.dims[0];
+  else if (projectorType === 'ldpv2') {
+    // An F32 depthwise-convolution kernel has no CPU implementation: ggml aborts the process scheduling it.
+    const peg = findTensor(info, 'mm.model.peg.0.weight');
+    if (peg && peg.type !== GgmlType.F16) {
+      throw new SrfError('MMPROJ_INVALID', `tensor mm.model.peg.0.weight is ${peg.typeName}, but llama.cpp runs MobileVLM's depthwise convolution only with an F16 kernel (it would abort)`, { file });
+    }
+    projectorWidth = findTensor(info, 'mm.model.peg.0.bias')?.dims[0];
+  }
   else if (projectorType === 'ldp') projectorWidth = findTensor(info, 'mm.model.mb_block.1.block.2.1.bias')?.dims[0];
   else projectorWidth = checkProjectorTensors(info, projectorType, nEmbd, patchSize, nLayer);
 
