@@ -41,7 +41,7 @@ export type { RefineOptions, RefineProgress, RefineLog, RefinePhase, RefineSumma
 export { JOURNAL_FILE, isScoredLine, isTripletLine, readJournal } from './outputs/journal.js';
 export type { JournalReadOptions, LineStatus, TripletLine } from './outputs/journal.js';
 export { MANIFEST_FILE, readManifest } from './outputs/manifest.js';
-export type { OutputsRecord, RunCounts, RunManifest, RunStatus, ScoringRecord, SelectionRecord } from './outputs/manifest.js';
+export type { OutputsRecord, RunCounts, RunManifest, RunStatus, ScoringRecord, SelectionRecord, TrainerRecord } from './outputs/manifest.js';
 export { MERGED_FILE, TRAIN_SCRIPT_FILE } from './outputs/finalize.js';
 export { REPORT_FILE } from './outputs/report.js';
 export { reselectRun } from './jobs/reselect.js';
@@ -60,6 +60,8 @@ export type { ScoreReport, ScoreSummary, ScoredAnswer } from './jobs/eval/score.
 
 // The method, pure TypeScript: prompts, the reply grammar, parsing, data types, scoring, selection, step-1 data.
 export { LLAVA_SYSTEM, renderLlavaPrompt } from './engine/llava-prompt.js';
+export type { EnginePrompt, FamilyName, ModelFamily, VocabFacts } from './engine/families.js';
+export type { PromptTextPart } from './engine/chat-template.js';
 export { DEFAULT_DECODING, DEFAULT_TEMPLATES, QA_REPLY_GRAMMAR, qaReplyGrammar, templatesFromStrings } from './srf/prompts.js';
 export type { PromptTemplates, PromptTemplateStrings, QaReplyGrammarOptions, TaskName } from './srf/prompts.js';
 export { cleanReply, parseQaReply } from './srf/parse.js';

@@ -14,18 +14,44 @@
 namespace srf {
 namespace {
 
-std::vector<llama_token> Tokenize(const llama_vocab* vocab, const std::string& text) {
-  // parse_special=false: text after the image may quote model output, which must stay text.
+// parse_special=false by default: text after the image may quote model output, which must stay text.
+std::vector<llama_token> Tokenize(const llama_vocab* vocab, const std::string& text, bool parseSpecial = false) {
   std::vector<llama_token> tokens(text.size() + 8);
   int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                             static_cast<int32_t>(tokens.size()), false, false);
+                             static_cast<int32_t>(tokens.size()), false, parseSpecial);
   if (n < 0) {
     tokens.resize(-n);
     n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                       static_cast<int32_t>(tokens.size()), false, false);
+                       static_cast<int32_t>(tokens.size()), false, parseSpecial);
   }
   tokens.resize(std::max(n, 0));
   return tokens;
+}
+
+// A chat template's text after the image. llama-server tokenizes the whole rendered prompt with
+// special tokens parsed; so does this, unless the user's text itself holds special-token text
+// (then that text alone is tokenized as text, so a quoted "<|im_end|>" cannot end the turn).
+std::vector<llama_token> TokenizeParts(const llama_vocab* vocab, const std::vector<GenerateRequest::TextPart>& parts) {
+  std::string whole;
+  bool userTextIsPlain = true;
+  for (const auto& part : parts) {
+    whole += part.text;
+    if (!part.special && Tokenize(vocab, part.text, true) != Tokenize(vocab, part.text, false)) userTextIsPlain = false;
+  }
+  if (userTextIsPlain) return Tokenize(vocab, whole, true);
+  std::vector<llama_token> tokens;
+  for (const auto& part : parts) {
+    const std::vector<llama_token> piece = Tokenize(vocab, part.text, part.special);
+    tokens.insert(tokens.end(), piece.begin(), piece.end());
+  }
+  return tokens;
+}
+
+// What ends a reply in a text draft: the end-of-turn token where the vocabulary has one (chatml's
+// <|im_end|>, Gemma's <end_of_turn>), else end-of-sequence.
+llama_token ReplyEndToken(const llama_vocab* vocab) {
+  const llama_token eot = llama_vocab_eot(vocab);
+  return eot != LLAMA_TOKEN_NULL ? eot : llama_vocab_eos(vocab);
 }
 
 // `text` tokenized as it continues `context`, whose own tokens are `head` (the tokens after those),
@@ -470,17 +496,18 @@ bool Engine::AdmitOne(std::unique_ptr<GenerateRequest>& request, Slot& slot) {
 // <image>` (mtmd also preprocesses the pixels here). Once per request, however long it waits.
 void Engine::TokenizeRequest(GenerateRequest& req, bool needPrefix) {
   if (!req.tokenized) {
-    req.suffix = Tokenize(vocab_, req.afterImage);
-    // A text draft is tokenized as the start of a reply, EOS last, two ways: with the vocabulary's
-    // space prefix (llama_tokenize's), as LLaVA's replies start ("▁What"), and as continuing the
-    // prompt's text, as the replies of a model trained without it start ("What").
+    req.suffix = req.afterImageParts.empty() ? Tokenize(vocab_, req.afterImage) : TokenizeParts(vocab_, req.afterImageParts);
+    // A text draft is tokenized as the start of a reply, its end token last, two ways: with the
+    // vocabulary's space prefix (llama_tokenize's), as LLaVA's replies start ("▁What"), and as
+    // continuing the prompt's text, as the replies of a model trained without it start ("What").
     if (!req.draftText.empty()) {
       req.draft = Tokenize(vocab_, req.draftText);
-      req.draftContinued = ContinuationTokens(vocab_, req.suffix, req.afterImage, req.draftText);
+      if (req.afterImageParts.empty()) req.draftContinued = ContinuationTokens(vocab_, req.suffix, req.afterImage, req.draftText);
       if (req.draftContinued == req.draft) req.draftContinued.clear();
-      if (llama_vocab_eos(vocab_) != LLAMA_TOKEN_NULL) {
-        req.draft.push_back(llama_vocab_eos(vocab_));
-        if (!req.draftContinued.empty()) req.draftContinued.push_back(llama_vocab_eos(vocab_));
+      const llama_token end = req.draftEnd != LLAMA_TOKEN_NULL ? req.draftEnd : ReplyEndToken(vocab_);
+      if (end != LLAMA_TOKEN_NULL) {
+        req.draft.push_back(end);
+        if (!req.draftContinued.empty()) req.draftContinued.push_back(end);
       }
     }
     req.tokenized = true;
@@ -496,6 +523,18 @@ void Engine::TokenizeRequest(GenerateRequest& req, bool needPrefix) {
   const int32_t rc = mtmd_tokenize(mctx_, chunks.get(), &input, bitmaps, 1);
   mtmd_bitmap_free(bitmap);
   if (rc != 0) throw Error(code::kImageEncodeFailed, "mtmd could not preprocess the image (code " + std::to_string(rc) + ")");
+  // Gemma 3 decodes an image's tokens with non-causal attention, which holds only within one
+  // ubatch: mtmd would split a larger image and answer wrongly without a word.
+  for (size_t i = 0; i < mtmd_input_chunks_size(chunks.get()); ++i) {
+    const mtmd_input_chunk* chunk = mtmd_input_chunks_get(chunks.get(), i);
+    if (mtmd_input_chunk_get_type(chunk) != MTMD_INPUT_CHUNK_TYPE_IMAGE || !mtmd_decode_use_non_causal(mctx_, chunk)) continue;
+    const size_t n = mtmd_input_chunk_get_n_tokens(chunk);
+    if (n > static_cast<size_t>(config_.batchSize)) {
+      throw Error(code::kContextTooSmall, "this model decodes an image's " + std::to_string(n) +
+                                              " tokens in one batch (non-causal attention), but batchSize is " +
+                                              std::to_string(config_.batchSize) + ": raise batchSize to at least " + std::to_string(n));
+    }
+  }
   req.prefixChunks = std::move(chunks);
 }
 

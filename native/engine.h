@@ -32,7 +32,14 @@ namespace srf {
 struct GenerateRequest {
   uint64_t id = 0;
   std::string beforeImage;  // prompt text before the image; BOS is added
-  std::string afterImage;   // prompt text after the image
+  std::string afterImage;   // prompt text after the image, tokenized as text (no special tokens)
+  // Or, for a chat template, the text after the image in parts: template text (special tokens
+  // parsed) and the user's text (parse_special false). Used instead of afterImage when not empty.
+  struct TextPart {
+    std::string text;
+    bool special = false;
+  };
+  std::vector<TextPart> afterImageParts;
   std::vector<uint8_t> rgb;  // nx * ny * 3
   uint32_t nx = 0, ny = 0;
   std::string prefixKey;  // identifies beforeImage + pixels: requests with the same key share a prefix
@@ -40,7 +47,8 @@ struct GenerateRequest {
   // Greedy requests without a grammar: the expected reply's tokens (EOS last when it should end).
   // Verified several at a time in one step; the output is the greedy output whatever the draft.
   std::vector<llama_token> draft;
-  std::string draftText;  // or as text: tokenized by the engine, EOS appended
+  std::string draftText;  // or as text: tokenized by the engine, draftEnd appended
+  llama_token draftEnd = LLAMA_TOKEN_NULL;  // the token a reply ends with; NULL: EOT where the vocabulary has one, else EOS
   // A text draft tokenized as it continues the prompt (no space prefix): the reply of a model trained
   // without one starts this way; the first sampled token picks this or `draft`.
   std::vector<llama_token> draftContinued;

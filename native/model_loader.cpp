@@ -88,6 +88,8 @@ void LoadVisionModel(ModelLoadOptions& options, LoadedVisionModel& m) {
   vp.print_timings = false;
   vp.warmup = false;
   vp.flash_attn_type = cp.flash_attn_type;
+  vp.image_min_tokens = options.imageMinTokens;
+  vp.image_max_tokens = options.imageMaxTokens;
   m.mctx = mtmd_init_from_file(options.mmprojPath.c_str(), m.model, vp);
   if (!m.mctx) Fail(code::kMmprojInvalid, options.mmprojPath, "mtmd could not load the mmproj for this text model");
   if (!mtmd_support_vision(m.mctx)) Fail(code::kMmprojInvalid, options.mmprojPath, "the mmproj has no vision encoder");
@@ -102,6 +104,30 @@ void LoadVisionModel(ModelLoadOptions& options, LoadedVisionModel& m) {
   if (!active.empty() && llama_set_adapters_lora(m.ctx, active.data(), active.size(), scales.data()) != 0) {
     Fail(code::kLoraInvalid, options.loraPaths.front(), "llama.cpp refused the LoRA adapters");
   }
+}
+
+int32_t ImageTokenCount(mtmd_context* mctx, uint32_t nx, uint32_t ny) {
+  mtmd_bitmap* bitmap = mtmd_bitmap_init(nx, ny, nullptr);
+  if (!bitmap) return -1;
+  mtmd_input_chunks* chunks = mtmd_input_chunks_init();
+  const std::string text = mtmd_default_marker();
+  mtmd_input_text input{text.c_str(), text.size(), false, true};
+  const mtmd_bitmap* bitmaps[] = {bitmap};
+  int32_t count = -1;
+  try {
+    if (mtmd_tokenize(mctx, chunks, &input, bitmaps, 1) == 0) {
+      count = 0;
+      for (size_t i = 0; i < mtmd_input_chunks_size(chunks); ++i) {
+        const mtmd_input_chunk* chunk = mtmd_input_chunks_get(chunks, i);
+        if (mtmd_input_chunk_get_type(chunk) == MTMD_INPUT_CHUNK_TYPE_IMAGE) count += static_cast<int32_t>(mtmd_input_chunk_get_n_tokens(chunk));
+      }
+    }
+  } catch (const std::exception&) {
+    count = -1;
+  }
+  mtmd_input_chunks_free(chunks);
+  mtmd_bitmap_free(bitmap);
+  return count;
 }
 
 EngineConfig EngineConfigFor(const ModelLoadOptions& options, const LoadedVisionModel& m) {

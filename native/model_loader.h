@@ -27,6 +27,8 @@ struct ModelLoadOptions {
   bool unifiedKv = true;  // false: one KV stream per sequence (see EngineConfig::streamCells)
   std::string label;      // EngineConfig::label
   int replica = -1;       // EngineConfig::replica
+  // Image-token limits for the families whose image size is dynamic (Qwen-VL); 0: the mmproj's own.
+  int32_t imageMinTokens = 0, imageMaxTokens = 0;
 };
 
 // What a load creates; freed together, in order, by Free().
@@ -41,6 +43,9 @@ struct LoadedVisionModel {
 // Loads into `m` (what it created so far stays there for Free() when it throws srf::Error with
 // the file at fault). Lowers options.batchSize to what llama.cpp allows for the context.
 void LoadVisionModel(ModelLoadOptions& options, LoadedVisionModel& m);
+
+// Image tokens mtmd makes of an nx x ny image (counted on a placeholder bitmap, no pixels), or -1.
+int32_t ImageTokenCount(mtmd_context* mctx, uint32_t nx, uint32_t ny);
 
 // The engine's configuration for a loaded model.
 EngineConfig EngineConfigFor(const ModelLoadOptions& options, const LoadedVisionModel& m);

@@ -13,6 +13,30 @@ namespace srf {
 
 namespace {
 
+// A token's text with special tokens rendered (what a chat template's bos_token is), "" for none.
+std::string SpecialPiece(const llama_vocab* vocab, llama_token token) {
+  if (token == LLAMA_TOKEN_NULL) return "";
+  char piece[256];
+  const int32_t n = llama_token_to_piece(vocab, token, piece, sizeof(piece), 0, true);
+  return n > 0 ? std::string(piece, static_cast<size_t>(n)) : std::string();
+}
+
+// The vocabulary's facts a prompt format needs: whether BOS is added, and the BOS, EOS and EOT
+// tokens (id, -1 for none, and text).
+Napi::Object VocabFacts(Napi::Env env, const llama_vocab* vocab) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("addBos", llama_vocab_get_add_bos(vocab));
+  const std::pair<const char*, llama_token> tokens[] = {
+      {"bos", llama_vocab_bos(vocab)}, {"eos", llama_vocab_eos(vocab)}, {"eot", llama_vocab_eot(vocab)}};
+  for (const auto& [name, token] : tokens) {
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("id", token);
+    t.Set("text", SpecialPiece(vocab, token));
+    out.Set(name, t);
+  }
+  return out;
+}
+
 class LoadWorker : public PromiseWorker {
  public:
   LoadWorker(VisionModel* model, const Napi::Object& receiver, ModelLoadOptions options)
@@ -22,6 +46,10 @@ class LoadWorker : public PromiseWorker {
   void Run() override {
     std::lock_guard<std::mutex> lifecycle(model_->LifecycleMutex());
     LoadVisionModel(options_, model_->Loaded());
+    // The image-token range: a tiny image and the largest the JS side hands over (image.ts MAX_NATIVE_SIDE).
+    mtmd_context* mctx = model_->Loaded().mctx;
+    imageTokensMin_ = ImageTokenCount(mctx, 32, 32);
+    imageTokensMax_ = ImageTokenCount(mctx, 4096, 4096);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -44,6 +72,12 @@ class LoadWorker : public PromiseWorker {
     info.Set("parameters", static_cast<double>(llama_model_n_params(m.model)));
     info.Set("sizeBytes", static_cast<double>(llama_model_size(m.model)));
     info.Set("loras", static_cast<uint32_t>(m.loras.size()));
+    info.Set("vocab", VocabFacts(env, llama_model_get_vocab(m.model)));
+    info.Set("mrope", mtmd_decode_use_mrope(m.mctx));
+    Napi::Array range = Napi::Array::New(env, 2);
+    range.Set(0u, imageTokensMin_);
+    range.Set(1u, imageTokensMax_);
+    info.Set("imageTokenRange", range);
     return info;
   }
 
@@ -52,6 +86,7 @@ class LoadWorker : public PromiseWorker {
  private:
   VisionModel* model_;
   ModelLoadOptions options_;
+  int32_t imageTokensMin_ = -1, imageTokensMax_ = -1;
 };
 
 class CloseWorker : public PromiseWorker {
@@ -258,6 +293,8 @@ Napi::Value VisionModel::Load(const Napi::CallbackInfo& info) {
   options.device = GetString(o, "device");
   options.label = GetString(o, "label");
   options.replica = static_cast<int>(GetInteger(o, "replica", -1, -1, 255));
+  options.imageMinTokens = static_cast<int32_t>(GetInteger(o, "imageMinTokens", 0, 0, 1 << 20));
+  options.imageMaxTokens = static_cast<int32_t>(GetInteger(o, "imageMaxTokens", 0, 0, 1 << 20));
   if (options.modelPath.empty() || options.mmprojPath.empty()) {
     ThrowError(env, code::kInvalidArgument, "load() needs model and mmproj paths");
   }
@@ -285,17 +322,29 @@ Napi::Value VisionModel::Submit(const Napi::CallbackInfo& info) {
   request->beforeImage = GetString(o, "beforeImage");
   request->afterImage = GetString(o, "afterImage");
   request->prefixKey = GetString(o, "prefixKey");
+  if (Napi::Value parts = o.Get("afterImageParts"); parts.IsArray()) {
+    Napi::Array list = parts.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      if (!list.Get(i).IsObject()) ThrowError(env, code::kInvalidArgument, "submit(): afterImageParts must be { text, special } objects");
+      Napi::Object part = list.Get(i).As<Napi::Object>();
+      request->afterImageParts.push_back({GetString(part, "text"), GetBool(part, "special", false)});
+    }
+  }
+  // A square image of `size`, or any nx x ny (the families whose mtmd preprocessing takes the real size).
   const uint32_t size = static_cast<uint32_t>(GetInteger(o, "size", 0, 0, 1 << 15));
+  const uint32_t nx = static_cast<uint32_t>(GetInteger(o, "nx", size, 0, 1 << 15));
+  const uint32_t ny = static_cast<uint32_t>(GetInteger(o, "ny", size, 0, 1 << 15));
   Napi::Value rgb = o.Get("rgb");
   if (!rgb.IsTypedArray() || rgb.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     ThrowError(env, code::kInvalidArgument, "submit(): rgb must be a Uint8Array");
   }
   Napi::Uint8Array pixels = rgb.As<Napi::Uint8Array>();
-  if (size == 0 || pixels.ElementLength() != static_cast<size_t>(size) * size * 3) {
-    ThrowError(env, code::kInvalidArgument, "submit(): rgb must hold size*size*3 bytes");
+  if (nx == 0 || ny == 0 || pixels.ElementLength() != static_cast<size_t>(nx) * ny * 3) {
+    ThrowError(env, code::kInvalidArgument, "submit(): rgb must hold nx*ny*3 bytes (size*size*3 for a square image)");
   }
   request->rgb.assign(pixels.Data(), pixels.Data() + pixels.ElementLength());
-  request->nx = request->ny = size;
+  request->nx = nx;
+  request->ny = ny;
   SamplingParams& s = request->sampling;
   s.temperature = static_cast<float>(GetNumber(o, "temperature", 0));
   s.topP = static_cast<float>(GetNumber(o, "topP", 1));
@@ -308,6 +357,10 @@ Napi::Value VisionModel::Submit(const Napi::CallbackInfo& info) {
   s.ignoreEos = GetBool(o, "ignoreEos", false);
   s.grammar = GetString(o, "grammar");
   request->draftText = GetString(o, "draftText");
+  {
+    const int32_t nVocab = llama_vocab_n_tokens(llama_model_get_vocab(loaded_.model));
+    request->draftEnd = static_cast<llama_token>(GetInteger(o, "draftEnd", -1, -1, nVocab - 1));
+  }
   if (Napi::Value draft = o.Get("draftTokens"); draft.IsArray()) {
     Napi::Array list = draft.As<Napi::Array>();
     const int32_t nVocab = llama_vocab_n_tokens(llama_model_get_vocab(loaded_.model));

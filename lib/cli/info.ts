@@ -4,9 +4,14 @@ import { buildInfo, type BuildInfo } from '../engine/native.js';
 import { isGpu } from '../engine/devices.js';
 import { toolVersion } from '../outputs/version.js';
 import type { CliContext } from './context.js';
+import { SrfError } from '../errors.js';
+import { modelInfo } from './model-info.js';
 
 interface InfoArgs {
   json: boolean;
+  model?: string;
+  mmproj?: string;
+  'chat-template'?: string;
 }
 
 /** One line per device; GPUs numbered as `run --devices 0,1` counts them. */
@@ -62,11 +67,19 @@ export function infoCommand(ctx: CliContext): CommandModule<object, InfoArgs> {
   return {
     command: 'info',
     describe: 'print the engine build: backend (CUDA/CPU), devices, llama.cpp version',
-    builder: (y: Argv) => y.options({ json: { type: 'boolean', default: false, describe: 'as JSON on stdout' } }) as unknown as Argv<InfoArgs>,
-    handler: (argv) => {
+    builder: (y: Argv) =>
+      y.options({
+        json: { type: 'boolean', default: false, describe: 'as JSON on stdout' },
+        model: { type: 'string', describe: 'with --mmproj: also load this pair and name its family, projector, prompt format, image tokens and end tokens' },
+        mmproj: { type: 'string', describe: 'the pair\'s mmproj GGUF (with --model)' },
+        'chat-template': { type: 'string', describe: 'as run --chat-template' },
+      }) as unknown as Argv<InfoArgs>,
+    handler: async (argv) => {
       const info = buildInfo();
+      if ((argv.model === undefined) !== (argv.mmproj === undefined)) throw new SrfError('INVALID_ARGUMENT', 'info: --model and --mmproj go together');
+      const pair = argv.model !== undefined && argv.mmproj !== undefined ? await modelInfo({ model: argv.model, mmproj: argv.mmproj, chatTemplate: argv['chat-template'] }) : undefined;
       if (argv.json) {
-        ctx.event({ version: toolVersion(), ...info });
+        ctx.event({ version: toolVersion(), ...info, ...(pair ? { model: pair.json } : {}) });
         return;
       }
       const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
@@ -81,6 +94,7 @@ export function infoCommand(ctx: CliContext): CommandModule<object, InfoArgs> {
         'devices:',
         ...devicesList(info.devices, gib),
         `system:         ${info.systemInfo}`,
+        ...(pair?.lines ?? []),
       ];
       ctx.print(lines.join('\n'));
     },

@@ -35,6 +35,19 @@ export function nextStepLines(out: string, manifest: RunManifest): string[] {
   if (!merged) {
     lines.push(`  WARNING: no --merge-with, so step 3 would train on synthetic data only; run again with --merge-with ORIGINAL.json (e.g. llava_v1_5_mix665k.json) --merge-image-folder ITS_IMAGE_FOLDER`);
   }
+  const trainer = outputs.trainer;
+  if (!outputs.trainScript && trainer?.format === 'sharegpt') {
+    // Every family but LLaVA-1.5 trains with LLaMA-Factory on the ShareGPT data and its dataset_info.json.
+    const k = round;
+    const dataset = outputs.mergedFormats?.sharegpt ? `srf_round${k}_merged` : `srf_round${k}_kept`;
+    const mediaDir = outputs.mergedFormats?.sharegpt && outputs.mergedImageRoot ? outputs.mergedImageRoot : (manifest.imageRoot ?? 'IMAGE_ROOT');
+    lines.push(
+      `  round ${round}, step 3 (refined model, LLaMA-Factory; HF_MODEL is the Hugging Face checkpoint this GGUF was converted from):`,
+      `      ${cmd(['llamafactory-cli', 'train', '--stage', 'sft', '--do_train', 'true', '--finetuning_type', 'lora', '--model_name_or_path', 'HF_MODEL', '--template', trainer.llamaFactoryTemplate ?? 'TEMPLATE'])} \\`,
+      `      ${cmd(['--dataset_dir', rel(out), '--dataset', dataset, '--media_dir', rel(mediaDir), '--output_dir', `${rel(out)}/checkpoints/srf-round${k}-lora`, '--num_train_epochs', '1', '--learning_rate', '1e-4', '--bf16', 'true'])}`,
+      `      (${outputs.llamaFactory?.dataArguments ?? 'llamafactory-data.yaml'} holds the same data arguments; convert the adapter back with llama.cpp's convert_lora_to_gguf.py)`,
+    );
+  }
   if (outputs.trainScript) {
     lines.push(`  round ${round}, step 3 (refined model):  ${rel(path.join(out, outputs.trainScript))}`);
     lines.push(
@@ -42,12 +55,18 @@ export function nextStepLines(out: string, manifest: RunManifest): string[] {
       `                ${cmd(['srf-native', 'eval', '--compare', 'BEFORE.answers.jsonl', `round${round}-refined.answers.jsonl`, '--truth', 'TRUTH.jsonl'])}`,
     );
   }
-  lines.push(`  round ${next}, step 1 (generator):  ${cmd(['srf-native', 'tasks', '--data', data, '--image-folder', images, '--round', String(next), ...prompts, '--out', tasksOut])}`);
-  lines.push(`                                   ${cmd([`${tasksOut}/train-lora.sh`])}`);
+  const shareGpt = !outputs.trainScript && trainer?.format === 'sharegpt';
+  lines.push(`  round ${next}, step 1 (generator):  ${cmd(['srf-native', 'tasks', '--data', data, '--image-folder', images, '--round', String(next), ...prompts, ...(shareGpt ? ['--format', 'sharegpt'] : []), '--out', tasksOut])}`);
+  if (shareGpt) lines.push(`                                   then LLaMA-Factory as above with --dataset_dir ${shellQuote(tasksOut)} --dataset srf_round${next}_tasks (its media_dir in ${tasksOut}/llamafactory-data.yaml)`);
+  else lines.push(`                                   ${cmd([`${tasksOut}/train-lora.sh`])}`);
   const model = manifest.models?.model.path ?? 'TEXT.gguf';
   const embedder = manifest.models?.embedder?.path ?? 'EMBEDDER.gguf';
+  // LLaVA's train-lora.sh converts its checkpoint to GGUF in a known place; a LLaMA-Factory adapter is converted by hand.
+  const generator = shareGpt
+    ? ['--mmproj', rel(manifest.models?.mmproj.path ?? 'MMPROJ.gguf'), '--lora', `ROUND${next}_GENERATOR_LORA.gguf`]
+    : ['--mmproj', `${tasksOut}/checkpoints/llava-v1.5-srf-round${next}-multitask-lora/mmproj-model-f16.gguf`, '--lora', `${tasksOut}/checkpoints/llava-v1.5-srf-round${next}-multitask-lora/llava-v1.5-srf-round${next}-multitask-lora-f16.gguf`];
   lines.push(
-    `  round ${next}, step 2:  ${cmd(['srf-native', 'run', '--model', rel(model), '--mmproj', `${tasksOut}/checkpoints/llava-v1.5-srf-round${next}-multitask-lora/mmproj-model-f16.gguf`, '--lora', `${tasksOut}/checkpoints/llava-v1.5-srf-round${next}-multitask-lora/llava-v1.5-srf-round${next}-multitask-lora-f16.gguf`])} \\`,
+    `  round ${next}, step 2:  ${cmd(['srf-native', 'run', '--model', rel(model), ...generator])} \\`,
     `      ${cmd(['--embedder', rel(embedder), '--images', 'NEW_IMAGES', '--merge-with', data, '--merge-image-folder', images, '--round', String(next), ...prompts, '--out', `${rel(out)}-round${next}`])}`,
   );
   return lines;

@@ -38,6 +38,9 @@ interface RunArgs extends PromptArgs {
   parallel?: number;
   ctx?: number;
   'kv-layout'?: string;
+  'chat-template'?: string;
+  'image-min-tokens'?: number;
+  'image-max-tokens'?: number;
   gpu?: string;
   devices?: string;
   'require-gpu'?: boolean;
@@ -86,6 +89,9 @@ function builder(y: Argv): Argv<RunArgs> {
       round: { group: IO, type: 'number', describe: 'SRF round, recorded in every kept record and run.json (default 0)' },
       model: { group: MODEL, type: 'string', describe: 'text model GGUF (LLaVA-1.5\'s language model)' },
       mmproj: { group: MODEL, type: 'string', describe: 'vision encoder + projector GGUF (mmproj)' },
+      'chat-template': { group: MODEL, type: 'string', describe: "the prompt format instead of the model's own: vicuna_v1 (LLaVA-1.5's), chatml, gguf (the text GGUF's tokenizer.chat_template) or a Jinja template file (default: the family's; `srf-native info --model --mmproj` names it)" },
+      'image-min-tokens': { group: MODEL, type: 'number', describe: 'dynamic-resolution families (Qwen-VL): the fewest image tokens an image becomes (default: the mmproj\'s)' },
+      'image-max-tokens': { group: MODEL, type: 'number', describe: 'dynamic-resolution families (Qwen-VL): the most image tokens an image becomes (default 1024)' },
       lora: { group: MODEL, type: 'string', array: true, describe: 'LoRA adapter GGUF, FILE[:SCALE] (repeatable); usually the step-1 multi-task generator' },
       embedder: { group: SCORE, type: 'string', describe: 'sentence-embedding GGUF (BERT family) for the cosine similarities; without it scores use a lexical fallback that is NOT the paper\'s measure' },
       'bertscore-model': { group: SCORE, type: 'string', describe: 'encoder GGUF for BERTScore on long text (default: the --embedder)' },
@@ -231,6 +237,16 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   set('requireGpu', argv['require-gpu']);
   set('gpuLayers', gpu.gpuLayers);
   set('gpuVision', gpu.gpuVision);
+  const imageMinTokens = optionalInteger(argv['image-min-tokens'], '--image-min-tokens');
+  const imageMaxTokens = optionalInteger(argv['image-max-tokens'], '--image-max-tokens');
+  if (argv['chat-template'] !== undefined || imageMinTokens !== undefined || imageMaxTokens !== undefined) {
+    options.engine = {
+      ...options.engine,
+      ...(argv['chat-template'] !== undefined ? { chatTemplate: argv['chat-template'] } : {}),
+      ...(imageMinTokens !== undefined ? { imageMinTokens } : {}),
+      ...(imageMaxTokens !== undefined ? { imageMaxTokens } : {}),
+    };
+  }
   return options;
 }
 

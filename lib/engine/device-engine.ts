@@ -10,7 +10,7 @@ import { checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
 import type { DeviceTarget } from './devices.js';
 import { draftFields } from './draft.js';
 import { prepareImage } from './image.js';
-import { llavaPromptParts } from './llava-prompt.js';
+import { DEFAULT_IMAGE_MAX_TOKENS, hasDynamicImageTokens, readChatTemplateOption, resolveFamily, type ModelFamily } from './families.js';
 import { native } from './native.js';
 import type { EngineStats, NativeCompletion, NativeVisionModel } from './native.js';
 import { INT32_MAX, UINT32_MAX, checkLoraScales, checkSampling } from './option-checks.js';
@@ -72,6 +72,12 @@ export class DeviceEngine implements VisionEngine {
     if (options.flashAttention !== undefined) booleanOption(options.flashAttention, 'flashAttention', false);
     const gpuVision = booleanOption(options.gpuVision, 'gpuVision', true);
     const requestTokens = positiveInt(options.requestTokens, 'requestTokens', 448);
+    const imageMinTokens = optionalPositiveInt(options.imageMinTokens, 'imageMinTokens', 1 << 20);
+    const imageMaxTokensAsked = optionalPositiveInt(options.imageMaxTokens, 'imageMaxTokens', 1 << 20);
+    if (imageMinTokens !== undefined && imageMaxTokensAsked !== undefined && imageMinTokens > imageMaxTokensAsked) {
+      throw invalidArgument(`imageMinTokens of at most imageMaxTokens (${imageMaxTokensAsked})`, 'imageMinTokens', imageMinTokens);
+    }
+    const chatTemplate = await readChatTemplateOption(options.chatTemplate);
     const loras = options.loras ?? [];
     if (!Array.isArray(loras)) throw invalidArgument('an array of { path, scale }', 'loras', loras);
 
@@ -81,8 +87,13 @@ export class DeviceEngine implements VisionEngine {
       numberOption(lora.scale, 'loras[].scale', -1e6, 1e6, 1);
       await checkLoraFile(lora.path, files.text);
     }
-    const sizing = await kvSizing(files, options, gpuLayers, requestTokens, target);
-    const sizes = sizeEngine({ parallel, prefixCache, contextSize, kvLayout: options.kvLayout, batchSize, requestTokens }, files, sizing);
+    // The dynamic-resolution families (Qwen-VL) get a cap on image tokens unless the caller sets one,
+    // and the KV sizing counts that many per image.
+    const dynamic = hasDynamicImageTokens(files);
+    const imageMaxTokens = dynamic ? (imageMaxTokensAsked ?? Math.max(DEFAULT_IMAGE_MAX_TOKENS, imageMinTokens ?? 0)) : undefined;
+    const sizedFiles = imageMaxTokens !== undefined ? { ...files, vision: { ...files.vision, imageTokens: imageMaxTokens } } : files;
+    const sizing = await kvSizing(sizedFiles, options, gpuLayers, requestTokens, target);
+    const sizes = sizeEngine({ parallel, prefixCache, contextSize, kvLayout: options.kvLayout, batchSize, requestTokens }, sizedFiles, sizing);
 
     const pending = new Map<number, Pending>();
     const engine = new (native().VisionModel)((id, error, result) => {
@@ -110,8 +121,19 @@ export class DeviceEngine implements VisionEngine {
       ...(target?.device ? { device: target.device } : {}),
       label: target?.label ?? 'the engine',
       replica: target?.replica ?? -1,
+      ...(dynamic && imageMinTokens !== undefined ? { imageMinTokens } : {}),
+      ...(imageMaxTokens !== undefined ? { imageMaxTokens } : {}),
     });
-    const info = { ...nativeInfo, files, imageSize: files.vision.imageSize, imageTokens: files.vision.imageTokens, devices: [target?.label ?? 'default'] };
+    let family: ModelFamily;
+    try {
+      const [low, high] = nativeInfo.imageTokenRange;
+      family = resolveFamily(files, nativeInfo.vocab, [low, high], chatTemplate);
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
+    const imageTokens = family.images === 'pad-square' ? files.vision.imageTokens : sizedFiles.vision.imageTokens;
+    const info = { ...nativeInfo, files, family, imageSize: family.images === 'pad-square' ? files.vision.imageSize : 0, imageTokens, devices: [target?.label ?? 'default'] };
     return new DeviceEngine(engine, pending, info, scales);
   }
 
@@ -124,7 +146,7 @@ export class DeviceEngine implements VisionEngine {
   }
 
   prepareImage(input: ImageInput): Promise<PreparedImage> {
-    return prepareImage(input, this.info.imageSize);
+    return prepareImage(input, this.info.family.images === 'pad-square' ? this.info.imageSize : 'native');
   }
 
   async generate(request: GenerateRequest): Promise<GenerateResult> {
@@ -136,18 +158,23 @@ export class DeviceEngine implements VisionEngine {
     const image = await this.prepareImage(request.image);
     this.#assertOpen();
     if (signal?.aborted) throw new SrfError('ABORTED', 'the request was cancelled before it started');
-    const { beforeImage, afterImage } = llavaPromptParts(request.prompt);
+    const prompt = this.info.family.prompt(request.prompt);
+    const beforeImage = prompt.beforeImage;
     // Keyed on the pixels the engine receives, not on image.hash: a PreparedImage is a plain
-    // object whose rgb a caller may have changed since it was prepared.
-    const prefixKey = createHash('sha256').update(beforeImage).update(`\0${image.size}\0`).update(image.rgb).digest('hex');
+    // object whose rgb a caller may have changed since it was prepared. (A square image keeps its
+    // old key: `size`; any other its width and height.)
+    const shape = image.size > 0 ? `${image.size}` : `${image.nx}x${image.ny}`;
+    const prefixKey = createHash('sha256').update(beforeImage).update(`\0${shape}\0`).update(image.rgb).digest('hex');
     const id = this.#engine.submit({
       beforeImage,
-      afterImage,
+      afterImage: prompt.afterImage,
+      ...(prompt.afterImageParts ? { afterImageParts: prompt.afterImageParts } : {}),
       prefixKey,
       rgb: image.rgb,
-      size: image.size,
+      ...(image.size > 0 ? { size: image.size } : { nx: image.nx, ny: image.ny }),
       ...sampling,
       ...draftFields(request.draft, sampling, this.info.vocabSize),
+      draftEnd: this.info.family.replyEndToken,
     });
     const group = signal ? this.#abortGroup(signal) : undefined;
     group?.add(id);

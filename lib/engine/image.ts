@@ -1,7 +1,10 @@
 /**
- * Images as LLaVA-1.5 saw them in training: decoded by sharp (every format it reads, first frame
- * of animations, EXIF orientation applied, grayscale / 16-bit / palette / alpha made 8-bit RGB),
- * padded to a square with the CLIP mean colour and resized to the vision encoder's size.
+ * Images as the model family needs them, decoded by sharp (every format it reads, first frame of
+ * animations, EXIF orientation applied, grayscale / 16-bit / palette / alpha made 8-bit RGB):
+ * for LLaVA-1.5 (and MobileVLM) as they saw them in training, padded to a square with the CLIP mean
+ * colour and resized to the vision encoder's size; for the other families at their real size
+ * ('native'), which mtmd preprocesses as the family does (Qwen's dynamic resolution, tiles, Gemma 3's
+ * fixed size).
  */
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
@@ -19,13 +22,24 @@ export function isPreparedImage(value: unknown): value is PreparedImage {
   return typeof value === 'object' && value !== null && (value as PreparedImage).kind === 'prepared-image';
 }
 
-export async function prepareImage(input: ImageInput, size: number): Promise<PreparedImage> {
+/**
+ * The longest side a 'native' image keeps: larger ones are scaled down first, so that a huge photo
+ * does not cross into the engine as hundreds of MB of pixels (mtmd scales every family's images
+ * far below this anyway).
+ */
+export const MAX_NATIVE_SIDE = 4096;
+
+/** `size`: the square side the model takes, or 'native' for the image's own size. */
+export async function prepareImage(input: ImageInput, size: number | 'native'): Promise<PreparedImage> {
+  const native = size === 'native';
   if (isPreparedImage(input)) {
-    if (input.size !== size) {
-      throw new SrfError('INVALID_ARGUMENT', `${input.source}: prepared for ${input.size} px but the model takes ${size} px`);
+    const preparedFor = input.size === 0 ? 'its own size' : `${input.size} px`;
+    if ((native && input.size !== 0) || (!native && input.size !== size)) {
+      throw new SrfError('INVALID_ARGUMENT', `${input.source}: prepared for ${preparedFor} but the model takes ${native ? 'images at their own size' : `${size} px`}`);
     }
     return input;
   }
+  if (!native && !(Number.isInteger(size) && size > 0)) throw new SrfError('INVALID_ARGUMENT', `Expected a positive integer or 'native' for size but received ${String(size)}`);
   const source = typeof input === 'string' ? input : '<buffer>';
   if (typeof input === 'string') {
     let info;
@@ -43,15 +57,16 @@ export async function prepareImage(input: ImageInput, size: number): Promise<Pre
   }
 
   try {
-    const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', pages: 1 })
-      .rotate() // EXIF orientation
-      .flatten({ background: CLIP_MEAN_RGB }) // alpha onto the same colour as the padding
-      .toColourspace('srgb')
-      .resize(size, size, { fit: 'contain', background: CLIP_MEAN_RGB, kernel: 'cubic' })
-      .removeAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || data.length !== size * size * 3) {
+    const decoded = sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', pages: 1 }).rotate(); // EXIF orientation
+    const pipeline = native
+      ? // alpha dropped as llama.cpp's image loader (stb_image, 3 channels) drops it
+        decoded.toColourspace('srgb').resize(MAX_NATIVE_SIDE, MAX_NATIVE_SIDE, { fit: 'inside', withoutEnlargement: true, kernel: 'cubic' })
+      : decoded
+          .flatten({ background: CLIP_MEAN_RGB }) // alpha onto the same colour as the padding
+          .toColourspace('srgb')
+          .resize(size, size, { fit: 'contain', background: CLIP_MEAN_RGB, kernel: 'cubic' });
+    const { data, info } = await pipeline.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || data.length !== info.width * info.height * 3 || (!native && (info.width !== size || info.height !== size))) {
       throw new SrfError('IMAGE_UNREADABLE', `decoded to ${info.channels} channels, expected RGB`, { file: source });
     }
     const rgb = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -60,7 +75,9 @@ export async function prepareImage(input: ImageInput, size: number): Promise<Pre
     return {
       kind: 'prepared-image',
       source,
-      size,
+      size: native ? 0 : size,
+      nx: info.width,
+      ny: info.height,
       rgb,
       hash: createHash('sha256').update(rgb).digest('hex'),
       width: (rotated ? meta.height : meta.width) ?? 0,

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { SrfError } from '../errors.js';
 import { describeKernels, readCudaKernels } from './cuda-kernels.js';
 import { backendWarning, judgeLibrary, librariesToTry, verdictsFor, type CudaLibrary, type CudaLoadAttempt, type DriverFacts, type GpuVerdict } from './gpu-plan.js';
+import type { PromptTextPart } from './chat-template.js';
+import type { VocabFacts } from './families.js';
 
 export interface NativeCompletion {
   text: string;
@@ -38,14 +40,25 @@ export interface NativeVisionModelInfo {
   parameters: number;
   sizeBytes: number;
   loras: number;
+  /** The vocabulary's BOS, EOS and EOT tokens (id -1: none) and whether it adds BOS. */
+  vocab: VocabFacts;
+  /** The text model takes M-RoPE positions (Qwen2/2.5/3-VL). */
+  mrope: boolean;
+  /** Image tokens mtmd makes of a 32 x 32 and of a 4096 x 4096 image (-1: could not count). */
+  imageTokenRange: [number, number];
 }
 
 export interface NativeGenerateRequest {
   beforeImage: string;
   afterImage: string;
+  /** A chat template's text after the image, in parts: used instead of afterImage (see engine.h). */
+  afterImageParts?: PromptTextPart[];
   prefixKey: string;
   rgb: Uint8Array;
-  size: number;
+  /** A square image's side, or nx and ny. */
+  size?: number;
+  nx?: number;
+  ny?: number;
   temperature: number;
   topP: number;
   topK: number;
@@ -56,6 +69,8 @@ export interface NativeGenerateRequest {
   /** Greedy requests: the expected reply as text (the engine appends EOS) or as token ids. */
   draftText?: string;
   draftTokens?: number[];
+  /** The token a text draft ends with (the family's reply end); -1: EOT where the vocabulary has one, else EOS. */
+  draftEnd?: number;
 }
 
 export interface EngineStats {

@@ -2,18 +2,27 @@
 import type { SrfError } from '../errors.js';
 import type { VisionModelFileInfo } from '../gguf/check.js';
 import type { DeviceSpec } from './devices.js';
+import type { ModelFamily } from './families.js';
 import type { EngineStats, NativeVisionModelInfo } from './native.js';
 
 /** An image as the user hands it over: a file path, encoded bytes, or an already prepared image. */
 export type ImageInput = string | Uint8Array | PreparedImage;
 
-/** Pixels ready for the vision encoder: square, RGB, `size` x `size`, padded with the CLIP mean colour. */
+/**
+ * Pixels ready for the vision encoder, RGB: for LLaVA-1.5 square, `size` x `size`, padded with the
+ * CLIP mean colour; for the other families the image at its own size (`size` 0), which mtmd
+ * preprocesses.
+ */
 export interface PreparedImage {
   readonly kind: 'prepared-image';
   /** Where the image came from (path, or '<buffer>'), for messages. */
   readonly source: string;
+  /** The square side it was padded and resized to; 0 when it keeps its own size. */
   readonly size: number;
-  /** size*size*3 bytes, RGB. */
+  /** Width and height of `rgb` (both `size` for a square). */
+  readonly nx: number;
+  readonly ny: number;
+  /** nx*ny*3 bytes, RGB. */
   readonly rgb: Uint8Array;
   /** Hex digest of the pixels: the key of the image-prefix cache. */
   readonly hash: string;
@@ -46,7 +55,7 @@ export interface SamplingOptions {
 
 export interface GenerateRequest {
   image: ImageInput;
-  /** The user's text after the image (the `{...}` in `USER: <image>\n{...} ASSISTANT:`). */
+  /** The user's text after the image (for LLaVA-1.5 the `{...}` in `USER: <image>\n{...} ASSISTANT:`; for the others the user turn's text in the model's chat template). */
   prompt: string;
   sampling?: SamplingOptions;
   signal?: AbortSignal;
@@ -89,9 +98,9 @@ export interface LoraAdapterOptions {
 export type KvLayout = 'unified' | 'per-sequence';
 
 export interface OpenVisionModelOptions {
-  /** Text model GGUF (llama architecture, e.g. LLaVA-1.5's language model). */
+  /** Text model GGUF (LLaVA-1.5's language model, or Qwen2.5-VL's, Gemma 3's, ...: engine/families.ts). */
   model: string;
-  /** mmproj GGUF (CLIP with the `mlp` projector). */
+  /** mmproj GGUF (vision encoder + projector; its clip.projector_type names the family). */
   mmproj: string;
   loras?: LoraAdapterOptions[];
   /** Layers to offload to the GPU; default all when a GPU is present. */
@@ -153,6 +162,16 @@ export interface OpenVisionModelOptions {
    * SRF_REQUIRE_GPU=1 environment variable.
    */
   requireGpu?: boolean;
+  /**
+   * The prompt format instead of the model's own: 'vicuna_v1' (LLaVA-1.5's), 'chatml', 'gguf' (the
+   * text GGUF's tokenizer.chat_template), or a Jinja template file. Default: the family's (vicuna_v1
+   * for LLaVA-1.5 and MobileVLM, the GGUF's template for the others, chatml where there is none).
+   */
+  chatTemplate?: string;
+  /** Families with dynamic image resolution (Qwen-VL): the fewest image tokens an image becomes. Default mtmd's. */
+  imageMinTokens?: number;
+  /** Families with dynamic image resolution (Qwen-VL): the most image tokens an image becomes. Default 1024. */
+  imageMaxTokens?: number;
 }
 
 export interface OpenEmbedderOptions {
@@ -173,7 +192,11 @@ export interface Embedding {
 
 export interface VisionModelInfo extends NativeVisionModelInfo {
   files: VisionModelFileInfo;
+  /** The model's family: its prompt format, image handling, end tokens and trainer format (engine/families.ts). */
+  family: ModelFamily;
+  /** The square side images are padded to (LLaVA-1.5, MobileVLM); 0 where images keep their own size. */
   imageSize: number;
+  /** Image tokens per image: the count (LLaVA-1.5), or the most one image can become (what the KV cache is sized for). */
   imageTokens: number;
   /** Where the engine runs: one entry per replica (`cpu`, `gpu 0 (CUDA0)`); parallel, contextSize etc. are per replica. */
   devices: string[];
@@ -209,7 +232,7 @@ export interface VisionEngine {
   readonly loraScales: readonly number[];
   /** Decodes, orients, pads and resizes an image for this model (reusable across calls). */
   prepareImage(input: ImageInput): Promise<PreparedImage>;
-  /** One reply to `{system} USER: <image>\n{prompt} ASSISTANT:`. */
+  /** One reply to an image and `prompt` in the family's prompt format (LLaVA-1.5: `{system} USER: <image>\n{prompt} ASSISTANT:`). */
   generate(request: GenerateRequest): Promise<GenerateResult>;
   setLoraScales(scales: number[]): Promise<void>;
   stats(): EngineStats;

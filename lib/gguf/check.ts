@@ -10,7 +10,8 @@
 import { isLoraTarget, llamaWeightDims } from './llama-weights.js';
 import { SrfError } from '../errors.js';
 import { CLIP_PROJECTOR_TYPES, EMBEDDER_ARCHS, LLAMA_CPP_ARCHS, NOT_A_LANGUAGE_MODEL } from './archs.js';
-import { GgufValueType, PoolingType } from './constants.js';
+import { GgmlType, GgufValueType, PoolingType } from './constants.js';
+import { checkProjectorTensors } from './projectors.js';
 import { findTensor, metaArray, metaBool, metaNumber, metaString, readGgufInfo } from './reader.js';
 import type { GgufInfo } from './types.js';
 
@@ -24,6 +25,13 @@ export interface TextModelFileInfo {
   nHead: number;
   nHeadKv: number;
   nFf: number;
+  /**
+   * The width image embeddings must have: nEmbd, or nEmbd x (1 + deepstack layers) for Qwen3-VL
+   * (llama_model_n_embd_inp, which mtmd compares with the projector's width).
+   */
+  nEmbdInput: number;
+  /** tokenizer.chat_template, when the file carries one. */
+  chatTemplate: string | undefined;
   /** Every tensor's dimensions (ggml order), for checking adapters against the model. */
   tensorDims: ReadonlyMap<string, readonly number[]>;
 }
@@ -45,6 +53,8 @@ export interface VisionEncoderFileInfo {
   imageStd: [number, number, number];
   nEmbd: number;
   nLayer: number;
+  /** clip.vision.image_grid_pinpoints is there: LLaVA-1.6's tiled ("anyres") images. */
+  gridPinpoints: boolean;
 }
 
 export interface VisionModelFileInfo {
@@ -190,7 +200,9 @@ function textModelInfo(info: GgufInfo): TextModelFileInfo {
   }
   const tensorDims = new Map<string, readonly number[]>();
   for (const t of info.tensors) tensorDims.set(t.name, t.dims);
-  return { path: file, arch, nEmbd, nLayer, nCtxTrain, vocabSize, nHead, nHeadKv, nFf, tensorDims };
+  const nEmbdInput = nEmbd * (1 + (metaNumber(info, `${arch}.n_deepstack_layers`) ?? 0));
+  const chatTemplate = metaString(info, 'tokenizer.chat_template') || undefined;
+  return { path: file, arch, nEmbd, nLayer, nCtxTrain, vocabSize, nHead, nHeadKv, nFf, nEmbdInput, chatTemplate, tensorDims };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,14 +263,30 @@ function mmprojInfo(info: GgufInfo): VisionEncoderFileInfo {
   }
   const side = Math.floor(imageSize / patchSize);
   let imageTokens = side * side;
-  if (projectorType === 'ldp' || projectorType === 'ldpv2') imageTokens = Math.floor(imageTokens / 4);
+  if (projectorType === 'ldp' || projectorType === 'ldpv2') {
+    // MobileVLM's projectors reshape the patches into a fixed 24 x 24 grid (tools/mtmd/models/llava.cpp
+    // n_patch = 24): any other grid trips a ggml assertion that ends the process at the first image.
+    if (side !== 24) {
+      throw new SrfError('MMPROJ_INVALID', `the ${projectorType} (MobileVLM) projector needs a 24 x 24 patch grid (e.g. 336 px images of 14 px patches), but this mmproj has ${side} x ${side} (image_size ${imageSize}, patch_size ${patchSize})`, { file });
+    }
+    imageTokens = Math.floor(imageTokens / 4);
+  }
 
   let projectorWidth: number | undefined;
   if (projectorType === 'mlp') projectorWidth = checkLlavaTensors(info, { nEmbd, nFf, nLayer, patchSize, nPatches: side * side });
-  else if (projectorType === 'ldpv2') projectorWidth = findTensor(info, 'mm.model.peg.0.bias')?.dims[0];
+  else if (projectorType === 'ldpv2') {
+    // An F32 depthwise-convolution kernel has no CPU implementation: ggml aborts the process scheduling it.
+    const peg = findTensor(info, 'mm.model.peg.0.weight');
+    if (peg && peg.type !== GgmlType.F16) {
+      throw new SrfError('MMPROJ_INVALID', `tensor mm.model.peg.0.weight is ${peg.typeName}, but llama.cpp runs MobileVLM's depthwise convolution only with an F16 kernel (it would abort)`, { file });
+    }
+    projectorWidth = findTensor(info, 'mm.model.peg.0.bias')?.dims[0];
+  }
   else if (projectorType === 'ldp') projectorWidth = findTensor(info, 'mm.model.mb_block.1.block.2.1.bias')?.dims[0];
+  else projectorWidth = checkProjectorTensors(info, projectorType, nEmbd, patchSize, nLayer);
 
-  return { path: file, imageSize, patchSize, imageTokens, projectorType, projectorWidth, imageMean, imageStd, nEmbd, nLayer };
+  const gridPinpoints = metaArray(info, 'clip.vision.image_grid_pinpoints') !== undefined;
+  return { path: file, imageSize, patchSize, imageTokens, projectorType, projectorWidth, imageMean, imageStd, nEmbd, nLayer, gridPinpoints };
 }
 
 /**
@@ -394,11 +422,12 @@ export async function checkVisionModelFiles(modelPath: string, mmprojPath: strin
   }
   const text = textModelInfo(modelInfo);
   const vision = mmprojInfo(mmprojGguf);
-  if (vision.projectorWidth !== undefined && vision.projectorWidth !== text.nEmbd) {
+  if (vision.projectorWidth !== undefined && vision.projectorWidth !== text.nEmbdInput) {
+    const width = text.nEmbdInput === text.nEmbd ? `${text.nEmbd} wide (${text.arch}.embedding_length)` : `${text.nEmbdInput} wide (${text.arch}.embedding_length x (1 + n_deepstack_layers))`;
     throw new SrfError(
       'MMPROJ_MISMATCH',
       `this mmproj projects images to ${vision.projectorWidth}-wide embeddings but the text model ${modelPath} is ` +
-        `${text.nEmbd} wide (${text.arch}.embedding_length): they do not belong together; use the mmproj made for this model`,
+        `${width}: they do not belong together; use the mmproj made for this model`,
       { file: mmprojPath },
     );
   }

@@ -6,6 +6,7 @@
 import type { VisionModelFileInfo } from '../gguf/check.js';
 import { defaultDevices, resolveDevices } from '../engine/devices.js';
 import { gpuStartNotes } from '../engine/gpu-notes.js';
+import { describeFamily } from '../engine/families.js';
 import { buildInfo } from '../engine/native.js';
 import { defaultParallel, kvSizing } from '../engine/sizing.js';
 import type { OpenVisionModelOptions } from '../engine/types.js';
@@ -51,6 +52,8 @@ export async function openRefineEngine(
   const where = replicas > 1 ? `${replicas} replicas (${model.info.devices.join(', ')}), each with ` : '';
   const info = buildInfo();
   log('info', `engine: ${info.backend}, ${where}${r.parallel} sequences, ${model.info.kvLayout} KV cache of ${model.info.contextSize} cells, ${model.info.prefixCache} cached image prefixes`);
+  // Families are named, not guessed: what was resolved from the pair, said before the first image.
+  log('info', `model family: ${describeFamily(model.info.family)}`);
   // A GPU box whose CUDA library did not load runs on the CPU, or JIT-compiles its kernels first: say so.
   for (const note of gpuStartNotes(info)) log(note.level, note.message);
   return { model, replicas };

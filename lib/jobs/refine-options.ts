@@ -102,7 +102,7 @@ export interface RefineOptions {
   prefixCache?: number;
   threads?: number;
   /** Engine settings passed to VisionModel.open as they are (benchmarks: the same settings as the engine alone). */
-  engine?: Pick<OpenVisionModelOptions, 'batchSize' | 'flashAttention' | 'samplingThreads'>;
+  engine?: Pick<OpenVisionModelOptions, 'batchSize' | 'flashAttention' | 'samplingThreads' | 'chatTemplate' | 'imageMinTokens' | 'imageMaxTokens'>;
   /**
    * Pass the triplet's own question and answer as drafts to the greedy IA->Q and IQ->A calls
    * (GenerateRequest.draft): the same replies, in fewer decode steps when they agree. Default true.

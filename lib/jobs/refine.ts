@@ -30,7 +30,7 @@ import { countLine, emptyCounts, finalizeOutputs } from '../outputs/finalize.js'
 import { ID_HEX_DIGITS, IMAGE_EXTENSIONS, LEGACY_ID_HEX_DIGITS, countInputs, formatShard, resolveInputSource, streamInputs, type InputSource } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from '../outputs/journal.js';
 import { acquireOutputLock } from '../outputs/lock.js';
-import { MANIFEST_FORMAT, fingerprintFile, describeDifference, identityDifferences, readManifest, writeManifest, type RunCounts, type RunManifest } from '../outputs/manifest.js';
+import { MANIFEST_FORMAT, fingerprintFile, describeDifference, identityDifferences, readManifest, writeManifest, type RunCounts, type RunManifest, type TrainerRecord } from '../outputs/manifest.js';
 import { openScorer, type Scorer } from './scoring.js';
 import { toolVersion } from '../outputs/version.js';
 
@@ -244,13 +244,15 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       const generated = await this.#generateAll(setup.source, model, scorer, journal);
       await journal.close();
       const engineStats = model.stats();
+      const family = model.info.family;
+      const trainer = { family: family.name, format: family.trainerFormat, ...(family.llamaFactoryTemplate ? { llamaFactoryTemplate: family.llamaFactoryTemplate } : {}) };
       const replicaStats = engine.replicas > 1 ? model.replicaStats() : undefined;
       await model.close();
       model = undefined;
       await scorer.close();
       scorer = undefined;
 
-      return await this.#finish({ started, imageRoot: setup.source.imageRoot, exportedImages: setup.source.kind === 'shards', previous, manifest, generated, engineStats, replicaStats });
+      return await this.#finish({ started, imageRoot: setup.source.imageRoot, exportedImages: setup.source.kind === 'shards', previous, manifest, generated, engineStats, replicaStats, trainer });
     } catch (error) {
       if (manifest) {
         manifest.status = 'failed';
@@ -412,6 +414,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     generated: GenerationResult;
     engineStats: EngineStats;
     replicaStats: ReplicaStats[] | undefined;
+    trainer: TrainerRecord;
   }): Promise<RefineSummary> {
     const o = this.#options;
     const r = this.#resolved;
@@ -432,6 +435,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       openaiImages: o.openaiImages,
       report: o.report ?? true,
       round: r.round,
+      trainer: s.trainer,
       onLog: (level, message) => this.#log(level, message),
       beforeReport: async (result) => {
         manifest.status = status;

@@ -64,6 +64,8 @@ export async function reselectRun(options: ReselectOptions): Promise<ReselectSum
       openaiImages: settings.openaiImages ?? undefined,
       report: options.report ?? true,
       round: manifest.round,
+      // The family the run's model was (run.json): a re-selection trains the same way.
+      ...(manifest.outputs?.trainer ? { trainer: manifest.outputs.trainer } : {}),
       ...(options.onLog ? { onLog: options.onLog } : {}),
       beforeReport: async (finalized) => {
         manifest.selection = finalized.selection;

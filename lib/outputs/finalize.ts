@@ -29,7 +29,7 @@ import { readJsonArray, writeFileAtomic } from '../util/files.js';
 import { checkImagePaths, imageCheckWarning, resolveImageFolder } from './image-folder.js';
 import { JOURNAL_FILE, isScoredLine, readJournal, type TripletLine } from './journal.js';
 import { DATASET_INFO_FILE, LLAMAFACTORY_DATA_FILE, writeLlamaFactoryFiles } from './llamafactory.js';
-import type { OutputsRecord, RunCounts, SelectionRecord } from './manifest.js';
+import type { OutputsRecord, RunCounts, SelectionRecord, TrainerRecord } from './manifest.js';
 import { REPORT_FILE, writeReport } from './report.js';
 import { trainLoraScript } from './train-script.js';
 
@@ -66,6 +66,11 @@ export interface FinalizeOptions extends Omit<SelectionSettings, 'formats'> {
   beforeReport?: (result: FinalizeResult) => Promise<void>;
   /** Round for the train script when the journal is empty. */
   round?: number;
+  /**
+   * The model family's trainer: with format 'sharegpt' (every family but LLaVA's) ShareGPT is written
+   * whatever `formats` says and train-lora.sh (LLaVA-1.5's training code) is not. Default: LLaVA.
+   */
+  trainer?: TrainerRecord;
   onLog?: (level: 'info' | 'warn', message: string) => void;
 }
 
@@ -213,6 +218,8 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
   const keepTop = options.keepTop ?? DEFAULT_KEEP_TOP;
   const log = options.onLog ?? (() => {});
   const formats: EmitFormat[] = ['llava', ...(options.formats ?? []).filter((f) => f !== 'llava')];
+  const llavaTrainer = (options.trainer?.format ?? 'llava') === 'llava';
+  if (!llavaTrainer && !formats.includes('sharegpt')) formats.push('sharegpt');
   for (const format of formats) if (!EMITTERS[format]) throw invalidArgument('llava, sharegpt or openai', 'format', format);
   const journalFile = path.join(out, JOURNAL_FILE);
 
@@ -298,7 +305,7 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
       log('info', `--merge-with: ${index} original records`);
     } else {
       warn(
-        'step 3 has no original data: train.llava.json and train-lora.sh hold the kept synthetic triplets only. ' +
+        `step 3 has no original data: ${llavaTrainer ? 'train.llava.json and train-lora.sh hold' : 'the training data holds'} the kept synthetic triplets only. ` +
           'The method trains on the original instruction data + the kept triplets: pass --merge-with ORIGINAL.json (and --merge-image-folder if its images are not beside it).',
       );
     }
@@ -351,13 +358,16 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
     outputs.llamaFactory = { datasetInfo: DATASET_INFO_FILE, dataArguments: LLAMAFACTORY_DATA_FILE };
   }
   if (warnings.length > 0) outputs.warnings = warnings;
-  const scriptFile = path.join(out, TRAIN_SCRIPT_FILE);
-  await writeFileAtomic(
-    scriptFile,
-    trainLoraScript({ purpose: 'refine', data: trainData, imageFolder: trainImages, round: round ?? 0, syntheticOnly: !outputs.merged }),
-  );
-  await chmod(scriptFile, 0o755);
-  outputs.trainScript = TRAIN_SCRIPT_FILE;
+  if (options.trainer) outputs.trainer = options.trainer;
+  if (llavaTrainer) {
+    const scriptFile = path.join(out, TRAIN_SCRIPT_FILE);
+    await writeFileAtomic(
+      scriptFile,
+      trainLoraScript({ purpose: 'refine', data: trainData, imageFolder: trainImages, round: round ?? 0, syntheticOnly: !outputs.merged }),
+    );
+    await chmod(scriptFile, 0o755);
+    outputs.trainScript = TRAIN_SCRIPT_FILE;
+  }
   const withReport = options.report ?? true;
   if (withReport) outputs.report = REPORT_FILE;
   const result: FinalizeResult = { counts, selection, outputs, round: round ?? 0, paperFaithful, seconds: (Date.now() - started) / 1000 };

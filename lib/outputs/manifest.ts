@@ -125,6 +125,16 @@ export interface ScoringRecord {
   bertscoreModel: string | null;
 }
 
+/** The model family a run's data is for, and how it is trained. */
+export interface TrainerRecord {
+  /** engine/families.ts FamilyName. */
+  family: string;
+  /** 'llava': LLaVA JSON and train-lora.sh; 'sharegpt': LLaMA-Factory's ShareGPT, no train-lora.sh. */
+  format: 'llava' | 'sharegpt';
+  /** LLaMA-Factory's template for the family, where it has one. */
+  llamaFactoryTemplate?: string;
+}
+
 export interface OutputsRecord {
   journal: string;
   train: Record<string, string>;
@@ -139,6 +149,8 @@ export interface OutputsRecord {
   dropped?: Record<string, DroppedSamples>;
   /** LLaMA-Factory's dataset_info.json and data arguments, when ShareGPT was written. */
   llamaFactory?: { datasetInfo: string; dataArguments: string };
+  /** The model family's trainer (engine/families.ts): what the next-steps text tells to train with. */
+  trainer?: TrainerRecord;
   /** What the user must know about the training data (synthetic only, missing images, dropped samples). */
   warnings?: string[];
   report?: string;
