@@ -11,6 +11,7 @@ import { DATA_TYPES, type DataType } from '../../lib/srf/data-types.js';
 import { createRandom, shuffled } from '../../lib/srf/random.js';
 import { lexicalSimilarityProvider, scoreTriplet } from '../../lib/srf/score.js';
 import { selectTopPerType } from '../../lib/srf/select.js';
+import { optionTextOf, parseChoiceQuestion } from '../../lib/srf/choices.js';
 import { readJournal, isScoredLine, JOURNAL_FILE, type TripletLine } from '../../lib/outputs/journal.js';
 import { MANIFEST_FILE } from '../../lib/outputs/manifest.js';
 import { reselectRun } from '../../lib/jobs/reselect.js';
@@ -27,6 +28,8 @@ export interface GradedTriplet {
   answer: string;
   questionPrime: string;
   answerPrime: string;
+  /** The rotated re-ask's answer (refined filter, letter choices only). */
+  answerRotated?: string;
   type: DataType;
   simQ: number;
   simA: number;
@@ -63,6 +66,7 @@ export async function gradeRun(out: string): Promise<{ triplets: GradedTriplet[]
       answer: line.answer,
       questionPrime: line.questionPrime ?? '',
       answerPrime: line.answerPrime ?? '',
+      ...(line.answerRotated !== undefined ? { answerRotated: line.answerRotated } : {}),
       type: line.type,
       simQ: line.simQ ?? 0,
       simA: line.simA ?? 0,
@@ -77,9 +81,22 @@ export async function gradeRun(out: string): Promise<{ triplets: GradedTriplet[]
 /** A selection: which triplets it keeps, by id. */
 export type Selection = ReadonlySet<string>;
 
-/** The per-type top fraction by another score (the run's selection code, only the sort key changes). */
-export function selectByScore(triplets: readonly GradedTriplet[], scoreOf: (t: GradedTriplet) => number, keepTop = 0.2): Selection {
-  return selectTopPerType(triplets.map((t) => ({ id: t.id, type: t.type, score: scoreOf(t) })), { keepTop }).keptIds;
+/** The per-type top fraction by another score (the run's selection code, only the sort key changes); `minScore`: the floor under it. */
+export function selectByScore(triplets: readonly GradedTriplet[], scoreOf: (t: GradedTriplet) => number, keepTop = 0.2, minScore?: number): Selection {
+  return selectTopPerType(triplets.map((t) => ({ id: t.id, type: t.type, score: scoreOf(t) })), { keepTop, ...(minScore !== undefined ? { minScore } : {}) }).keptIds;
+}
+
+/**
+ * A refined-filter triplet's score as if the rotated re-ask had not been made: for a letter choice
+ * scored by option text, S = sqrt(simQ) when A' points to A's option text, else 0 (simQ is the same
+ * either way); every other triplet keeps its score.
+ */
+export function scoreWithoutRotation(t: GradedTriplet): number {
+  if (t.answerRotated === undefined) return t.score;
+  const choice = parseChoiceQuestion(t.question);
+  if (!choice) return t.score;
+  const text = optionTextOf(choice, t.answer);
+  return text !== null && optionTextOf(choice, t.answerPrime) === text ? Math.sqrt(t.simQ) : 0;
 }
 
 /**

@@ -24,6 +24,7 @@ interface RunArgs extends PromptArgs {
   embedder?: string;
   'bertscore-model'?: string;
   'keep-top'?: number;
+  filter?: string;
   'match-mix'?: string;
   format?: string[];
   'merge-with'?: string;
@@ -85,6 +86,7 @@ function builder(y: Argv): Argv<RunArgs> {
       embedder: { group: SCORE, type: 'string', describe: 'sentence-embedding GGUF (BERT family) for the cosine similarities; without it scores use a lexical fallback that is NOT the paper\'s measure' },
       'bertscore-model': { group: SCORE, type: 'string', describe: 'encoder GGUF for BERTScore on long text (default: the --embedder)' },
       'keep-top': { group: SCORE, type: 'number', describe: 'fraction kept within each data type (default 0.2, the paper\'s choice; 0.5 with --demo)' },
+      filter: { group: SCORE, type: 'string', choices: ['refined', 'paper'], describe: "refined (default): letter choices judged by option text with a rotated re-ask, per-type top fraction only above a score floor; paper: the paper's exact method (docs/METHOD.md)" },
       'match-mix': { group: SCORE, type: 'string', describe: 'second pass: resample the kept set to the type mix of this LLaVA JSON (or a JSON object of weights per type)' },
       parallel: { group: ENGINE, type: 'number', describe: 'sequences the engine decodes together (default 8 on CPU; on a GPU the most of 32, 24, 16 that fit its memory with per-sequence KV; 4 with --demo)' },
       ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens, all sequences together (default: sized from --parallel, --prefix-cache and the longest reply)' },
@@ -183,6 +185,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
     set('threads', optionalInteger(argv.threads, '--threads'));
   }
   set('loras', loras);
+  set('filter', argv.filter as RefineOptions['filter']);
   const decoding: NonNullable<RefineOptions['decoding']> = { ...(options.decoding ?? {}) };
   const temperature = optionalNumber(argv.temperature, '--temperature');
   const topP = optionalNumber(argv['top-p'], '--top-p');

@@ -11,6 +11,7 @@ import { imageSeed, runTriangle, type TriangleResult, type TriangleSettings } fr
 import type { VisionModel } from '../vision-model.js';
 import type { InputImage } from './inputs.js';
 import type { Scorer } from './scoring.js';
+import type { ChoiceComparison } from '../srf/score.js';
 
 export interface ImageRun {
   model: VisionModel;
@@ -20,6 +21,8 @@ export interface ImageRun {
   seed: number;
   round: number;
   signal: AbortSignal;
+  /** How letter choices are scored (the run's filter). */
+  choices: ChoiceComparison;
 }
 
 /** The image's journal line; null when cancel() abandoned it. CLOSED (the engine went away) rejects. */
@@ -48,11 +51,11 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
   try {
     triangle = await runTriangle(model, image, run.triangle, seed, signal);
     if (triangle.status === 'rejected') return { ...base, status: 'rejected', rejected: triangle.rejected, raw: triangle.raw.slice(0, 1000), seed, ms: Date.now() - started };
-    score = await scoreTriplet(triangle, scorer.provider);
+    score = await scoreTriplet(triangle, scorer.provider, { choices: run.choices });
   } catch (error) {
     return errorLine(error);
   }
-  const { question, answer, questionPrime, answerPrime, truncation } = triangle;
+  const { question, answer, questionPrime, answerPrime, answerRotated, truncation } = triangle;
   return {
     ...base,
     status: 'scored',
@@ -60,6 +63,7 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
     answer,
     questionPrime,
     answerPrime,
+    ...(answerRotated !== undefined ? { answerRotated } : {}),
     type: score.type,
     simQ: score.simQ,
     simA: score.simA,

@@ -28,6 +28,8 @@ export interface TripletLine {
   answer?: string;
   questionPrime?: string;
   answerPrime?: string;
+  /** A'' of a letter-choice Q asked again with its options rotated by one (the refined filter only). */
+  answerRotated?: string;
   type?: DataType;
   simQ?: number;
   simA?: number;

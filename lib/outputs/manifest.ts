@@ -105,6 +105,10 @@ export interface SelectionRecord {
   keepTop: number;
   rounding: 'ceil';
   keepZeroScores: boolean;
+  /** The score floor under the per-type quota (null: none, the paper's selection). Absent in runs made before it existed. */
+  minScore?: number | null;
+  /** Types that kept fewer than their quota (the floor or S = 0 stopped them). */
+  underFilled?: DataType[];
   /** The file the type mix came from, when the second pass ran. */
   matchMix: string | null;
   /** The target mix (fractions) of the second pass. */

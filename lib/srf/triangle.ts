@@ -6,6 +6,7 @@
  * pipeline runs the whole triangle.
  */
 import { draftIfGreedy } from '../engine/draft.js';
+import { circularReask } from './choices.js';
 import type { FinishReason, GenerateRequest, GenerateResult, ImageInput, SamplingOptions } from '../engine/types.js';
 import { cleanReply, parseQaReply, type QaParseFailure } from './parse.js';
 import type { PromptTemplates, TaskName } from './prompts.js';
@@ -38,11 +39,16 @@ export interface TriangleSettings {
   truncatedAnswers: 'cut' | 'keep';
   /** The grammar's longest answer line: a reply that reaches it was stopped by the grammar. */
   answerLineBound: number | undefined;
+  /**
+   * A letter-choice Q is also asked with its options rotated by one (CircularEval), beside IQ->A;
+   * the reply is `answerRotated` (not the paper's; docs/METHOD.md, "Multiple choice"). Default off.
+   */
+  circular?: boolean;
 }
 
 export type TriangleResult =
   | { status: 'rejected'; rejected: QaParseFailure | 'truncated'; raw: string }
-  | { status: 'complete'; question: string; answer: string; questionPrime: string; answerPrime: string; truncation?: Truncation };
+  | { status: 'complete'; question: string; answer: string; questionPrime: string; answerPrime: string; answerRotated?: string; truncation?: Truncation };
 
 /** The I->QA seed of an image: base seed plus its stable key, mod 2^32 (never 0xFFFFFFFF, llama.cpp's "random"). */
 export function imageSeed(baseSeed: number, key: number): number {
@@ -89,10 +95,20 @@ export async function runTriangle(engine: TriangleEngine, image: ImageInput, set
   const qa = readQaReply(reply, finishReason, settings);
   if (!qa.ok) return { status: 'rejected', rejected: qa.rejected, raw: reply };
   const { question, answer } = qa;
-  // Issued together: the engine decodes both in the same batches on the cached image prefix.
-  const [questionPrime, answerPrime] = await Promise.all([
+  const reask = settings.circular ? circularReask(question, answer) : null;
+  // Issued together: the engine decodes them in the same batches on the cached image prefix.
+  const [questionPrime, answerPrime, answerRotated] = await Promise.all([
     reconstructQuestion(engine, image, answer, settings, question, signal),
     reconstructAnswer(engine, image, question, settings, answer, signal),
+    reask ? reconstructAnswer(engine, image, reask.question, settings, reask.expected, signal) : undefined,
   ]);
-  return { status: 'complete', question, answer, questionPrime: questionPrime.text, answerPrime: answerPrime.text, ...(qa.truncation ? { truncation: qa.truncation } : {}) };
+  return {
+    status: 'complete',
+    question,
+    answer,
+    questionPrime: questionPrime.text,
+    answerPrime: answerPrime.text,
+    ...(answerRotated ? { answerRotated: answerRotated.text } : {}),
+    ...(qa.truncation ? { truncation: qa.truncation } : {}),
+  };
 }
