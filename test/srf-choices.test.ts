@@ -3,7 +3,7 @@
  * the option-text score, and the triangle asking the rotated question.
  */
 import t from 'tap';
-import { circularReask, formatChoiceQuestion, optionTextOf, parseChoiceQuestion, rotateOptions } from '../lib/srf/choices.js';
+import { circularReask, openReask, formatChoiceQuestion, optionTextOf, parseChoiceQuestion, rotateOptions } from '../lib/srf/choices.js';
 import { FORMAT_SUFFIXES } from '../lib/srf/data-types.js';
 import { scoreTriplet, type SimilarityProvider } from '../lib/srf/score.js';
 import { runTriangle, type TriangleSettings } from '../lib/srf/triangle.js';
@@ -46,6 +46,11 @@ t.test('the rotated re-ask moves every text one letter on', async (t) => {
   t.equal(circularReask('Is it red?', 'yes'), null, 'yes/no: no options');
 });
 
+t.test('the open re-ask is the stem alone, as a short-answer question', async (t) => {
+  t.same(openReask(Q, 'C'), { question: `What shape is the red object at the top?\n${FORMAT_SUFFIXES.shortAnswer}`, expected: 'circle' });
+  t.equal(openReask(Q, 'E'), null);
+});
+
 const provider: SimilarityProvider = {
   paperFaithful: true,
   async sentenceSimilarity(a, b) {
@@ -72,6 +77,8 @@ t.test('option-text scoring: the letter alone no longer decides', async (t) => {
   t.equal(biased.score, 0);
   const steady = await scoreTriplet({ ...triplet, answerRotated: 'D' }, provider, { choices: 'option-text' });
   t.equal(steady.score, 1, 'the rotated re-ask pointing to circle again passes');
+  t.equal((await scoreTriplet({ ...triplet, answerRotated: 'D', answerOpen: 'square' }, provider, { choices: 'option-text' })).score, 0, 'the open re-ask naming another shape fails it');
+  t.equal((await scoreTriplet({ ...triplet, answerRotated: 'D', answerOpen: 'Circle.' }, provider, { choices: 'option-text' })).score, 1, 'the open re-ask naming circle passes');
   const textAnswer = await scoreTriplet({ ...triplet, answerPrime: 'circle' }, provider, { choices: 'option-text' });
   t.equal(textAnswer.simA, 1, "A' written out as the option's text");
   const noOption = await scoreTriplet({ ...triplet, answer: 'E', answerPrime: 'E' }, provider, { choices: 'option-text' });
@@ -99,13 +106,14 @@ function scriptedEngine(answerFor: (prompt: string) => string) {
   };
 }
 
-const settings = (circular: boolean): TriangleSettings => ({
+const settings = (circular: boolean, open = false): TriangleSettings => ({
   templates: DEFAULT_TEMPLATES,
   sampling: { ...DEFAULT_DECODING, iToQa: { ...DEFAULT_DECODING.iToQa, grammar: undefined } } as TriangleSettings['sampling'],
   drafts: true,
   truncatedAnswers: 'cut',
   answerLineBound: undefined,
   circular,
+  open,
 });
 
 t.test('the triangle asks the rotated question beside IQ->A, only when told', async (t) => {
@@ -122,4 +130,10 @@ t.test('the triangle asks the rotated question beside IQ->A, only when told', as
   const plain = await runTriangle(paper, image, settings(false), 1);
   t.equal(paper.prompts.length, 3, 'the paper asks three times');
   t.ok(plain.status === 'complete' && !('answerRotated' in plain));
+
+  const both = scriptedEngine((prompt) => (prompt.endsWith(FORMAT_SUFFIXES.shortAnswer) ? 'square' : 'C'));
+  const asked = await runTriangle(both, image, settings(true, true), 1);
+  t.equal(both.prompts.length, 5, 'and the open re-ask');
+  t.equal(both.prompts[4]!.draft, 'circle', 'its draft is the option text');
+  t.ok(asked.status === 'complete' && asked.answerOpen === 'square');
 });

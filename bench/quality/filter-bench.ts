@@ -20,7 +20,7 @@ import {
   keptOddsRatio,
   lexicalScores,
   reselectFraction,
-  scoreWithoutRotation,
+  scoreWithReasks,
   selectByScore,
   selectGlobal,
   selectRandomLike,
@@ -79,7 +79,7 @@ export interface FilterResults {
 
 export interface FilterVariant {
   name: string;
-  /** Which run's triplets and scores it selects from. */
+  /** Which run's triplets and scores it selects from (refined: the default's or refined-circular's). */
   run: 'paper' | 'refined';
   all: Accuracy;
   kept: Accuracy;
@@ -158,16 +158,24 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   const started = Date.now();
   await runCli(args, log);
   const runSeconds = (Date.now() - started) / 1000;
-  // The same images through the paper's exact filter: the same I->QA seeds, so the same triplets.
+  // The same images through the paper's exact filter and through refined-circular: the same I->QA
+  // seeds, so the same triplets; the latter's journal has every re-ask, for the rows of each alone.
   await runCli([...args.slice(0, -1), paperOut, '--filter', 'paper'], log);
+  const circularOut = path.join(options.work, 'filter-run-circular');
+  await runCli([...args.slice(0, -1), circularOut, '--filter', 'refined-circular'], log);
+  const circular = (await gradeRun(circularOut)).triplets;
 
   const { triplets, census } = await gradeRun(out);
   const paper = await gradeRun(paperOut);
   const variants = [
     variantOf("the paper's filter (--filter paper)", 'paper', paper.triplets, new Set(paper.triplets.filter((t) => t.kept).map((t) => t.id))),
     variantOf(`the paper's score with the floor S >= ${REFINED_MIN_SCORE} alone`, 'paper', paper.triplets, selectByScore(paper.triplets, (t) => t.score, 0.2, REFINED_MIN_SCORE)),
-    variantOf('option-text letter choices, without the rotated re-ask, no floor', 'refined', triplets, selectByScore(triplets, scoreWithoutRotation)),
-    variantOf('option-text letter choices with the rotated re-ask, no floor', 'refined', triplets, selectByScore(triplets, (t) => t.score)),
+    variantOf('option-text letter choices, no re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: false }))),
+    variantOf('option-text letter choices with the rotated re-ask (CircularEval), no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false }))),
+    variantOf('option-text letter choices with the open re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true }))),
+    variantOf('option-text letter choices with both re-asks, no floor', 'refined', circular, selectByScore(circular, (t) => t.score)),
+    variantOf(`option-text letter choices with the rotated re-ask and the floor, no open re-ask`, 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false }), 0.2, REFINED_MIN_SCORE)),
+    variantOf('both re-asks and the floor (--filter refined-circular)', 'refined', circular, new Set(circular.filter((t) => t.kept).map((t) => t.id))),
     variantOf('all of it (the default, --filter refined)', 'refined', triplets, new Set(triplets.filter((t) => t.kept).map((t) => t.id))),
   ];
   const floorSweep = FLOORS.map((floor) => ({ floor, paper: floorPoint(paper.triplets, floor), refined: floorPoint(triplets, floor) }));
@@ -236,7 +244,7 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   lines.push('');
   lines.push(
     `\`srf-native run\` with its defaults (grammar-held I->QA sampled at temperature 0.7, greedy re-predictions, ` +
-      `the world embedder for cosines and BERTScore, the refined filter: letter choices judged by option text with a rotated re-ask, ` +
+      `the world embedder for cosines and BERTScore, the refined filter: letter choices judged by option text with an open re-ask, ` +
       `top 20 % per data type only at S >= ${REFINED_MIN_SCORE}) on ${r.images} held-out world images ` +
       `(scene seeds ${r.firstSeed}..${r.firstSeed + r.images - 1}, never seen in training; the pipeline gets only the PNGs). ` +
       `${r.census.scored} triplets scored, ${r.census.rejected} replies rejected by the parser, ${r.census.errors} errors; ` +
@@ -262,7 +270,7 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   lines.push(`Kept minus the expected random draw: ${percent(kept.overall.accuracy - r.expectedRandom)} points; odds ratio of right between kept and dropped triplets: ${r.oddsRatio.toFixed(2)}.`);
   lines.push('');
   lines.push(
-    `The paper's filter and ours on the same ${r.images} images (\`--filter paper\` is a second run over them: the same I->QA seeds, so the same triplets; ` +
+    `The paper's filter and ours on the same ${r.images} images (\`--filter paper\` and \`--filter refined-circular\` are two more runs over them: the same I->QA seeds, so the same triplets; the rows with and without each re-ask are selections over refined-circular's journal, which has them all; ` +
       `${r.paperCensus.scored} scored there), each part alone and together (lib/srf/filters.ts; targets of issue 36: kept >= 85 % right, odds ratio >= 5, letter-choice kept above letter-choice all):`,
   );
   lines.push('');

@@ -11,7 +11,7 @@ import { DATA_TYPES, type DataType } from '../../lib/srf/data-types.js';
 import { createRandom, shuffled } from '../../lib/srf/random.js';
 import { lexicalSimilarityProvider, scoreTriplet } from '../../lib/srf/score.js';
 import { selectTopPerType } from '../../lib/srf/select.js';
-import { optionTextOf, parseChoiceQuestion } from '../../lib/srf/choices.js';
+import { optionTextOf, parseChoiceQuestion, rotateOptions } from '../../lib/srf/choices.js';
 import { readJournal, isScoredLine, JOURNAL_FILE, type TripletLine } from '../../lib/outputs/journal.js';
 import { MANIFEST_FILE } from '../../lib/outputs/manifest.js';
 import { reselectRun } from '../../lib/jobs/reselect.js';
@@ -30,6 +30,7 @@ export interface GradedTriplet {
   answerPrime: string;
   /** The rotated re-ask's answer (refined filter, letter choices only). */
   answerRotated?: string;
+  answerOpen?: string;
   type: DataType;
   simQ: number;
   simA: number;
@@ -67,6 +68,7 @@ export async function gradeRun(out: string): Promise<{ triplets: GradedTriplet[]
       questionPrime: line.questionPrime ?? '',
       answerPrime: line.answerPrime ?? '',
       ...(line.answerRotated !== undefined ? { answerRotated: line.answerRotated } : {}),
+      ...(line.answerOpen !== undefined ? { answerOpen: line.answerOpen } : {}),
       type: line.type,
       simQ: line.simQ ?? 0,
       simA: line.simA ?? 0,
@@ -87,16 +89,19 @@ export function selectByScore(triplets: readonly GradedTriplet[], scoreOf: (t: G
 }
 
 /**
- * A refined-filter triplet's score as if the rotated re-ask had not been made: for a letter choice
- * scored by option text, S = sqrt(simQ) when A' points to A's option text, else 0 (simQ is the same
- * either way); every other triplet keeps its score.
+ * A refined-filter triplet's score with only some of the re-asks: for a letter choice scored by
+ * option text, S = sqrt(simQ) when A' and each re-ask used point to A's option text, else 0 (simQ is
+ * the same either way); every other triplet keeps its score.
  */
-export function scoreWithoutRotation(t: GradedTriplet): number {
-  if (t.answerRotated === undefined) return t.score;
+export function scoreWithReasks(t: GradedTriplet, use: { rotated: boolean; open: boolean }): number {
+  if (t.answerRotated === undefined && t.answerOpen === undefined) return t.score;
   const choice = parseChoiceQuestion(t.question);
   if (!choice) return t.score;
   const text = optionTextOf(choice, t.answer);
-  return text !== null && optionTextOf(choice, t.answerPrime) === text ? Math.sqrt(t.simQ) : 0;
+  let agrees = text !== null && optionTextOf(choice, t.answerPrime) === text;
+  if (agrees && use.rotated && t.answerRotated !== undefined) agrees = optionTextOf(rotateOptions(choice, 1), t.answerRotated) === text;
+  if (agrees && use.open && t.answerOpen !== undefined) agrees = optionTextOf(choice, t.answerOpen) === text;
+  return agrees ? Math.sqrt(t.simQ) : 0;
 }
 
 /**

@@ -86,7 +86,7 @@ function builder(y: Argv): Argv<RunArgs> {
       embedder: { group: SCORE, type: 'string', describe: 'sentence-embedding GGUF (BERT family) for the cosine similarities; without it scores use a lexical fallback that is NOT the paper\'s measure' },
       'bertscore-model': { group: SCORE, type: 'string', describe: 'encoder GGUF for BERTScore on long text (default: the --embedder)' },
       'keep-top': { group: SCORE, type: 'number', describe: 'fraction kept within each data type (default 0.2, the paper\'s choice; 0.5 with --demo)' },
-      filter: { group: SCORE, type: 'string', choices: ['refined', 'paper'], describe: "refined (default): letter choices judged by option text with a rotated re-ask, per-type top fraction only above a score floor; paper: the paper's exact method (docs/METHOD.md)" },
+      filter: { group: SCORE, type: 'string', choices: ['refined', 'refined-circular', 'paper'], describe: "refined (default): letter choices judged by option text with an open re-ask, per-type top fraction only at S >= 0.9; refined-circular: also a rotated-options re-ask; paper: the paper's exact method (docs/METHOD.md)" },
       'match-mix': { group: SCORE, type: 'string', describe: 'second pass: resample the kept set to the type mix of this LLaVA JSON (or a JSON object of weights per type)' },
       parallel: { group: ENGINE, type: 'number', describe: 'sequences the engine decodes together (default 8 on CPU; on a GPU the most of 32, 24, 16 that fit its memory with per-sequence KV; 4 with --demo)' },
       ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens, all sequences together (default: sized from --parallel, --prefix-cache and the longest reply)' },

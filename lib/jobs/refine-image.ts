@@ -55,7 +55,7 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
   } catch (error) {
     return errorLine(error);
   }
-  const { question, answer, questionPrime, answerPrime, answerRotated, truncation } = triangle;
+  const { question, answer, questionPrime, answerPrime, answerRotated, answerOpen, truncation } = triangle;
   return {
     ...base,
     status: 'scored',
@@ -64,6 +64,7 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
     questionPrime,
     answerPrime,
     ...(answerRotated !== undefined ? { answerRotated } : {}),
+    ...(answerOpen !== undefined ? { answerOpen } : {}),
     type: score.type,
     simQ: score.simQ,
     simA: score.simA,

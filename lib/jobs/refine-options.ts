@@ -254,6 +254,7 @@ export function triangleSettings(r: ResolvedOptions, drafts: boolean): TriangleS
     truncatedAnswers: r.truncatedAnswers,
     answerLineBound: r.answerLineBound,
     circular: FILTERS[r.filter].circular,
+    open: FILTERS[r.filter].open,
   };
 }
 

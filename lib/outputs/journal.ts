@@ -30,6 +30,8 @@ export interface TripletLine {
   answerPrime?: string;
   /** A'' of a letter-choice Q asked again with its options rotated by one (the refined filter only). */
   answerRotated?: string;
+  /** The answer to that Q's stem asked without its options (the refined filter only). */
+  answerOpen?: string;
   type?: DataType;
   simQ?: number;
   simA?: number;

@@ -93,3 +93,16 @@ export function circularReask(question: string, answer: string): { question: str
   if (expected === null || expected === before) return null;
   return { question: formatChoiceQuestion(rotated), expected };
 }
+
+/**
+ * The open re-ask of a letter-choice triplet: Q's stem without its options, with the short-answer
+ * suffix, and the option text A points to (its draft). The model must name that text unprompted by
+ * the list, which a guess among the letters cannot do. Null where circularReask is null.
+ */
+export function openReask(question: string, answer: string): { question: string; expected: string } | null {
+  const choice = parseChoiceQuestion(question);
+  if (!choice) return null;
+  const text = optionTextOf(choice, answer);
+  if (text === null) return null;
+  return { question: `${choice.stem}\n${FORMAT_SUFFIXES.shortAnswer}`, expected: text };
+}

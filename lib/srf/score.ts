@@ -34,6 +34,8 @@ export interface Triplet {
   answerPrime: string;
   /** A'' re-predicted from (I, Q with its options rotated by one), for a letter-choice Q (triangle.ts `circular`). */
   answerRotated?: string;
+  /** The answer to a letter-choice Q's stem asked open, without its options (triangle.ts `open`). */
+  answerOpen?: string;
 }
 
 /**
@@ -91,7 +93,8 @@ export interface ScoreOptions {
    * - 'letter' (the paper's): Q with Q' by the sentence cosine, A with A' by exact match of the letter;
    * - 'option-text' (ours, docs/METHOD.md): Q' carries Q's option set (its own stem with Q's options),
    *   A and A' are compared by the option text of Q they point to (0 when A points to none), and when
-   *   the triplet has `answerRotated` that must point to the same text in the rotated Q.
+   *   the triplet has `answerRotated` (or `answerOpen`) that must point to the same text in the rotated
+   *   Q (or name it).
    * Default 'letter'. Other types and yes/no questions are scored the same either way.
    */
   choices?: ChoiceComparison;
@@ -204,6 +207,7 @@ async function scoreChoiceTriplet(
   const text = optionTextOf(choice, stripImageToken(triplet.answer));
   let agrees = text !== null && optionTextOf(choice, stripImageToken(triplet.answerPrime)) === text;
   if (agrees && triplet.answerRotated !== undefined) agrees = optionTextOf(rotateOptions(choice, 1), stripImageToken(triplet.answerRotated)) === text;
+  if (agrees && triplet.answerOpen !== undefined) agrees = optionTextOf(choice, stripImageToken(triplet.answerOpen)) === text;
   const simA = agrees ? 1 : 0;
   return { simQ, simA, score: geometricMean(simQ, simA), paperFaithful: !TEXT_MEASURES.has(questionMeasure) || similarity.paperFaithful === true };
 }

@@ -6,7 +6,7 @@
  * pipeline runs the whole triangle.
  */
 import { draftIfGreedy } from '../engine/draft.js';
-import { circularReask } from './choices.js';
+import { circularReask, openReask } from './choices.js';
 import type { FinishReason, GenerateRequest, GenerateResult, ImageInput, SamplingOptions } from '../engine/types.js';
 import { cleanReply, parseQaReply, type QaParseFailure } from './parse.js';
 import type { PromptTemplates, TaskName } from './prompts.js';
@@ -44,11 +44,13 @@ export interface TriangleSettings {
    * the reply is `answerRotated` (not the paper's; docs/METHOD.md, "Multiple choice"). Default off.
    */
   circular?: boolean;
+  /** A letter-choice Q is also asked as its stem alone, open (short answer); the reply is `answerOpen`. Default off. */
+  open?: boolean;
 }
 
 export type TriangleResult =
   | { status: 'rejected'; rejected: QaParseFailure | 'truncated'; raw: string }
-  | { status: 'complete'; question: string; answer: string; questionPrime: string; answerPrime: string; answerRotated?: string; truncation?: Truncation };
+  | { status: 'complete'; question: string; answer: string; questionPrime: string; answerPrime: string; answerRotated?: string; answerOpen?: string; truncation?: Truncation };
 
 /** The I->QA seed of an image: base seed plus its stable key, mod 2^32 (never 0xFFFFFFFF, llama.cpp's "random"). */
 export function imageSeed(baseSeed: number, key: number): number {
@@ -95,12 +97,14 @@ export async function runTriangle(engine: TriangleEngine, image: ImageInput, set
   const qa = readQaReply(reply, finishReason, settings);
   if (!qa.ok) return { status: 'rejected', rejected: qa.rejected, raw: reply };
   const { question, answer } = qa;
-  const reask = settings.circular ? circularReask(question, answer) : null;
+  const rotated = settings.circular ? circularReask(question, answer) : null;
+  const open = settings.open ? openReask(question, answer) : null;
   // Issued together: the engine decodes them in the same batches on the cached image prefix.
-  const [questionPrime, answerPrime, answerRotated] = await Promise.all([
+  const [questionPrime, answerPrime, answerRotated, answerOpen] = await Promise.all([
     reconstructQuestion(engine, image, answer, settings, question, signal),
     reconstructAnswer(engine, image, question, settings, answer, signal),
-    reask ? reconstructAnswer(engine, image, reask.question, settings, reask.expected, signal) : undefined,
+    rotated ? reconstructAnswer(engine, image, rotated.question, settings, rotated.expected, signal) : undefined,
+    open ? reconstructAnswer(engine, image, open.question, settings, open.expected, signal) : undefined,
   ]);
   return {
     status: 'complete',
@@ -109,6 +113,7 @@ export async function runTriangle(engine: TriangleEngine, image: ImageInput, set
     questionPrime: questionPrime.text,
     answerPrime: answerPrime.text,
     ...(answerRotated ? { answerRotated: answerRotated.text } : {}),
+    ...(answerOpen ? { answerOpen: answerOpen.text } : {}),
     ...(qa.truncation ? { truncation: qa.truncation } : {}),
   };
 }
