@@ -17,6 +17,7 @@ import {
   familyAccuracies,
   gradeRun,
   expectedRandomAccuracy,
+  byTypeAndFamily,
   keptOddsRatio,
   lexicalScores,
   reselectFraction,
@@ -34,7 +35,7 @@ import {
 import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
 import { failingObjectCheck } from './object-check.js';
 import { table, writeSection } from './markdown.js';
-import { formatAccuracy, percent, type Accuracy } from './stats.js';
+import { formatAccuracy, pairedDifference, percent, type Accuracy } from './stats.js';
 import { REFINED_MIN_SCORE } from '../../lib/srf/filters.js';
 
 export const KEEP_FRACTIONS = [0.05, 0.2, 0.5, 0.8, 1] as const;
@@ -65,6 +66,8 @@ export interface FilterResults {
   paperCensus: RunCensus;
   /** A random draw of the kept count per type, in expectation (the control; `main`'s random row is one draw). */
   expectedRandom: number;
+  /** The same, the draw matched per data type and question family. */
+  expectedRandomByFamily: number;
   oddsRatio: number;
   ablations: SelectionAccuracy[];
   sweep: Array<SelectionAccuracy & { keepTop: number; kept: number }>;
@@ -84,8 +87,12 @@ export interface FilterVariant {
   all: Accuracy;
   kept: Accuracy;
   gain: SelectionAccuracy['gain'];
+  /** Kept accuracy minus the paper's filter's, paired bootstrap over the same triplets (by id). */
+  vsPaper: SelectionAccuracy['gain'];
   oddsRatio: number;
   expectedRandom: number;
+  /** The same, the draw matched per data type and question family. */
+  expectedRandomByFamily: number;
   /** Letter-choice questions (the world's `choice` family): all and kept. */
   choiceAll: Accuracy;
   choiceKept: Accuracy;
@@ -100,8 +107,9 @@ export interface FloorPoint {
 /** Floors compared under the per-type top 20 % (null: none, the paper's). */
 export const FLOORS = [null, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99] as const;
 
-function variantOf(name: string, run: FilterVariant['run'], triplets: readonly GradedTriplet[], kept: ReadonlySet<string>): FilterVariant {
+function variantOf(name: string, run: FilterVariant['run'], triplets: readonly GradedTriplet[], kept: ReadonlySet<string>, paperKept: ReadonlySet<string>): FilterVariant {
   const sel = accuracyOf(name, triplets, kept);
+  const vsPaper = pairedDifference(triplets.map((t) => t.grade.right), triplets.map((t) => kept.has(t.id)), triplets.map((t) => paperKept.has(t.id)));
   const choice = familyAccuracies(triplets, kept).find((f) => f.family === 'choice');
   const none = { n: 0, right: 0, accuracy: NaN, low: NaN, high: NaN };
   return {
@@ -110,8 +118,10 @@ function variantOf(name: string, run: FilterVariant['run'], triplets: readonly G
     all: accuracyOf('all', triplets, null).overall,
     kept: sel.overall,
     gain: sel.gain,
+    vsPaper,
     oddsRatio: keptOddsRatio(triplets, kept),
     expectedRandom: expectedRandomAccuracy(triplets, kept),
+    expectedRandomByFamily: expectedRandomAccuracy(triplets, kept, byTypeAndFamily),
     choiceAll: choice?.all ?? none,
     choiceKept: choice?.kept ?? none,
   };
@@ -167,16 +177,17 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
 
   const { triplets, census } = await gradeRun(out);
   const paper = await gradeRun(paperOut);
+  const paperKept = new Set(paper.triplets.filter((t) => t.kept).map((t) => t.id));
   const variants = [
-    variantOf("the paper's filter (--filter paper)", 'paper', paper.triplets, new Set(paper.triplets.filter((t) => t.kept).map((t) => t.id))),
-    variantOf(`the paper's score with the floor S >= ${REFINED_MIN_SCORE} alone`, 'paper', paper.triplets, selectByScore(paper.triplets, (t) => t.score, 0.2, REFINED_MIN_SCORE)),
-    variantOf('option-text letter choices, no re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: false }))),
-    variantOf('option-text letter choices with the rotated re-ask (CircularEval), no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false }))),
-    variantOf('option-text letter choices with the open re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true }))),
-    variantOf('option-text letter choices with both re-asks, no floor', 'refined', circular, selectByScore(circular, (t) => t.score)),
-    variantOf(`option-text letter choices with the rotated re-ask and the floor, no open re-ask`, 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false }), 0.2, REFINED_MIN_SCORE)),
-    variantOf('both re-asks and the floor (--filter refined-circular)', 'refined', circular, new Set(circular.filter((t) => t.kept).map((t) => t.id))),
-    variantOf('all of it (the default, --filter refined)', 'refined', triplets, new Set(triplets.filter((t) => t.kept).map((t) => t.id))),
+    variantOf("the paper's filter (--filter paper)", 'paper', paper.triplets, paperKept, paperKept),
+    variantOf(`the paper's score with the floor S >= ${REFINED_MIN_SCORE} alone`, 'paper', paper.triplets, selectByScore(paper.triplets, (t) => t.score, 0.2, REFINED_MIN_SCORE), paperKept),
+    variantOf('option-text letter choices, no re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: false })), paperKept),
+    variantOf('option-text letter choices with the rotated re-ask (CircularEval), no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false })), paperKept),
+    variantOf('option-text letter choices with the open re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true })), paperKept),
+    variantOf('option-text letter choices with both re-asks, no floor', 'refined', circular, selectByScore(circular, (t) => t.score), paperKept),
+    variantOf('option-text letter choices with the rotated re-ask and the floor, no open re-ask', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false }), 0.2, REFINED_MIN_SCORE), paperKept),
+    variantOf('both re-asks and the floor (--filter refined-circular)', 'refined', circular, new Set(circular.filter((t) => t.kept).map((t) => t.id)), paperKept),
+    variantOf('all of it (the default, --filter refined)', 'refined', triplets, new Set(triplets.filter((t) => t.kept).map((t) => t.id)), paperKept),
   ];
   const floorSweep = FLOORS.map((floor) => ({ floor, paper: floorPoint(paper.triplets, floor), refined: floorPoint(triplets, floor) }));
   const kept = new Set(triplets.filter((t) => t.kept).map((t) => t.id));
@@ -211,10 +222,11 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   const examples = pickExamples(triplets);
   const command = ['srf-native', ...args.map((a) => a.replace(options.work, '$WORK').replace(packageRoot() + path.sep, ''))];
   const expectedRandom = expectedRandomAccuracy(triplets, kept);
+  const expectedRandomByFamily = expectedRandomAccuracy(triplets, kept, byTypeAndFamily);
   const oddsRatio = keptOddsRatio(triplets, kept);
   const unanswerable = { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, kept) };
   const families = familyAccuracies(triplets, kept);
-  return { images: options.images, firstSeed, census, paperCensus: paper.census, variants, floorSweep, runSeconds, resumed, main, expectedRandom, oddsRatio, ablations, sweep, verdicts, unanswerable, families, objectCheck, examples, command };
+  return { images: options.images, firstSeed, census, paperCensus: paper.census, variants, floorSweep, runSeconds, resumed, main, expectedRandom, expectedRandomByFamily, oddsRatio, ablations, sweep, verdicts, unanswerable, families, objectCheck, examples, command };
 }
 
 /** A few of each kind (kept right, kept wrong, dropped right, dropped wrong), so a reader sees what the numbers count. */
@@ -263,11 +275,12 @@ export function filterMarkdown(r: FilterResults, command: string): string {
         ['kept (the default filter)', `${percent(PAPER.kept)} %`, formatAccuracy(kept.overall), gainText(kept)],
         ['random 20 % per type (one draw)', '–', formatAccuracy(random.overall), gainText(random)],
         ['random, expected value at the kept counts per type', '–', `${percent(r.expectedRandom)} %`, ''],
+        ['random, expected value at the kept counts per type and question family', '–', `${percent(r.expectedRandomByFamily)} %`, ''],
       ],
     ),
   );
   lines.push('');
-  lines.push(`Kept minus the expected random draw: ${percent(kept.overall.accuracy - r.expectedRandom)} points; odds ratio of right between kept and dropped triplets: ${r.oddsRatio.toFixed(2)}.`);
+  lines.push(`Kept minus the expected random draw: ${percent(kept.overall.accuracy - r.expectedRandom)} points (${percent(kept.overall.accuracy - r.expectedRandomByFamily)} against a draw matched per family as well); odds ratio of right between kept and dropped triplets: ${r.oddsRatio.toFixed(2)}.`);
   lines.push('');
   lines.push(
     `The paper's filter and ours on the same ${r.images} images (\`--filter paper\` and \`--filter refined-circular\` are two more runs over them: the same I->QA seeds, so the same triplets; the rows with and without each re-ask are selections over refined-circular's journal, which has them all; ` +
@@ -276,8 +289,8 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   lines.push('');
   lines.push(
     table(
-      ['filter', 'kept right', 'gain over all', 'kept minus expected random', 'odds ratio', 'letter choice: all', 'letter choice: kept'],
-      r.variants.map((v) => [v.name, formatAccuracy(v.kept), gainText({ gain: v.gain } as SelectionAccuracy), `${percent(v.kept.accuracy - v.expectedRandom)}`, v.oddsRatio.toFixed(2), formatAccuracy(v.choiceAll), formatAccuracy(v.choiceKept)]),
+      ['filter', 'kept right', 'gain over all', "minus the paper's kept", 'kept minus expected random (per type; per type and family)', 'odds ratio', 'letter choice: all', 'letter choice: kept'],
+      r.variants.map((v) => [v.name, formatAccuracy(v.kept), gainText({ gain: v.gain } as SelectionAccuracy), gainText({ gain: v.vsPaper } as SelectionAccuracy), `${percent(v.kept.accuracy - v.expectedRandom)}; ${percent(v.kept.accuracy - v.expectedRandomByFamily)}`, v.oddsRatio.toFixed(2), formatAccuracy(v.choiceAll), formatAccuracy(v.choiceKept)]),
     ),
   );
   lines.push('');
@@ -381,8 +394,11 @@ export async function writeFilterClaims(r: FilterResults, claimsFile: string): P
     all: pts(all.overall),
     kept: pts(kept.overall),
     expectedRandom: round2(100 * r.expectedRandom),
+    expectedRandomByFamily: round2(100 * r.expectedRandomByFamily),
     oddsRatio: round2(r.oddsRatio),
-    paper: { all: pts(paper.all), kept: pts(paper.kept), expectedRandom: round2(100 * paper.expectedRandom), oddsRatio: round2(paper.oddsRatio) },
+    letterChoice: { all: pts(r.variants.at(-1)!.choiceAll), kept: pts(r.variants.at(-1)!.choiceKept) },
+    vsPaper: { gain: round2(100 * r.variants.at(-1)!.vsPaper.difference), lo: round2(100 * r.variants.at(-1)!.vsPaper.low), hi: round2(100 * r.variants.at(-1)!.vsPaper.high) },
+    paper: { all: pts(paper.all), kept: pts(paper.kept), expectedRandom: round2(100 * paper.expectedRandom), oddsRatio: round2(paper.oddsRatio), letterChoice: { all: pts(paper.choiceAll), kept: pts(paper.choiceKept) } },
   };
   await writeFile(claimsFile, JSON.stringify({ ...claims, filter }, null, 1) + '\n');
 }

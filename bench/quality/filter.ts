@@ -173,21 +173,32 @@ export function accuracyOf(name: string, triplets: readonly GradedTriplet[], sel
 }
 
 /**
- * The control as an expected value, not one draw: a random draw of the kept count of each data type
- * is right, on average, as often as that type's triplets are; weighted by the kept counts.
+ * The control as an expected value, not one draw: a random draw of the kept count of each group
+ * (data type by default) is right, on average, as often as that group's triplets are; weighted by
+ * the kept counts. `groupOf` = byTypeAndFamily matches the draw per question family as well, so a
+ * filter that only moves the mix towards easy families gains nothing over it.
  */
-export function expectedRandomAccuracy(triplets: readonly GradedTriplet[], kept: Selection): number {
+export function expectedRandomAccuracy(triplets: readonly GradedTriplet[], kept: Selection, groupOf: (t: GradedTriplet) => string = (t) => t.type): number {
+  const groups = new Map<string, { all: number; right: number; kept: number }>();
+  for (const t of triplets) {
+    const key = groupOf(t);
+    const g = groups.get(key) ?? { all: 0, right: 0, kept: 0 };
+    g.all++;
+    if (t.grade.right) g.right++;
+    if (kept.has(t.id)) g.kept++;
+    groups.set(key, g);
+  }
   let right = 0;
   let count = 0;
-  for (const type of DATA_TYPES) {
-    const ofType = triplets.filter((t) => t.type === type);
-    const keptOfType = ofType.filter((t) => kept.has(t.id)).length;
-    if (keptOfType === 0) continue;
-    right += (keptOfType * ofType.filter((t) => t.grade.right).length) / ofType.length;
-    count += keptOfType;
+  for (const g of groups.values()) {
+    right += (g.kept * g.right) / g.all;
+    count += g.kept;
   }
   return count === 0 ? NaN : right / count;
 }
+
+/** The group of a triplet by data type and question family (the world's; garbled questions have none). */
+export const byTypeAndFamily = (t: GradedTriplet): string => `${t.type}/${t.grade.family ?? '-'}`;
 
 /** Odds of a kept triplet being right over the odds of a dropped one (1: the filter tells nothing). */
 export function keptOddsRatio(triplets: readonly GradedTriplet[], kept: Selection): number {

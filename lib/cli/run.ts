@@ -68,7 +68,7 @@ const SHOW = 'Output and progress:';
 
 function builder(y: Argv): Argv<RunArgs> {
   return y
-    .usage('$0 run --model TEXT.gguf --mmproj MMPROJ.gguf --images DIR|GLOB|LIST.txt --out DIR [options]\n$0 run --demo [--out DIR]\n\nGenerates one (question, answer) per image with I->QA, re-predicts Q\' from (I, A) and A\' from (I, Q), scores S = sqrt(sim(Q,Q\') * sim(A,A\')) and keeps the top fraction per data type. Started again with the same command on the same --out, a run resumes where it stopped.')
+    .usage('$0 run --model TEXT.gguf --mmproj MMPROJ.gguf --images DIR|GLOB|LIST.txt --out DIR [options]\n$0 run --demo [--out DIR]\n\nGenerates one (question, answer) per image with I->QA, re-predicts Q\' from (I, A) and A\' from (I, Q), scores S = sqrt(sim(Q,Q\') * sim(A,A\')) and keeps the top fraction per data type (--filter: the paper\'s selection or ours; the method, what is the paper\'s and what is ours: docs/METHOD.md in the package). Started again with the same command on the same --out, a run resumes where it stopped.')
     .options({
       images: { group: IO, type: 'string', describe: 'a folder (walked recursively, image files only), a glob such as "photos/**/*.jpg" (quote it), a list file (one path per line, relative to the list\'s folder) or one image' },
       out: { group: IO, type: 'string', describe: 'output folder: triplets.jsonl, train.llava.json, run.json, report.html, train-lora.sh (default ./srf-demo with --demo)' },

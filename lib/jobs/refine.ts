@@ -1,5 +1,5 @@
 /**
- * `refine(options)`: the self-refinement pipeline of SRF-METHOD.md step 2 over a stream of unlabeled
+ * `refine(options)`: the self-refinement pipeline of docs/METHOD.md step 2 over a stream of unlabeled
  * images, as a library call. Follow one image:
  *
  *   inputs.ts             the image is found (folder / glob / list), given a stable id, maybe sharded away

@@ -1,7 +1,7 @@
 /**
  * Letter-choice questions (LLaVA's A-OKVQA form: a question line, option lines `A. text`, `B. text`,
  * ..., the multiple-choice suffix) read as a stem and an option set, so that an answer is judged by
- * the option text its letter points to, not by the letter (docs/METHOD.md, "Multiple choice").
+ * the option text its letter points to, not by the letter (docs/METHOD.md, "The filter").
  * The letter alone cannot be compared across questions: Q' is written from (I, A) and invents its
  * own option order, and a model that always answers "A" is consistent with itself.
  */

@@ -1,6 +1,6 @@
 /**
  * Triangular Consistency: S = sqrt(sim(Q, Q') * sim(A, A')), with `sim` chosen by the data type
- * of (Q, A) (SRF-METHOD.md, step 2).
+ * of (Q, A) (docs/METHOD.md, step 2).
  */
 import { invalidArgument } from '../errors.js';
 import { parseBox } from './box.js';
@@ -54,7 +54,7 @@ export interface TypeMeasures {
 }
 
 /**
- * The per-type rule of SRF-METHOD.md. The table names one measure per type; where it does not say
+ * The per-type rule of docs/METHOD.md. The table names one measure per type; where it does not say
  * what compares the questions, we use the sentence cosine (the question of a multiple-choice, box or
  * long-text pair is a short sentence like any other).
  */

@@ -1,5 +1,5 @@
 /**
- * Triangular Consistency for one image (SRF-METHOD.md), written once: I->QA sampled and seeded by
+ * Triangular Consistency for one image (docs/METHOD.md), written once: I->QA sampled and seeded by
  * the image's stable key, the reply parsed (an answer a bound stopped cut back to its last full
  * sentence), then IA->Q and IQ->A issued together on the image's cached prefix, each with the text
  * it should reconstruct as its draft. VisionModel's three calls are these legs one at a time; the
