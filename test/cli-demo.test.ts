@@ -105,8 +105,10 @@ t.test('run --demo: every output, consistent with each other', async (t) => {
   const after = await readLines(join(out, 'triplets.jsonl'));
   t.same(after.map(({ kept: _kept, ...rest }) => rest), before, 'the triplets themselves are untouched');
   const keptAll = after.filter((l) => l.kept);
-  t.equal(keptAll.length, scored.filter((l) => l.score! > 0).length, 'keep-top 1 keeps every non-zero score');
   const reselected = (await readJson(join(out, 'run.json'))) as RunManifest;
+  // the run's filter floor (refined: S >= 0.9) stays with the folder
+  const floor = reselected.selection?.minScore ?? 0;
+  t.equal(keptAll.length, scored.filter((l) => l.score! > 0 && l.score! >= floor).length, 'keep-top 1 keeps every non-zero score at or above the floor');
   t.equal(reselected.counts?.kept, keptAll.length);
   t.equal(reselected.selection?.keepTop, 1);
   t.equal((reselected.timings as { sessions: number }).sessions, 1, 'no new generation session');

@@ -29,13 +29,13 @@ const IMAGES = 500;
 const MARGIN = 0.12;
 const TOP5_MARGIN = 0.07;
 
-t.test('kept triplets are right more often than all triplets, by a margin', async (t) => {
+t.test("the paper's filter: kept triplets are right more often than all triplets, by a margin", async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'srf-quality-test-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const images = path.join(dir, 'images');
   await writeHeldOutImages(images, QUALITY_SEEDS.filter, IMAGES);
   const files = worldModelPaths();
-  await refine({ model: files.model, mmproj: files.mmproj, embedder: files.embedder, images, out: path.join(dir, 'out'), threads: 2, report: false }).result;
+  await refine({ model: files.model, mmproj: files.mmproj, embedder: files.embedder, images, out: path.join(dir, 'out'), threads: 1, report: false, filter: 'paper' }).result;
 
   const { triplets, census } = await gradeRun(path.join(dir, 'out'));
   t.equal(census.images, IMAGES);
@@ -54,4 +54,39 @@ t.test('kept triplets are right more often than all triplets, by a margin', asyn
   t.ok(top5.accuracy >= all.accuracy + TOP5_MARGIN, `top 5 % per type beats all by >= ${TOP5_MARGIN * 100} points: ${top5.right}/${top5.n} = ${(100 * top5.accuracy).toFixed(1)} %`);
   const half = accuracyOf('half', triplets, await reselectFraction(path.join(dir, 'out'), 0.5)).overall;
   t.comment(`top 50 % (not checked): ${(100 * half.accuracy).toFixed(1)} %`);
+});
+
+/**
+ * The default filter (refined: letter choices by option text with an open re-ask, and the floor
+ * S >= 0.9) against the paper's on the same images and I->QA seeds (issue 36): its kept triplets must
+ * be right more often by REFINED_MARGIN. Measured on these 500 images (x86-64, 1 thread, 2026-12-05):
+ * refined 70/82 = 85.4 %, paper 75/102 = 73.5 % (+11.9); letter choices kept 6/9 (refined) and 2/8
+ * (paper) against 30/66 of all. The margin is half the measured gap; the block the filter was
+ * confirmed on gave +7.9 [+5.0, +11.1] (bench/QUALITY.md). Broken on purpose: the floor set to 0
+ * (lib/srf/filters.ts REFINED_MIN_SCORE) fails it (see the commit that set it).
+ */
+const REFINED_MARGIN = 0.06;
+
+t.test('the default filter keeps better data than the paper\'s on the same triplets', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'srf-quality-test-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const images = path.join(dir, 'images');
+  await writeHeldOutImages(images, QUALITY_SEEDS.filter, IMAGES);
+  const files = worldModelPaths();
+  const base = { model: files.model, mmproj: files.mmproj, embedder: files.embedder, images, threads: 1, report: false };
+  await refine({ ...base, out: path.join(dir, 'refined') }).result;
+  await refine({ ...base, out: path.join(dir, 'paper'), filter: 'paper' }).result;
+  const refined = (await gradeRun(path.join(dir, 'refined'))).triplets;
+  const paper = (await gradeRun(path.join(dir, 'paper'))).triplets;
+  t.same(refined.map((x) => [x.id, x.question, x.answer]).sort(), paper.map((x) => [x.id, x.question, x.answer]).sort(), 'the same triplets: the filters differ in re-asks and selection only');
+  const keptOf = (ts: typeof refined) => new Set(ts.filter((x) => x.kept).map((x) => x.id));
+  const r = accuracyOf('refined', refined, keptOf(refined)).overall;
+  const p = accuracyOf('paper', paper, keptOf(paper)).overall;
+  const summary = `refined ${r.right}/${r.n} = ${(100 * r.accuracy).toFixed(1)} %, paper ${p.right}/${p.n} = ${(100 * p.accuracy).toFixed(1)} %`;
+  t.ok(r.n >= 0.1 * refined.length && r.n <= p.n, `the floor keeps fewer, not almost none: ${summary}`);
+  t.ok(r.accuracy >= p.accuracy + REFINED_MARGIN, `refined beats paper by >= ${REFINED_MARGIN * 100} points: ${summary}`);
+  const letter = refined.filter((x) => x.grade.family === 'choice');
+  const letterKept = letter.filter((x) => x.kept);
+  const share = (ts: typeof refined) => ts.filter((x) => x.grade.right).length / ts.length;
+  t.ok(letterKept.length > 0 && share(letterKept) > share(letter), `letter choices: kept ${letterKept.filter((x) => x.grade.right).length}/${letterKept.length} above all ${(100 * share(letter)).toFixed(1)} %`);
 });
