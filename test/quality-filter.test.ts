@@ -4,11 +4,14 @@
  * (refine, its defaults) on held-out world images with fixed seeds; the oracle grades every triplet.
  * bench/QUALITY.md has the full-size measurement (npm run bench:quality).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { refine } from '../lib/jobs/refine.js';
+import { DATA_TYPES } from '../lib/srf/data-types.js';
+import { REFINED_MIN_SCORE } from '../lib/srf/filters.js';
+import type { RunManifest } from '../lib/outputs/manifest.js';
 import { worldModelPaths } from '../lib/world/model-files.js';
 import { accuracyOf, expectedRandomAccuracy, gradeRun, reselectFraction } from '../bench/quality/filter.js';
 import { QUALITY_SEEDS, writeHeldOutImages } from '../bench/quality/images.js';
@@ -89,4 +92,17 @@ t.test('the default filter keeps better data than the paper\'s on the same tripl
   const letterKept = letter.filter((x) => x.kept);
   const share = (ts: typeof refined) => ts.filter((x) => x.grade.right).length / ts.length;
   t.ok(letterKept.length > 0 && share(letterKept) > share(letter), `letter choices: kept ${letterKept.filter((x) => x.grade.right).length}/${letterKept.length} above all ${(100 * share(letter)).toFixed(1)} %`);
+  // run.json says which filter ran, its floor, and which quotas the floor left short
+  const manifestOf = async (name: string) => JSON.parse(await readFile(path.join(dir, name, 'run.json'), 'utf8')) as RunManifest;
+  const refinedRun = await manifestOf('refined');
+  const paperRun = await manifestOf('paper');
+  t.match(refinedRun.filter, { name: 'refined', minScore: REFINED_MIN_SCORE, choices: 'option-text', open: true });
+  t.match(paperRun.filter, { name: 'paper', minScore: null, choices: 'letter', open: false, circular: false });
+  const byType = refinedRun.selection!.byType;
+  const short = DATA_TYPES.filter((type) => byType[type].kept < byType[type].quota);
+  t.ok(short.length > 0, `the floor left quotas short: ${short.join(', ')}`);
+  t.same(refinedRun.selection!.underFilled, short, 'run.json names them');
+  t.equal(refinedRun.selection!.minScore, REFINED_MIN_SCORE);
+  t.equal(paperRun.selection!.minScore, null);
+  t.ok(refined.every((x) => x.kept !== true || x.score >= REFINED_MIN_SCORE), 'nothing kept under the floor');
 });

@@ -4,6 +4,7 @@
  * at all times. Model hashes are cached in `OUT/.srf-hash-cache.json` by path, size and mtime, so a
  * resumed run does not hash a 4 GB file again.
  */
+import type { FilterName, FilterSettings } from '../srf/filters.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -169,6 +170,8 @@ export interface RunManifest {
   } | null;
   generation: Record<string, unknown> | null;
   scoring: ScoringRecord | null;
+  /** The filter the run used (lib/srf/filters.ts); absent in runs made before there was a choice (the paper's). */
+  filter?: Omit<FilterSettings, 'minScore'> & { name: FilterName; minScore: number | null };
   selection: SelectionRecord | null;
   counts: RunCounts | null;
   timings: Record<string, unknown>;
