@@ -235,7 +235,7 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
   const summary = selector.finish();
   const short = underFilledTypes(summary.byType);
   if (short.length > 0) {
-    log('info', `quota not filled (too few triplets at or above the score floor${minScore !== undefined ? ` ${minScore}` : ''} or above 0): ${short.map((t) => `${t} ${summary.byType[t].kept} of ${summary.byType[t].quota}`).join(', ')}`);
+    log('info', `quota not filled (too few triplets with ${minScore !== undefined ? `S >= ${minScore}, the score floor` : 'S > 0'}): ${short.map((t) => `${t} ${summary.byType[t].kept} of ${summary.byType[t].quota}`).join(', ')}`);
   }
   let keptIds: ReadonlySet<string> = summary.keptIds;
   const selection: SelectionRecord = {
@@ -245,7 +245,7 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
     matchMix: null,
     policy: `top ${+(keepTop * 100).toFixed(4)} % by score within each data type (rounded up; S = 0 never kept${minScore !== undefined ? `; only at S >= ${minScore}` : ''})`,
     minScore: minScore ?? null,
-    underFilled: underFilledTypes(summary.byType),
+    underFilled: short,
     byType: summary.byType,
     keptTopFraction: summary.keptCount,
     kept: summary.keptCount,
