@@ -31,6 +31,8 @@ export interface GradedTriplet {
   /** The rotated re-ask's answer (refined filter, letter choices only). */
   answerRotated?: string;
   answerOpen?: string;
+  logProbA?: number;
+  logProbQ?: number;
   type: DataType;
   simQ: number;
   simA: number;
@@ -69,6 +71,7 @@ export async function gradeRun(out: string): Promise<{ triplets: GradedTriplet[]
       answerPrime: line.answerPrime ?? '',
       ...(line.answerRotated !== undefined ? { answerRotated: line.answerRotated } : {}),
       ...(line.answerOpen !== undefined ? { answerOpen: line.answerOpen } : {}),
+      ...(line.logProbA !== undefined ? { logProbA: line.logProbA, logProbQ: line.logProbQ as number } : {}),
       type: line.type,
       simQ: line.simQ ?? 0,
       simA: line.simA ?? 0,
@@ -86,6 +89,14 @@ export type Selection = ReadonlySet<string>;
 /** The per-type top fraction by another score (the run's selection code, only the sort key changes); `minScore`: the floor under it. */
 export function selectByScore(triplets: readonly GradedTriplet[], scoreOf: (t: GradedTriplet) => number, keepTop = 0.2, minScore?: number): Selection {
   return selectTopPerType(triplets.map((t) => ({ id: t.id, type: t.type, score: scoreOf(t) })), { keepTop, ...(minScore !== undefined ? { minScore } : {}) }).keptIds;
+}
+
+/**
+ * The model's confidence in a triplet (--confidence): exp of the mean of the length-normalised
+ * log P(A | I, Q) and log P(Q | I, A), in (0, 1]; NaN without them.
+ */
+export function modelConfidence(t: GradedTriplet): number {
+  return t.logProbA === undefined || t.logProbQ === undefined ? NaN : Math.exp((t.logProbA + t.logProbQ) / 2);
 }
 
 /**

@@ -145,7 +145,7 @@ export class DeviceEngine implements VisionEngine {
       rgb: image.rgb,
       size: image.size,
       ...sampling,
-      ...draftFields(request.draft, sampling, this.info.vocabSize),
+      ...draftFields(request.draft, sampling, this.info.vocabSize, request.scoreDraft),
     });
     const group = signal ? this.#abortGroup(signal) : undefined;
     group?.add(id);

@@ -16,6 +16,8 @@ export interface NativeCompletion {
   generatedTokens: number;
   prefixReused: boolean;
   tokens: number[];
+  /** forceDraft: log P of each draft token taken. */
+  draftLogProbs?: number[];
 }
 
 export type CompletionCallback = (id: number, error: SrfError | null, result?: NativeCompletion) => void;
@@ -53,6 +55,8 @@ export interface NativeGenerateRequest {
   /** Greedy requests: the expected reply as text (the engine appends EOS) or as token ids. */
   draftText?: string;
   draftTokens?: number[];
+  /** Take the draft whatever the model would choose, and return each token's log-probability. */
+  forceDraft?: boolean;
 }
 
 export interface EngineStats {

@@ -55,7 +55,7 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
   } catch (error) {
     return errorLine(error);
   }
-  const { question, answer, questionPrime, answerPrime, answerRotated, answerOpen, truncation } = triangle;
+  const { question, answer, questionPrime, answerPrime, answerRotated, answerOpen, logProbA, logProbQ, truncation } = triangle;
   return {
     ...base,
     status: 'scored',
@@ -65,6 +65,7 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
     answerPrime,
     ...(answerRotated !== undefined ? { answerRotated } : {}),
     ...(answerOpen !== undefined ? { answerOpen } : {}),
+    ...(logProbA !== undefined && logProbQ !== undefined ? { logProbA, logProbQ } : {}),
     type: score.type,
     simQ: score.simQ,
     simA: score.simA,

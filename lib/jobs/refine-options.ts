@@ -53,6 +53,8 @@ export interface RefineOptions {
    * under the per-type quota; 'paper': the paper's exact method (lib/srf/filters.ts, docs/METHOD.md).
    */
   filter?: FilterName;
+  /** Also record log P(A | I, Q) and log P(Q | I, A) per token in the journal (two more calls per image). Default false. */
+  confidence?: boolean;
   /** Resample the kept set to the type mix of this LLaVA JSON (or JSON object of type weights). */
   matchMix?: string;
   /** Extra output formats (LLaVA is always written). */
@@ -185,6 +187,7 @@ export interface ResolvedOptions {
   out: string;
   keepTop: number;
   filter: FilterName;
+  confidence: boolean;
   seed: number;
   round: number;
   limit: number | undefined;
@@ -229,6 +232,7 @@ export function resolveOptions(options: RefineOptions): ResolvedOptions {
     out: shard ? shardOutputFolder(path.resolve(options.out), shard.shard) : path.resolve(options.out),
     keepTop: checkFraction(options.keepTop ?? DEFAULT_KEEP_TOP, 'keepTop'),
     filter: resolveFilter(options.filter),
+    confidence: options.confidence ?? false,
     seed: checkSeed(options.seed ?? 0, 'seed'),
     round: checkNonNegativeInteger(options.round ?? 0, 'round'),
     limit: options.limit === undefined ? undefined : checkNonNegativeInteger(options.limit, 'limit'),
@@ -255,6 +259,7 @@ export function triangleSettings(r: ResolvedOptions, drafts: boolean): TriangleS
     answerLineBound: r.answerLineBound,
     circular: FILTERS[r.filter].circular,
     open: FILTERS[r.filter].open,
+    confidence: r.confidence,
   };
 }
 
@@ -303,6 +308,7 @@ export function runIdentity(r: ResolvedOptions, models: RunModels, imageRoot: st
     ...(r.truncatedAnswers === 'keep' ? { truncatedAnswers: r.truncatedAnswers } : {}),
     // the filter decides the re-asks and the scores; 'paper' is what runs made before it existed did
     ...(r.filter !== 'paper' ? { filter: r.filter } : {}),
+    ...(r.confidence ? { confidence: true } : {}),
   };
   return { hash: identityHash(values), values };
 }

@@ -32,6 +32,9 @@ export interface TripletLine {
   answerRotated?: string;
   /** The answer to that Q's stem asked without its options (the refined filter only). */
   answerOpen?: string;
+  /** --confidence: mean token log-probability of A given (I, Q), and of Q given (I, A). */
+  logProbA?: number;
+  logProbQ?: number;
   type?: DataType;
   simQ?: number;
   simA?: number;

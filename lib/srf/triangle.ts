@@ -46,11 +46,16 @@ export interface TriangleSettings {
   circular?: boolean;
   /** A letter-choice Q is also asked as its stem alone, open (short answer); the reply is `answerOpen`. Default off. */
   open?: boolean;
+  /**
+   * Also score A and Q under the model (GenerateRequest.scoreDraft): the mean token log-probability
+   * of A given (I, Q) and of Q given (I, A), `logProbA` and `logProbQ`. Two more calls. Default off.
+   */
+  confidence?: boolean;
 }
 
 export type TriangleResult =
   | { status: 'rejected'; rejected: QaParseFailure | 'truncated'; raw: string }
-  | { status: 'complete'; question: string; answer: string; questionPrime: string; answerPrime: string; answerRotated?: string; answerOpen?: string; truncation?: Truncation };
+  | { status: 'complete'; question: string; answer: string; questionPrime: string; answerPrime: string; answerRotated?: string; answerOpen?: string; logProbA?: number; logProbQ?: number; truncation?: Truncation };
 
 /** The I->QA seed of an image: base seed plus its stable key, mod 2^32 (never 0xFFFFFFFF, llama.cpp's "random"). */
 export function imageSeed(baseSeed: number, key: number): number {
@@ -77,6 +82,13 @@ export async function reconstructAnswer(engine: TriangleEngine, image: ImageInpu
   return { text: cleanReply(text), raw: text };
 }
 
+/** The length-normalised log P(reply | image, prompt): the mean over its tokens (end token included). */
+export async function meanLogProb(engine: TriangleEngine, image: ImageInput, prompt: string, reply: string, maxTokens: number, signal?: AbortSignal): Promise<number> {
+  const { draftLogProbs } = await engine.generate({ image, prompt, sampling: { temperature: 0, maxTokens }, draft: reply, scoreDraft: true, signal });
+  const values = draftLogProbs ?? [];
+  return values.length === 0 ? -Infinity : values.reduce((sum, x) => sum + x, 0) / values.length;
+}
+
 /** The question and answer of an I->QA reply, its answer cut back when a bound stopped it; or why there are none. */
 export function readQaReply(reply: string, finishReason: FinishReason, settings: Pick<TriangleSettings, 'truncatedAnswers' | 'answerLineBound'>):
   | { ok: true; question: string; answer: string; truncation?: Truncation }
@@ -100,11 +112,14 @@ export async function runTriangle(engine: TriangleEngine, image: ImageInput, set
   const rotated = settings.circular ? circularReask(question, answer) : null;
   const open = settings.open ? openReask(question, answer) : null;
   // Issued together: the engine decodes them in the same batches on the cached image prefix.
-  const [questionPrime, answerPrime, answerRotated, answerOpen] = await Promise.all([
+  const [questionPrime, answerPrime, answerRotated, answerOpen, logProbA, logProbQ] = await Promise.all([
     reconstructQuestion(engine, image, answer, settings, question, signal),
     reconstructAnswer(engine, image, question, settings, answer, signal),
     rotated ? reconstructAnswer(engine, image, rotated.question, settings, rotated.expected, signal) : undefined,
     open ? reconstructAnswer(engine, image, open.question, settings, open.expected, signal) : undefined,
+    // Q and A came out of one I->QA reply: its budget (and the end token) bounds either.
+    settings.confidence ? meanLogProb(engine, image, settings.templates.iqToAInstruction(question), answer, (settings.sampling.iToQa.maxTokens ?? 256) + 1, signal) : undefined,
+    settings.confidence ? meanLogProb(engine, image, settings.templates.iaToQInstruction(answer), question, (settings.sampling.iToQa.maxTokens ?? 256) + 1, signal) : undefined,
   ]);
   return {
     status: 'complete',
@@ -114,6 +129,7 @@ export async function runTriangle(engine: TriangleEngine, image: ImageInput, set
     answerPrime: answerPrime.text,
     ...(answerRotated ? { answerRotated: answerRotated.text } : {}),
     ...(answerOpen ? { answerOpen: answerOpen.text } : {}),
+    ...(logProbA !== undefined && logProbQ !== undefined ? { logProbA, logProbQ } : {}),
     ...(qa.truncation ? { truncation: qa.truncation } : {}),
   };
 }
