@@ -105,4 +105,13 @@ t.test('the default filter keeps better data than the paper\'s on the same tripl
   t.equal(refinedRun.selection!.minScore, REFINED_MIN_SCORE);
   t.equal(paperRun.selection!.minScore, null);
   t.ok(refined.every((x) => x.kept !== true || x.score >= REFINED_MIN_SCORE), 'nothing kept under the floor');
+
+  // refined-confidence: no floor, ranked by S x the model's confidence (measured: 87/102 = 85.3 %)
+  await refine({ ...base, out: path.join(dir, 'confidence'), filter: 'refined-confidence' }).result;
+  const confident = (await gradeRun(path.join(dir, 'confidence'))).triplets;
+  const c = accuracyOf('confidence', confident, keptOf(confident)).overall;
+  t.equal(c.n, p.n, `every quota filled, as the paper's: ${c.n}`);
+  t.ok(c.accuracy >= p.accuracy + REFINED_MARGIN, `refined-confidence ${c.right}/${c.n} = ${(100 * c.accuracy).toFixed(1)} % beats paper by >= ${REFINED_MARGIN * 100} points`);
+  const lines = (await readFile(path.join(dir, 'confidence', 'triplets.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { score: number; consistency: number; logProbA: number; logProbQ: number });
+  t.ok(lines.every((l) => Math.abs(l.score - l.consistency * Math.exp((l.logProbA + l.logProbQ) / 2)) < 1e-9), 'its score is S x exp(mean log P)');
 });

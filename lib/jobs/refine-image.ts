@@ -23,6 +23,8 @@ export interface ImageRun {
   signal: AbortSignal;
   /** How letter choices are scored (the run's filter). */
   choices: ChoiceComparison;
+  /** Select by S x the model's confidence (the run's filter): the line's `score` is that product, `consistency` S. */
+  confidenceScore?: boolean;
 }
 
 /** The image's journal line; null when cancel() abandoned it. CLOSED (the engine went away) rejects. */
@@ -56,6 +58,7 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
     return errorLine(error);
   }
   const { question, answer, questionPrime, answerPrime, answerRotated, answerOpen, logProbA, logProbQ, truncation } = triangle;
+  const confidence = run.confidenceScore && logProbA !== undefined && logProbQ !== undefined ? Math.exp((logProbA + logProbQ) / 2) : undefined;
   return {
     ...base,
     status: 'scored',
@@ -69,7 +72,8 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
     type: score.type,
     simQ: score.simQ,
     simA: score.simA,
-    score: score.score,
+    score: confidence !== undefined ? score.score * confidence : score.score,
+    ...(confidence !== undefined ? { consistency: score.score } : {}),
     paperFaithful: score.paperFaithful,
     ...(truncation ? { truncated: truncation } : {}),
     seed,

@@ -259,7 +259,7 @@ export function triangleSettings(r: ResolvedOptions, drafts: boolean): TriangleS
     answerLineBound: r.answerLineBound,
     circular: FILTERS[r.filter].circular,
     open: FILTERS[r.filter].open,
-    confidence: r.confidence,
+    confidence: r.confidence || FILTERS[r.filter].confidence,
   };
 }
 

@@ -488,7 +488,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
           if (journal.ids.has(item.id)) continue; // done in an earlier session
           dispatched.add(item.id);
           this.#inFlight++;
-          const task: Promise<void> = refineImage(item, { model, scorer, triangle: this.#triangle, seed: this.#resolved.seed, round: this.#resolved.round, signal: this.#abort.signal, choices: FILTERS[this.#resolved.filter].choices })
+          const task: Promise<void> = refineImage(item, { model, scorer, triangle: this.#triangle, seed: this.#resolved.seed, round: this.#resolved.round, signal: this.#abort.signal, choices: FILTERS[this.#resolved.filter].choices, confidenceScore: FILTERS[this.#resolved.filter].confidence })
             .then(async (line) => {
               if (line) await this.#record(line, journal);
             })

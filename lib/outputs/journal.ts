@@ -35,6 +35,8 @@ export interface TripletLine {
   /** --confidence: mean token log-probability of A given (I, Q), and of Q given (I, A). */
   logProbA?: number;
   logProbQ?: number;
+  /** --filter refined-confidence: S itself; `score` is then S x exp(mean of logProbA and logProbQ). */
+  consistency?: number;
   type?: DataType;
   simQ?: number;
   simA?: number;

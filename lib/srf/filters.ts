@@ -7,7 +7,7 @@
 import { invalidArgument } from '../errors.js';
 import type { ChoiceComparison } from './score.js';
 
-export const FILTER_NAMES = ['refined', 'refined-circular', 'paper'] as const;
+export const FILTER_NAMES = ['refined', 'refined-circular', 'refined-confidence', 'paper'] as const;
 export type FilterName = (typeof FILTER_NAMES)[number];
 
 export interface FilterSettings {
@@ -17,6 +17,11 @@ export interface FilterSettings {
   circular: boolean;
   /** Ask a letter-choice Q's stem again without options (triangle.ts TriangleSettings.open). */
   open: boolean;
+  /**
+   * Score A and Q under the model (triangle.ts `confidence`) and select by S x exp(mean of the two
+   * length-normalised log-probabilities) instead of S.
+   */
+  confidence: boolean;
   /** Records scoring below this are not kept, whatever their type's quota (select.ts minScore). */
   minScore: number | undefined;
   /** One line for run.json and the log. */
@@ -35,6 +40,7 @@ export const FILTERS: Readonly<Record<FilterName, Readonly<FilterSettings>>> = O
     choices: 'letter',
     circular: false,
     open: false,
+    confidence: false,
     minScore: undefined,
     description: "the paper's: S = sqrt(sim(Q, Q') * sim(A, A')), letters compared as letters, top fraction per data type",
   }),
@@ -42,6 +48,7 @@ export const FILTERS: Readonly<Record<FilterName, Readonly<FilterSettings>>> = O
     choices: 'option-text',
     circular: false,
     open: true,
+    confidence: false,
     minScore: REFINED_MIN_SCORE,
     description: `ours: the paper's S, letter choices compared by option text with an open re-ask, top fraction per data type only at S >= ${REFINED_MIN_SCORE}`,
   }),
@@ -51,8 +58,19 @@ export const FILTERS: Readonly<Record<FilterName, Readonly<FilterSettings>>> = O
     choices: 'option-text',
     circular: true,
     open: true,
+    confidence: false,
     minScore: REFINED_MIN_SCORE,
     description: `ours with CircularEval: as refined, and a letter-choice Q asked again with its options rotated must point to the same text; S >= ${REFINED_MIN_SCORE}`,
+  }),
+  // The model's own confidence instead of the floor: as precise on the world, with every per-type
+  // quota filled (box and region-text triplets kept, and far more often right than at random).
+  'refined-confidence': Object.freeze({
+    choices: 'option-text',
+    circular: false,
+    open: true,
+    confidence: true,
+    minScore: undefined,
+    description: "ours with the model's confidence: option-text letter choices with an open re-ask; top fraction per data type by S x exp(mean log P(A | I, Q), log P(Q | I, A)), no floor",
   }),
 });
 
