@@ -1,8 +1,8 @@
 #include "engine.h"
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 
 #include "clock.h"
