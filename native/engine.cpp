@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 
 #include "clock.h"
@@ -842,6 +843,10 @@ void Engine::SampleRows() {
   samplers_->ForEach(work.size(), [&](size_t i) {
     Slot& slot = *work[i];
     const size_t generated = static_cast<size_t>(slot.output.generatedTokens);
+    if (slot.request->forceDraft && slot.drafting) {
+      ForceDraftRows(slot, generated);
+      return;
+    }
     for (size_t k = 0; k < slot.rows.size(); ++k) {
       const llama_token token = slot.sampler->Sample(slot.rows[k]);
       slot.sampled.push_back(token);
@@ -849,6 +854,39 @@ void Engine::SampleRows() {
       if (k == slot.stepDraft || token != slot.request->draft[generated + k] || llama_vocab_is_eog(vocab_, token)) break;
     }
   });
+}
+
+// log P(token) under a row of logits: the row's log-softmax at `token`.
+static float TokenLogProb(const float* row, int32_t nVocab, llama_token token) {
+  float max = row[0];
+  for (int32_t v = 1; v < nVocab; ++v) max = std::max(max, row[v]);
+  double sum = 0;
+  for (int32_t v = 0; v < nVocab; ++v) sum += std::exp(static_cast<double>(row[v] - max));
+  return static_cast<float>(row[token] - max - std::log(sum));
+}
+
+// forceDraft: every row takes the draft's token (so every draft row is "confirmed") and records its
+// log-probability. At the first token, of a text draft's two tokenizations the one the model finds
+// more likely is followed.
+void Engine::ForceDraftRows(Slot& slot, size_t generated) {
+  GenerateRequest& req = *slot.request;
+  const int32_t nVocab = llama_vocab_n_tokens(vocab_);
+  for (size_t k = 0; k < slot.rows.size(); ++k) {
+    const size_t at = generated + k;
+    if (at == 0 && !req.draftContinued.empty() &&
+        TokenLogProb(slot.rows[0], nVocab, req.draftContinued[0]) > TokenLogProb(slot.rows[0], nVocab, req.draft[0])) {
+      req.draft.swap(req.draftContinued);
+    }
+    if (at >= req.draft.size()) {
+      // A token-id draft without an end token: past it the reply goes on greedily, unscored.
+      slot.sampled.push_back(slot.sampler->Sample(slot.rows[k]));
+      break;
+    }
+    const llama_token token = req.draft[at];
+    slot.output.draftLogProbs.push_back(TokenLogProb(slot.rows[k], nVocab, token));
+    slot.sampled.push_back(token);
+    if (llama_vocab_is_eog(vocab_, token)) break;
+  }
 }
 
 // Hands a slot's sampled tokens to its reply, in order, until it finishes; drops the KV cells of

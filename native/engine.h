@@ -52,6 +52,10 @@ struct GenerateRequest {
   // A text draft tokenized as it continues the prompt (no space prefix): the reply of a model trained
   // without one starts this way; the first sampled token picks this or `draft`.
   std::vector<llama_token> draftContinued;
+  // Score the draft instead of generating: every draft token is taken whatever the model would
+  // choose, and its log-probability under the model is returned (GenerateOutput::draftLogProbs),
+  // all of them, not only up to the first the model disagrees with. Greedy requests only.
+  bool forceDraft = false;
 
   // Filled by the loop the first time it tries to admit the request, kept while it waits for room
   // so that a retry neither tokenizes nor preprocesses the image again.
@@ -68,6 +72,7 @@ struct GenerateOutput {
   int32_t generatedTokens = 0;
   bool prefixReused = false;
   std::vector<llama_token> tokens;  // the reply's token ids (what a later request can take as its draft)
+  std::vector<float> draftLogProbs;  // forceDraft: log P(token | everything before it), per draft token taken
 };
 
 struct Completion {
@@ -167,6 +172,7 @@ class Engine {
   static std::string DeviceLostMessage(const std::string& why);
   size_t DraftRows(Slot& slot, size_t room) const;
   void SampleRows();
+  void ForceDraftRows(Slot& slot, size_t generated);
   void TakeSampled(Slot& slot);
   void Finish(Slot& slot, const char* reason);
   void Fail(Slot& slot, const std::string& code, const std::string& message);

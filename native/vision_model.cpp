@@ -200,6 +200,11 @@ void Deliver(Napi::Env env, Napi::Function callback, const Completion& c) {
   Napi::Array tokens = Napi::Array::New(env, c.output.tokens.size());
   for (uint32_t i = 0; i < c.output.tokens.size(); ++i) tokens.Set(i, c.output.tokens[i]);
   result.Set("tokens", tokens);
+  if (!c.output.draftLogProbs.empty()) {
+    Napi::Array logProbs = Napi::Array::New(env, c.output.draftLogProbs.size());
+    for (uint32_t i = 0; i < c.output.draftLogProbs.size(); ++i) logProbs.Set(i, static_cast<double>(c.output.draftLogProbs[i]));
+    result.Set("draftLogProbs", logProbs);
+  }
   callback.Call({id, env.Null(), result});
 }
 
@@ -361,6 +366,7 @@ Napi::Value VisionModel::Submit(const Napi::CallbackInfo& info) {
     const int32_t nVocab = llama_vocab_n_tokens(llama_model_get_vocab(loaded_.model));
     request->draftEnd = static_cast<llama_token>(GetInteger(o, "draftEnd", -1, -1, nVocab - 1));
   }
+  request->forceDraft = GetBool(o, "forceDraft", false);
   if (Napi::Value draft = o.Get("draftTokens"); draft.IsArray()) {
     Napi::Array list = draft.As<Napi::Array>();
     const int32_t nVocab = llama_vocab_n_tokens(llama_model_get_vocab(loaded_.model));

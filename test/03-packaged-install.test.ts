@@ -43,7 +43,7 @@ async function freshProject(dir: string, name: string): Promise<string> {
 t.test('npm pack holds only what the package needs', async (t) => {
   const { stdout } = await exec(NPM, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, maxBuffer: 16 * 2 ** 20 });
   const files: string[] = JSON.parse(stdout)[0].files.map((f: { path: string }) => f.path);
-  for (const needed of ['package.json', 'CMakeLists.txt', 'scripts/build-native.mjs', 'scripts/llama-source.mjs', 'bin/srf-native.js', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'native/engine.cpp']) {
+  for (const needed of ['package.json', 'CMakeLists.txt', 'scripts/build-native.mjs', 'scripts/llama-source.mjs', 'bin/srf-native.js', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'native/engine.cpp', 'docs/METHOD.md']) {
     t.ok(files.includes(needed), `ships ${needed}`);
   }
   const unwanted = files.filter((f) => /^(test|bench|dist\/bench|dist\/test|lib|deps|build|\.ci|\.github)\//.test(f) || f.endsWith('.map'));

@@ -105,13 +105,28 @@ t.test('run --demo: every output, consistent with each other', async (t) => {
   const after = await readLines(join(out, 'triplets.jsonl'));
   t.same(after.map(({ kept: _kept, ...rest }) => rest), before, 'the triplets themselves are untouched');
   const keptAll = after.filter((l) => l.kept);
-  t.equal(keptAll.length, scored.filter((l) => l.score! > 0).length, 'keep-top 1 keeps every non-zero score');
   const reselected = (await readJson(join(out, 'run.json'))) as RunManifest;
+  // the run's filter floor (refined: S >= 0.9) stays with the folder
+  const floor = reselected.selection?.minScore ?? 0;
+  t.equal(keptAll.length, scored.filter((l) => l.score! > 0 && l.score! >= floor).length, 'keep-top 1 keeps every non-zero score at or above the floor');
   t.equal(reselected.counts?.kept, keptAll.length);
   t.equal(reselected.selection?.keepTop, 1);
   t.equal((reselected.timings as { sessions: number }).sessions, 1, 'no new generation session');
   t.equal(((await readJson(join(out, 'train.llava.json'))) as unknown[]).length, keptAll.length);
   t.equal(((await readJson(join(out, 'train.merged.llava.json'))) as unknown[]).length, 3 + keptAll.length, 'select keeps the --merge-with of the run');
+
+  // --min-score 0 switches the floor off (the paper's selection), and stays off for later selects
+  const noFloor = await runCli(['select', '--in', out, '--keep-top', '1', '--min-score', '0']);
+  t.equal(noFloor.code, 0, noFloor.code === 0 ? 'exit 0' : noFloor.stderr);
+  const unfloored = (await readLines(join(out, 'triplets.jsonl'))).filter((l) => l.kept);
+  t.equal(unfloored.length, scored.filter((l) => l.score! > 0).length, 'without the floor keep-top 1 keeps every non-zero score');
+  t.equal(((await readJson(join(out, 'run.json'))) as RunManifest).selection?.minScore, null);
+  const badFloor = await runCli(['select', '--in', out, '--min-score', '2']);
+  t.not(badFloor.code, 0, 'a floor outside [0, 1] is refused');
+  t.match(badFloor.stderr, /--min-score/);
+  const floorBack = await runCli(['select', '--in', out, '--keep-top', '1', '--min-score', String(floor)]);
+  t.equal(floorBack.code, 0, floorBack.code === 0 ? 'exit 0' : floorBack.stderr);
+  t.equal((await readLines(join(out, 'triplets.jsonl'))).filter((l) => l.kept).length, keptAll.length, '--min-score sets the floor again');
 
   // a second pass to a type mix, and off again
   const present = [...new Set(keptAll.map((l) => l.type!))];

@@ -4,11 +4,14 @@
  * (refine, its defaults) on held-out world images with fixed seeds; the oracle grades every triplet.
  * bench/QUALITY.md has the full-size measurement (npm run bench:quality).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { refine } from '../lib/jobs/refine.js';
+import { DATA_TYPES } from '../lib/srf/data-types.js';
+import { REFINED_MIN_SCORE } from '../lib/srf/filters.js';
+import type { RunManifest } from '../lib/outputs/manifest.js';
 import { worldModelPaths } from '../lib/world/model-files.js';
 import { accuracyOf, expectedRandomAccuracy, gradeRun, reselectFraction } from '../bench/quality/filter.js';
 import { QUALITY_SEEDS, writeHeldOutImages } from '../bench/quality/images.js';
@@ -29,13 +32,13 @@ const IMAGES = 500;
 const MARGIN = 0.12;
 const TOP5_MARGIN = 0.07;
 
-t.test('kept triplets are right more often than all triplets, by a margin', async (t) => {
+t.test("the paper's filter: kept triplets are right more often than all triplets, by a margin", async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'srf-quality-test-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const images = path.join(dir, 'images');
   await writeHeldOutImages(images, QUALITY_SEEDS.filter, IMAGES);
   const files = worldModelPaths();
-  await refine({ model: files.model, mmproj: files.mmproj, embedder: files.embedder, images, out: path.join(dir, 'out'), threads: 2, report: false }).result;
+  await refine({ model: files.model, mmproj: files.mmproj, embedder: files.embedder, images, out: path.join(dir, 'out'), threads: 1, report: false, filter: 'paper' }).result;
 
   const { triplets, census } = await gradeRun(path.join(dir, 'out'));
   t.equal(census.images, IMAGES);
@@ -54,4 +57,61 @@ t.test('kept triplets are right more often than all triplets, by a margin', asyn
   t.ok(top5.accuracy >= all.accuracy + TOP5_MARGIN, `top 5 % per type beats all by >= ${TOP5_MARGIN * 100} points: ${top5.right}/${top5.n} = ${(100 * top5.accuracy).toFixed(1)} %`);
   const half = accuracyOf('half', triplets, await reselectFraction(path.join(dir, 'out'), 0.5)).overall;
   t.comment(`top 50 % (not checked): ${(100 * half.accuracy).toFixed(1)} %`);
+});
+
+/**
+ * The default filter (refined: letter choices by option text with an open re-ask, and the floor
+ * S >= 0.9) against the paper's on the same images and I->QA seeds (issue 36): its kept triplets must
+ * be right more often by REFINED_MARGIN. Measured on these 500 images (x86-64, 1 thread, 2026-12-05):
+ * refined 70/82 = 85.4 %, paper 75/102 = 73.5 % (+11.9); letter choices kept 6/9 (refined) and 2/8
+ * (paper) against 30/66 of all. The margin is half the measured gap; the block the filter was
+ * confirmed on gave +7.9 [+5.0, +11.1] (bench/QUALITY.md). Broken on purpose: the floor set to 0
+ * (lib/srf/filters.ts REFINED_MIN_SCORE) fails it (see the commit that set it).
+ */
+const REFINED_MARGIN = 0.06;
+
+t.test('the default filter keeps better data than the paper\'s on the same triplets', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'srf-quality-test-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const images = path.join(dir, 'images');
+  await writeHeldOutImages(images, QUALITY_SEEDS.filter, IMAGES);
+  const files = worldModelPaths();
+  const base = { model: files.model, mmproj: files.mmproj, embedder: files.embedder, images, threads: 1, report: false };
+  await refine({ ...base, out: path.join(dir, 'refined') }).result;
+  await refine({ ...base, out: path.join(dir, 'paper'), filter: 'paper' }).result;
+  const refined = (await gradeRun(path.join(dir, 'refined'))).triplets;
+  const paper = (await gradeRun(path.join(dir, 'paper'))).triplets;
+  t.same(refined.map((x) => [x.id, x.question, x.answer]).sort(), paper.map((x) => [x.id, x.question, x.answer]).sort(), 'the same triplets: the filters differ in re-asks and selection only');
+  const keptOf = (ts: typeof refined) => new Set(ts.filter((x) => x.kept).map((x) => x.id));
+  const r = accuracyOf('refined', refined, keptOf(refined)).overall;
+  const p = accuracyOf('paper', paper, keptOf(paper)).overall;
+  const summary = `refined ${r.right}/${r.n} = ${(100 * r.accuracy).toFixed(1)} %, paper ${p.right}/${p.n} = ${(100 * p.accuracy).toFixed(1)} %`;
+  t.ok(r.n >= 0.1 * refined.length && r.n <= p.n, `the floor keeps fewer, not almost none: ${summary}`);
+  t.ok(r.accuracy >= p.accuracy + REFINED_MARGIN, `refined beats paper by >= ${REFINED_MARGIN * 100} points: ${summary}`);
+  const letter = refined.filter((x) => x.grade.family === 'choice');
+  const letterKept = letter.filter((x) => x.kept);
+  const share = (ts: typeof refined) => ts.filter((x) => x.grade.right).length / ts.length;
+  t.ok(letterKept.length > 0 && share(letterKept) > share(letter), `letter choices: kept ${letterKept.filter((x) => x.grade.right).length}/${letterKept.length} above all ${(100 * share(letter)).toFixed(1)} %`);
+  // run.json says which filter ran, its floor, and which quotas the floor left short
+  const manifestOf = async (name: string) => JSON.parse(await readFile(path.join(dir, name, 'run.json'), 'utf8')) as RunManifest;
+  const refinedRun = await manifestOf('refined');
+  const paperRun = await manifestOf('paper');
+  t.match(refinedRun.filter, { name: 'refined', minScore: REFINED_MIN_SCORE, choices: 'option-text', open: true });
+  t.match(paperRun.filter, { name: 'paper', minScore: null, choices: 'letter', open: false, circular: false });
+  const byType = refinedRun.selection!.byType;
+  const short = DATA_TYPES.filter((type) => byType[type].kept < byType[type].quota);
+  t.ok(short.length > 0, `the floor left quotas short: ${short.join(', ')}`);
+  t.same(refinedRun.selection!.underFilled, short, 'run.json names them');
+  t.equal(refinedRun.selection!.minScore, REFINED_MIN_SCORE);
+  t.equal(paperRun.selection!.minScore, null);
+  t.ok(refined.every((x) => x.kept !== true || x.score >= REFINED_MIN_SCORE), 'nothing kept under the floor');
+
+  // refined-confidence: no floor, ranked by S x the model's confidence (measured: 87/102 = 85.3 %)
+  await refine({ ...base, out: path.join(dir, 'confidence'), filter: 'refined-confidence' }).result;
+  const confident = (await gradeRun(path.join(dir, 'confidence'))).triplets;
+  const c = accuracyOf('confidence', confident, keptOf(confident)).overall;
+  t.equal(c.n, p.n, `every quota filled, as the paper's: ${c.n}`);
+  t.ok(c.accuracy >= p.accuracy + REFINED_MARGIN, `refined-confidence ${c.right}/${c.n} = ${(100 * c.accuracy).toFixed(1)} % beats paper by >= ${REFINED_MARGIN * 100} points`);
+  const lines = (await readFile(path.join(dir, 'confidence', 'triplets.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { score: number; consistency: number; logProbA: number; logProbQ: number });
+  t.ok(lines.every((l) => Math.abs(l.score - l.consistency * Math.exp((l.logProbA + l.logProbQ) / 2)) < 1e-9), 'its score is S x exp(mean log P)');
 });

@@ -48,7 +48,7 @@ t.test('overriding templates', async (t) => {
   t.throws(() => resolveTemplates({ iToQaInstruction: ' ' }), SrfError);
 });
 
-t.test('decoding defaults of SRF-METHOD.md', async (t) => {
+t.test('decoding defaults of docs/METHOD.md', async (t) => {
   t.same(DEFAULT_DECODING.iToQa, { temperature: 0.7, topK: 40, topP: 0.9, maxTokens: 256, grammar: QA_REPLY_GRAMMAR });
   t.same(DEFAULT_DECODING.iaToQ, { temperature: 0, maxTokens: 128 });
   t.same(DEFAULT_DECODING.iqToA, { temperature: 0, maxTokens: 128 });

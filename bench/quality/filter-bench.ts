@@ -17,9 +17,12 @@ import {
   familyAccuracies,
   gradeRun,
   expectedRandomAccuracy,
+  byTypeAndFamily,
   keptOddsRatio,
   lexicalScores,
   reselectFraction,
+  scoreWithReasks,
+  modelConfidence,
   selectByScore,
   selectGlobal,
   selectRandomLike,
@@ -33,12 +36,15 @@ import {
 import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
 import { failingObjectCheck } from './object-check.js';
 import { table, writeSection } from './markdown.js';
-import { formatAccuracy, percent } from './stats.js';
+import { formatAccuracy, pairedDifference, percent, type Accuracy } from './stats.js';
+import { REFINED_MIN_SCORE } from '../../lib/srf/filters.js';
 
 export const KEEP_FRACTIONS = [0.05, 0.2, 0.5, 0.8, 1] as const;
 
 export interface FilterBenchOptions {
   images: number;
+  /** First scene seed of the block (default QUALITY_SEEDS.filter; other blocks for tuning and confirming). */
+  firstSeed?: number;
   /** Working folder: images and the run's output folder (a run there resumes). */
   work: string;
   models?: { model: string; mmproj: string; embedder: string };
@@ -53,8 +59,16 @@ export interface FilterResults {
   /** The run went on from an earlier run's journal in the work folder (runSeconds is then not its time). */
   resumed?: boolean;
   main: SelectionAccuracy[];
+  /** The paper's filter and ours, each part alone and together, on the same images (issue 36). */
+  variants: FilterVariant[];
+  /** Kept accuracy and odds ratio at each score floor under the per-type top 20 %, on either run's scores. */
+  floorSweep: Array<{ floor: number | null; paper: FloorPoint; refined: FloorPoint }>;
+  /** The `--filter paper` run's census. */
+  paperCensus: RunCensus;
   /** A random draw of the kept count per type, in expectation (the control; `main`'s random row is one draw). */
   expectedRandom: number;
+  /** The same, the draw matched per data type and question family. */
+  expectedRandomByFamily: number;
   oddsRatio: number;
   ablations: SelectionAccuracy[];
   sweep: Array<SelectionAccuracy & { keepTop: number; kept: number }>;
@@ -65,6 +79,59 @@ export interface FilterResults {
   objectCheck: { checked: number; failed: number; failedRight: number; unanswerableKept: Record<UnanswerableReason, number>; kept: number };
   examples: Array<Pick<GradedTriplet, 'type' | 'question' | 'answer' | 'questionPrime' | 'answerPrime' | 'score' | 'kept'> & { right: boolean; truth: string | null }>;
   command: string[];
+}
+
+export interface FilterVariant {
+  name: string;
+  /** Which run's triplets and scores it selects from (refined: the default's or refined-circular's). */
+  run: 'paper' | 'refined';
+  all: Accuracy;
+  kept: Accuracy;
+  gain: SelectionAccuracy['gain'];
+  /** Kept accuracy minus the paper's filter's, paired bootstrap over the same triplets (by id). */
+  vsPaper: SelectionAccuracy['gain'];
+  oddsRatio: number;
+  expectedRandom: number;
+  /** The same, the draw matched per data type and question family. */
+  expectedRandomByFamily: number;
+  /** Letter-choice questions (the world's `choice` family): all and kept. */
+  choiceAll: Accuracy;
+  choiceKept: Accuracy;
+}
+
+export interface FloorPoint {
+  kept: number;
+  accuracy: number;
+  oddsRatio: number;
+}
+
+/** Floors compared under the per-type top 20 % (null: none, the paper's). */
+export const FLOORS = [null, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99] as const;
+
+function variantOf(name: string, run: FilterVariant['run'], triplets: readonly GradedTriplet[], kept: ReadonlySet<string>, paperKept: ReadonlySet<string>): FilterVariant {
+  const sel = accuracyOf(name, triplets, kept);
+  const vsPaper = pairedDifference(triplets.map((t) => t.grade.right), triplets.map((t) => kept.has(t.id)), triplets.map((t) => paperKept.has(t.id)));
+  const choice = familyAccuracies(triplets, kept).find((f) => f.family === 'choice');
+  const none = { n: 0, right: 0, accuracy: NaN, low: NaN, high: NaN };
+  return {
+    name,
+    run,
+    all: accuracyOf('all', triplets, null).overall,
+    kept: sel.overall,
+    gain: sel.gain,
+    vsPaper,
+    oddsRatio: keptOddsRatio(triplets, kept),
+    expectedRandom: expectedRandomAccuracy(triplets, kept),
+    expectedRandomByFamily: expectedRandomAccuracy(triplets, kept, byTypeAndFamily),
+    choiceAll: choice?.all ?? none,
+    choiceKept: choice?.kept ?? none,
+  };
+}
+
+function floorPoint(triplets: readonly GradedTriplet[], floor: number | null): FloorPoint {
+  const kept = selectByScore(triplets, (t) => t.score, 0.2, floor ?? undefined);
+  const right = triplets.filter((t) => kept.has(t.id) && t.grade.right).length;
+  return { kept: kept.size, accuracy: kept.size === 0 ? NaN : right / kept.size, oddsRatio: keptOddsRatio(triplets, kept) };
 }
 
 /** Runs the CLI exactly as a user would; resolves when it exits 0. */
@@ -89,28 +156,52 @@ export function runCli(args: readonly string[], log: (m: string) => void = () =>
 export async function runFilterBench(options: FilterBenchOptions): Promise<FilterResults> {
   const log = options.log ?? (() => {});
   const models = options.models ?? worldModelPaths();
+  const firstSeed = options.firstSeed ?? QUALITY_SEEDS.filter;
   const imageDir = path.join(options.work, 'filter-images');
   const out = path.join(options.work, 'filter-run');
+  const paperOut = path.join(options.work, 'filter-run-paper');
   await mkdir(options.work, { recursive: true });
-  log(`writing ${options.images} held-out world images (seeds ${QUALITY_SEEDS.filter}..) to ${imageDir}`);
-  await writeHeldOutImages(imageDir, QUALITY_SEEDS.filter, options.images);
+  log(`writing ${options.images} held-out world images (seeds ${firstSeed}..) to ${imageDir}`);
+  await writeHeldOutImages(imageDir, firstSeed, options.images);
   const args = ['run', '--model', models.model, '--mmproj', models.mmproj, '--embedder', models.embedder, '--images', imageDir, '--out', out];
   // A run that resumes a finished journal takes no time worth quoting.
   const resumed = await access(path.join(out, JOURNAL_FILE)).then(() => true, () => false);
   const started = Date.now();
   await runCli(args, log);
   const runSeconds = (Date.now() - started) / 1000;
+  // The same images through the paper's exact filter and through refined-circular: the same I->QA
+  // seeds, so the same triplets; the latter's journal has every re-ask, for the rows of each alone.
+  await runCli([...args.slice(0, -1), paperOut, '--filter', 'paper'], log);
+  const circularOut = path.join(options.work, 'filter-run-circular');
+  await runCli([...args.slice(0, -1), circularOut, '--filter', 'refined-circular', '--confidence'], log);
+  const circular = (await gradeRun(circularOut)).triplets;
 
   const { triplets, census } = await gradeRun(out);
+  const paper = await gradeRun(paperOut);
+  const paperKept = new Set(paper.triplets.filter((t) => t.kept).map((t) => t.id));
+  const variants = [
+    variantOf("the paper's filter (--filter paper)", 'paper', paper.triplets, paperKept, paperKept),
+    variantOf(`the paper's score with the floor S >= ${REFINED_MIN_SCORE} alone`, 'paper', paper.triplets, selectByScore(paper.triplets, (t) => t.score, 0.2, REFINED_MIN_SCORE), paperKept),
+    variantOf('option-text letter choices, no re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: false })), paperKept),
+    variantOf('option-text letter choices with the rotated re-ask (CircularEval), no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false })), paperKept),
+    variantOf('option-text letter choices with the open re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true })), paperKept),
+    variantOf('option-text letter choices with both re-asks, no floor', 'refined', circular, selectByScore(circular, (t) => t.score), paperKept),
+    variantOf('option-text letter choices with the rotated re-ask and the floor, no open re-ask', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false }), 0.2, REFINED_MIN_SCORE), paperKept),
+    variantOf('the model\'s confidence alone (exp mean log P of A and Q, --confidence), no floor', 'refined', circular, selectByScore(circular, modelConfidence), paperKept),
+    variantOf('S (option text, open re-ask) x the model\'s confidence, no floor (= --filter refined-confidence)', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true }) * modelConfidence(t)), paperKept),
+    variantOf('both re-asks and the floor (--filter refined-circular)', 'refined', circular, new Set(circular.filter((t) => t.kept).map((t) => t.id)), paperKept),
+    variantOf('all of it (the default, --filter refined)', 'refined', triplets, new Set(triplets.filter((t) => t.kept).map((t) => t.id)), paperKept),
+  ];
+  const floorSweep = FLOORS.map((floor) => ({ floor, paper: floorPoint(paper.triplets, floor), refined: floorPoint(triplets, floor) }));
   const kept = new Set(triplets.filter((t) => t.kept).map((t) => t.id));
   const random = selectRandomLike(triplets, kept);
-  const main = [accuracyOf('all triplets', triplets, null), accuracyOf('kept: top 20 % per type (srf-native run)', triplets, kept), accuracyOf('random, as many per type as kept', triplets, random)];
+  const main = [accuracyOf('all triplets', triplets, null), accuracyOf('kept: the default filter (srf-native run)', triplets, kept), accuracyOf('random, as many per type as kept', triplets, random)];
 
   const lexical = await lexicalScores(triplets);
   const check = await failingObjectCheck(models, triplets.map((t) => ({ id: t.id, image: path.join(imageDir, t.image), question: t.question })));
   const checkedSelection = selectByScore(triplets, (t) => (check.failed.has(t.id) ? 0 : t.score));
   const ablations = [
-    accuracyOf('S = sqrt(simQ * simA), per type (the method)', triplets, selectByScore(triplets, (t) => t.score)),
+    accuracyOf('S = sqrt(simQ * simA), per type, no floor', triplets, selectByScore(triplets, (t) => t.score)),
     accuracyOf('simQ only', triplets, selectByScore(triplets, (t) => t.simQ)),
     accuracyOf('simA only', triplets, selectByScore(triplets, (t) => t.simA)),
     accuracyOf('lexical fallback (token F1) instead of the embedder', triplets, selectByScore(triplets, (t) => lexical.get(t.id)!)),
@@ -134,10 +225,11 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   const examples = pickExamples(triplets);
   const command = ['srf-native', ...args.map((a) => a.replace(options.work, '$WORK').replace(packageRoot() + path.sep, ''))];
   const expectedRandom = expectedRandomAccuracy(triplets, kept);
+  const expectedRandomByFamily = expectedRandomAccuracy(triplets, kept, byTypeAndFamily);
   const oddsRatio = keptOddsRatio(triplets, kept);
   const unanswerable = { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, kept) };
   const families = familyAccuracies(triplets, kept);
-  return { images: options.images, firstSeed: QUALITY_SEEDS.filter, census, runSeconds, resumed, main, expectedRandom, oddsRatio, ablations, sweep, verdicts, unanswerable, families, objectCheck, examples, command };
+  return { images: options.images, firstSeed, census, paperCensus: paper.census, variants, floorSweep, runSeconds, resumed, main, expectedRandom, expectedRandomByFamily, oddsRatio, ablations, sweep, verdicts, unanswerable, families, objectCheck, examples, command };
 }
 
 /** A few of each kind (kept right, kept wrong, dropped right, dropped wrong), so a reader sees what the numbers count. */
@@ -167,7 +259,8 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   lines.push('');
   lines.push(
     `\`srf-native run\` with its defaults (grammar-held I->QA sampled at temperature 0.7, greedy re-predictions, ` +
-      `the world embedder for cosines and BERTScore, top 20 % per data type) on ${r.images} held-out world images ` +
+      `the world embedder for cosines and BERTScore, the refined filter: letter choices judged by option text with an open re-ask, ` +
+      `top 20 % per data type only at S >= ${REFINED_MIN_SCORE}) on ${r.images} held-out world images ` +
       `(scene seeds ${r.firstSeed}..${r.firstSeed + r.images - 1}, never seen in training; the pipeline gets only the PNGs). ` +
       `${r.census.scored} triplets scored, ${r.census.rejected} replies rejected by the parser, ${r.census.errors} errors; ` +
       `${r.resumed ? 'the run resumed an earlier one in its work folder' : `the run took ${r.runSeconds.toFixed(0)} s`}. Every scored triplet is graded by the oracle: right when its question is one the ` +
@@ -182,14 +275,36 @@ export function filterMarkdown(r: FilterResults, command: string): string {
       ['', 'paper (LLaVA-1.5-7B, LAION, judged by GPT-4o)', 'here (world model, judged by the oracle)', 'gain over all'],
       [
         ['all triplets', `${percent(PAPER.all)} %`, formatAccuracy(all.overall), ''],
-        ['kept (top 20 % per type)', `${percent(PAPER.kept)} %`, formatAccuracy(kept.overall), gainText(kept)],
+        ['kept (the default filter)', `${percent(PAPER.kept)} %`, formatAccuracy(kept.overall), gainText(kept)],
         ['random 20 % per type (one draw)', '–', formatAccuracy(random.overall), gainText(random)],
         ['random, expected value at the kept counts per type', '–', `${percent(r.expectedRandom)} %`, ''],
+        ['random, expected value at the kept counts per type and question family', '–', `${percent(r.expectedRandomByFamily)} %`, ''],
       ],
     ),
   );
   lines.push('');
-  lines.push(`Kept minus the expected random draw: ${percent(kept.overall.accuracy - r.expectedRandom)} points; odds ratio of right between kept and dropped triplets: ${r.oddsRatio.toFixed(2)}.`);
+  lines.push(`Kept minus the expected random draw: ${percent(kept.overall.accuracy - r.expectedRandom)} points (${percent(kept.overall.accuracy - r.expectedRandomByFamily)} against a draw matched per family as well); odds ratio of right between kept and dropped triplets: ${r.oddsRatio.toFixed(2)}.`);
+  lines.push('');
+  lines.push(
+    `The paper's filter and ours on the same ${r.images} images (\`--filter paper\` and \`--filter refined-circular\` are two more runs over them: the same I->QA seeds, so the same triplets; the rows with and without each re-ask are selections over refined-circular's journal, which has them all; ` +
+      `${r.paperCensus.scored} scored there), each part alone and together (lib/srf/filters.ts; targets of issue 36: kept >= 85 % right, odds ratio >= 5, letter-choice kept above letter-choice all):`,
+  );
+  lines.push('');
+  lines.push(
+    table(
+      ['filter', 'kept right', 'gain over all', "minus the paper's kept", 'kept minus expected random (per type; per type and family)', 'odds ratio', 'letter choice: all', 'letter choice: kept'],
+      r.variants.map((v) => [v.name, formatAccuracy(v.kept), gainText({ gain: v.gain } as SelectionAccuracy), gainText({ gain: v.vsPaper } as SelectionAccuracy), `${percent(v.kept.accuracy - v.expectedRandom)}; ${percent(v.kept.accuracy - v.expectedRandomByFamily)}`, v.oddsRatio.toFixed(2), formatAccuracy(v.choiceAll), formatAccuracy(v.choiceKept)]),
+    ),
+  );
+  lines.push('');
+  lines.push('The score floor under the per-type top 20 % (kept, right, odds ratio kept vs dropped), on either run\'s scores:');
+  lines.push('');
+  lines.push(
+    table(
+      ['floor', "paper's scores", 'refined scores'],
+      r.floorSweep.map((f) => [f.floor === null ? 'none' : String(f.floor), floorText(f.paper), floorText(f.refined)]),
+    ),
+  );
   lines.push('');
   lines.push('Per data type (lib/srf/data-types.ts):');
   lines.push('');
@@ -236,6 +351,10 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   return lines.join('\n');
 }
 
+function floorText(p: FloorPoint): string {
+  return `${p.kept} kept, ${percent(p.accuracy)} %, ${Number.isFinite(p.oddsRatio) ? p.oddsRatio.toFixed(2) : '–'}`;
+}
+
 const REASON_TEXT: Record<UnanswerableReason, string> = {
   absent: 'names an object the image does not have',
   ambiguous: 'its reference fits several objects',
@@ -270,7 +389,20 @@ export async function writeFilterClaims(r: FilterResults, claimsFile: string): P
   } catch {
     // first write
   }
-  const filter = { images: r.images, all: pts(all.overall), kept: pts(kept.overall), expectedRandom: round2(100 * r.expectedRandom), oddsRatio: round2(r.oddsRatio) };
+  const paper = r.variants[0]!;
+  const filter = {
+    images: r.images,
+    firstSeed: r.firstSeed,
+    filter: 'refined',
+    all: pts(all.overall),
+    kept: pts(kept.overall),
+    expectedRandom: round2(100 * r.expectedRandom),
+    expectedRandomByFamily: round2(100 * r.expectedRandomByFamily),
+    oddsRatio: round2(r.oddsRatio),
+    letterChoice: { all: pts(r.variants.at(-1)!.choiceAll), kept: pts(r.variants.at(-1)!.choiceKept) },
+    vsPaper: { gain: round2(100 * r.variants.at(-1)!.vsPaper.difference), lo: round2(100 * r.variants.at(-1)!.vsPaper.low), hi: round2(100 * r.variants.at(-1)!.vsPaper.high) },
+    paper: { all: pts(paper.all), kept: pts(paper.kept), expectedRandom: round2(100 * paper.expectedRandom), oddsRatio: round2(paper.oddsRatio), letterChoice: { all: pts(paper.choiceAll), kept: pts(paper.choiceKept) } },
+  };
   await writeFile(claimsFile, JSON.stringify({ ...claims, filter }, null, 1) + '\n');
 }
 

@@ -11,6 +11,7 @@ import { DATA_TYPES, type DataType } from '../../lib/srf/data-types.js';
 import { createRandom, shuffled } from '../../lib/srf/random.js';
 import { lexicalSimilarityProvider, scoreTriplet } from '../../lib/srf/score.js';
 import { selectTopPerType } from '../../lib/srf/select.js';
+import { optionTextOf, parseChoiceQuestion, rotateOptions } from '../../lib/srf/choices.js';
 import { readJournal, isScoredLine, JOURNAL_FILE, type TripletLine } from '../../lib/outputs/journal.js';
 import { MANIFEST_FILE } from '../../lib/outputs/manifest.js';
 import { reselectRun } from '../../lib/jobs/reselect.js';
@@ -27,6 +28,11 @@ export interface GradedTriplet {
   answer: string;
   questionPrime: string;
   answerPrime: string;
+  /** The rotated re-ask's answer (refined filter, letter choices only). */
+  answerRotated?: string;
+  answerOpen?: string;
+  logProbA?: number;
+  logProbQ?: number;
   type: DataType;
   simQ: number;
   simA: number;
@@ -63,6 +69,9 @@ export async function gradeRun(out: string): Promise<{ triplets: GradedTriplet[]
       answer: line.answer,
       questionPrime: line.questionPrime ?? '',
       answerPrime: line.answerPrime ?? '',
+      ...(line.answerRotated !== undefined ? { answerRotated: line.answerRotated } : {}),
+      ...(line.answerOpen !== undefined ? { answerOpen: line.answerOpen } : {}),
+      ...(line.logProbA !== undefined ? { logProbA: line.logProbA, logProbQ: line.logProbQ as number } : {}),
       type: line.type,
       simQ: line.simQ ?? 0,
       simA: line.simA ?? 0,
@@ -77,9 +86,33 @@ export async function gradeRun(out: string): Promise<{ triplets: GradedTriplet[]
 /** A selection: which triplets it keeps, by id. */
 export type Selection = ReadonlySet<string>;
 
-/** The per-type top fraction by another score (the run's selection code, only the sort key changes). */
-export function selectByScore(triplets: readonly GradedTriplet[], scoreOf: (t: GradedTriplet) => number, keepTop = 0.2): Selection {
-  return selectTopPerType(triplets.map((t) => ({ id: t.id, type: t.type, score: scoreOf(t) })), { keepTop }).keptIds;
+/** The per-type top fraction by another score (the run's selection code, only the sort key changes); `minScore`: the floor under it. */
+export function selectByScore(triplets: readonly GradedTriplet[], scoreOf: (t: GradedTriplet) => number, keepTop = 0.2, minScore?: number): Selection {
+  return selectTopPerType(triplets.map((t) => ({ id: t.id, type: t.type, score: scoreOf(t) })), { keepTop, ...(minScore !== undefined ? { minScore } : {}) }).keptIds;
+}
+
+/**
+ * The model's confidence in a triplet (--confidence): exp of the mean of the length-normalised
+ * log P(A | I, Q) and log P(Q | I, A), in (0, 1]; NaN without them.
+ */
+export function modelConfidence(t: GradedTriplet): number {
+  return t.logProbA === undefined || t.logProbQ === undefined ? NaN : Math.exp((t.logProbA + t.logProbQ) / 2);
+}
+
+/**
+ * A refined-filter triplet's score with only some of the re-asks: for a letter choice scored by
+ * option text, S = sqrt(simQ) when A' and each re-ask used point to A's option text, else 0 (simQ is
+ * the same either way); every other triplet keeps its score.
+ */
+export function scoreWithReasks(t: GradedTriplet, use: { rotated: boolean; open: boolean }): number {
+  if (t.answerRotated === undefined && t.answerOpen === undefined) return t.score;
+  const choice = parseChoiceQuestion(t.question);
+  if (!choice) return t.score;
+  const text = optionTextOf(choice, t.answer);
+  let agrees = text !== null && optionTextOf(choice, t.answerPrime) === text;
+  if (agrees && use.rotated && t.answerRotated !== undefined) agrees = optionTextOf(rotateOptions(choice, 1), t.answerRotated) === text;
+  if (agrees && use.open && t.answerOpen !== undefined) agrees = optionTextOf(choice, t.answerOpen) === text;
+  return agrees ? Math.sqrt(t.simQ) : 0;
 }
 
 /**
@@ -151,21 +184,32 @@ export function accuracyOf(name: string, triplets: readonly GradedTriplet[], sel
 }
 
 /**
- * The control as an expected value, not one draw: a random draw of the kept count of each data type
- * is right, on average, as often as that type's triplets are; weighted by the kept counts.
+ * The control as an expected value, not one draw: a random draw of the kept count of each group
+ * (data type by default) is right, on average, as often as that group's triplets are; weighted by
+ * the kept counts. `groupOf` = byTypeAndFamily matches the draw per question family as well, so a
+ * filter that only moves the mix towards easy families gains nothing over it.
  */
-export function expectedRandomAccuracy(triplets: readonly GradedTriplet[], kept: Selection): number {
+export function expectedRandomAccuracy(triplets: readonly GradedTriplet[], kept: Selection, groupOf: (t: GradedTriplet) => string = (t) => t.type): number {
+  const groups = new Map<string, { all: number; right: number; kept: number }>();
+  for (const t of triplets) {
+    const key = groupOf(t);
+    const g = groups.get(key) ?? { all: 0, right: 0, kept: 0 };
+    g.all++;
+    if (t.grade.right) g.right++;
+    if (kept.has(t.id)) g.kept++;
+    groups.set(key, g);
+  }
   let right = 0;
   let count = 0;
-  for (const type of DATA_TYPES) {
-    const ofType = triplets.filter((t) => t.type === type);
-    const keptOfType = ofType.filter((t) => kept.has(t.id)).length;
-    if (keptOfType === 0) continue;
-    right += (keptOfType * ofType.filter((t) => t.grade.right).length) / ofType.length;
-    count += keptOfType;
+  for (const g of groups.values()) {
+    right += (g.kept * g.right) / g.all;
+    count += g.kept;
   }
   return count === 0 ? NaN : right / count;
 }
+
+/** The group of a triplet by data type and question family (the world's; garbled questions have none). */
+export const byTypeAndFamily = (t: GradedTriplet): string => `${t.type}/${t.grade.family ?? '-'}`;
 
 /** Odds of a kept triplet being right over the odds of a dropped one (1: the filter tells nothing). */
 export function keptOddsRatio(triplets: readonly GradedTriplet[], kept: Selection): number {

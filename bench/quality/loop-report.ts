@@ -9,10 +9,29 @@ import path from 'node:path';
 import { ARM_LABELS, armStatistics, armsOf, type Arm, type LoopResults, type PoolFigures } from './loop.js';
 import { unanswerableTable } from './filter-bench.js';
 import { table, writeSection } from './markdown.js';
-import { percent } from './stats.js';
+import { percent, welchInterval } from './stats.js';
 
 const points = (x: { value: number; low: number; high: number }) => ({ gain: round(100 * x.value), lo: round(100 * x.low), hi: round(100 * x.high) });
 const round = (x: number) => Math.round(x * 100) / 100;
+
+/** Each training seed's accuracy of an arm, over the questions of `subset` (all when null). */
+export function seedMeans(r: LoopResults, arm: Arm, subset: readonly boolean[] | null = null): number[] {
+  return r.models.filter((m) => m.arm === arm).map((m) => {
+    const right = m.right.filter((_, i) => !subset || subset[i]);
+    return right.length === 0 ? NaN : right.filter(Boolean).length / right.length;
+  });
+}
+
+/** a - b as a Welch t interval over the seed means (the reviewer's recomputation), in points. */
+export function welchPoints(r: LoopResults, a: Arm, b: Arm, subset: readonly boolean[] | null = null) {
+  const w = welchInterval(seedMeans(r, a, subset), seedMeans(r, b, subset));
+  return { gain: round(100 * w.difference), lo: round(100 * w.low), hi: round(100 * w.high), df: round(w.df) };
+}
+
+/** The questions of one family, and of all the others (the loop's gain sits in one family: issue 36). */
+export function familySubsets(r: LoopResults, family: string): { only: boolean[]; others: boolean[] } {
+  return { only: r.itemFamilies.map((f) => f === family), others: r.itemFamilies.map((f) => f !== family) };
+}
 
 const accuracyClaim = (x: { value: number; low: number; high: number }) => ({ acc: round(100 * x.value), lo: round(100 * x.low), hi: round(100 * x.high) });
 
@@ -37,6 +56,21 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
       vsRandom: vs('random'),
       vsAll: vs('all'),
       ceiling: points(armStatistics(r.models, 'ceiling', 'lOnly')),
+      // Welch t over the seed means, beside the bootstrap; and shape apart from the other families
+      welch: { vsOriginalOnly: welchPoints(r, 'kept', 'lOnly'), vsRandom: welchPoints(r, 'kept', 'random'), vsAll: welchPoints(r, 'kept', 'all') },
+      byFamilyGroup: Object.fromEntries(
+        (['only', 'others'] as const).map((group) => {
+          const subset = familySubsets(r, 'shape')[group];
+          return [
+            group === 'only' ? 'shape' : 'otherFamilies',
+            {
+              questions: subset.filter(Boolean).length,
+              vsOriginalOnly: { bootstrap: points(armStatistics(r.models, 'kept', 'lOnly', subset)), welch: welchPoints(r, 'kept', 'lOnly', subset) },
+              vsRandom: { bootstrap: points(armStatistics(r.models, 'kept', 'random', subset)), welch: welchPoints(r, 'kept', 'random', subset) },
+            },
+          ];
+        }),
+      ),
     },
     ...(r.round2
       ? {
@@ -70,7 +104,7 @@ export function loopMarkdown(r: LoopResults): string {
       `L = the instruction data of ${o.labelledImages} other images; round 0's generator = the checkpoint trained on step 1 of the method on L (${o.generatorSteps ?? o.steps} steps); ` +
       `\`srf-native run\` on U = ${o.poolImages} held-out images; every arm retrained in full (language model + projector) from the same checkpoint on IQ->A, ` +
       `${(o.epochs ?? 0) > 0 ? `${o.epochs} passes over its data (at least ${o.steps} steps)` : `${o.steps} steps`} of batch 32, early stopping on the validation loss of ${o.validationImages} labelled images; ${seeds} training seeds per arm; ` +
-      `${r.questions} held-out VQA questions. Intervals: hierarchical bootstrap over training seeds and questions.`,
+      `${r.questions} held-out VQA questions. Intervals: hierarchical bootstrap over training seeds and questions, and beside it a Welch t interval over the ${seeds} seed means (what a reader recomputes from the seeds; wider when the seeds disagree).`,
     '',
     `Triplets on U: ${r.pool.scored} scored, all ${percent(r.pool.all.accuracy)} % right, kept ${percent(r.pool.keptAccuracy.accuracy)} % (${r.pool.kept}), ` +
       `a random draw of the kept count per type ${percent(r.pool.expectedRandom)} % (expected value).`,
@@ -79,8 +113,24 @@ export function loopMarkdown(r: LoopResults): string {
     `Round 0's generator (the checkpoint trained on L) answers ${percent(share(r.generator.right))} % of the VQA questions.`,
     '',
     table(
-      ['arm', 'synthetic records', 'VQA accuracy', 'L + kept minus this arm'],
-      armsOf(r).map((arm) => [ARM_LABELS[arm], String(r.synthetic[arm] ?? ''), fmt(armStatistics(r.models, arm, null)), arm === 'kept' ? '' : fmt(armStatistics(r.models, 'kept', arm), true)]),
+      ['arm', 'synthetic records', 'VQA accuracy', 'L + kept minus this arm (bootstrap)', '(Welch t over seed means)'],
+      armsOf(r).map((arm) => [ARM_LABELS[arm], String(r.synthetic[arm] ?? ''), fmt(armStatistics(r.models, arm, null)), arm === 'kept' ? '' : fmt(armStatistics(r.models, 'kept', arm), true), arm === 'kept' ? '' : welchText(welchPoints(r, 'kept', arm))]),
+    ),
+    '',
+    'Shape questions apart from the other families (L + kept minus L only, and minus L + random; bootstrap, then Welch t over seed means):',
+    '',
+    table(
+      ['questions', 'minus L only', '(Welch)', 'minus L + random', '(Welch)'],
+      (['only', 'others'] as const).map((group) => {
+        const subset = familySubsets(r, 'shape')[group];
+        return [
+          `${group === 'only' ? 'shape' : 'the other families'} (${subset.filter(Boolean).length})`,
+          fmt(armStatistics(r.models, 'kept', 'lOnly', subset), true),
+          welchText(welchPoints(r, 'kept', 'lOnly', subset)),
+          fmt(armStatistics(r.models, 'kept', 'random', subset), true),
+          welchText(welchPoints(r, 'kept', 'random', subset)),
+        ];
+      }),
     ),
     ...(r.round2
       ? [
@@ -96,6 +146,11 @@ export function loopMarkdown(r: LoopResults): string {
     familyTable(r),
   ];
   return lines.join('\n');
+}
+
+function welchText(w: { gain: number; lo: number; hi: number }): string {
+  const sign = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
+  return Number.isNaN(w.gain) ? '–' : `${sign(w.gain)} [${sign(w.lo)}, ${sign(w.hi)}]`;
 }
 
 function share(right: readonly boolean[]): number {

@@ -3,7 +3,7 @@
  * self-refinement with its controls. Both write their section of bench/QUALITY.md and a JSON file
  * beside this script.
  *
- *     node dist/bench/quality/run.js [--images 500] [--work DIR] [--models DIR]
+ *     node dist/bench/quality/run.js [--images 1000] [--first-seed S] [--tune] [--work DIR] [--models DIR]
  *     node dist/bench/quality/run.js loop [--quick] [--labelled-images 1000] [--generator-steps 400] [--epochs 0] [--work DIR] ...
  *     node dist/bench/quality/run.js loop-report bench/quality/loop-results-l1000.json
  *     node dist/bench/quality/run.js round1 [--original 1000] [--synthetic 2500] [--vqa 150] [--steps 300] [--batch 16] [--work DIR] [--models DIR]
@@ -15,7 +15,8 @@ import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { packageRoot } from '../../lib/engine/native.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
-import { runFilterBench, writeFilterClaims, writeFilterResults } from './filter-bench.js';
+import { filterMarkdown, runFilterBench, writeFilterClaims, writeFilterResults } from './filter-bench.js';
+import { QUALITY_SEEDS } from './images.js';
 import { LOOP_DEFAULTS, LOOP_QUICK, armStatistics, armsOf, runLoop, type LoopResults } from './loop.js';
 import { writeLoopResults } from './loop-report.js';
 import { ROUND1_DEFAULTS, runRound1, writeRound1Results } from './round1.js';
@@ -63,11 +64,20 @@ if (process.argv[2] === 'loop') {
   for (const m of results.models) console.log(`${m.name}: ${(100 * m.overall.accuracy).toFixed(1)} %`);
 } else {
   const images = Number(option('images', 1000));
+  const firstSeed = Number(option('first-seed', QUALITY_SEEDS.filter));
   const work = path.resolve(option('work', path.join(tmpdir(), 'srf-quality')));
-  const results = await runFilterBench({ images, work, log, ...(models ? { models } : {}) });
-  const command = `npm run bench:quality -- --images ${images}`;
-  await writeFilterResults(results, path.join(here, 'filter-results.json'), quality, command);
-  await writeFilterClaims(results, path.join(here, 'claims.json'));
+  const results = await runFilterBench({ images, firstSeed, work, log, ...(models ? { models } : {}) });
+  // --tune: a block for choosing settings; its figures go to the work folder only, never to QUALITY.md.
+  const tune = process.argv.includes('--tune');
+  if (tune) {
+    await writeFile(path.join(work, 'filter-results.json'), JSON.stringify(results, null, 1) + '\n');
+    await writeFile(path.join(work, 'filter.md'), filterMarkdown(results, 'tuning block') + '\n');
+    wroteQuality = false;
+  } else {
+    const command = `npm run bench:quality -- --images ${images}${firstSeed !== QUALITY_SEEDS.filter ? ` --first-seed ${firstSeed}` : ''}`;
+    await writeFilterResults(results, path.join(here, 'filter-results.json'), quality, command);
+    await writeFilterClaims(results, path.join(here, 'claims.json'));
+  }
   const [all, kept] = results.main;
   console.log(`all ${(100 * all!.overall.accuracy).toFixed(1)} %, kept ${(100 * kept!.overall.accuracy).toFixed(1)} % (${results.census.scored} triplets)`);
 }

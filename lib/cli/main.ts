@@ -53,7 +53,7 @@ export async function main(rawArgv: string[] = process.argv.slice(2), options: C
   const parser: Argv = yargs(argv)
     .scriptName('srf-native')
     .usage(
-      '$0 <command> [options]\n\nSelf-refinement of LLaVA-1.5 with Triangular Consistency (arXiv 2510.10487) on a native llama.cpp engine.\nStart with `$0 run --demo`.',
+      '$0 <command> [options]\n\nSelf-refinement of LLaVA-1.5 with Triangular Consistency (arXiv 2510.10487) on a native llama.cpp engine (the method: docs/METHOD.md in the package).\nStart with `$0 run --demo`.',
     )
     .command(runCommand(ctx))
     .command(tasksCommand(ctx))

@@ -13,7 +13,7 @@ export interface PromptArgs {
 export function promptOptionSpecs(group?: string) {
   const g = group === undefined ? {} : { group };
   return {
-    'prompt-qa': { ...g, type: 'string' as const, describe: 'I->QA instruction after <image>\\n (\\n in the text is a newline; default: SRF-METHOD.md\'s "Look at the image, write one question about it, then answer it. ..."); give tasks and run the same one' },
+    'prompt-qa': { ...g, type: 'string' as const, describe: 'I->QA instruction after <image>\\n (\\n in the text is a newline; default: docs/METHOD.md\'s "Look at the image, write one question about it, then answer it. ..."); give tasks and run the same one' },
     'prompt-a2q': { ...g, type: 'string' as const, describe: 'IA->Q instruction, {A} stands for the answer (default: \'Here is an answer about the image: "{A}"\\nWrite the question that this answer responds to.\'); give tasks and run the same one' },
     'prompt-q2a': { ...g, type: 'string' as const, describe: 'IQ->A instruction, {Q} stands for the question (default: "{Q}", the plain LLaVA turn); give tasks and run the same one' },
   };

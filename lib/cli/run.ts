@@ -26,6 +26,8 @@ interface RunArgs extends PromptArgs {
   embedder?: string;
   'bertscore-model'?: string;
   'keep-top'?: number;
+  filter?: string;
+  confidence?: boolean;
   'match-mix'?: string;
   format?: string[];
   'merge-with'?: string;
@@ -73,7 +75,7 @@ const SHOW = 'Output and progress:';
 
 function builder(y: Argv): Argv<RunArgs> {
   return y
-    .usage('$0 run --model TEXT.gguf --mmproj MMPROJ.gguf --images DIR|GLOB|LIST.txt --out DIR [options]\n$0 run --demo [--out DIR]\n\nGenerates one (question, answer) per image with I->QA, re-predicts Q\' from (I, A) and A\' from (I, Q), scores S = sqrt(sim(Q,Q\') * sim(A,A\')) and keeps the top fraction per data type. Started again with the same command on the same --out, a run resumes where it stopped.')
+    .usage('$0 run --model TEXT.gguf --mmproj MMPROJ.gguf --images DIR|GLOB|LIST.txt --out DIR [options]\n$0 run --demo [--out DIR]\n\nGenerates one (question, answer) per image with I->QA, re-predicts Q\' from (I, A) and A\' from (I, Q), scores S = sqrt(sim(Q,Q\') * sim(A,A\')) and keeps the top fraction per data type (--filter: the paper\'s selection or ours; the method, what is the paper\'s and what is ours: docs/METHOD.md in the package). Started again with the same command on the same --out, a run resumes where it stopped.')
     .options({
       images: { group: IO, type: 'string', describe: 'a folder (walked recursively, image files only), a glob such as "photos/**/*.jpg" (quote it), a list file (one path per line, relative to the list\'s folder) or one image; or WebDataset tar shards as img2dataset writes them: a .tar, a glob or range such as "shards/{00000..00279}.tar", a folder of .tar files, or - for one tar on standard input; or parquet files with the image bytes in a column (.parquet, a glob or a folder of them)' },
       'image-column': { group: IO, type: 'string', describe: 'parquet inputs: the column holding the image bytes (default jpg, as img2dataset writes it, else image, a Hugging Face image struct\'s bytes)' },
@@ -96,6 +98,8 @@ function builder(y: Argv): Argv<RunArgs> {
       embedder: { group: SCORE, type: 'string', describe: 'sentence-embedding GGUF (BERT family) for the cosine similarities; without it scores use a lexical fallback that is NOT the paper\'s measure' },
       'bertscore-model': { group: SCORE, type: 'string', describe: 'encoder GGUF for BERTScore on long text (default: the --embedder)' },
       'keep-top': { group: SCORE, type: 'number', describe: 'fraction kept within each data type (default 0.2, the paper\'s choice; 0.5 with --demo)' },
+      filter: { group: SCORE, type: 'string', choices: ['refined', 'refined-circular', 'refined-confidence', 'paper'], describe: "refined (default): letter choices judged by option text with an open re-ask, per-type top fraction only at S >= 0.9; refined-circular: also a rotated-options re-ask; refined-confidence: no floor, ranked by S x the model's own confidence in A and Q (every quota filled); paper: the paper's exact method (docs/METHOD.md)" },
+      confidence: { group: SCORE, type: 'boolean', describe: 'also record each triplet\'s mean token log P(A | I, Q) and log P(Q | I, A) in triplets.jsonl (two more calls per image; recorded, not used by the selection)' },
       'match-mix': { group: SCORE, type: 'string', describe: 'second pass: resample the kept set to the type mix of this LLaVA JSON (or a JSON object of weights per type)' },
       parallel: { group: ENGINE, type: 'number', describe: 'sequences the engine decodes together (default 8 on CPU; on a GPU the most of 32, 24, 16 that fit its memory with per-sequence KV; 4 with --demo)' },
       ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens, all sequences together (default: sized from --parallel, --prefix-cache and the longest reply)' },
@@ -196,6 +200,8 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
     set('threads', optionalInteger(argv.threads, '--threads'));
   }
   set('loras', loras);
+  set('filter', argv.filter as RefineOptions['filter']);
+  set('confidence', argv.confidence);
   const decoding: NonNullable<RefineOptions['decoding']> = { ...(options.decoding ?? {}) };
   const temperature = optionalNumber(argv.temperature, '--temperature');
   const topP = optionalNumber(argv['top-p'], '--top-p');

@@ -2,10 +2,12 @@
 import type { Argv, CommandModule } from 'yargs';
 import { reselectRun, type ReselectOptions } from '../jobs/reselect.js';
 import type { CliContext } from './context.js';
+import { invalidArgument } from '../errors.js';
 import { SELECTION_OPTIONS, selectionFromArgs, type SelectionArgs } from './options.js';
 
 interface SelectArgs extends SelectionArgs {
   in: string;
+  'min-score'?: number;
 }
 
 function builder(y: Argv): Argv<SelectArgs> {
@@ -15,6 +17,7 @@ function builder(y: Argv): Argv<SelectArgs> {
       in: { type: 'string', demandOption: true, describe: 'output folder of a run (or of merge)' },
       ...SELECTION_OPTIONS,
       'match-mix': { ...SELECTION_OPTIONS['match-mix'], describe: `${SELECTION_OPTIONS['match-mix'].describe}; --no-match-mix switches a previous one off` },
+      'min-score': { type: 'number', describe: "keep nothing under this score, whatever the type's quota (default: the floor the folder was made with, 0.9 for the refined filter; 0: none, the paper's selection; docs/METHOD.md)" },
     }) as unknown as Argv<SelectArgs>;
 }
 
@@ -25,6 +28,11 @@ export function selectCommand(ctx: CliContext): CommandModule<object, SelectArgs
     builder,
     handler: async (argv) => {
       const options: ReselectOptions = { out: argv.in, report: argv.report, command: ctx.argv, onLog: ctx.onLog, ...selectionFromArgs(argv) };
+      const minScore = argv['min-score'];
+      if (minScore !== undefined) {
+        if (typeof minScore !== 'number' || !Number.isFinite(minScore) || minScore < 0 || minScore > 1) throw invalidArgument('a number in [0, 1]', '--min-score', minScore);
+        options.minScore = minScore === 0 ? null : minScore;
+      }
       const result = await reselectRun(options);
       if (argv.json) {
         ctx.event({ event: 'finish', out: result.out, counts: result.counts, selection: result.selection, outputs: result.outputs, previousKept: result.previousKept });

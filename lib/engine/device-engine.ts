@@ -173,7 +173,7 @@ export class DeviceEngine implements VisionEngine {
       rgb: image.rgb,
       ...(image.size > 0 ? { size: image.size } : { nx: image.nx, ny: image.ny }),
       ...sampling,
-      ...draftFields(request.draft, sampling, this.info.vocabSize),
+      ...draftFields(request.draft, sampling, this.info.vocabSize, request.scoreDraft),
       draftEnd: this.info.family.replyEndToken,
     });
     const group = signal ? this.#abortGroup(signal) : undefined;

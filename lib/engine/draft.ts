@@ -8,8 +8,13 @@ import { SrfError, invalidArgument } from '../errors.js';
 import type { SamplingOptions } from './types.js';
 
 /** The native request's draft fields for `draft` (none when undefined or empty). */
-export function draftFields(draft: unknown, sampling: SamplingOptions, vocabSize: number): { draftText?: string; draftTokens?: number[] } {
-  if (draft === undefined || draft === '' || (Array.isArray(draft) && draft.length === 0)) return {};
+export function draftFields(draft: unknown, sampling: SamplingOptions, vocabSize: number, scoreDraft?: unknown): { draftText?: string; draftTokens?: number[]; forceDraft?: boolean } {
+  if (scoreDraft !== undefined && typeof scoreDraft !== 'boolean') throw invalidArgument('a boolean', 'scoreDraft', scoreDraft);
+  if (draft === undefined || draft === '' || (Array.isArray(draft) && draft.length === 0)) {
+    if (scoreDraft) throw new SrfError('INVALID_ARGUMENT', 'scoreDraft needs a draft to score');
+    return {};
+  }
+  if (scoreDraft) return { ...draftFields(draft, sampling, vocabSize), forceDraft: true };
   if ((sampling.temperature ?? 0) > 0 || (sampling.grammar ?? '') !== '') {
     throw new SrfError('INVALID_ARGUMENT', 'a draft is for greedy requests without a grammar (temperature 0, no grammar): it can only speed up a reply that depends on nothing but the logits');
   }

@@ -21,6 +21,8 @@ export interface NativeCompletion {
   generatedTokens: number;
   prefixReused: boolean;
   tokens: number[];
+  /** forceDraft: log P of each draft token taken. */
+  draftLogProbs?: number[];
 }
 
 export type CompletionCallback = (id: number, error: SrfError | null, result?: NativeCompletion) => void;
@@ -71,6 +73,8 @@ export interface NativeGenerateRequest {
   draftTokens?: number[];
   /** The token a text draft ends with (the family's reply end); -1: EOT where the vocabulary has one, else EOS. */
   draftEnd?: number;
+  /** Take the draft whatever the model would choose, and return each token's log-probability. */
+  forceDraft?: boolean;
 }
 
 export interface EngineStats {

@@ -68,6 +68,12 @@ export interface GenerateRequest {
    * stats().draftTokens / draftAccepted count them. Text is tokenized as the start of a reply.
    */
   draft?: string | number[];
+  /**
+   * Score the draft instead of generating: the reply is the draft, every token taken whatever the
+   * model would choose, and `draftLogProbs` holds each one's log-probability under the model (all of
+   * them, past any token the model disagrees with). Greedy requests with a draft only.
+   */
+  scoreDraft?: boolean;
 }
 
 export type FinishReason = 'eos' | 'length' | 'grammar';
@@ -84,6 +90,8 @@ export interface GenerateResult {
   generatedTokens: number;
   /** The reply's token ids (end token excluded): a later greedy request can take them as its `draft`. */
   tokens: number[];
+  /** scoreDraft: log P of each draft token (end token included when the draft ends with one). */
+  draftLogProbs?: number[];
 }
 
 /** One item of a batched call: it either worked or carries its own error; one bad image never fails the batch. */

@@ -105,11 +105,15 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
       outputs: { journal: JOURNAL_FILE, train: {} },
     };
     if (identities.size === 1 && first.identity) manifest.identity = first.identity;
+    // The runs' score floor (their filter's) applies to the union too.
+    const minScore = (first.selectionSettings as { minScore?: number | null } | undefined)?.minScore ?? undefined;
+    if (first.filter !== undefined) manifest.filter = first.filter;
     const started = Date.now();
     const result = await finalizeOutputs({
       out,
       imageRoot: first.imageRoot,
       keepTop: options.keepTop ?? DEFAULT_KEEP_TOP,
+      ...(minScore !== undefined ? { minScore } : {}),
       matchMix: options.matchMix,
       formats: options.formats ?? [],
       mergeWith: options.mergeWith,
@@ -123,6 +127,7 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
         manifest.outputs = finalized.outputs;
         manifest.selectionSettings = {
           keepTop: options.keepTop ?? DEFAULT_KEEP_TOP,
+          minScore: minScore ?? null,
           matchMix: options.matchMix ? path.resolve(options.matchMix) : null,
           formats: ['llava', ...(options.formats ?? []).filter((f) => f !== 'llava')],
           mergeWith: options.mergeWith ? path.resolve(options.mergeWith) : null,

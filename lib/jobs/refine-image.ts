@@ -11,6 +11,7 @@ import { imageSeed, runTriangle, type TriangleResult, type TriangleSettings } fr
 import type { VisionModel } from '../vision-model.js';
 import type { InputImage } from './inputs.js';
 import type { Scorer } from './scoring.js';
+import type { ChoiceComparison } from '../srf/score.js';
 
 export interface ImageRun {
   model: VisionModel;
@@ -20,6 +21,10 @@ export interface ImageRun {
   seed: number;
   round: number;
   signal: AbortSignal;
+  /** How letter choices are scored (the run's filter). */
+  choices: ChoiceComparison;
+  /** Select by S x the model's confidence (the run's filter): the line's `score` is that product, `consistency` S. */
+  confidenceScore?: boolean;
 }
 
 /**
@@ -64,11 +69,12 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
   try {
     triangle = await runTriangleTwice(model, image, run.triangle, seed, signal);
     if (triangle.status === 'rejected') return { ...base, status: 'rejected', rejected: triangle.rejected, raw: triangle.raw.slice(0, 1000), seed, ms: Date.now() - started };
-    score = await scoreTriplet(triangle, scorer.provider);
+    score = await scoreTriplet(triangle, scorer.provider, { choices: run.choices });
   } catch (error) {
     return errorLine(error);
   }
-  const { question, answer, questionPrime, answerPrime, truncation } = triangle;
+  const { question, answer, questionPrime, answerPrime, answerRotated, answerOpen, logProbA, logProbQ, truncation } = triangle;
+  const confidence = run.confidenceScore && logProbA !== undefined && logProbQ !== undefined ? Math.exp((logProbA + logProbQ) / 2) : undefined;
   return {
     ...base,
     status: 'scored',
@@ -76,10 +82,14 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
     answer,
     questionPrime,
     answerPrime,
+    ...(answerRotated !== undefined ? { answerRotated } : {}),
+    ...(answerOpen !== undefined ? { answerOpen } : {}),
+    ...(logProbA !== undefined && logProbQ !== undefined ? { logProbA, logProbQ } : {}),
     type: score.type,
     simQ: score.simQ,
     simA: score.simA,
-    score: score.score,
+    score: confidence !== undefined ? score.score * confidence : score.score,
+    ...(confidence !== undefined ? { consistency: score.score } : {}),
     paperFaithful: score.paperFaithful,
     ...(truncation ? { truncated: truncation } : {}),
     seed,

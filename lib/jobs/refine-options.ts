@@ -23,6 +23,7 @@ import {
 } from '../srf/prompts.js';
 import { DEFAULT_KEEP_TOP } from '../srf/select.js';
 import type { TriangleSettings } from '../srf/triangle.js';
+import { FILTERS, resolveFilter, type FilterName } from '../srf/filters.js';
 import type { LoraAdapterOptions, KvLayout, OpenVisionModelOptions, SamplingOptions } from '../engine/types.js';
 import type { InputSource, Shard } from './inputs.js';
 import { identityHash, type FileFingerprint, type OutputsRecord, type RunCounts, type RunManifest, type SelectionRecord } from '../outputs/manifest.js';
@@ -61,6 +62,13 @@ export interface RefineOptions {
   bertscoreModel?: string;
   /** Fraction kept per data type. Default 0.2. */
   keepTop?: number;
+  /**
+   * 'refined' (default): letter choices judged by option text with a rotated re-ask, and a score floor
+   * under the per-type quota; 'paper': the paper's exact method (lib/srf/filters.ts, docs/METHOD.md).
+   */
+  filter?: FilterName;
+  /** Also record log P(A | I, Q) and log P(Q | I, A) per token in the journal (two more calls per image). Default false. */
+  confidence?: boolean;
   /** Resample the kept set to the type mix of this LLaVA JSON (or JSON object of type weights). */
   matchMix?: string;
   /** Extra output formats (LLaVA is always written). */
@@ -194,6 +202,8 @@ export interface RefineSummary {
 export interface ResolvedOptions {
   out: string;
   keepTop: number;
+  filter: FilterName;
+  confidence: boolean;
   seed: number;
   round: number;
   limit: number | undefined;
@@ -237,6 +247,8 @@ export function resolveOptions(options: RefineOptions): ResolvedOptions {
   return {
     out: shard ? shardOutputFolder(path.resolve(options.out), shard.shard) : path.resolve(options.out),
     keepTop: checkFraction(options.keepTop ?? DEFAULT_KEEP_TOP, 'keepTop'),
+    filter: resolveFilter(options.filter),
+    confidence: options.confidence ?? false,
     seed: checkSeed(options.seed ?? 0, 'seed'),
     round: checkNonNegativeInteger(options.round ?? 0, 'round'),
     limit: options.limit === undefined ? undefined : checkNonNegativeInteger(options.limit, 'limit'),
@@ -261,6 +273,9 @@ export function triangleSettings(r: ResolvedOptions, drafts: boolean): TriangleS
     drafts,
     truncatedAnswers: r.truncatedAnswers,
     answerLineBound: r.answerLineBound,
+    circular: FILTERS[r.filter].circular,
+    open: FILTERS[r.filter].open,
+    confidence: r.confidence || FILTERS[r.filter].confidence,
   };
 }
 
@@ -307,6 +322,9 @@ export function runIdentity(r: ResolvedOptions, models: RunModels, imageRoot: st
     imageRoot,
     // only when not the default, so that runs made before the option existed still resume
     ...(r.truncatedAnswers === 'keep' ? { truncatedAnswers: r.truncatedAnswers } : {}),
+    // the filter decides the re-asks and the scores; 'paper' is what runs made before it existed did
+    ...(r.filter !== 'paper' ? { filter: r.filter } : {}),
+    ...(r.confidence ? { confidence: true } : {}),
   };
   return { hash: identityHash(values), values };
 }

@@ -1,5 +1,5 @@
 /**
- * `refine(options)`: the self-refinement pipeline of SRF-METHOD.md step 2 over a stream of unlabeled
+ * `refine(options)`: the self-refinement pipeline of docs/METHOD.md step 2 over a stream of unlabeled
  * images, as a library call. Follow one image:
  *
  *   inputs.ts             the image is found (folder / glob / list), given a stable id, maybe sharded away
@@ -25,6 +25,7 @@ import { DATA_TYPES, type DataType } from '../srf/data-types.js';
 import { templateStrings } from '../srf/prompts.js';
 import { quotaFor } from '../srf/select.js';
 import { type TriangleSettings } from '../srf/triangle.js';
+import { FILTERS } from '../srf/filters.js';
 import type { ReplicaStats } from '../engine/types.js';
 import { countLine, emptyCounts, finalizeOutputs } from '../outputs/finalize.js';
 import { ID_HEX_DIGITS, IMAGE_EXTENSIONS, LEGACY_ID_HEX_DIGITS, countInputs, formatShard, resolveInputSource, streamInputs, type InputSource } from './inputs.js';
@@ -207,7 +208,9 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
 
   #count(line: TripletLine): void {
     countLine(this.#counts, line);
-    if (isScoredLine(line) && line.score > 0 && this.#nonZeroByType[line.type] !== undefined) this.#nonZeroByType[line.type]++;
+    // what selection could keep: S > 0, and not under the filter's floor
+    const floor = FILTERS[this.#resolved.filter].minScore ?? 0;
+    if (isScoredLine(line) && line.score > 0 && line.score >= floor && this.#nonZeroByType[line.type] !== undefined) this.#nonZeroByType[line.type]++;
   }
 
   /**
@@ -367,6 +370,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
         threads: o.threads ?? 'all cores but one',
       },
       scoring: s.scorer.record,
+      filter: { name: r.filter, ...FILTERS[r.filter], minScore: FILTERS[r.filter].minScore ?? null },
       selection: s.previous?.selection ?? null,
       counts: this.#counts,
       timings: { ...(s.previous?.timings ?? {}), startedAt: new Date(s.started).toISOString() },
@@ -428,6 +432,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       out: r.out,
       imageRoot: s.imageRoot,
       keepTop: r.keepTop,
+      minScore: FILTERS[r.filter].minScore,
       matchMix: o.matchMix,
       formats: r.formats,
       mergeWith: o.mergeWith,
@@ -443,7 +448,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
         manifest.counts = result.counts;
         manifest.outputs = result.outputs;
         manifest.scoring = { ...manifest.scoring!, paperFaithful: manifest.scoring!.paperFaithful && result.paperFaithful };
-        manifest.selectionSettings = { keepTop: r.keepTop, matchMix: o.matchMix ? path.resolve(o.matchMix) : null, formats: ['llava', ...r.formats.filter((f) => f !== 'llava')], mergeWith: o.mergeWith ? path.resolve(o.mergeWith) : null, mergeImageFolder: o.mergeImageFolder ? path.resolve(o.mergeImageFolder) : null, openaiImages: o.openaiImages ?? null };
+        manifest.selectionSettings = { keepTop: r.keepTop, minScore: FILTERS[r.filter].minScore ?? null, matchMix: o.matchMix ? path.resolve(o.matchMix) : null, formats: ['llava', ...r.formats.filter((f) => f !== 'llava')], mergeWith: o.mergeWith ? path.resolve(o.mergeWith) : null, mergeImageFolder: o.mergeImageFolder ? path.resolve(o.mergeImageFolder) : null, openaiImages: o.openaiImages ?? null };
         manifest.engineStats = s.engineStats;
         if (s.replicaStats) manifest.replicas = s.replicaStats;
         manifest.timings = {
@@ -527,7 +532,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
           dispatched.add(item.id);
           if (item.shard !== undefined) shardsDone?.started(item.shard);
           this.#inFlight++;
-          const task: Promise<void> = refineImage(item, { model, scorer, triangle: this.#triangle, seed: this.#resolved.seed, round: this.#resolved.round, signal: this.#abort.signal })
+          const task: Promise<void> = refineImage(item, { model, scorer, triangle: this.#triangle, seed: this.#resolved.seed, round: this.#resolved.round, signal: this.#abort.signal, choices: FILTERS[this.#resolved.filter].choices, confidenceScore: FILTERS[this.#resolved.filter].confidence })
             .then(async (line) => {
               if (line && item.bytes && line.status === 'scored' && this.#exportImages !== 'none') await exportImage(source.imageRoot, line.image, item.bytes);
               if (line) await this.#record(line, journal);

@@ -14,6 +14,8 @@ import { readManifest, writeManifest, type RunManifest } from '../outputs/manife
 /** A selection's settings as run.json records them (SelectionSettings, where null is "switched off"). */
 interface RecordedSelection {
   keepTop?: number;
+  /** The score floor; null for none. */
+  minScore?: number | null;
   /** A file, or null to switch a previous --match-mix off. */
   matchMix?: string | null;
   formats?: EmitFormat[];
@@ -46,6 +48,7 @@ export async function reselectRun(options: ReselectOptions): Promise<ReselectSum
     const pick = <K extends keyof RecordedSelection>(key: K): RecordedSelection[K] => (options[key] !== undefined ? options[key] : previous[key]);
     const settings: Required<RecordedSelection> = {
       keepTop: pick('keepTop') ?? DEFAULT_KEEP_TOP,
+      minScore: pick('minScore') ?? null,
       matchMix: pick('matchMix') ?? null,
       formats: pick('formats') ?? ['llava'],
       mergeWith: pick('mergeWith') ?? null,
@@ -57,6 +60,7 @@ export async function reselectRun(options: ReselectOptions): Promise<ReselectSum
       out,
       imageRoot: manifest.imageRoot,
       keepTop: settings.keepTop,
+      ...(settings.minScore !== null ? { minScore: settings.minScore } : {}),
       matchMix: settings.matchMix ?? undefined,
       formats: settings.formats,
       mergeWith: settings.mergeWith ?? undefined,

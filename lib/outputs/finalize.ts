@@ -40,6 +40,8 @@ export const TRAIN_SCRIPT_FILE = 'train-lora.sh';
 export interface SelectionSettings {
   /** Fraction kept per type. Default 0.2 (DEFAULT_KEEP_TOP). */
   keepTop?: number;
+  /** Not kept below this score, whatever the type's quota (the refined filter's floor). Default none. */
+  minScore?: number;
   /** A LLaVA JSON file whose type mix the kept set is resampled to, or a JSON object of type weights. */
   matchMix?: string;
   /** Formats besides LLaVA (which is always written). */
@@ -224,7 +226,8 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
   const journalFile = path.join(out, JOURNAL_FILE);
 
   // 1. selection by type
-  const selector = new PerTypeSelector({ keepTop });
+  const minScore = options.minScore;
+  const selector = new PerTypeSelector({ keepTop, ...(minScore !== undefined ? { minScore } : {}) });
   let round = options.round;
   let paperFaithful = true;
   let lineNumber = 0;
@@ -237,13 +240,19 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
     }
   }
   const summary = selector.finish();
+  const short = underFilledTypes(summary.byType);
+  if (short.length > 0) {
+    log('info', `quota not filled (too few triplets with ${minScore !== undefined ? `S >= ${minScore}, the score floor` : 'S > 0'}): ${short.map((t) => `${t} ${summary.byType[t].kept} of ${summary.byType[t].quota}`).join(', ')}`);
+  }
   let keptIds: ReadonlySet<string> = summary.keptIds;
   const selection: SelectionRecord = {
     keepTop,
     rounding: 'ceil',
     keepZeroScores: false,
     matchMix: null,
-    policy: `top ${+(keepTop * 100).toFixed(4)} % by score within each data type (rounded up; S = 0 never kept)`,
+    policy: `top ${+(keepTop * 100).toFixed(4)} % by score within each data type (rounded up; S = 0 never kept${minScore !== undefined ? `; only at S >= ${minScore}` : ''})`,
+    minScore: minScore ?? null,
+    underFilled: short,
     byType: summary.byType,
     keptTopFraction: summary.keptCount,
     kept: summary.keptCount,
@@ -375,4 +384,9 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
   if (withReport) await writeReport(out);
   result.seconds = (Date.now() - started) / 1000;
   return result;
+}
+
+/** The types whose quota the selection could not fill (the floor, or S = 0, stopped it first). */
+export function underFilledTypes(byType: SelectionRecord['byType']): DataType[] {
+  return (Object.keys(byType) as DataType[]).filter((type) => byType[type].kept < byType[type].quota);
 }

@@ -28,6 +28,15 @@ export interface TripletLine {
   answer?: string;
   questionPrime?: string;
   answerPrime?: string;
+  /** A'' of a letter-choice Q asked again with its options rotated by one (the refined filter only). */
+  answerRotated?: string;
+  /** The answer to that Q's stem asked without its options (the refined filter only). */
+  answerOpen?: string;
+  /** --confidence: mean token log-probability of A given (I, Q), and of Q given (I, A). */
+  logProbA?: number;
+  logProbQ?: number;
+  /** --filter refined-confidence: S itself; `score` is then S x exp(mean of logProbA and logProbQ). */
+  consistency?: number;
   type?: DataType;
   simQ?: number;
   simA?: number;

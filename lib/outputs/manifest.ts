@@ -4,6 +4,7 @@
  * at all times. Model hashes are cached in `OUT/.srf-hash-cache.json` by path, size and mtime, so a
  * resumed run does not hash a 4 GB file again.
  */
+import type { FilterName, FilterSettings } from '../srf/filters.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -105,6 +106,10 @@ export interface SelectionRecord {
   keepTop: number;
   rounding: 'ceil';
   keepZeroScores: boolean;
+  /** The score floor under the per-type quota (null: none, the paper's selection). Absent in runs made before it existed. */
+  minScore?: number | null;
+  /** Types that kept fewer than their quota (the floor or S = 0 stopped them). */
+  underFilled?: DataType[];
   /** The file the type mix came from, when the second pass ran. */
   matchMix: string | null;
   /** The target mix (fractions) of the second pass. */
@@ -177,6 +182,8 @@ export interface RunManifest {
   } | null;
   generation: Record<string, unknown> | null;
   scoring: ScoringRecord | null;
+  /** The filter the run used (lib/srf/filters.ts); absent in runs made before there was a choice (the paper's). */
+  filter?: Omit<FilterSettings, 'minScore'> & { name: FilterName; minScore: number | null };
   selection: SelectionRecord | null;
   counts: RunCounts | null;
   timings: Record<string, unknown>;

@@ -1,6 +1,6 @@
 /**
  * `train-lora.sh`, written beside the training data: LLaVA's LoRA fine-tuning command with the
- * recipe of SRF-METHOD.md (LLaVA's finetune_task_lora.sh from a released LLaVA-1.5 checkpoint:
+ * recipe of docs/METHOD.md (LLaVA's finetune_task_lora.sh from a released LLaVA-1.5 checkpoint:
  * LoRA r 128, alpha 256, lr 2e-4, projector lr 2e-5, 1 epoch, global batch 128, cosine, warmup 0.03,
  * weight decay 0, max length 2048, bf16, --version v1, --image_aspect_ratio pad), then the way back
  * to GGUF with llama.cpp's converters, so that srf-native loads the result with `--lora`.
@@ -94,7 +94,7 @@ export function trainLoraScript(options: TrainScriptOptions): string {
 # Written by srf-native. Runs outside srf-native, in LLaVA's trainer (github.com/haotian-liu/LLaVA).
 ${heading(options, round)}
 #
-# Recipe (SRF-METHOD.md; LLaVA's scripts/v1_5/finetune_task_lora.sh, from a released LLaVA-1.5 checkpoint):
+# Recipe (docs/METHOD.md; LLaVA's scripts/v1_5/finetune_task_lora.sh, from a released LLaVA-1.5 checkpoint):
 #   LoRA r 128, alpha 256, lr 2e-4, projector lr 2e-5, 1 epoch, global batch 128, cosine schedule,
 #   warmup 0.03, weight decay 0, max length 2048, bf16, --version v1, --image_aspect_ratio pad,
 #   --mm_projector_type mlp2x_gelu, vision tower openai/clip-vit-large-patch14-336, select layer -2,

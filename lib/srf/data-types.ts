@@ -1,5 +1,5 @@
 /**
- * The data type of a (question, answer) pair, by the table of SRF-METHOD.md. The type picks the
+ * The data type of a (question, answer) pair, by the table of docs/METHOD.md. The type picks the
  * similarity used for Triangular Consistency (score.ts) and the group a triplet competes in (select.ts).
  */
 import { invalidArgument } from '../errors.js';
@@ -65,9 +65,9 @@ export function countSentences(text: string): number {
 }
 
 export interface DataTypeOptions {
-  /** An answer with more words than this is long text. Default 20 (SRF-METHOD.md). */
+  /** An answer with more words than this is long text. Default 20 (docs/METHOD.md). */
   maxShortWords?: number;
-  /** An answer with more sentences than this is long text. Default 1 (SRF-METHOD.md). */
+  /** An answer with more sentences than this is long text. Default 1 (docs/METHOD.md). */
   maxShortSentences?: number;
   /** Normalised answers that make a yes/no pair. Default ['yes', 'no']. */
   yesNoAnswers?: readonly string[];
@@ -108,7 +108,7 @@ export function resolveDataTypeOptions(options: DataTypeOptions = {}): ResolvedD
 }
 
 /**
- * The data type of a pair. The table of SRF-METHOD.md leaves the order open where rows overlap;
+ * The data type of a pair. The table of docs/METHOD.md leaves the order open where rows overlap;
  * ours, first match wins:
  *  1. question ends with the multiple-choice suffix            -> multiple_choice
  *  2. answer is exactly yes/no (after normalising)              -> multiple_choice (see yesNoBeforeShortAnswer)

@@ -39,7 +39,7 @@ function clamp01(value: number): number {
   return Math.min(1, Math.max(0, value));
 }
 
-/** Cosine similarity clamped to [0, 1] (SRF-METHOD.md: negative similarity counts as none). A zero vector gives 0. */
+/** Cosine similarity clamped to [0, 1] (docs/METHOD.md: negative similarity counts as none). A zero vector gives 0. */
 export function cosine(u: Vector, v: Vector): number {
   if (u.length !== v.length) {
     throw invalidArgument(`a vector of length ${u.length}`, 'v', `a vector of length ${v.length}`);

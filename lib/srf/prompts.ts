@@ -1,5 +1,5 @@
 /**
- * The SRF task instructions, the I->QA reply grammar and the decoding defaults (SRF-METHOD.md,
+ * The SRF task instructions, the I->QA reply grammar and the decoding defaults (docs/METHOD.md,
  * "Prompts"); the LLaVA-1.5 format they are wrapped in is the engine's (engine/llava-prompt.ts).
  * The same strings are used for generation and in the emitted training data, so that the model is
  * asked exactly what it was taught.
@@ -19,7 +19,7 @@ export interface PromptTemplates {
   iqToAInstruction(question: string): string;
 }
 
-/** Defaults from SRF-METHOD.md (the paper does not publish its wording). */
+/** Defaults from docs/METHOD.md (the paper does not publish its wording). */
 export const DEFAULT_TEMPLATES: Readonly<PromptTemplates> = Object.freeze({
   iToQaInstruction:
     'Look at the image, write one question about it, then answer it. Reply exactly as:\nQuestion: <question>\nAnswer: <answer>',
@@ -28,7 +28,7 @@ export const DEFAULT_TEMPLATES: Readonly<PromptTemplates> = Object.freeze({
   iqToAInstruction: (question: string) => question,
 });
 
-/** Templates as plain strings (for a CLI or a config file); `{A}` and `{Q}` are the placeholders of SRF-METHOD.md. */
+/** Templates as plain strings (for a CLI or a config file); `{A}` and `{Q}` are the placeholders of docs/METHOD.md. */
 export interface PromptTemplateStrings {
   iToQa?: string;
   /** Must contain `{A}`. */
@@ -165,7 +165,7 @@ export type TaskName = 'iToQa' | 'iaToQ' | 'iqToA';
 export { DEFAULT_TOP_K };
 
 /**
- * Decoding defaults of SRF-METHOD.md: I->QA sampled (temperature 0.7, top-p 0.9, 256 new tokens),
+ * Decoding defaults of docs/METHOD.md: I->QA sampled (temperature 0.7, top-p 0.9, 256 new tokens),
  * re-predictions greedy with 128 new tokens. I->QA also carries QA_REPLY_GRAMMAR (our choice; set
  * `grammar: undefined` to turn it off). Seeds are left to the caller, which should vary them per image.
  */

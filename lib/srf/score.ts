@@ -1,6 +1,6 @@
 /**
  * Triangular Consistency: S = sqrt(sim(Q, Q') * sim(A, A')), with `sim` chosen by the data type
- * of (Q, A) (SRF-METHOD.md, step 2).
+ * of (Q, A) (docs/METHOD.md, step 2).
  */
 import { invalidArgument } from '../errors.js';
 import { parseBox } from './box.js';
@@ -17,6 +17,7 @@ import {
 import { boxIoU, exactMatch, geometricMean } from './metrics.js';
 import { stripImageToken } from '../engine/llava-prompt.js';
 import type { SimilarityProvider } from './similarity.js';
+import { formatChoiceQuestion, optionTextOf, parseChoiceQuestion, rotateOptions, type ChoiceQuestion } from './choices.js';
 
 export { embeddingSimilarityProvider, lexicalSimilarityProvider } from './similarity.js';
 export type { EmbedFunction, EmbeddingSimilarityOptions, SimilarityProvider } from './similarity.js';
@@ -31,6 +32,10 @@ export interface Triplet {
   questionPrime: string;
   /** A' re-predicted from (I, Q). */
   answerPrime: string;
+  /** A'' re-predicted from (I, Q with its options rotated by one), for a letter-choice Q (triangle.ts `circular`). */
+  answerRotated?: string;
+  /** The answer to a letter-choice Q's stem asked open, without its options (triangle.ts `open`). */
+  answerOpen?: string;
 }
 
 /**
@@ -49,7 +54,7 @@ export interface TypeMeasures {
 }
 
 /**
- * The per-type rule of SRF-METHOD.md. The table names one measure per type; where it does not say
+ * The per-type rule of docs/METHOD.md. The table names one measure per type; where it does not say
  * what compares the questions, we use the sentence cosine (the question of a multiple-choice, box or
  * long-text pair is a short sentence like any other).
  */
@@ -83,7 +88,20 @@ export interface ScoreOptions {
   dataTypes?: DataTypeOptions;
   /** Replaces entries of MEASURES_BY_TYPE. */
   measures?: Partial<Record<DataType, Partial<TypeMeasures>>>;
+  /**
+   * How a letter-choice triplet (Q with option lines) is compared:
+   * - 'letter' (the paper's): Q with Q' by the sentence cosine, A with A' by exact match of the letter;
+   * - 'option-text' (ours, docs/METHOD.md): Q' carries Q's option set (its own stem with Q's options),
+   *   A and A' are compared by the option text of Q they point to (0 when A points to none), and when
+   *   the triplet has `answerRotated` (or `answerOpen`) that must point to the same text in the rotated
+   *   Q (or name it).
+   * Default 'letter'. Other types and yes/no questions are scored the same either way.
+   */
+  choices?: ChoiceComparison;
 }
+
+export type ChoiceComparison = 'letter' | 'option-text';
+export const CHOICE_COMPARISONS: readonly ChoiceComparison[] = ['letter', 'option-text'];
 
 function checkMeasures(overrides: ScoreOptions['measures']): Record<DataType, TypeMeasures> {
   const table = { ...MEASURES_BY_TYPE } as Record<DataType, TypeMeasures>;
@@ -151,6 +169,10 @@ export async function scoreTriplet(triplet: Triplet, similarity: SimilarityProvi
   const type = options.type ?? detectDataType(triplet.question, triplet.answer, dataTypes);
   if (!isDataType(type)) throw invalidArgument(`one of ${DATA_TYPES.join(', ')}`, 'type', type);
   const measures = checkMeasures(options.measures)[type];
+  const choices = options.choices ?? 'letter';
+  if (!CHOICE_COMPARISONS.includes(choices)) throw invalidArgument(CHOICE_COMPARISONS.join(' or '), 'choices', choices);
+  const choice = type === 'multiple_choice' && choices === 'option-text' ? parseChoiceQuestion(triplet.question) : null;
+  if (choice) return { type, ...(await scoreChoiceTriplet(triplet, choice, measures.question, similarity, dataTypes.boxScale)) };
 
   const [simQ, simA] = await Promise.all([
     measure(measures.question, stripFormatSuffix(triplet.question), stripFormatSuffix(triplet.questionPrime), similarity, dataTypes.boxScale),
@@ -164,4 +186,28 @@ export async function scoreTriplet(triplet: Triplet, similarity: SimilarityProvi
     score: geometricMean(simQ, simA),
     paperFaithful: !usesProvider || similarity.paperFaithful === true,
   };
+}
+
+/**
+ * A letter-choice triplet by option text: Q' (written from I and A alone, with options of its own
+ * invention) is given Q's options before it is compared with Q, so only the stems can differ; A' and
+ * the rotated re-ask A'' must point to the option text A points to. An A that names no option of Q
+ * scores 0 (the answer is not one of the choices it was written with).
+ */
+async function scoreChoiceTriplet(
+  triplet: Triplet,
+  choice: ChoiceQuestion,
+  questionMeasure: SimilarityMeasure,
+  similarity: SimilarityProvider,
+  boxScale: number,
+): Promise<Omit<TripletScore, 'type'>> {
+  const primeStem = parseChoiceQuestion(triplet.questionPrime)?.stem ?? stripFormatSuffix(triplet.questionPrime);
+  const primeWithOptions = primeStem.trim() === '' ? '' : formatChoiceQuestion({ stem: primeStem, options: choice.options });
+  const simQ = await measure(questionMeasure, stripFormatSuffix(formatChoiceQuestion(choice)), stripFormatSuffix(primeWithOptions), similarity, boxScale);
+  const text = optionTextOf(choice, stripImageToken(triplet.answer));
+  let agrees = text !== null && optionTextOf(choice, stripImageToken(triplet.answerPrime)) === text;
+  if (agrees && triplet.answerRotated !== undefined) agrees = optionTextOf(rotateOptions(choice, 1), stripImageToken(triplet.answerRotated)) === text;
+  if (agrees && triplet.answerOpen !== undefined) agrees = optionTextOf(choice, stripImageToken(triplet.answerOpen)) === text;
+  const simA = agrees ? 1 : 0;
+  return { simQ, simA, score: geometricMean(simQ, simA), paperFaithful: !TEXT_MEASURES.has(questionMeasure) || similarity.paperFaithful === true };
 }

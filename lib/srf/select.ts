@@ -1,5 +1,5 @@
 /**
- * The balancing strategy of SRF-METHOD.md: keep the top fraction by score within each data type,
+ * The balancing strategy of docs/METHOD.md: keep the top fraction by score within each data type,
  * so easy types (exact match) cannot crowd out the rest; optionally resample the kept set to the
  * type mix of the original instruction data.
  */

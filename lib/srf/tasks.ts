@@ -15,7 +15,7 @@ export const TASK_NAMES: readonly TaskName[] = ['iToQa', 'iaToQ', 'iqToA'];
 
 export type TaskRatios = Record<TaskName, number>;
 
-/** SRF-METHOD.md: 50 % I->QA, 20 % IA->Q, 30 % IQ->A. */
+/** docs/METHOD.md: 50 % I->QA, 20 % IA->Q, 30 % IQ->A. */
 export const DEFAULT_TASK_RATIOS: Readonly<TaskRatios> = Object.freeze({ iToQa: 0.5, iaToQ: 0.2, iqToA: 0.3 });
 
 /** One (Q, A) turn of a LLaVA conversation, standing on its own. */

@@ -1,11 +1,12 @@
 /**
- * Triangular Consistency for one image (SRF-METHOD.md), written once: I->QA sampled and seeded by
+ * Triangular Consistency for one image (docs/METHOD.md), written once: I->QA sampled and seeded by
  * the image's stable key, the reply parsed (an answer a bound stopped cut back to its last full
  * sentence), then IA->Q and IQ->A issued together on the image's cached prefix, each with the text
  * it should reconstruct as its draft. VisionModel's three calls are these legs one at a time; the
  * pipeline runs the whole triangle.
  */
 import { draftIfGreedy } from '../engine/draft.js';
+import { circularReask, openReask } from './choices.js';
 import type { FinishReason, GenerateRequest, GenerateResult, ImageInput, SamplingOptions } from '../engine/types.js';
 import { cleanReply, parseQaReply, type QaParseFailure } from './parse.js';
 import type { PromptTemplates, TaskName } from './prompts.js';
@@ -38,11 +39,23 @@ export interface TriangleSettings {
   truncatedAnswers: 'cut' | 'keep';
   /** The grammar's longest answer line: a reply that reaches it was stopped by the grammar. */
   answerLineBound: number | undefined;
+  /**
+   * A letter-choice Q is also asked with its options rotated by one (CircularEval), beside IQ->A;
+   * the reply is `answerRotated` (not the paper's; docs/METHOD.md, "Multiple choice"). Default off.
+   */
+  circular?: boolean;
+  /** A letter-choice Q is also asked as its stem alone, open (short answer); the reply is `answerOpen`. Default off. */
+  open?: boolean;
+  /**
+   * Also score A and Q under the model (GenerateRequest.scoreDraft): the mean token log-probability
+   * of A given (I, Q) and of Q given (I, A), `logProbA` and `logProbQ`. Two more calls. Default off.
+   */
+  confidence?: boolean;
 }
 
 export type TriangleResult =
   | { status: 'rejected'; rejected: QaParseFailure | 'truncated'; raw: string }
-  | { status: 'complete'; question: string; answer: string; questionPrime: string; answerPrime: string; truncation?: Truncation };
+  | { status: 'complete'; question: string; answer: string; questionPrime: string; answerPrime: string; answerRotated?: string; answerOpen?: string; logProbA?: number; logProbQ?: number; truncation?: Truncation };
 
 /** The I->QA seed of an image: base seed plus its stable key, mod 2^32 (never 0xFFFFFFFF, llama.cpp's "random"). */
 export function imageSeed(baseSeed: number, key: number): number {
@@ -69,6 +82,13 @@ export async function reconstructAnswer(engine: TriangleEngine, image: ImageInpu
   return { text: cleanReply(text), raw: text };
 }
 
+/** The length-normalised log P(reply | image, prompt): the mean over its tokens (end token included). */
+export async function meanLogProb(engine: TriangleEngine, image: ImageInput, prompt: string, reply: string, maxTokens: number, signal?: AbortSignal): Promise<number> {
+  const { draftLogProbs } = await engine.generate({ image, prompt, sampling: { temperature: 0, maxTokens }, draft: reply, scoreDraft: true, signal });
+  const values = draftLogProbs ?? [];
+  return values.length === 0 ? -Infinity : values.reduce((sum, x) => sum + x, 0) / values.length;
+}
+
 /** The question and answer of an I->QA reply, its answer cut back when a bound stopped it; or why there are none. */
 export function readQaReply(reply: string, finishReason: FinishReason, settings: Pick<TriangleSettings, 'truncatedAnswers' | 'answerLineBound'>):
   | { ok: true; question: string; answer: string; truncation?: Truncation }
@@ -89,10 +109,27 @@ export async function runTriangle(engine: TriangleEngine, image: ImageInput, set
   const qa = readQaReply(reply, finishReason, settings);
   if (!qa.ok) return { status: 'rejected', rejected: qa.rejected, raw: reply };
   const { question, answer } = qa;
-  // Issued together: the engine decodes both in the same batches on the cached image prefix.
-  const [questionPrime, answerPrime] = await Promise.all([
+  const rotated = settings.circular ? circularReask(question, answer) : null;
+  const open = settings.open ? openReask(question, answer) : null;
+  // Issued together: the engine decodes them in the same batches on the cached image prefix.
+  const [questionPrime, answerPrime, answerRotated, answerOpen, logProbA, logProbQ] = await Promise.all([
     reconstructQuestion(engine, image, answer, settings, question, signal),
     reconstructAnswer(engine, image, question, settings, answer, signal),
+    rotated ? reconstructAnswer(engine, image, rotated.question, settings, rotated.expected, signal) : undefined,
+    open ? reconstructAnswer(engine, image, open.question, settings, open.expected, signal) : undefined,
+    // Q and A came out of one I->QA reply: its budget (and the end token) bounds either.
+    settings.confidence ? meanLogProb(engine, image, settings.templates.iqToAInstruction(question), answer, (settings.sampling.iToQa.maxTokens ?? 256) + 1, signal) : undefined,
+    settings.confidence ? meanLogProb(engine, image, settings.templates.iaToQInstruction(answer), question, (settings.sampling.iToQa.maxTokens ?? 256) + 1, signal) : undefined,
   ]);
-  return { status: 'complete', question, answer, questionPrime: questionPrime.text, answerPrime: answerPrime.text, ...(qa.truncation ? { truncation: qa.truncation } : {}) };
+  return {
+    status: 'complete',
+    question,
+    answer,
+    questionPrime: questionPrime.text,
+    answerPrime: answerPrime.text,
+    ...(answerRotated ? { answerRotated: answerRotated.text } : {}),
+    ...(answerOpen ? { answerOpen: answerOpen.text } : {}),
+    ...(logProbA !== undefined && logProbQ !== undefined ? { logProbA, logProbQ } : {}),
+    ...(qa.truncation ? { truncation: qa.truncation } : {}),
+  };
 }
