@@ -20,9 +20,8 @@ import path from 'node:path';
 import { ERROR_CODES, SrfError, isSrfError, type SrfErrorCode } from '../errors.js';
 import { checkEmbedderFile, checkLoraFile, checkVisionModelFiles } from '../gguf/check.js';
 import { VisionModel } from '../vision-model.js';
-import { buildInfo, onFatalAbort, type EngineStats } from '../engine/native.js';
+import { onFatalAbort, type EngineStats } from '../engine/native.js';
 import { DATA_TYPES, type DataType } from '../srf/data-types.js';
-import { templateStrings } from '../srf/prompts.js';
 import { quotaFor } from '../srf/select.js';
 import { type TriangleSettings } from '../srf/triangle.js';
 import { FILTERS } from '../srf/filters.js';
@@ -31,14 +30,13 @@ import { countLine, emptyCounts, finalizeOutputs } from '../outputs/finalize.js'
 import { ID_HEX_DIGITS, IMAGE_EXTENSIONS, LEGACY_ID_HEX_DIGITS, countInputs, formatShard, resolveInputSource, streamInputs, type InputSource } from './inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from '../outputs/journal.js';
 import { acquireOutputLock } from '../outputs/lock.js';
-import { MANIFEST_FORMAT, fingerprintFile, describeDifference, identityDifferences, readManifest, writeManifest, type RunCounts, type RunManifest, type TrainerRecord } from '../outputs/manifest.js';
+import { fingerprintFile, describeDifference, identityDifferences, readManifest, writeManifest, type RunCounts, type RunManifest, type TrainerRecord } from '../outputs/manifest.js';
 import { openScorer, type Scorer } from './scoring.js';
-import { toolVersion } from '../outputs/version.js';
 
 import { isEngineFailure, resolveOptions, runIdentity, triangleSettings, type ResolvedOptions, type RefineLog, type RefineOptions, type RefinePhase, type RefineProgress, type RefineSummary, type RunIdentity, type RunModels, type RunSetup } from './refine-options.js';
 import { openRefineEngine } from './refine-engine.js';
+import { startManifest } from './refine-manifest.js';
 import { assertGpuWork, defaultDevices } from '../engine/devices.js';
-import { gpuRecord } from '../engine/gpu-notes.js';
 import { EXPORTED_IMAGES_FOLDER, exportImage, pruneExportedImages } from '../outputs/exported-images.js';
 import { SHARDS_DONE_FILE, ShardsDone } from '../outputs/shards-done.js';
 import { refineImage } from './refine-image.js';
@@ -241,7 +239,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       if (!scorer.record.paperFaithful) this.#log('warn', scorer.record.warning as string);
       const engine = await openRefineEngine(this.#options, this.#resolved, setup.files, (level, message) => this.#log(level, message));
       model = engine.model;
-      manifest = this.#startManifest({ started, setup, identity, previous, scorer, model });
+      manifest = startManifest({ started, setup, identity, previous, scorer, model, options: this.#options, resolved: this.#resolved, counts: this.#counts, idHexDigits: this.#idHexDigits });
       await writeManifest(out, manifest);
 
       const generated = await this.#generateAll(setup.source, model, scorer, journal);
@@ -329,58 +327,6 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   }
 
   /** Step 4: run.json as the run starts: inputs, models, settings, the engine chosen and the identity. */
-  #startManifest(s: { started: number; setup: RunSetup; identity: RunIdentity; previous: RunManifest | null; scorer: Scorer; model: VisionModel }): RunManifest {
-    const o = this.#options;
-    const r = this.#resolved;
-    const { source, models } = s.setup;
-    const info = buildInfo();
-    return {
-      format: MANIFEST_FORMAT,
-      tool: { name: 'srf-native', version: toolVersion() },
-      status: 'running',
-      command: o.command ?? [],
-      round: r.round,
-      imageRoot: source.imageRoot,
-      imagePaths: 'every image path in triplets.jsonl and the training data is relative to imageRoot (LLaVA\'s --image_folder)',
-      inputs: {
-        kind: source.kind,
-        spec: source.spec,
-        location: source.location,
-        ...(source.pattern ? { pattern: source.pattern } : {}),
-        shard: r.shard ? formatShard(r.shard) : null,
-        shardRule: 'sha1(relative path) first 32 bits mod N',
-        limit: r.limit ?? null,
-      },
-      models,
-      generation: {
-        seed: r.seed,
-        seedRule: 'I->QA seed of an image = (seed + key) mod 2^32, key = bits 96..127 of sha1(relative path)',
-        grammar: r.grammar === undefined ? false : typeof o.grammar === 'string' ? 'custom' : true,
-        grammarBounds: typeof o.grammar === 'string' ? null : o.grammarBounds ?? {},
-        ...(typeof o.grammar === 'string' ? { grammarText: o.grammar } : {}),
-        templates: templateStrings(r.templates),
-        decoding: r.sampling,
-        parallel: r.parallel,
-        inFlight: r.inFlight,
-        contextSize: s.model.info.contextSize,
-        kvLayout: s.model.info.kvLayout,
-        prefixCache: s.model.info.prefixCache,
-        gpuLayers: o.gpuLayers ?? 'all when a GPU is present',
-        devices: s.model.info.devices,
-        threads: o.threads ?? 'all cores but one',
-      },
-      scoring: s.scorer.record,
-      filter: { name: r.filter, ...FILTERS[r.filter], minScore: FILTERS[r.filter].minScore ?? null },
-      selection: s.previous?.selection ?? null,
-      counts: this.#counts,
-      timings: { ...(s.previous?.timings ?? {}), startedAt: new Date(s.started).toISOString() },
-      outputs: s.previous?.outputs ?? { journal: JOURNAL_FILE, train: {} },
-      engine: { backend: info.backend, llamaCppVersion: info.llamaCppVersion, gpu: gpuRecord(info), model: { ...s.model.info, files: undefined } },
-      identity: s.identity,
-      idHexDigits: this.#idHexDigits,
-    };
-  }
-
   /** Step 5: the images, with the input count in the background (for the ETA) and progress events. */
   async #generateAll(source: InputSource, model: VisionModel, scorer: Scorer, journal: Journal): Promise<GenerationResult> {
     const o = this.#options;
