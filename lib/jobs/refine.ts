@@ -441,7 +441,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   async #generate(source: InputSource, model: VisionModel, scorer: Scorer, journal: Journal): Promise<{ duplicates: number; exhausted: boolean }> {
     const r = this.#resolved;
     // Tar or parquet shards: the finished ones are recorded, and a resume does not read them again.
-    const shardsDone = source.kind === 'shards' ? await ShardsDone.open(r.out) : undefined;
+    const shardsDone = source.kind === 'shards' ? await ShardsDone.open(r.out, () => journal.flush()) : undefined;
     if (shardsDone && shardsDone.before.size > 0) this.#log('info', `resuming: ${shardsDone.before.size} finished shards skipped unread (${SHARDS_DONE_FILE})`);
     const inputs = streamInputs(source, {
       ...(r.shard ? { shard: r.shard } : {}),

@@ -18,19 +18,25 @@ export class ShardsDone {
   #inFlight = new Map<string, number>();
   #reading: string | undefined;
   #readPast = new Set<string>();
+  readonly #journaledFirst: () => Promise<void>;
 
-  private constructor(file: string, before: Set<string>) {
+  private constructor(file: string, before: Set<string>, journaledFirst: () => Promise<void>) {
     this.file = file;
     this.before = before;
+    this.#journaledFirst = journaledFirst;
   }
 
-  static async open(out: string): Promise<ShardsDone> {
+  /**
+   * `journaledFirst` makes the journal's buffered lines durable: a shard is recorded only after its
+   * lines are on disk, so a kill between the two never skips a sample on resume.
+   */
+  static async open(out: string, journaledFirst: () => Promise<void>): Promise<ShardsDone> {
     const file = path.join(out, SHARDS_DONE_FILE);
     const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return '';
       throw new SrfError('FILE_UNREADABLE', `cannot read the finished shards' record: ${error.message}`, { file, cause: error });
     });
-    return new ShardsDone(file, new Set(text.split('\n').filter(Boolean)));
+    return new ShardsDone(file, new Set(text.split('\n').filter(Boolean)), journaledFirst);
   }
 
   /** The input yielded a sample of `tar` (whether it runs now or was journaled before). */
@@ -68,6 +74,7 @@ export class ShardsDone {
   async #finish(tar: string): Promise<void> {
     this.#readPast.delete(tar);
     if (this.before.has(tar)) return;
+    await this.#journaledFirst();
     try {
       await appendFile(this.file, `${tar}\n`);
     } catch (error) {
