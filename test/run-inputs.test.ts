@@ -29,7 +29,7 @@ t.test('a folder is walked recursively in sorted order, image extensions only, h
   t.same(items.map((i) => i.image), ['A.JPEG', 'a.jpg', 'b.png', 'sub/c.webp', 'sub/deeper/d.png', 'sub/z.gif', 'zz/e.tiff']);
   t.same(items.map((i) => i.index), [0, 1, 2, 3, 4, 5, 6]);
   t.equal(items[0]?.path, join(dir, 'A.JPEG'));
-  t.match(items[3]?.id, /^[0-9a-f]{12}-c\.webp$/, 'id = 12 hex digits of the hash + the file name');
+  t.match(items[3]?.id, /^[0-9a-f]{16}-c\.webp$/, 'id = 16 hex digits of the hash + the file name');
   t.equal(items[3]?.id, identifyImage('sub/c.webp').id, 'ids depend only on the path relative to the image root');
   t.notOk(items.some((i) => i.problem));
 });
