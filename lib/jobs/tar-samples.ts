@@ -77,25 +77,39 @@ class SampleBuilder {
   }
 }
 
-/** How many sample keys a tar holds, from its members' headers (their data is skipped, not kept). */
-export async function countTarKeys(file: string): Promise<number> {
+/**
+ * The members of a tar that belong to a sample, in order, each with its key and extension: regular
+ * files with an extension and no leading dot (img2dataset writes none without one). Other members
+ * are skipped unread. The tar is read as a stream; a file opened here is closed at the end.
+ */
+async function* sampleMembers(input: string | Readable): AsyncGenerator<{ entry: AsyncIterable<unknown> & { resume(): void }; key: string; extension: string }> {
+  const stream = typeof input === 'string' ? createReadStream(input) : input;
   const tar = extract();
-  const stream = createReadStream(file);
   stream.on('error', (error: Error) => tar.destroy(error));
   stream.pipe(tar);
-  let count = 0;
-  let last: string | undefined;
   try {
     for await (const entry of tar) {
-      const { key, extension } = splitMemberName(entry.header.name.replace(/^\.\//, ''));
-      if (entry.header.type === 'file' && extension !== '' && key !== last) {
-        count++;
-        last = key;
+      const name = entry.header.name.replace(/^\.\//, '');
+      const { key, extension } = splitMemberName(name);
+      if (entry.header.type !== 'file' || path.posix.basename(name).startsWith('.') || extension === '') {
+        entry.resume();
+        continue;
       }
-      entry.resume();
+      yield { entry, key, extension };
     }
   } finally {
-    stream.destroy();
+    if (typeof input === 'string') stream.destroy();
+  }
+}
+
+/** How many sample keys a tar holds, from its members' headers (their data is skipped, not kept). */
+export async function countTarKeys(file: string): Promise<number> {
+  let count = 0;
+  let last: string | undefined;
+  for await (const { entry, key } of sampleMembers(file)) {
+    if (key !== last) count++;
+    last = key;
+    entry.resume();
   }
   return count;
 }
@@ -105,24 +119,9 @@ export async function countTarKeys(file: string): Promise<number> {
  * that names the shard and the last key read; the samples before it are yielded first.
  */
 export async function* readTarSamples(input: string | Readable, shard: string): AsyncGenerator<TarSample> {
-  const stream = typeof input === 'string' ? createReadStream(input) : input;
-  const tar = extract();
-  stream.on('error', (error: Error) => tar.destroy(error));
-  stream.pipe(tar);
   let current: SampleBuilder | undefined;
   try {
-    for await (const entry of tar) {
-      if (entry.header.type !== 'file') {
-        entry.resume();
-        continue;
-      }
-      const name = entry.header.name.replace(/^\.\//, '');
-      const { key, extension } = splitMemberName(name);
-      // Hidden files and members without an extension (img2dataset writes none) are no sample's.
-      if (path.posix.basename(name).startsWith('.') || extension === '') {
-        entry.resume();
-        continue;
-      }
+    for await (const { entry, key, extension } of sampleMembers(input)) {
       const data = await readAll(entry);
       if (current && current.key !== key) {
         yield current.take();
@@ -134,8 +133,6 @@ export async function* readTarSamples(input: string | Readable, shard: string): 
   } catch (cause) {
     const where = current ? ` at sample ${current.key}` : '';
     throw new SrfError('DATA_INVALID', `${shard}: not a readable tar, or cut short${where} (${(cause as Error).message})`, { file: shard, cause });
-  } finally {
-    if (typeof input === 'string') stream.destroy();
   }
   if (current) yield current.take();
 }
