@@ -7,7 +7,7 @@ import { DATA_TYPES, type DataType } from '../lib/srf/data-types.js';
 import { createRandom } from '../lib/srf/random.js';
 import { FAMILIES, FAMILY_NAMES, generateScene } from '../lib/world/index.js';
 import { gradeTriplet } from '../bench/quality/grade.js';
-import { accuracyOf, expectedRandomAccuracy, keptOddsRatio, selectByScore, selectGlobal, selectRandomLike, type GradedTriplet } from '../bench/quality/filter.js';
+import { accuracyOf, byTypeAndFamily, expectedRandomAccuracy, keptOddsRatio, selectByScore, selectGlobal, selectRandomLike, type GradedTriplet } from '../bench/quality/filter.js';
 import { sceneOfImage } from '../bench/quality/images.js';
 import { accuracyWithInterval, pairedDifference } from '../bench/quality/stats.js';
 import { armStatistics, type ArmModel } from '../bench/quality/loop.js';
@@ -134,6 +134,38 @@ t.test('the random control as an expected value: the mean of many random draws o
   t.not(boxAccuracy.toFixed(3), overall.toFixed(3), 'the fixture\'s types differ, so the check below can tell per type from overall');
   t.ok(Math.abs(expectedRandomAccuracy(triplets, boxes) - boxAccuracy) < 1e-12, 'one type kept: that type\'s accuracy');
   t.ok(Number.isNaN(expectedRandomAccuracy(triplets, new Set())));
+});
+
+t.test('the random control matched per type and question family: the same counts in every group, a fresh draw per seed', async (t) => {
+  // Families whose rightness differs, spread unevenly over the kept: a per-type draw cannot match them.
+  const families = ['shape', 'colour', 'count'] as const;
+  const triplets = fakeTriplets().map((x, i) => {
+    const family = families[Math.floor(i / 3) % 3]!;
+    const right = family === 'shape' ? i % 5 !== 0 : family === 'colour' ? i % 5 === 0 : x.grade.right;
+    return { ...x, grade: { ...x.grade, family, right } };
+  });
+  const kept = selectByScore(triplets, (x) => (x.grade.family === 'shape' ? 0.5 : 0) + x.score / 2);
+  const countBy = (sel: ReadonlySet<string>) => {
+    const counts = new Map<string, number>();
+    for (const x of triplets) if (sel.has(x.id)) counts.set(byTypeAndFamily(x), (counts.get(byTypeAndFamily(x)) ?? 0) + 1);
+    return [...counts].sort();
+  };
+  const first = selectRandomLike(triplets, kept, 1000, byTypeAndFamily);
+  const second = selectRandomLike(triplets, kept, 1001, byTypeAndFamily);
+  t.same(countBy(first), countBy(kept), 'as many of each type and family as kept');
+  t.same(countBy(second), countBy(kept));
+  t.notSame([...first].sort(), [...second].sort(), 'another seed, another draw');
+  t.same([...selectRandomLike(triplets, kept, 1000, byTypeAndFamily)].sort(), [...first].sort(), 'the same seed, the same draw');
+  t.notSame(countBy(selectRandomLike(triplets, kept, 1000)), countBy(kept), 'matched per type only, the family mix drifts');
+  let sum = 0;
+  const draws = 300;
+  for (let seed = 0; seed < draws; seed++) {
+    const random = selectRandomLike(triplets, kept, seed, byTypeAndFamily);
+    sum += triplets.filter((x) => random.has(x.id) && x.grade.right).length / random.size;
+  }
+  const expected = expectedRandomAccuracy(triplets, kept, byTypeAndFamily);
+  t.ok(Math.abs(expected - sum / draws) < 0.005, `expected ${expected.toFixed(4)}, mean of ${draws} draws ${(sum / draws).toFixed(4)}`);
+  t.ok(Math.abs(expected - expectedRandomAccuracy(triplets, kept)) > 0.05, 'and it differs from the per-type control here');
 });
 
 t.test('arm statistics: seed means, differences, and intervals that widen with the spread between seeds', async (t) => {

@@ -124,15 +124,22 @@ export function selectGlobal(triplets: readonly GradedTriplet[], keepTop = 0.2):
   return selectTopPerType(triplets.map((t) => ({ id: t.id, type: pool, score: t.score })), { keepTop }).keptIds;
 }
 
-/** A seeded random subset with as many triplets of each type as `like` keeps of it. */
-export function selectRandomLike(triplets: readonly GradedTriplet[], like: Selection, seed = 7): Selection {
+/**
+ * A seeded random subset with as many triplets of each group as `like` keeps of it: groups are data
+ * types by default; byTypeAndFamily matches the question family too.
+ */
+export function selectRandomLike(triplets: readonly GradedTriplet[], like: Selection, seed = 7, groupOf: (t: GradedTriplet) => string = (t) => t.type): Selection {
   const random = createRandom(seed);
   const kept = new Set<string>();
-  for (const type of DATA_TYPES) {
+  const groups = new Map<string, GradedTriplet[]>();
+  for (const t of triplets) groups.set(groupOf(t), [...(groups.get(groupOf(t)) ?? []), t]);
+  // types in DATA_TYPES order (as the draws were made before groups), then the group's name
+  const order = (key: string) => DATA_TYPES.indexOf(key.split('/')[0] as DataType);
+  for (const key of [...groups.keys()].sort((a, b) => order(a) - order(b) || (a < b ? -1 : a > b ? 1 : 0))) {
     // by id: the journal's order depends on which image finished first
-    const ofType = triplets.filter((t) => t.type === type).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const count = ofType.filter((t) => like.has(t.id)).length;
-    for (const t of shuffled(ofType, random).slice(0, count)) kept.add(t.id);
+    const ofGroup = groups.get(key)!.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const count = ofGroup.filter((t) => like.has(t.id)).length;
+    for (const t of shuffled(ofGroup, random).slice(0, count)) kept.add(t.id);
   }
   return kept;
 }

@@ -6,10 +6,11 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ARM_LABELS, armStatistics, armsOf, type Arm, type LoopResults, type PoolFigures } from './loop.js';
+import { ARM_LABELS, armStatistics, armsOf, randomArmOf, type Arm, type LoopResults, type PoolFigures } from './loop.js';
 import { unanswerableTable } from './filter-bench.js';
 import { table, writeSection } from './markdown.js';
 import { percent, welchInterval } from './stats.js';
+import { QUALITY_SEEDS } from './images.js';
 
 const points = (x: { value: number; low: number; high: number }) => ({ gain: round(100 * x.value), lo: round(100 * x.low), hi: round(100 * x.high) });
 const round = (x: number) => Math.round(x * 100) / 100;
@@ -46,18 +47,31 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
   const vs = (b: Arm) => points(armStatistics(r.models, 'kept', b));
   const seeds = new Set(r.models.map((m) => m.seed)).size;
   const round1Arms = armsOf(r).filter((arm) => arm !== 'round2');
+  const random = randomArmOf(r);
+  const has = (arm: Arm) => armsOf(r).includes(arm);
   return {
     pool: poolClaims(r.options.poolImages, r.pool),
+    ...(r.poolPaper ? { poolPaper: poolClaims(r.options.poolImages, r.poolPaper) } : {}),
+    ...(r.filters ? { filters: r.filters } : {}),
     round1: {
       seeds,
       questions: r.questions,
+      vqaFirstSeed: r.options.vqaFirstSeed ?? null,
       arms: Object.fromEntries(round1Arms.map((arm) => [arm, accuracyClaim(armStatistics(r.models, arm, null))])),
+      randomControl: random,
       vsOriginalOnly: vs('lOnly'),
-      vsRandom: vs('random'),
+      vsRandom: vs(random),
       vsAll: vs('all'),
-      ceiling: points(armStatistics(r.models, 'ceiling', 'lOnly')),
+      ...(has('paper') ? { vsPaper: vs('paper'), paperVsOriginalOnly: points(armStatistics(r.models, 'paper', 'lOnly')) } : {}),
+      ...(has('ceiling') ? { ceiling: points(armStatistics(r.models, 'ceiling', 'lOnly')) } : {}),
+      ...(has('ceilingMatched') ? { ceilingMatched: points(armStatistics(r.models, 'ceilingMatched', 'lOnly')) } : {}),
       // Welch t over the seed means, beside the bootstrap; and shape apart from the other families
-      welch: { vsOriginalOnly: welchPoints(r, 'kept', 'lOnly'), vsRandom: welchPoints(r, 'kept', 'random'), vsAll: welchPoints(r, 'kept', 'all') },
+      welch: {
+        vsOriginalOnly: welchPoints(r, 'kept', 'lOnly'),
+        vsRandom: welchPoints(r, 'kept', random),
+        vsAll: welchPoints(r, 'kept', 'all'),
+        ...(has('paper') ? { vsPaper: welchPoints(r, 'kept', 'paper'), paperVsOriginalOnly: welchPoints(r, 'paper', 'lOnly') } : {}),
+      },
       byFamilyGroup: Object.fromEntries(
         (['only', 'others'] as const).map((group) => {
           const subset = familySubsets(r, 'shape')[group];
@@ -66,7 +80,8 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
             {
               questions: subset.filter(Boolean).length,
               vsOriginalOnly: { bootstrap: points(armStatistics(r.models, 'kept', 'lOnly', subset)), welch: welchPoints(r, 'kept', 'lOnly', subset) },
-              vsRandom: { bootstrap: points(armStatistics(r.models, 'kept', 'random', subset)), welch: welchPoints(r, 'kept', 'random', subset) },
+              vsRandom: { bootstrap: points(armStatistics(r.models, 'kept', random, subset)), welch: welchPoints(r, 'kept', random, subset) },
+              ...(has('paper') ? { vsPaper: { bootstrap: points(armStatistics(r.models, 'kept', 'paper', subset)), welch: welchPoints(r, 'kept', 'paper', subset) } } : {}),
             },
           ];
         }),
@@ -87,18 +102,25 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
   };
 }
 
-/** A design's name: the size of its labelled set ("l4000"). */
+/** A design's name: given, or the size of its labelled set ("l4000"). */
 export function loopDesign(r: Pick<LoopResults, 'options'>): string {
-  return `l${r.options.labelledImages}`;
+  return r.options.design ?? `l${r.options.labelledImages}`;
 }
 
 export function loopMarkdown(r: LoopResults): string {
   const o = r.options;
   const seeds = new Set(r.models.map((m) => m.seed)).size;
+  const random = randomArmOf(r);
+  const hasPaper = armsOf(r).includes('paper');
+  const poolText = (name: string, p: PoolFigures) =>
+    `${name}: ${p.scored} scored, all ${percent(p.all.accuracy)} % right, kept ${percent(p.keptAccuracy.accuracy)} % (${p.kept}), ` +
+    `a random draw of the kept count per type ${percent(p.expectedRandom)} % (expected value).`;
   const fmt = (x: { value: number; low: number; high: number }, sign = false) =>
     `${sign && x.value >= 0 ? '+' : ''}${percent(x.value)} [${percent(x.low)}, ${percent(x.high)}]`;
   const lines = [
     `### The loop with L = ${o.labelledImages} labelled images (design ${loopDesign(r)})`,
+    ...(r.filters ? ['', `Filters: L + kept is \`--filter ${r.filters.kept}\`${r.filters.paper ? `; the paper's arm is a second run on the same U with \`--filter ${r.filters.paper}\`` : ''}. ` +
+      `The VQA test's images are scenes ${o.vqaFirstSeed} on${o.vqaFirstSeed !== undefined && o.vqaFirstSeed !== QUALITY_SEEDS.vqa ? ', a block no earlier design was looked at on' : ''}.`] : []),
     '',
     `A pre-stage-2 checkpoint (the world model's frozen tower; language model and projector trained from random weights on captions of ${o.stage1Images} images, ${o.stage1Steps} steps); ` +
       `L = the instruction data of ${o.labelledImages} other images; round 0's generator = the checkpoint trained on step 1 of the method on L (${o.generatorSteps ?? o.steps} steps); ` +
@@ -106,10 +128,11 @@ export function loopMarkdown(r: LoopResults): string {
       `${(o.epochs ?? 0) > 0 ? `${o.epochs} passes over its data (at least ${o.steps} steps)` : `${o.steps} steps`} of batch 32, early stopping on the validation loss of ${o.validationImages} labelled images; ${seeds} training seeds per arm; ` +
       `${r.questions} held-out VQA questions. Intervals: hierarchical bootstrap over training seeds and questions, and beside it a Welch t interval over the ${seeds} seed means (what a reader recomputes from the seeds; wider when the seeds disagree).`,
     '',
-    `Triplets on U: ${r.pool.scored} scored, all ${percent(r.pool.all.accuracy)} % right, kept ${percent(r.pool.keptAccuracy.accuracy)} % (${r.pool.kept}), ` +
-      `a random draw of the kept count per type ${percent(r.pool.expectedRandom)} % (expected value).`,
+    poolText(`Triplets on U${r.filters ? ` (${r.filters.kept})` : ''}`, r.pool),
+    ...(r.poolPaper ? ['', poolText('The same pool by the paper\'s filter', r.poolPaper)] : []),
     '',
     ...(r.pool.unanswerable ? [unanswerableTable(r.pool.unanswerable, r.pool.scored, r.pool.kept), ''] : []),
+    ...(r.pool.families ? [poolFamilyTable(r), ''] : []),
     `Round 0's generator (the checkpoint trained on L) answers ${percent(share(r.generator.right))} % of the VQA questions.`,
     '',
     table(
@@ -117,19 +140,14 @@ export function loopMarkdown(r: LoopResults): string {
       armsOf(r).map((arm) => [ARM_LABELS[arm], String(r.synthetic[arm] ?? ''), fmt(armStatistics(r.models, arm, null)), arm === 'kept' ? '' : fmt(armStatistics(r.models, 'kept', arm), true), arm === 'kept' ? '' : welchText(welchPoints(r, 'kept', arm))]),
     ),
     '',
-    'Shape questions apart from the other families (L + kept minus L only, and minus L + random; bootstrap, then Welch t over seed means):',
+    `Shape questions apart from the other families (L + kept minus L only, minus L + random${hasPaper ? ', minus L + the paper\'s kept' : ''}; bootstrap, then Welch t over seed means):`,
     '',
     table(
-      ['questions', 'minus L only', '(Welch)', 'minus L + random', '(Welch)'],
+      ['questions', 'minus L only', '(Welch)', 'minus L + random', '(Welch)', ...(hasPaper ? ['minus the paper\'s', '(Welch)'] : [])],
       (['only', 'others'] as const).map((group) => {
         const subset = familySubsets(r, 'shape')[group];
-        return [
-          `${group === 'only' ? 'shape' : 'the other families'} (${subset.filter(Boolean).length})`,
-          fmt(armStatistics(r.models, 'kept', 'lOnly', subset), true),
-          welchText(welchPoints(r, 'kept', 'lOnly', subset)),
-          fmt(armStatistics(r.models, 'kept', 'random', subset), true),
-          welchText(welchPoints(r, 'kept', 'random', subset)),
-        ];
+        const against = (b: Arm) => [fmt(armStatistics(r.models, 'kept', b, subset), true), welchText(welchPoints(r, 'kept', b, subset))];
+        return [`${group === 'only' ? 'shape' : 'the other families'} (${subset.filter(Boolean).length})`, ...against('lOnly'), ...against(random), ...(hasPaper ? against('paper') : [])];
       }),
     ),
     ...(r.round2
@@ -155,6 +173,19 @@ function welchText(w: { gain: number; lo: number; hi: number }): string {
 
 function share(right: readonly boolean[]): number {
   return right.length === 0 ? 0 : right.filter(Boolean).length / right.length;
+}
+
+/** What each pool's triplets are, per question family: how many, and how often right, among all and among the kept. */
+function poolFamilyTable(r: LoopResults): string {
+  const pools = [{ name: 'kept', p: r.pool }, ...(r.poolPaper ? [{ name: 'the paper\'s kept', p: r.poolPaper }] : [])];
+  const rows = (r.pool.families ?? []).map((f) => {
+    const cells = pools.flatMap(({ p }) => {
+      const g = p.families?.find((x) => x.family === f.family);
+      return g ? [`${g.kept} (${g.kept === 0 ? '–' : percent(g.keptRight / g.kept)} %)`] : ['–'];
+    });
+    return [f.family, `${f.all} (${percent(f.allRight / f.all)} %)`, ...cells];
+  });
+  return `Triplets per question family (count, and right among them):\n\n${table(['family', 'all', ...pools.map((x) => x.name)], rows)}`;
 }
 
 /** Each arm's accuracy on each question family, averaged over its seeds. */

@@ -11,11 +11,15 @@
  *     its triplets graded by the oracle (all, kept, the expected value of a random draw of the kept
  *     count per type);
  *  4. the arms, each retrained from the same checkpoint on the plain IQ->A task (`srf-native tasks
- *     --ratios 0,0,1`): L only (round 0's base), L + kept (round 1), L + random (as many per type as
- *     kept), L + all synthetic, and the ceiling L + U with the oracle's answers (the world's
- *     instruction data of the same images, as many records as all synthetic); SEEDS training seeds
- *     each, the same step budget, early stopping on the validation split;
- *  5. every model on the held-out VQA test (one question of every family on VQA images), greedy,
+ *     --ratios 0,0,1`), chosen by ARMS: L only (round 0's base), L + kept (round 1, the run's default
+ *     filter), L + kept by the paper's filter (a second run on U, `--filter paper`), L + random
+ *     matched to kept per type and question family (a fresh draw per seed), L + all synthetic (the
+ *     Recap-style arm: the generator's output on all of U, unfiltered), the size-matched ceiling
+ *     (L + as many of U's records with the oracle's answers as kept has), and the older designs' arms
+ *     (one random draw per type; the ceiling as large as all synthetic); SEEDS training seeds each,
+ *     the same passes over the data, early stopping on the validation split;
+ *  5. every model on the held-out VQA test (one question of every family on VQA images from
+ *     VQA_FIRST_SEED: a fresh block confirms a design chosen on another), greedy,
  *     through the engine, graded by the oracle; accuracies and gains with intervals over training
  *     seeds and questions (hierarchical bootstrap);
  *  6. with ROUNDS 2, the loop again: round 2's generator is the checkpoint trained on step 1 of the
@@ -35,10 +39,10 @@ import { FAMILIES } from '../../lib/world/families.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
 import { exportWorldLlava } from '../../training/world/export.js';
 import { runCli } from './filter-bench.js';
-import { accuracyOf, expectedRandomAccuracy, gradeRun, unanswerableCounts, type UnanswerableCounts } from './filter.js';
+import { accuracyOf, byTypeAndFamily, expectedRandomAccuracy, familyAccuracies, gradeRun, selectRandomLike, unanswerableCounts, type UnanswerableCounts } from './filter.js';
 import { dumpGgufWeights, readGgufVocab } from './gguf-weights.js';
 import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
-import { python, randomizeScores } from './round1.js';
+import { python, randomizeScores, rescoreRun } from './round1.js';
 import { writeTrainingData } from './training-data.js';
 import { answerVqa, buildVqaSet, type ModelFiles, type VqaItem } from './vqa.js';
 
@@ -59,11 +63,19 @@ export interface LoopOptions {
   seeds: number;
   /** 2: round 2 after round 1 (step 6). */
   rounds: number;
+  /** First scene seed of the VQA test's images. */
+  vqaFirstSeed: number;
+  /** The round-1 arms trained, in this order within each seed (DEFAULT_ARMS when absent). */
+  arms?: readonly RoundOneArm[];
+  /** The design's name: its results file and QUALITY.md section (l<labelledImages> when absent). */
+  design?: string;
   log: (message: string) => void;
+  /** Called with the results so far after every seed (a run cut off later still has them). */
+  onSeed?: (results: LoopResults) => Promise<void>;
 }
 
-export const LOOP_DEFAULTS = { stage1Images: 5000, stage1Steps: 800, labelledImages: 1000, validationImages: 200, poolImages: 10000, vqaImages: 500, steps: 400, generatorSteps: 400, epochs: 0, seeds: 3, rounds: 1 } as const;
-export const LOOP_QUICK = { stage1Images: 500, stage1Steps: 60, labelledImages: 100, validationImages: 40, poolImages: 200, vqaImages: 20, steps: 40, generatorSteps: 40, epochs: 0, seeds: 1, rounds: 1 } as const;
+export const LOOP_DEFAULTS = { stage1Images: 5000, stage1Steps: 800, labelledImages: 1000, validationImages: 200, poolImages: 10000, vqaImages: 500, steps: 400, generatorSteps: 400, epochs: 0, seeds: 3, rounds: 1, vqaFirstSeed: QUALITY_SEEDS.vqa } as const;
+export const LOOP_QUICK = { ...LOOP_DEFAULTS, stage1Images: 500, stage1Steps: 60, labelledImages: 100, validationImages: 40, poolImages: 200, vqaImages: 20, steps: 40, generatorSteps: 40, seeds: 1 } as const;
 
 /** train_full.py's batch. */
 const BATCH = 32;
@@ -71,14 +83,20 @@ const BATCH = 32;
 /** Scene seeds of the loop's labelled data: after the world model's own 20,000 training scenes, before the held-out blocks. */
 const LOOP_SEEDS = { stage1: 0, labelled: 40_000, validation: 45_000 } as const;
 
-export const ARMS = ['lOnly', 'kept', 'random', 'all', 'ceiling'] as const;
+export const ARMS = ['lOnly', 'kept', 'paper', 'random', 'randomMatched', 'all', 'ceilingMatched', 'ceiling'] as const;
+export type RoundOneArm = (typeof ARMS)[number];
 /** Round 1's arms, and round 2's model (step 6). */
-export type Arm = (typeof ARMS)[number] | 'round2';
+export type Arm = RoundOneArm | 'round2';
+/** Issue 36's design: the paper's filter beside ours, a control matched per family drawn afresh per seed, the Recap-style arm, a ceiling of kept's size. */
+export const DEFAULT_ARMS: readonly RoundOneArm[] = ['lOnly', 'kept', 'paper', 'randomMatched', 'ceilingMatched', 'all'];
 export const ARM_LABELS: Record<Arm, string> = {
   lOnly: 'L only (round 0\'s base)',
   kept: 'L + kept (round 1)',
+  paper: 'L + kept by the paper\'s filter',
   random: 'L + random, as many per type as kept',
-  all: 'L + all synthetic',
+  randomMatched: 'L + random, as many per type and question family as kept (a fresh draw per seed)',
+  all: 'L + all synthetic (Recap-style: all of U as the generator wrote it, unfiltered)',
+  ceilingMatched: 'ceiling of kept\'s size: L + U\'s records with the oracle\'s answers',
   ceiling: 'ceiling: L + U with the oracle\'s answers',
   round2: 'round 2: L + kept + kept2 (U2, round 2\'s generator)',
 };
@@ -86,6 +104,11 @@ export const ARM_LABELS: Record<Arm, string> = {
 /** The arms a results file has models of, in table order. */
 export function armsOf(r: Pick<LoopResults, 'models'>): Arm[] {
   return [...ARMS, 'round2' as const].filter((arm) => r.models.some((m) => m.arm === arm));
+}
+
+/** The random control a results file has: matched per family (issue 36's design) or per type only (the older designs). */
+export function randomArmOf(r: Pick<LoopResults, 'models'>): Arm {
+  return r.models.some((m) => m.arm === 'randomMatched') ? 'randomMatched' : 'random';
 }
 
 const exists = (file: string) => access(file).then(() => true, () => false);
@@ -127,6 +150,8 @@ export interface PoolFigures {
   expectedRandom: number;
   /** Absent from runs before it was counted. */
   unanswerable?: UnanswerableCounts;
+  /** Per question family: triplets all and kept, right among them (absent from the older designs). */
+  families?: Array<{ family: string; all: number; allRight: number; kept: number; keptRight: number }>;
 }
 
 export interface LoopResults {
@@ -135,6 +160,10 @@ export interface LoopResults {
   /** Step 6: round 2's generator on the VQA test and its triplets on U2. */
   round2?: { generator: { right: boolean[] }; pool: PoolFigures };
   pool: PoolFigures;
+  /** The same pool selected by the paper's filter (a second run on U), where the paper arm ran. */
+  poolPaper?: PoolFigures;
+  /** Each run's filter, from its run.json. */
+  filters?: { kept: string; paper?: string };
   synthetic: Partial<Record<Arm, number>>;
   questions: number;
   families: string[];
@@ -216,52 +245,81 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
   const generatorTrain = await train('generator', genData, ['--init', checkpoint, '--val', valTasks, '--steps', String(options.generatorSteps), '--seed', '0']);
   const generator = await exported('generator', generatorTrain.dir);
 
+  const arms = options.arms ?? DEFAULT_ARMS;
   log(`3. srf-native run with the generator on U = ${options.poolImages} held-out images, --merge-with L`);
   const poolImages = await heldOutImagesOnce(w('pool-images'), QUALITY_SEEDS.synthetic, options.poolImages);
-  const run = w('run-kept');
-  await runCli(['run', '--model', generator.model, '--mmproj', generator.mmproj, '--embedder', base.embedder, '--images', poolImages, '--out', run,
-    '--merge-with', labelled.data, '--merge-image-folder', labelled.imageFolder, '--round', '1'], log);
-  if (!(await exists(path.join(w('run-all'), 'train.merged.llava.json')))) {
-    await randomizeScores(run, w('run-all'), 4);
-    await runCli(['select', '--in', w('run-all'), '--keep-top', '1', '--no-report'], log);
-  }
-  if (!(await exists(path.join(w('run-random'), 'train.merged.llava.json')))) {
-    await randomizeScores(run, w('run-random'), 5);
-    await runCli(['select', '--in', w('run-random'), '--keep-top', '0.2', '--no-report'], log);
-  }
-  const pool = await poolFigures(run);
-  log(`   U: ${poolLine(pool)}`);
+  /** The run on U with a filter (the default one when null), its triplets graded. */
+  const runOnPool = async (out: string, filter: string | null): Promise<{ run: string; pool: PoolFigures; filter: string }> => {
+    await runCli(['run', '--model', generator.model, '--mmproj', generator.mmproj, '--embedder', base.embedder, '--images', poolImages, '--out', out,
+      '--merge-with', labelled.data, '--merge-image-folder', labelled.imageFolder, '--round', '1', ...(filter ? ['--filter', filter] : [])], log);
+    const pool = await poolFigures(out);
+    const manifest = JSON.parse(await readFile(path.join(out, MANIFEST_FILE), 'utf8')) as { filter?: { name: string } };
+    log(`   U, ${manifest.filter?.name ?? 'paper'} filter: ${poolLine(pool)}`);
+    return { run: out, pool, filter: manifest.filter?.name ?? 'paper' };
+  };
+  const keptRun = await runOnPool(w('run-kept'), null);
+  const run = keptRun.run;
+  const paperRun = arms.includes('paper') ? await runOnPool(w('run-paper'), 'paper') : null;
+  const { pool } = keptRun;
 
   log('4. the arms\' data');
   const mergedRoot = await mergedImageRoot(run, work);
-  const allMerged = JSON.parse(await readFile(w('run-all', 'train.merged.llava.json'), 'utf8')) as LlavaRecord[];
   const labelledTurns = labelled.records.reduce((s, r) => s + turnsOf(r), 0);
-  const allSynthetic = allMerged.reduce((s, r) => s + turnsOf(r), 0) - labelledTurns;
-  const ceilingFile = w('ceiling.llava.json');
-  if (!(await exists(ceilingFile))) {
-    const oracle = await worldData(w('pool-oracle'), { count: options.poolImages, firstSeed: QUALITY_SEEDS.synthetic, questionSeed: 5, textOnlyShare: 0 });
-    const picked: LlavaRecord[] = [];
-    let turns = 0;
-    for (const r of shuffled(oracle.records, createRandom(6))) {
-      if (turns >= allSynthetic) break;
-      picked.push(r);
-      turns += turnsOf(r);
-    }
-    await writeFile(ceilingFile, JSON.stringify([...absolute(labelled.records, labelled.imageFolder), ...absolute(picked, oracle.imageFolder)]) + '\n');
-  }
-  const sets: Record<(typeof ARMS)[number], { data: string; root: string }> = {
-    lOnly: { data: labelled.data, root: labelled.imageFolder },
-    kept: { data: path.join(run, 'train.merged.llava.json'), root: mergedRoot },
-    random: { data: w('run-random', 'train.merged.llava.json'), root: mergedRoot },
-    all: { data: w('run-all', 'train.merged.llava.json'), root: mergedRoot },
-    ceiling: { data: ceilingFile, root: '/' },
-  };
   const syntheticTurns = async (data: string) => (JSON.parse(await readFile(data, 'utf8')) as LlavaRecord[]).reduce((s, r) => s + turnsOf(r), 0) - labelledTurns;
+  /** A copy of the kept run reselected by `select` (the project's own writer) with the given scores; `keepTop` 1 and a floor pick exactly the scored-high ones. */
+  const reselected = async (dir: string, scoreOf: Parameters<typeof rescoreRun>[2], keepTop: string, minScore: string) => {
+    if (!(await exists(path.join(dir, 'train.merged.llava.json')))) {
+      await rescoreRun(run, dir, scoreOf);
+      await runCli(['select', '--in', dir, '--keep-top', keepTop, '--min-score', minScore, '--no-report'], log);
+    }
+    return { data: path.join(dir, 'train.merged.llava.json'), root: mergedRoot };
+  };
+  const graded = arms.includes('randomMatched') ? (await gradeRun(run)).triplets : [];
+  /** L + as many of U's records with the oracle's answers as `turns` synthetic turns (the same images' instruction data). */
+  const ceilingOf = async (file: string, turns: number) => {
+    if (!(await exists(file))) {
+      const oracle = await worldData(w('pool-oracle'), { count: options.poolImages, firstSeed: QUALITY_SEEDS.synthetic, questionSeed: 5, textOnlyShare: 0 });
+      const picked: LlavaRecord[] = [];
+      let taken = 0;
+      for (const r of shuffled(oracle.records, createRandom(6))) {
+        if (taken >= turns) break;
+        picked.push(r);
+        taken += turnsOf(r);
+      }
+      await writeFile(file, JSON.stringify([...absolute(labelled.records, labelled.imageFolder), ...absolute(picked, oracle.imageFolder)]) + '\n');
+    }
+    return { data: file, root: '/' };
+  };
+  const keptSet = { data: path.join(run, 'train.merged.llava.json'), root: mergedRoot };
+  const allSet = () => reselected(w('run-all'), (() => { const random = createRandom(4); return () => 1 - random(); })(), '1', '0');
+  /** An arm's training set for a seed: the data file, its image root, and the name its tokenized folder is kept under. */
+  const setOf = async (arm: RoundOneArm, seed: number): Promise<{ data: string; root: string; name: string }> => {
+    switch (arm) {
+      case 'lOnly':
+        return { data: labelled.data, root: labelled.imageFolder, name: arm };
+      case 'kept':
+        return { ...keptSet, name: arm };
+      case 'paper':
+        return { data: path.join(paperRun!.run, 'train.merged.llava.json'), root: await mergedImageRoot(paperRun!.run, work), name: arm };
+      case 'random':
+        return { ...(await reselected(w('run-random'), (() => { const random = createRandom(5); return () => 1 - random(); })(), '0.2', '0')), name: arm };
+      case 'randomMatched': {
+        const chosen = selectRandomLike(graded, new Set(graded.filter((t) => t.kept).map((t) => t.id)), 1000 + seed, byTypeAndFamily);
+        return { ...(await reselected(w(`run-random-matched-${seed}`), (line) => (chosen.has(line.id) ? 1 : 0), '1', '0.5')), name: `${arm}-${seed}` };
+      }
+      case 'all':
+        return { ...(await allSet()), name: arm };
+      case 'ceilingMatched':
+        return { ...(await ceilingOf(w('ceiling-matched.llava.json'), await syntheticTurns(keptSet.data))), name: arm };
+      case 'ceiling':
+        return { ...(await ceilingOf(w('ceiling.llava.json'), await syntheticTurns((await allSet()).data))), name: arm };
+    }
+  };
   const synthetic: Partial<Record<Arm, number>> = {};
-  for (const arm of ARMS) synthetic[arm] = await syntheticTurns(sets[arm].data);
+  for (const arm of arms) synthetic[arm] = await syntheticTurns((await setOf(arm, 0)).data);
 
-  log(`5. the held-out VQA test on ${options.vqaImages} images`);
-  const items = await buildVqaSet(w('vqa-images'), options.vqaImages);
+  log(`5. the held-out VQA test on ${options.vqaImages} images from scene ${options.vqaFirstSeed}`);
+  const items = await buildVqaSet(w('vqa-images'), options.vqaImages, options.vqaFirstSeed);
   const answered = async (name: string, files: ModelFiles): Promise<boolean[]> => {
     const file = w('vqa', `${name}.json`);
     if (await exists(file)) return JSON.parse(await readFile(file, 'utf8')) as boolean[];
@@ -275,50 +333,54 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
 
   const models: ArmModel[] = [];
   /** One arm's model of one seed: retrained from the checkpoint on IQ->A, every arm the same way. */
-  const armModel = async (arm: Arm, set: { data: string; root: string }, seed: number): Promise<ArmModel> => {
+  const armModel = async (arm: Arm, set: { data: string; root: string; name: string }, seed: number): Promise<ArmModel> => {
     log(`   ${ARM_LABELS[arm]}, seed ${seed}`);
-    const data = await prepare(arm, set.data, set.root, '0,0,1');
+    const data = await prepare(set.name, set.data, set.root, '0,0,1');
     const steps = Math.max(options.steps, Math.ceil((options.epochs * (await lineCount(path.join(data, 'train.jsonl')))) / BATCH));
     const t = await train(`${arm}-${seed}`, data, ['--init', checkpoint, '--val', valIqa, '--steps', String(steps), '--seed', String(seed)]);
     const files = await exported(`${arm}-${seed}`, t.dir);
     return { arm, seed, records: t.records, bestStep: t.bestStep, right: await answered(`${arm}-${seed}`, files) };
   };
+  const { log: _log, work: _work, onSeed: _onSeed, ...rest } = options;
+  const resultsSoFar = (round2?: LoopResults['round2']): LoopResults => ({
+    options: rest,
+    generator: { right: generatorRight },
+    ...(round2 ? { round2 } : {}),
+    pool,
+    ...(paperRun ? { poolPaper: paperRun.pool } : {}),
+    filters: { kept: keptRun.filter, ...(paperRun ? { paper: paperRun.filter } : {}) },
+    synthetic,
+    questions: items.length,
+    families: [...new Set(items.map((it) => it.qa.family))],
+    itemFamilies: items.map((it: VqaItem) => it.qa.family),
+    models: [...models],
+    seconds: (Date.now() - started) / 1000,
+  });
   // Seed-major order: after one seed every arm has a model, so a cut run still compares all arms.
   for (let seed = 0; seed < options.seeds; seed++) {
-    for (const arm of ARMS) models.push(await armModel(arm, sets[arm], seed));
+    for (const arm of arms) models.push(await armModel(arm, await setOf(arm, seed), seed));
+    await options.onSeed?.(resultsSoFar());
   }
 
   let round2: LoopResults['round2'];
   if (options.rounds >= 2) {
     log(`6. round 2: the generator retrained on step 1 of the method on round 1's data, srf-native run on U2 = ${options.poolImages} other held-out images`);
-    const gen2Data = await prepare('generator-r2', sets.kept.data, sets.kept.root, null);
+    const gen2Data = await prepare('generator-r2', keptSet.data, keptSet.root, null);
     // As many passes over its data as round 0's generator had over L.
     const gen2Steps = Math.ceil((options.generatorSteps * (await lineCount(path.join(gen2Data, 'train.jsonl')))) / (await lineCount(path.join(genData, 'train.jsonl'))));
     const generator2 = await exported('generator-r2', (await train('generator-r2', gen2Data, ['--init', checkpoint, '--val', valTasks, '--steps', String(gen2Steps), '--seed', '0'])).dir);
     const pool2Images = await heldOutImagesOnce(w('pool2-images'), QUALITY_SEEDS.synthetic + options.poolImages, options.poolImages);
     const run2 = w('run-kept-r2');
     await runCli(['run', '--model', generator2.model, '--mmproj', generator2.mmproj, '--embedder', base.embedder, '--images', pool2Images, '--out', run2,
-      '--merge-with', sets.kept.data, '--merge-image-folder', sets.kept.root, '--round', '2'], log);
+      '--merge-with', keptSet.data, '--merge-image-folder', keptSet.root, '--round', '2'], log);
     const pool2 = await poolFigures(run2);
     log(`   U2: ${poolLine(pool2)}`);
     round2 = { generator: { right: await answered('generator-r2', generator2) }, pool: pool2 };
-    const set2 = { data: path.join(run2, 'train.merged.llava.json'), root: await mergedImageRoot(run2, work) };
+    const set2 = { data: path.join(run2, 'train.merged.llava.json'), root: await mergedImageRoot(run2, work), name: 'round2' };
     synthetic.round2 = await syntheticTurns(set2.data);
     for (let seed = 0; seed < options.seeds; seed++) models.push(await armModel('round2', set2, seed));
   }
-  const { log: _log, work: _work, ...rest } = options;
-  return {
-    options: rest,
-    generator: { right: generatorRight },
-    ...(round2 ? { round2 } : {}),
-    pool,
-    synthetic,
-    questions: items.length,
-    families: [...new Set(items.map((it) => it.qa.family))],
-    itemFamilies: items.map((it: VqaItem) => it.qa.family),
-    models,
-    seconds: (Date.now() - started) / 1000,
-  };
+  return resultsSoFar(round2);
 }
 
 /** A run's triplets graded: all, kept, and a random draw of the kept count per type as its expected value. */
@@ -332,6 +394,7 @@ async function poolFigures(run: string): Promise<PoolFigures> {
     keptAccuracy: accuracyOf('kept', triplets, keptIds).overall,
     expectedRandom: expectedRandomAccuracy(triplets, keptIds),
     unanswerable: { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, keptIds) },
+    families: familyAccuracies(triplets, keptIds).map((f) => ({ family: f.family ?? 'garbled', all: f.all.n, allRight: f.all.right, kept: f.kept.n, keptRight: f.kept.right })),
   };
 }
 

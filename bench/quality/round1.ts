@@ -21,7 +21,7 @@ import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packageRoot } from '../../lib/engine/native.js';
-import { JOURNAL_FILE, readJournal } from '../../lib/outputs/journal.js';
+import { JOURNAL_FILE, readJournal, type TripletLine } from '../../lib/outputs/journal.js';
 import { MANIFEST_FILE } from '../../lib/outputs/manifest.js';
 import { createRandom } from '../../lib/srf/random.js';
 import { writeWorldData } from '../../lib/world/dataset.js';
@@ -80,12 +80,17 @@ export function python(args: string[], log: (m: string) => void): Promise<void> 
 
 /** A copy of a run folder whose journal scores are seeded uniform numbers in (0, 1]: `select` then keeps a random subset per type. */
 export async function randomizeScores(from: string, to: string, seed: number): Promise<void> {
+  const random = createRandom(seed);
+  await rescoreRun(from, to, () => 1 - random());
+}
+
+/** A copy of a run folder whose scored journal lines get `scoreOf`'s score and no kept flag, for `select` to choose again. */
+export async function rescoreRun(from: string, to: string, scoreOf: (line: TripletLine) => number): Promise<void> {
   await mkdir(to, { recursive: true });
   await copyFile(path.join(from, MANIFEST_FILE), path.join(to, MANIFEST_FILE));
-  const random = createRandom(seed);
   const lines: string[] = [];
   for await (const line of readJournal(path.join(from, JOURNAL_FILE))) {
-    if (line.status === 'scored') line.score = 1 - random();
+    if (line.status === 'scored') line.score = scoreOf(line);
     delete line.kept;
     lines.push(JSON.stringify(line));
   }

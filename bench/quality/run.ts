@@ -4,7 +4,8 @@
  * beside this script.
  *
  *     node dist/bench/quality/run.js [--images 1000] [--first-seed S] [--tune] [--work DIR] [--models DIR]
- *     node dist/bench/quality/run.js loop [--quick] [--labelled-images 1000] [--generator-steps 400] [--epochs 0] [--work DIR] ...
+ *     node dist/bench/quality/run.js loop [--quick] [--labelled-images 1000] [--generator-steps 400] [--epochs 0] [--seeds 3] [--vqa-first-seed S]
+ *         [--arms lOnly,kept,...] [--design NAME] [--work DIR] ...
  *     node dist/bench/quality/run.js loop-report bench/quality/loop-results-l1000.json
  *     node dist/bench/quality/run.js round1 [--original 1000] [--synthetic 2500] [--vqa 150] [--steps 300] [--batch 16] [--work DIR] [--models DIR]
  *
@@ -17,7 +18,7 @@ import { packageRoot } from '../../lib/engine/native.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
 import { filterMarkdown, runFilterBench, writeFilterClaims, writeFilterResults } from './filter-bench.js';
 import { QUALITY_SEEDS } from './images.js';
-import { LOOP_DEFAULTS, LOOP_QUICK, armStatistics, armsOf, runLoop, type LoopResults } from './loop.js';
+import { ARMS, LOOP_DEFAULTS, LOOP_QUICK, armStatistics, armsOf, runLoop, type LoopResults, type RoundOneArm } from './loop.js';
 import { writeLoopResults } from './loop-report.js';
 import { ROUND1_DEFAULTS, runRound1, writeRound1Results } from './round1.js';
 
@@ -40,8 +41,14 @@ if (process.argv[2] === 'loop') {
   const work = path.resolve(option('work', path.join(tmpdir(), quick ? 'srf-quality-loop-quick' : 'srf-quality-loop')));
   const defaults = quick ? LOOP_QUICK : LOOP_DEFAULTS;
   const o = Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, Number(option(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), v))])) as typeof LOOP_DEFAULTS;
-  const results = await runLoop({ work, log, ...o });
-  await writeFile(path.join(work, 'loop-results.json'), JSON.stringify(results) + '\n');
+  const arms = process.argv.includes('--arms') ? (option('arms', '').split(',') as RoundOneArm[]) : undefined;
+  const unknown = arms?.filter((arm) => !(ARMS as readonly string[]).includes(arm)) ?? [];
+  if (unknown.length > 0) throw new Error(`--arms: ${unknown.join(', ')} (arms: ${ARMS.join(', ')})`);
+  const design = process.argv.includes('--design') ? option('design', '') : undefined;
+  // Every finished seed's figures at once, so a run cut off later can still be reported (loop-report).
+  const onSeed = (r: LoopResults) => writeFile(path.join(work, 'loop-results.json'), JSON.stringify(r) + '\n');
+  const results = await runLoop({ work, log, ...o, ...(arms ? { arms } : {}), ...(design ? { design } : {}), onSeed });
+  await onSeed(results);
   if (!quick) await writeLoopResults(results, here, path.join(here, 'claims.json'), quality);
   wroteQuality = !quick;
   for (const arm of armsOf(results)) console.log(`${arm}: ${(100 * armStatistics(results.models, arm, null).value).toFixed(1)} %`);

@@ -16,13 +16,13 @@ export interface VqaItem {
   qa: QuestionAnswer;
 }
 
-/** Writes the images into `dir`; the questions are drawn with a fixed seed. */
-export async function buildVqaSet(dir: string, images: number): Promise<VqaItem[]> {
-  const files = await writeHeldOutImages(dir, QUALITY_SEEDS.vqa, images);
+/** Writes the images (scenes from `firstSeed` on) into `dir`; the questions are drawn with a fixed seed. */
+export async function buildVqaSet(dir: string, images: number, firstSeed: number = QUALITY_SEEDS.vqa): Promise<VqaItem[]> {
+  const files = await writeHeldOutImages(dir, firstSeed, images);
   const random = createRandom(12);
   const items: VqaItem[] = [];
   files.forEach((file, i) => {
-    const scene = generateScene(QUALITY_SEEDS.vqa + i);
+    const scene = generateScene(firstSeed + i);
     for (const name of FAMILY_NAMES) {
       if (!FAMILIES[name].needsImage) continue;
       const qa = FAMILIES[name].ask(scene, random);
