@@ -61,7 +61,7 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
       randomControl: random,
       vsOriginalOnly: vs('lOnly'),
       vsRandom: vs(random),
-      vsAll: vs('all'),
+      ...(has('all') ? { vsAll: vs('all') } : {}),
       ...(has('paper') ? { vsPaper: vs('paper'), paperVsOriginalOnly: points(armStatistics(r.models, 'paper', 'lOnly')) } : {}),
       ...(has('ceiling') ? { ceiling: points(armStatistics(r.models, 'ceiling', 'lOnly')) } : {}),
       ...(has('ceilingMatched') ? { ceilingMatched: points(armStatistics(r.models, 'ceilingMatched', 'lOnly')) } : {}),
@@ -69,7 +69,7 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
       welch: {
         vsOriginalOnly: welchPoints(r, 'kept', 'lOnly'),
         vsRandom: welchPoints(r, 'kept', random),
-        vsAll: welchPoints(r, 'kept', 'all'),
+        ...(has('all') ? { vsAll: welchPoints(r, 'kept', 'all') } : {}),
         ...(has('paper') ? { vsPaper: welchPoints(r, 'kept', 'paper'), paperVsOriginalOnly: welchPoints(r, 'paper', 'lOnly') } : {}),
       },
       byFamilyGroup: Object.fromEntries(
