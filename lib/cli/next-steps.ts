@@ -48,6 +48,11 @@ export function nextStepLines(out: string, manifest: RunManifest): string[] {
       `      (${outputs.llamaFactory?.dataArguments ?? 'llamafactory-data.yaml'} holds the same data arguments; convert the adapter back with llama.cpp's convert_lora_to_gguf.py)`,
     );
   }
+  const ownLlavaTrainer = !outputs.trainScript && trainer?.format === 'llava';
+  if (ownLlavaTrainer) {
+    // MobileVLM reads LLaVA JSON but trains with its own repository's scripts, not LLaVA-1.5's recipe.
+    lines.push(`  round ${round}, step 3 (refined model): train ${trainer.family} with its own trainer on ${data} (LLaVA JSON; images in ${images})`);
+  }
   if (outputs.trainScript) {
     lines.push(`  round ${round}, step 3 (refined model):  ${rel(path.join(out, outputs.trainScript))}`);
     lines.push(
@@ -58,11 +63,12 @@ export function nextStepLines(out: string, manifest: RunManifest): string[] {
   const shareGpt = !outputs.trainScript && trainer?.format === 'sharegpt';
   lines.push(`  round ${next}, step 1 (generator):  ${cmd(['srf-native', 'tasks', '--data', data, '--image-folder', images, '--round', String(next), ...prompts, ...(shareGpt ? ['--format', 'sharegpt'] : []), '--out', tasksOut])}`);
   if (shareGpt) lines.push(`                                   then LLaMA-Factory as above with --dataset_dir ${shellQuote(tasksOut)} --dataset srf_round${next}_tasks (its media_dir in ${tasksOut}/llamafactory-data.yaml)`);
+  else if (ownLlavaTrainer) lines.push(`                                   then ${trainer.family}'s own trainer on ${tasksOut}/tasks.llava.json`);
   else lines.push(`                                   ${cmd([`${tasksOut}/train-lora.sh`])}`);
   const model = manifest.models?.model.path ?? 'TEXT.gguf';
   const embedder = manifest.models?.embedder?.path ?? 'EMBEDDER.gguf';
   // LLaVA's train-lora.sh converts its checkpoint to GGUF in a known place; a LLaMA-Factory adapter is converted by hand.
-  const generator = shareGpt
+  const generator = shareGpt || ownLlavaTrainer
     ? ['--mmproj', rel(manifest.models?.mmproj.path ?? 'MMPROJ.gguf'), '--lora', `ROUND${next}_GENERATOR_LORA.gguf`]
     : ['--mmproj', `${tasksOut}/checkpoints/llava-v1.5-srf-round${next}-multitask-lora/mmproj-model-f16.gguf`, '--lora', `${tasksOut}/checkpoints/llava-v1.5-srf-round${next}-multitask-lora/llava-v1.5-srf-round${next}-multitask-lora-f16.gguf`];
   lines.push(

@@ -222,6 +222,9 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
   const formats: EmitFormat[] = ['llava', ...(options.formats ?? []).filter((f) => f !== 'llava')];
   const llavaTrainer = (options.trainer?.format ?? 'llava') === 'llava';
   if (!llavaTrainer && !formats.includes('sharegpt')) formats.push('sharegpt');
+  // train-lora.sh is LLaVA-1.5's recipe (its base checkpoint and projector): MobileVLM reads LLaVA JSON
+  // too but trains with its own scripts. Runs from before families were recorded are LLaVA-1.5's.
+  const llavaScript = llavaTrainer && (options.trainer === undefined || options.trainer.family === 'llava-1.5');
   for (const format of formats) if (!EMITTERS[format]) throw invalidArgument('llava, sharegpt or openai', 'format', format);
   const journalFile = path.join(out, JOURNAL_FILE);
 
@@ -314,7 +317,7 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
       log('info', `--merge-with: ${index} original records`);
     } else {
       warn(
-        `step 3 has no original data: ${llavaTrainer ? 'train.llava.json and train-lora.sh hold' : 'the training data holds'} the kept synthetic triplets only. ` +
+        `step 3 has no original data: ${llavaScript ? 'train.llava.json and train-lora.sh hold' : 'the training data holds'} the kept synthetic triplets only. ` +
           'The method trains on the original instruction data + the kept triplets: pass --merge-with ORIGINAL.json (and --merge-image-folder if its images are not beside it).',
       );
     }
@@ -368,7 +371,7 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
   }
   if (warnings.length > 0) outputs.warnings = warnings;
   if (options.trainer) outputs.trainer = options.trainer;
-  if (llavaTrainer) {
+  if (llavaScript) {
     const scriptFile = path.join(out, TRAIN_SCRIPT_FILE);
     await writeFileAtomic(
       scriptFile,
