@@ -42,7 +42,7 @@ import { runCli } from './filter-bench.js';
 import { accuracyOf, byTypeAndFamily, expectedRandomAccuracy, familyAccuracies, gradeRun, selectRandomLike, unanswerableCounts, type UnanswerableCounts } from './filter.js';
 import { dumpGgufWeights, readGgufVocab } from './gguf-weights.js';
 import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
-import { python, randomizeScores, rescoreRun } from './round1.js';
+import { python, rescoreRun, seededScores } from './round1.js';
 import { writeTrainingData } from './training-data.js';
 import { answerVqa, buildVqaSet, type ModelFiles, type VqaItem } from './vqa.js';
 
@@ -291,7 +291,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     return { data: file, root: '/' };
   };
   const keptSet = { data: path.join(run, 'train.merged.llava.json'), root: mergedRoot };
-  const allSet = () => reselected(w('run-all'), (() => { const random = createRandom(4); return () => 1 - random(); })(), '1', '0');
+  const allSet = () => reselected(w('run-all'), seededScores(4), '1', '0');
   /** An arm's training set for a seed: the data file, its image root, and the name its tokenized folder is kept under. */
   const setOf = async (arm: RoundOneArm, seed: number): Promise<{ data: string; root: string; name: string }> => {
     switch (arm) {
@@ -302,7 +302,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
       case 'paper':
         return { data: path.join(paperRun!.run, 'train.merged.llava.json'), root: await mergedImageRoot(paperRun!.run, work), name: arm };
       case 'random':
-        return { ...(await reselected(w('run-random'), (() => { const random = createRandom(5); return () => 1 - random(); })(), '0.2', '0')), name: arm };
+        return { ...(await reselected(w('run-random'), seededScores(5), '0.2', '0')), name: arm };
       case 'randomMatched': {
         const chosen = selectRandomLike(graded, new Set(graded.filter((t) => t.kept).map((t) => t.id)), 1000 + seed, byTypeAndFamily);
         return { ...(await reselected(w(`run-random-matched-${seed}`), (line) => (chosen.has(line.id) ? 1 : 0), '1', '0.5')), name: `${arm}-${seed}` };

@@ -80,8 +80,13 @@ export function python(args: string[], log: (m: string) => void): Promise<void> 
 
 /** A copy of a run folder whose journal scores are seeded uniform numbers in (0, 1]: `select` then keeps a random subset per type. */
 export async function randomizeScores(from: string, to: string, seed: number): Promise<void> {
+  await rescoreRun(from, to, seededScores(seed));
+}
+
+/** Seeded uniform scores in (0, 1], one per call: a random order for `select`. */
+export function seededScores(seed: number): () => number {
   const random = createRandom(seed);
-  await rescoreRun(from, to, () => 1 - random());
+  return () => 1 - random();
 }
 
 /** A copy of a run folder whose scored journal lines get `scoreOf`'s score and no kept flag, for `select` to choose again. */
