@@ -6,18 +6,7 @@ import { identifyImage } from '../lib/jobs/inputs.js';
 import type { TripletLine } from '../lib/outputs/journal.js';
 import { refine } from '../lib/jobs/refine.js';
 import { runCli } from './helpers/cli.js';
-import { readJournal as lines, tinyRun } from './helpers/tiny-run.js';
-
-// The random tiny model writes short replies under a short grammar (what the demo used before it ran
-// on the world model): quick, and every reply parses.
-const SHORT_GRAMMAR = [
-  'root ::= "Question: " qline suffix? "\\nAnswer: " answer',
-  'qline ::= [^\\r\\n ] [^\\r\\n]{0,47}',
-  'suffix ::= "\\nAnswer the question using a single word or phrase."',
-  'answer ::= [^\\r\\n ] [^\\r\\n]{0,47}',
-  '',
-].join('\n');
-const SHORT_DECODING = { iToQa: { maxTokens: 160 }, iaToQ: { maxTokens: 32 }, iqToA: { maxTokens: 32 } };
+import { SHORT_DECODING, SHORT_GRAMMAR, readJournal as lines, tinyRun } from './helpers/tiny-run.js';
 
 async function world() {
   const names = [...Array.from({ length: 10 }, (_, i) => `photos/p${i}.png`), 'photos/broken.png'];

@@ -18,6 +18,7 @@ interface RunArgs extends PromptArgs {
   model?: string;
   mmproj?: string;
   images?: string;
+  rescore?: string;
   out?: string;
   'image-root'?: string;
   'export-images'?: string;
@@ -75,9 +76,10 @@ const SHOW = 'Output and progress:';
 
 function builder(y: Argv): Argv<RunArgs> {
   return y
-    .usage('$0 run --model TEXT.gguf --mmproj MMPROJ.gguf --images DIR|GLOB|LIST.txt --out DIR [options]\n$0 run --demo [--out DIR]\n\nGenerates one (question, answer) per image with I->QA, re-predicts Q\' from (I, A) and A\' from (I, Q), scores S = sqrt(sim(Q,Q\') * sim(A,A\')) and keeps the top fraction per data type (--filter: the paper\'s selection or ours; the method, what is the paper\'s and what is ours: docs/METHOD.md in the package). Started again with the same command on the same --out, a run resumes where it stopped.')
+    .usage('$0 run --model TEXT.gguf --mmproj MMPROJ.gguf --images DIR|GLOB|LIST.txt --out DIR [options]\n$0 run --model TEXT.gguf --mmproj MMPROJ.gguf --rescore EARLIER_OUT --out DIR [options]\n$0 run --demo [--out DIR]\n\nGenerates one (question, answer) per image with I->QA, re-predicts Q\' from (I, A) and A\' from (I, Q), scores S = sqrt(sim(Q,Q\') * sim(A,A\')) and keeps the top fraction per data type (--filter: the paper\'s selection or ours; the method, what is the paper\'s and what is ours: docs/METHOD.md in the package). Started again with the same command on the same --out, a run resumes where it stopped.')
     .options({
       images: { group: IO, type: 'string', describe: 'a folder (walked recursively, image files only), a glob such as "photos/**/*.jpg" (quote it), a list file (one path per line, relative to the list\'s folder) or one image; or WebDataset tar shards as img2dataset writes them: a .tar, a glob or range such as "shards/{00000..00279}.tar", a folder of .tar files, or - for one tar on standard input; or parquet files with the image bytes in a column (.parquet, a glob or a folder of them)' },
+      rescore: { group: IO, type: 'string', describe: 'instead of --images: an earlier run\'s output folder, whose scored triplets are judged again by this model (their questions and answers kept, no I->QA; IA->Q, IQ->A, scores, selection as any run): how a later round re-judges what an earlier one generated, before `srf-native merge` selects over several runs\' union; the images are that run\'s (--image-root re-roots the outputs, e.g. to a folder that holds both runs\' images)' },
       'image-column': { group: IO, type: 'string', describe: 'parquet inputs: the column holding the image bytes (default jpg, as img2dataset writes it, else image, a Hugging Face image struct\'s bytes)' },
       'export-images': { group: IO, type: 'string', choices: ['all', 'kept', 'none'], describe: 'tar and parquet inputs: which images are written to OUT/images/<shard>/<key>.<ext> for the trainer (the training files\' image root): all scored ones (default; a later select or merge may keep any), only the kept ones, or none' },
       out: { group: IO, type: 'string', describe: 'output folder: triplets.jsonl, train.llava.json, run.json, report.html, train-lora.sh (default ./srf-demo with --demo)' },
@@ -130,13 +132,16 @@ function builder(y: Argv): Argv<RunArgs> {
     })
     .check((argv) => {
       if (!argv.demo) {
-        const missing = ['model', 'mmproj', 'images', 'out'].filter((key) => argv[key] === undefined);
+        const missing = ['model', 'mmproj', 'out'].filter((key) => argv[key] === undefined);
+        if (argv.images === undefined && argv.rescore === undefined) missing.push('images');
         if (missing.length > 0) throw new SrfError('INVALID_ARGUMENT', `run needs ${missing.map((m) => `--${m}`).join(', ')} (or --demo)`);
+        if (argv.images !== undefined && argv.rescore !== undefined) throw new SrfError('INVALID_ARGUMENT', 'run takes --images or --rescore (an earlier run\'s folder), not both');
       }
       return true;
     })
     .example('$0 run --demo', 'the whole pipeline on generated data, in seconds')
     .example('$0 run --model llava-v1.5-7b-f16.gguf --mmproj mmproj-f16.gguf --lora srf-multitask-lora.gguf --embedder bge-small-en-v1.5-f16.gguf --images photos/ --out srf-round0', 'one round on a folder of photos')
+    .example('$0 run --model round1.gguf --mmproj mmproj.gguf --rescore srf-round0 --out srf-round0-rejudged', 'round 1\'s model judges round 0\'s triplets again')
     .example('$0 run ... --shard auto --out /shared/out', 'one task of a Slurm array (sbatch --array=0-7) writes /shared/out/shard-I-of-8/; then `srf-native merge /shared/out`') as unknown as Argv<RunArgs>;
 }
 
@@ -182,7 +187,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
       decoding: DEMO_SETTINGS.decoding,
     };
   } else {
-    base = { model: argv.model as string, mmproj: argv.mmproj as string, images: argv.images as string, out: argv.out as string };
+    base = { model: argv.model as string, mmproj: argv.mmproj as string, ...(argv.rescore !== undefined ? { rescore: argv.rescore } : { images: argv.images as string }), out: argv.out as string };
   }
   const bounds = grammarBounds(argv);
   // The demo passes its grammar (DEMO_GRAMMAR) unless the grammar is switched off or bounded by hand.

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { SrfError, invalidArgument } from '../errors.js';
 import { isPlainObject } from '../util/validate.js';
+import { leavesFolder } from '../util/files.js';
 import { isDataType, type DataType } from '../srf/data-types.js';
 import { readLlavaRecord, type QaTurn, type RecordPlace } from '../srf/llava-data.js';
 import { stripImageToken } from '../engine/llava-prompt.js';
@@ -97,7 +98,7 @@ export function sampleFromLlavaRecord(value: unknown, place: RecordPlace, option
 export function relativeImagePath(image: string, imageRoot: string, sampleId: string): string {
   const posix = (p: string) => p.split(path.sep).join('/');
   const relative = path.isAbsolute(image) ? path.relative(path.resolve(imageRoot), image) : path.normalize(image);
-  if (relative === '' || relative === '.' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+  if (leavesFolder(relative)) {
     throw new SrfError('DATA_INVALID', `sample ${JSON.stringify(sampleId)}: image ${image} is not inside imageRoot ${imageRoot}`);
   }
   return posix(relative);

@@ -21,6 +21,8 @@ import { SrfError, invalidArgument } from '../errors.js';
 import { globToRegExp, hasGlobMagic, splitGlob } from './glob.js';
 import { countParquetRows, readParquetSamples } from './parquet-samples.js';
 import { countTarKeys, readTarSamples, type TarSample } from './tar-samples.js';
+import type { Truncation } from '../srf/truncation.js';
+import { leavesFolder } from '../util/files.js';
 
 /** Extensions a folder walk picks up (case-insensitive): what sharp decodes. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
@@ -31,7 +33,8 @@ export function isImageFileName(name: string): boolean {
   return IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase());
 }
 
-export type InputKind = 'dir' | 'glob' | 'list' | 'file' | 'shards';
+/** `rescore`: an earlier run's scored triplets (rescore-inputs.ts), whose images are files under its image root. */
+export type InputKind = 'dir' | 'glob' | 'list' | 'file' | 'shards' | 'rescore';
 
 /** `--images -`: one tar shard on standard input. */
 export const STDIN = '-';
@@ -51,6 +54,8 @@ export interface InputSource {
    * input), each named by its path below `location` without its extension.
    */
   shards?: ShardFile[];
+  /** kind 'rescore': the earlier run's image root, which its journal's image paths are relative to. */
+  earlierImageRoot?: string;
 }
 
 export interface ResolveInputOptions {
@@ -179,6 +184,15 @@ export interface InputImage {
   bytes?: Uint8Array;
   metadata?: Record<string, unknown>;
   shard?: string;
+  /** kind 'rescore': the earlier run's question and answer (and its I->QA seed and truncation): no I->QA, only the checks. */
+  given?: GivenTriplet;
+}
+
+export interface GivenTriplet {
+  question: string;
+  answer: string;
+  seed?: number;
+  truncation?: Truncation;
 }
 
 export interface ImageIdentity {
@@ -240,7 +254,7 @@ export async function* streamInputs(source: InputSource, options: StreamInputsOp
     const identity = identifyImage(image, options.idHexDigits);
     if (options.shard && options.shard.count > 1 && identity.shardKey % options.shard.count !== options.shard.index) continue;
     const item: InputImage = { id: identity.id, path: found.absolute, image, index, key: identity.key };
-    if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+    if (leavesFolder(relative)) {
       item.problem = new SrfError(
         'INVALID_ARGUMENT',
         `the image is not inside the image root ${source.imageRoot}; training data needs paths relative to one folder (set --image-root)`,
@@ -349,6 +363,8 @@ function findFiles(source: InputSource, warn: (message: string) => void): AsyncG
       return globFiles(source.location, source.pattern as string, warn);
     case 'shards':
       throw new Error('shards are streamed by streamShardInputs, not found as files');
+    case 'rescore':
+      throw new Error('an earlier run\'s triplets are streamed by streamRunInputs (rescore-inputs.ts), not found as files');
   }
 }
 

@@ -7,7 +7,7 @@ import { isSrfError } from '../errors.js';
 import type { PreparedImage } from '../engine/types.js';
 import type { TripletLine } from '../outputs/journal.js';
 import { scoreTriplet, type TripletScore } from '../srf/score.js';
-import { imageSeed, runTriangle, type TriangleResult, type TriangleSettings } from '../srf/triangle.js';
+import { checkTriplet, imageSeed, runTriangle, type TriangleResult, type TriangleSettings } from '../srf/triangle.js';
 import type { VisionModel } from '../vision-model.js';
 import type { InputImage } from './inputs.js';
 import type { Scorer } from './scoring.js';
@@ -32,12 +32,12 @@ export interface ImageRun {
  * is tried once more before its error is journaled. A device that is going fails the second try
  * with DEVICE_FAILED (native/engine.h), and the image is then not journaled at all.
  */
-async function runTriangleTwice(...args: Parameters<typeof runTriangle>): Promise<TriangleResult> {
+async function twice(attempt: () => Promise<TriangleResult>): Promise<TriangleResult> {
   try {
-    return await runTriangle(...args);
+    return await attempt();
   } catch (error) {
     if (!isSrfError(error, 'DECODE_FAILED') && !isSrfError(error, 'IMAGE_ENCODE_FAILED')) throw error;
-    return runTriangle(...args);
+    return attempt();
   }
 }
 
@@ -63,11 +63,14 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
     return errorLine(error);
   }
   if (signal.aborted) return null;
-  const seed = imageSeed(run.seed, item.key);
+  // An earlier run's triplet judged again keeps the seed that generated it.
+  const { given } = item;
+  const seed = given ? given.seed : imageSeed(run.seed, item.key);
+  const attempt = given ? () => checkTriplet(model, image, given, run.triangle, signal) : () => runTriangle(model, image, run.triangle, imageSeed(run.seed, item.key), signal);
   let triangle: TriangleResult;
   let score: TripletScore;
   try {
-    triangle = await runTriangleTwice(model, image, run.triangle, seed, signal);
+    triangle = await twice(attempt);
     if (triangle.status === 'rejected') return { ...base, status: 'rejected', rejected: triangle.rejected, raw: triangle.raw.slice(0, 1000), seed, ms: Date.now() - started };
     score = await scoreTriplet(triangle, scorer.provider, { choices: run.choices });
   } catch (error) {
@@ -92,7 +95,7 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
     ...(confidence !== undefined ? { consistency: score.score } : {}),
     paperFaithful: score.paperFaithful,
     ...(truncation ? { truncated: truncation } : {}),
-    seed,
+    ...(seed !== undefined ? { seed } : {}),
     ms: Date.now() - started,
   };
 }

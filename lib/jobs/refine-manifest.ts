@@ -48,6 +48,7 @@ export function startManifest(s: ManifestStart): RunManifest {
       ...(source.pattern ? { pattern: source.pattern } : {}),
       shard: r.shard ? formatShard(r.shard) : null,
       shardRule: source.kind === 'shards' ? 'every N-th shard file of the sorted list, from the I-th' : 'sha1(relative path) first 32 bits mod N',
+      ...(source.kind === 'rescore' ? { rescore: 'the scored triplets of the run whose journal is `location`, their questions and answers kept, judged again by this run\'s model', earlierImageRoot: source.earlierImageRoot } : {}),
       limit: r.limit ?? null,
     },
     models,

@@ -39,8 +39,15 @@ export interface RefineOptions {
   /**
    * A folder (walked recursively), a glob, a list file (one path per line) or one image; or WebDataset
    * tar shards: a `.tar`, a glob or brace range of them, a folder of them, or `-` (one tar on stdin).
+   * Either this or `rescore`.
    */
-  images: string;
+  images?: string;
+  /**
+   * Instead of `images`: an earlier run's output folder, whose scored triplets are judged again by
+   * this run's model (their questions and answers kept, no I->QA; rescore-inputs.ts). The images are
+   * that run's, under its image root (`imageRoot` re-roots the outputs).
+   */
+  rescore?: string;
   /**
    * Image paths in the outputs are relative to this folder. Default: the folder, the glob's fixed
    * folder, the list's folder; for tar shards `OUT/images`, where their images are exported.
@@ -201,6 +208,8 @@ export interface RefineSummary {
 
 export interface ResolvedOptions {
   out: string;
+  /** Absolute: the earlier run judged again (RefineOptions.rescore). */
+  rescore: string | undefined;
   keepTop: number;
   filter: FilterName;
   confidence: boolean;
@@ -224,9 +233,12 @@ export interface ResolvedOptions {
 
 export function resolveOptions(options: RefineOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalidArgument('an options object', 'options', options);
-  for (const key of ['model', 'mmproj', 'images', 'out'] as const) {
+  for (const key of ['model', 'mmproj', 'out'] as const) {
     if (typeof options[key] !== 'string' || options[key] === '') throw invalidArgument('a path', key, options[key]);
   }
+  if ((options.images === undefined) === (options.rescore === undefined)) throw invalidArgument('either images or rescore (an earlier run\'s folder), not both', 'images', options.images);
+  const input = options.rescore !== undefined ? 'rescore' : 'images';
+  if (typeof options[input] !== 'string' || options[input] === '') throw invalidArgument('a path', input, options[input]);
   const parallel = options.parallel === undefined ? 8 : checkPositiveInteger(options.parallel, 'parallel');
   const formats = options.formats ?? [];
   for (const format of formats) if (!isEmitFormat(format)) throw invalidArgument(`one of ${EMIT_FORMATS.join(', ')}`, 'formats', format);
@@ -246,6 +258,7 @@ export function resolveOptions(options: RefineOptions): ResolvedOptions {
   if (truncatedAnswers !== 'cut' && truncatedAnswers !== 'keep') throw invalidArgument("'cut' or 'keep'", 'truncatedAnswers', options.truncatedAnswers);
   return {
     out: shard ? shardOutputFolder(path.resolve(options.out), shard.shard) : path.resolve(options.out),
+    rescore: options.rescore === undefined ? undefined : path.resolve(options.rescore),
     keepTop: checkFraction(options.keepTop ?? DEFAULT_KEEP_TOP, 'keepTop'),
     filter: resolveFilter(options.filter),
     confidence: options.confidence ?? false,
@@ -325,6 +338,7 @@ export function runIdentity(r: ResolvedOptions, models: RunModels, imageRoot: st
     // the filter decides the re-asks and the scores; 'paper' is what runs made before it existed did
     ...(r.filter !== 'paper' ? { filter: r.filter } : {}),
     ...(r.confidence ? { confidence: true } : {}),
+    ...(r.rescore ? { rescore: r.rescore } : {}),
   };
   return { hash: identityHash(values), values };
 }

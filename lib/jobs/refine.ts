@@ -27,7 +27,8 @@ import { type TriangleSettings } from '../srf/triangle.js';
 import { FILTERS } from '../srf/filters.js';
 import type { ReplicaStats } from '../engine/types.js';
 import { countLine, emptyCounts, finalizeOutputs } from '../outputs/finalize.js';
-import { ID_HEX_DIGITS, IMAGE_EXTENSIONS, LEGACY_ID_HEX_DIGITS, countInputs, formatShard, resolveInputSource, streamInputs, type InputSource } from './inputs.js';
+import { ID_HEX_DIGITS, IMAGE_EXTENSIONS, LEGACY_ID_HEX_DIGITS, formatShard, resolveInputSource, type InputSource } from './inputs.js';
+import { countRunInputs, resolveRescoreSource, streamRunInputs } from './rescore-inputs.js';
 import { JOURNAL_FILE, Journal, isScoredLine, type TripletLine } from '../outputs/journal.js';
 import { acquireOutputLock } from '../outputs/lock.js';
 import { fingerprintFile, describeDifference, identityDifferences, readManifest, writeManifest, type RunCounts, type RunManifest, type TrainerRecord } from '../outputs/manifest.js';
@@ -274,7 +275,8 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
   /** Step 1: the inputs and every model file are checked, then fingerprinted for run.json. */
   async #checkSetup(): Promise<RunSetup> {
     const o = this.#options;
-    const resolved = await resolveInputSource(o.images, o.imageRoot === undefined ? {} : { imageRoot: o.imageRoot });
+    const rootOption = o.imageRoot === undefined ? {} : { imageRoot: o.imageRoot };
+    const resolved = o.rescore !== undefined ? await resolveRescoreSource(o.rescore, rootOption) : await resolveInputSource(o.images as string, rootOption);
     // Tar and parquet shards have no image files: theirs are exported under the output folder, the trainer's image
     // root; the one --out names, so that the workers of a sharded run share it (merge needs one root).
     const source = resolved.kind === 'shards' && o.imageRoot === undefined ? { ...resolved, imageRoot: path.join(path.resolve(o.out), EXPORTED_IMAGES_FOLDER) } : resolved;
@@ -333,7 +335,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     const r = this.#resolved;
     if (o.countTotal ?? true) {
       const countOptions = { ...(r.shard ? { shard: r.shard } : {}), ...(r.limit !== undefined ? { limit: r.limit } : {}) };
-      countInputs(source, countOptions).then(
+      countRunInputs(source, countOptions).then(
         (total) => {
           this.#total = total;
         },
@@ -443,7 +445,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     // Tar or parquet shards: the finished ones are recorded, and a resume does not read them again.
     const shardsDone = source.kind === 'shards' ? await ShardsDone.open(r.out, () => journal.flush()) : undefined;
     if (shardsDone && shardsDone.before.size > 0) this.#log('info', `resuming: ${shardsDone.before.size} finished shards skipped unread (${SHARDS_DONE_FILE})`);
-    const inputs = streamInputs(source, {
+    const inputs = streamRunInputs(source, {
       ...(r.shard ? { shard: r.shard } : {}),
       ...(r.limit !== undefined ? { limit: r.limit } : {}),
       ...(shardsDone ? { skipShards: shardsDone.before } : {}),
@@ -504,7 +506,9 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     }
     if (failure) throw failure;
     if (exhausted && seen === 0) {
-      this.#log('warn', `no images found in ${source.spec} (${source.kind}${source.pattern ? ` ${source.pattern}` : ''}${r.shard ? `, shard ${formatShard(r.shard)}` : ''}); a folder is searched for ${[...IMAGE_EXTENSIONS].join(' ')}`);
+      const shardPart = r.shard ? `, shard ${formatShard(r.shard)}` : '';
+      if (source.kind === 'rescore') this.#log('warn', `no scored triplets in ${source.location}${shardPart}: nothing to judge again`);
+      else this.#log('warn', `no images found in ${source.spec} (${source.kind}${source.pattern ? ` ${source.pattern}` : ''}${shardPart}); a folder is searched for ${[...IMAGE_EXTENSIONS].join(' ')}`);
     }
     if (this.#heldBack.length > 0 && !this.#engineProven) {
       if (!this.#stopping) this.#throwHeldBack();

@@ -256,6 +256,7 @@ const CLI_OPTIONS: [RegExp, string][] = [
   [/^round$/, '--round'],
   [/^truncatedAnswers$/, '--truncated'],
   [/^imageRoot$/, '--image-root'],
+  [/^rescore$/, '--rescore'],
   [/^(model|mmproj|sentenceModel|bertscoreModel|loras)$/, 'a different file (sha256)'],
 ];
 

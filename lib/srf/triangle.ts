@@ -108,6 +108,14 @@ export async function runTriangle(engine: TriangleEngine, image: ImageInput, set
   const { text: reply, finishReason } = await askImage(engine, image, settings, seed, signal);
   const qa = readQaReply(reply, finishReason, settings);
   if (!qa.ok) return { status: 'rejected', rejected: qa.rejected, raw: reply };
+  return checkTriplet(engine, image, qa, settings, signal);
+}
+
+/**
+ * The triangle's two checks (and the filter's re-asks) on a given (Q, A): what runTriangle does after
+ * I->QA, and all a run that judges an earlier run's triplets again (`rescore`) does.
+ */
+export async function checkTriplet(engine: TriangleEngine, image: ImageInput, qa: { question: string; answer: string; truncation?: Truncation }, settings: TriangleSettings, signal?: AbortSignal): Promise<TriangleResult & { status: 'complete' }> {
   const { question, answer } = qa;
   const rotated = settings.circular ? circularReask(question, answer) : null;
   const open = settings.open ? openReask(question, answer) : null;

@@ -9,6 +9,11 @@ import { SrfError } from '../errors.js';
 
 const CHUNK = 1 << 20;
 
+/** Whether a path relative to a folder (path.relative's result) leaves it, or is the folder itself: what no image path in training data may be. */
+export function leavesFolder(relative: string): boolean {
+  return relative === '' || relative === '.' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative);
+}
+
 export interface FileLine {
   /** The line without its newline, decoded as UTF-8. */
   text: string;

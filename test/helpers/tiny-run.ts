@@ -8,6 +8,17 @@ import type { RefineOptions } from '../../lib/jobs/refine.js';
 import { parseJsonLines, writeImages } from './cli.js';
 import { tempDir } from './fixtures.js';
 
+// The random tiny model writes short replies under a short grammar (what the demo used before it ran
+// on the world model): quick, and every reply parses.
+export const SHORT_GRAMMAR = [
+  'root ::= "Question: " qline suffix? "\\nAnswer: " answer',
+  'qline ::= [^\\r\\n ] [^\\r\\n]{0,47}',
+  'suffix ::= "\\nAnswer the question using a single word or phrase."',
+  'answer ::= [^\\r\\n ] [^\\r\\n]{0,47}',
+  '',
+].join('\n');
+export const SHORT_DECODING = { iToQa: { maxTokens: 160 }, iaToQ: { maxTokens: 32 }, iqToA: { maxTokens: 32 } };
+
 /** The lines of an output folder's triplets.jsonl. */
 export async function readJournal(out: string): Promise<TripletLine[]> {
   return parseJsonLines(await readFile(join(out, 'triplets.jsonl'), 'utf8')) as TripletLine[];
