@@ -6,7 +6,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ARM_LABELS, armStatistics, armsOf, randomArmOf, type Arm, type LoopResults, type PoolFigures } from './loop.js';
+import { ARM_LABELS, armStatistics, armsOf, randomArmOf, round2Arm, type Arm, type LoopResults, type PoolFigures } from './loop.js';
 import { unanswerableTable } from './filter-bench.js';
 import { table, writeSection } from './markdown.js';
 import { percent, welchInterval } from './stats.js';
@@ -46,7 +46,7 @@ const poolClaims = (images: number, p: PoolFigures) => ({
 export function loopClaims(r: LoopResults): Record<string, unknown> {
   const vs = (b: Arm) => points(armStatistics(r.models, 'kept', b));
   const seeds = new Set(r.models.map((m) => m.seed)).size;
-  const round1Arms = armsOf(r).filter((arm) => arm !== 'round2');
+  const round1Arms = armsOf(r).filter((arm) => arm !== 'round2' && arm !== 'round2Union');
   const random = randomArmOf(r);
   const has = (arm: Arm) => armsOf(r).includes(arm);
   return {
@@ -87,18 +87,23 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
         }),
       ),
     },
-    ...(r.round2
-      ? {
-          round2: {
-            seeds: new Set(r.models.filter((m) => m.arm === 'round2').map((m) => m.seed)).size,
-            pool: poolClaims(r.options.poolImages, r.round2.pool),
-            generatorVqa: round(100 * share(r.round2.generator.right)),
-            model: accuracyClaim(armStatistics(r.models, 'round2', null)),
-            vsRound1: points(armStatistics(r.models, 'round2', 'kept')),
-            vsOriginalOnly: points(armStatistics(r.models, 'round2', 'lOnly')),
-          },
-        }
-      : {}),
+    ...(r.round2 ? { round2: round2Claims(r, r.round2) } : {}),
+  };
+}
+
+function round2Claims(r: LoopResults, r2: NonNullable<LoopResults['round2']>): Record<string, unknown> {
+  const arm = round2Arm(r2.design);
+  return {
+    design: r2.design ?? 'stacked',
+    seeds: new Set(r.models.filter((m) => m.arm === arm).map((m) => m.seed)).size,
+    pool: poolClaims(r.options.poolImages, r2.pool),
+    ...(r2.rejudged ? { rejudged: poolClaims(r.options.poolImages, r2.rejudged) } : {}),
+    ...(r2.union ? { union: { ...poolClaims(2 * r.options.poolImages, r2.union), keptTriplets: r2.union.kept } } : {}),
+    generatorVqa: round(100 * share(r2.generator.right)),
+    model: accuracyClaim(armStatistics(r.models, arm, null)),
+    vsRound1: points(armStatistics(r.models, arm, 'kept')),
+    vsOriginalOnly: points(armStatistics(r.models, arm, 'lOnly')),
+    welch: { vsRound1: welchPoints(r, arm, 'kept'), vsOriginalOnly: welchPoints(r, arm, 'lOnly') },
   };
 }
 
@@ -150,20 +155,30 @@ export function loopMarkdown(r: LoopResults): string {
         return [`${group === 'only' ? 'shape' : 'the other families'} (${subset.filter(Boolean).length})`, ...against('lOnly'), ...against(random), ...(hasPaper ? against('paper') : [])];
       }),
     ),
-    ...(r.round2
-      ? [
-          '',
-          `Round 2: its generator (the checkpoint trained on step 1 of the method on round 1's data) answers ${percent(share(r.round2.generator.right))} % of the VQA questions; ` +
-            `on U2 (${r.round2.pool.scored} other held-out images) all its triplets are right ${percent(r.round2.pool.all.accuracy)} %, the kept ${percent(r.round2.pool.keptAccuracy.accuracy)} % (${r.round2.pool.kept}), ` +
-            `a random draw of the kept count per type ${percent(r.round2.pool.expectedRandom)} %. Round 2's model minus round 1's: ${fmt(armStatistics(r.models, 'round2', 'kept'), true)}; minus L only: ${fmt(armStatistics(r.models, 'round2', 'lOnly'), true)}.`,
-        ]
-      : []),
+    ...(r.round2 ? ['', round2Text(r, r.round2, fmt)] : []),
     '',
     `Per question family (VQA accuracy, mean over the ${seeds} seeds; questions per family in brackets):`,
     '',
     familyTable(r),
   ];
   return lines.join('\n');
+}
+
+function round2Text(r: LoopResults, r2: NonNullable<LoopResults['round2']>, fmt: (x: { value: number; low: number; high: number }, sign?: boolean) => string): string {
+  const arm = round2Arm(r2.design);
+  const against = (b: Arm) => `${fmt(armStatistics(r.models, arm, b), true)} (Welch ${welchText(welchPoints(r, arm, b))})`;
+  const pool = (p: PoolFigures) => `all ${percent(p.all.accuracy)} % right, the kept ${percent(p.keptAccuracy.accuracy)} % (${p.kept}), a random draw of the kept count per type ${percent(p.expectedRandom)} %`;
+  const generator = `Round 2: its generator (the checkpoint trained on step 1 of the method on round 1's data) answers ${percent(share(r2.generator.right))} % of the VQA questions; on U2 (${r2.pool.scored} other held-out images) ${pool(r2.pool)}.`;
+  const union = r2.rejudged && r2.union
+    ? ` U's triplets judged again by it (the same ${r2.rejudged.scored} triplets round 0's generator judged: kept ${percent(r.pool.keptAccuracy.accuracy)} % right): ${pool(r2.rejudged)}. ` +
+      `Selected together (the union, ${r2.union.scored} triplets): ${pool(r2.union)}; ${unionShare(r, r2.union)} of the kept are U's.`
+    : '';
+  return `${generator}${union} Round 2's model (${ARM_LABELS[arm]}) minus round 1's: ${against('kept')}; minus L only: ${against('lOnly')}.`;
+}
+
+/** How many of the union's kept triplets come from U (round 1's images) rather than U2. */
+function unionShare(r: LoopResults, union: PoolFigures): string {
+  return union.keptByFolder ? `${union.keptByFolder['pool-images'] ?? 0} of ${union.kept}` : 'an unknown share';
 }
 
 function welchText(w: { gain: number; lo: number; hi: number }): string {
@@ -177,7 +192,12 @@ function share(right: readonly boolean[]): number {
 
 /** What each pool's triplets are, per question family: how many, and how often right, among all and among the kept. */
 function poolFamilyTable(r: LoopResults): string {
-  const pools = [{ name: 'kept', p: r.pool }, ...(r.poolPaper ? [{ name: 'the paper\'s kept', p: r.poolPaper }] : [])];
+  const pools = [
+    { name: 'kept', p: r.pool },
+    ...(r.poolPaper ? [{ name: 'the paper\'s kept', p: r.poolPaper }] : []),
+    ...(r.round2?.rejudged ? [{ name: 'kept, judged by round 2\'s generator', p: r.round2.rejudged }] : []),
+    ...(r.round2?.union ? [{ name: 'U2\'s kept (round 2\'s run)', p: r.round2.pool }, { name: 'the union\'s kept (round 2)', p: r.round2.union }] : []),
+  ];
   const rows = (r.pool.families ?? []).map((f) => {
     const cells = pools.flatMap(({ p }) => {
       const g = p.families?.find((x) => x.family === f.family);

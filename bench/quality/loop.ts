@@ -24,8 +24,10 @@
  *     seeds and questions (hierarchical bootstrap);
  *  6. with ROUNDS 2, the loop again: round 2's generator is the checkpoint trained on step 1 of the
  *     method on round 1's data (L + kept), with as many passes as round 0's had; it runs on U2 (as
- *     many other held-out images) with --merge-with round 1's data, and round 2's model is retrained
- *     from the checkpoint on L + kept + kept2, SEEDS seeds, as the other arms.
+ *     many other held-out images). ROUND2 'union' (issue 36's design): it also judges U's triplets
+ *     again (`run --rescore`), `merge` selects over the union of U's and U2's triplets, and round 2's
+ *     model is retrained on L + that selection; 'stacked' (the older designs): U2's run is merged
+ *     with round 1's data and the model is retrained on L + kept + kept2. SEEDS seeds, as the other arms.
  */
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -63,6 +65,8 @@ export interface LoopOptions {
   seeds: number;
   /** 2: round 2 after round 1 (step 6). */
   rounds: number;
+  /** Round 2's data: the union of both pools judged by round 2's generator ('union', the default), or L + kept + kept2 ('stacked', the older designs). */
+  round2?: Round2Design;
   /** First scene seed of the VQA test's images. */
   vqaFirstSeed: number;
   /** The round-1 arms trained, in this order within each seed (DEFAULT_ARMS when absent). */
@@ -85,8 +89,11 @@ const LOOP_SEEDS = { stage1: 0, labelled: 40_000, validation: 45_000 } as const;
 
 export const ARMS = ['lOnly', 'kept', 'paper', 'random', 'randomMatched', 'all', 'ceilingMatched', 'ceiling'] as const;
 export type RoundOneArm = (typeof ARMS)[number];
-/** Round 1's arms, and round 2's model (step 6). */
-export type Arm = RoundOneArm | 'round2';
+export type Round2Design = 'stacked' | 'union';
+/** Round 1's arms, and round 2's model (step 6): stacked or from the re-judged union. */
+export type Arm = RoundOneArm | 'round2' | 'round2Union';
+/** The arm of round 2's model in a design. */
+export const round2Arm = (design: Round2Design | undefined): Arm => (design === 'stacked' ? 'round2' : 'round2Union');
 /** Issue 36's design: the paper's filter beside ours, a control matched per family drawn afresh per seed, the Recap-style arm, a ceiling of kept's size. */
 export const DEFAULT_ARMS: readonly RoundOneArm[] = ['lOnly', 'kept', 'paper', 'randomMatched', 'ceilingMatched', 'all'];
 export const ARM_LABELS: Record<Arm, string> = {
@@ -99,11 +106,12 @@ export const ARM_LABELS: Record<Arm, string> = {
   ceilingMatched: 'ceiling of kept\'s size: L + U\'s records with the oracle\'s answers',
   ceiling: 'ceiling: L + U with the oracle\'s answers',
   round2: 'round 2: L + kept + kept2 (U2, round 2\'s generator)',
+  round2Union: 'round 2: L + the kept of U\'s and U2\'s triplets together, all judged by round 2\'s generator',
 };
 
 /** The arms a results file has models of, in table order. */
 export function armsOf(r: Pick<LoopResults, 'models'>): Arm[] {
-  return [...ARMS, 'round2' as const].filter((arm) => r.models.some((m) => m.arm === arm));
+  return [...ARMS, 'round2' as const, 'round2Union' as const].filter((arm) => r.models.some((m) => m.arm === arm));
 }
 
 /** The random control a results file has: matched per family (issue 36's design) or per type only (the older designs). */
@@ -152,13 +160,18 @@ export interface PoolFigures {
   unanswerable?: UnanswerableCounts;
   /** Per question family: triplets all and kept, right among them (absent from the older designs). */
   families?: Array<{ family: string; all: number; allRight: number; kept: number; keptRight: number }>;
+  /** Kept triplets per image folder below the run's image root (round 2's union: U's and U2's); absent from runs before it was counted. */
+  keptByFolder?: Record<string, number>;
 }
 
 export interface LoopResults {
   options: Omit<LoopOptions, 'log' | 'work'>;
   generator: { right: boolean[] };
-  /** Step 6: round 2's generator on the VQA test and its triplets on U2. */
-  round2?: { generator: { right: boolean[] }; pool: PoolFigures };
+  /**
+   * Step 6: round 2's generator on the VQA test and its triplets on U2; for the union design also U's
+   * triplets as it judged them and the union's selection (absent: stacked, the older designs).
+   */
+  round2?: { generator: { right: boolean[] }; pool: PoolFigures; design?: Round2Design; rejudged?: PoolFigures; union?: PoolFigures };
   pool: PoolFigures;
   /** The same pool selected by the paper's filter (a second run on U), where the paper arm ran. */
   poolPaper?: PoolFigures;
@@ -364,21 +377,44 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
 
   let round2: LoopResults['round2'];
   if (options.rounds >= 2) {
-    log(`6. round 2: the generator retrained on step 1 of the method on round 1's data, srf-native run on U2 = ${options.poolImages} other held-out images`);
+    const design = options.round2 ?? 'union';
+    log(`6. round 2 (${design}): the generator retrained on step 1 of the method on round 1's data, srf-native run on U2 = ${options.poolImages} other held-out images`);
     const gen2Data = await prepare('generator-r2', keptSet.data, keptSet.root, null);
     // As many passes over its data as round 0's generator had over L.
     const gen2Steps = Math.ceil((options.generatorSteps * (await lineCount(path.join(gen2Data, 'train.jsonl')))) / (await lineCount(path.join(genData, 'train.jsonl'))));
     const generator2 = await exported('generator-r2', (await train('generator-r2', gen2Data, ['--init', checkpoint, '--val', valTasks, '--steps', String(gen2Steps), '--seed', '0'])).dir);
     const pool2Images = await heldOutImagesOnce(w('pool2-images'), QUALITY_SEEDS.synthetic + options.poolImages, options.poolImages);
-    const run2 = w('run-kept-r2');
-    await runCli(['run', '--model', generator2.model, '--mmproj', generator2.mmproj, '--embedder', base.embedder, '--images', pool2Images, '--out', run2,
-      '--merge-with', keptSet.data, '--merge-image-folder', keptSet.root, '--round', '2'], log);
-    const pool2 = await poolFigures(run2);
-    log(`   U2: ${poolLine(pool2)}`);
-    round2 = { generator: { right: await answered('generator-r2', generator2) }, pool: pool2 };
-    const set2 = { data: path.join(run2, 'train.merged.llava.json'), root: await mergedImageRoot(run2, work), name: 'round2' };
-    synthetic.round2 = await syntheticTurns(set2.data);
-    for (let seed = 0; seed < options.seeds; seed++) models.push(await armModel('round2', set2, seed));
+    const generator2Right = await answered('generator-r2', generator2);
+    const run2With = (args: string[]) => runCli(['run', '--model', generator2.model, '--mmproj', generator2.mmproj, '--embedder', base.embedder, '--round', '2', ...args], log);
+    let set2: { data: string; root: string; name: string };
+    if (design === 'stacked') {
+      const run2 = w('run-kept-r2');
+      await run2With(['--images', pool2Images, '--out', run2, '--merge-with', keptSet.data, '--merge-image-folder', keptSet.root]);
+      const pool2 = await poolFigures(run2);
+      log(`   U2: ${poolLine(pool2)}`);
+      round2 = { generator: { right: generator2Right }, pool: pool2 };
+      set2 = { data: path.join(run2, 'train.merged.llava.json'), root: await mergedImageRoot(run2, work), name: 'round2' };
+    } else {
+      // Every run on one image root (the work folder), so that merge can select over their union.
+      const run2 = w('run-r2-u2');
+      await run2With(['--images', pool2Images, '--image-root', work, '--out', run2]);
+      const rejudged = w('run-r2-rejudged');
+      await run2With(['--rescore', run, '--image-root', work, '--out', rejudged]);
+      const union = w('run-r2-union');
+      if (!(await exists(path.join(union, 'train.merged.llava.json')))) {
+        await runCli(['merge', '--in', rejudged, '--in', run2, '--out', union, '--merge-with', labelled.data, '--merge-image-folder', labelled.imageFolder, '--no-report'], log);
+      }
+      const figures = { pool: await poolFigures(run2), rejudged: await poolFigures(rejudged), union: await poolFigures(union) };
+      log(`   U2: ${poolLine(figures.pool)}\n   U judged again: ${poolLine(figures.rejudged)}\n   the union: ${poolLine(figures.union)}`);
+      round2 = { generator: { right: generator2Right }, design, ...figures };
+      set2 = { data: path.join(union, 'train.merged.llava.json'), root: await mergedImageRoot(union, work), name: 'round2Union' };
+    }
+    const arm = round2Arm(design);
+    synthetic[arm] = await syntheticTurns(set2.data);
+    for (let seed = 0; seed < options.seeds; seed++) {
+      models.push(await armModel(arm, set2, seed));
+      await options.onSeed?.(resultsSoFar(round2));
+    }
   }
   return resultsSoFar(round2);
 }
@@ -395,7 +431,17 @@ async function poolFigures(run: string): Promise<PoolFigures> {
     expectedRandom: expectedRandomAccuracy(triplets, keptIds),
     unanswerable: { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, keptIds) },
     families: familyAccuracies(triplets, keptIds).map((f) => ({ family: f.family ?? 'garbled', all: f.all.n, allRight: f.all.right, kept: f.kept.n, keptRight: f.kept.right })),
+    ...keptFolders(triplets.filter((t) => t.kept)),
   };
+}
+
+function keptFolders(kept: readonly { image: string }[]): { keptByFolder?: Record<string, number> } {
+  const counts: Record<string, number> = {};
+  for (const t of kept) {
+    const slash = t.image.indexOf('/');
+    if (slash > 0) counts[t.image.slice(0, slash)] = (counts[t.image.slice(0, slash)] ?? 0) + 1;
+  }
+  return { keptByFolder: counts };
 }
 
 const poolLine = (p: PoolFigures) =>

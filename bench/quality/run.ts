@@ -45,9 +45,11 @@ if (process.argv[2] === 'loop') {
   const unknown = arms?.filter((arm) => !(ARMS as readonly string[]).includes(arm)) ?? [];
   if (unknown.length > 0) throw new Error(`--arms: ${unknown.join(', ')} (arms: ${ARMS.join(', ')})`);
   const design = process.argv.includes('--design') ? option('design', '') : undefined;
+  const round2 = option('round2', 'union');
+  if (round2 !== 'union' && round2 !== 'stacked') throw new Error(`--round2: union or stacked, not ${round2}`);
   // Every finished seed's figures at once, so a run cut off later can still be reported (loop-report).
   const onSeed = (r: LoopResults) => writeFile(path.join(work, 'loop-results.json'), JSON.stringify(r) + '\n');
-  const results = await runLoop({ work, log, ...o, ...(arms ? { arms } : {}), ...(design ? { design } : {}), onSeed });
+  const results = await runLoop({ work, log, ...o, ...(arms ? { arms } : {}), ...(design ? { design } : {}), ...(o.rounds >= 2 ? { round2 } : {}), onSeed });
   await onSeed(results);
   if (!quick) await writeLoopResults(results, here, path.join(here, 'claims.json'), quality);
   wroteQuality = !quick;
