@@ -132,8 +132,8 @@ function builder(y: Argv): Argv<RunArgs> {
     })
     .check((argv) => {
       if (!argv.demo) {
-        const missing = ['model', 'mmproj', 'out'].filter((key) => argv[key] === undefined);
-        if (argv.images === undefined && argv.rescore === undefined) missing.push('images');
+        // --rescore (an earlier run's triplets) stands in for --images
+        const missing = ['model', 'mmproj', 'images', 'out'].filter((key) => argv[key] === undefined && !(key === 'images' && argv.rescore !== undefined));
         if (missing.length > 0) throw new SrfError('INVALID_ARGUMENT', `run needs ${missing.map((m) => `--${m}`).join(', ')} (or --demo)`);
         if (argv.images !== undefined && argv.rescore !== undefined) throw new SrfError('INVALID_ARGUMENT', 'run takes --images or --rescore (an earlier run\'s folder), not both');
       }
