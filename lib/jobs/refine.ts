@@ -232,6 +232,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
     try {
       if (this.#resolved.shardFound) this.#log('info', `${this.#resolved.shardFound}; writing to ${out}`);
       const setup = await this.#checkSetup();
+      if (setup.source.kind === 'rescore') this.#log('info', `judging the scored triplets of ${setup.source.spec} again: their questions and answers as they are, IA->Q and IQ->A by this model (no I->QA)`);
       const identity = runIdentity(this.#resolved, setup.models, setup.source.imageRoot);
       const { journal, previous } = await this.#openJournal(identity);
       // A CUDA fault ends the process from a native thread: the journal's buffered lines go first.
