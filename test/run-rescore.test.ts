@@ -95,6 +95,7 @@ t.test('bad input: coded errors that name the file; images gone since are error 
   const { images: _images, ...options } = base;
   await t.rejects(refine({ ...options, rescore: join(dir, 'images'), out: join(dir, 'x') }).result, { code: 'FILE_NOT_FOUND', message: /no run\.json/, file: join(dir, 'images') });
   t.throws(() => refine({ ...base, rescore: earlier, out: join(dir, 'y') }), { code: 'INVALID_ARGUMENT', message: /either images or rescore/ });
+  t.throws(() => refine({ ...options, rescore: earlier, out: earlier }), { code: 'INVALID_ARGUMENT', message: /other than the run judged again/ }, 'a run cannot judge itself in place');
   const gone = scored(lines)[0]!;
   await rm(join(dir, 'images', gone.image));
   const summary = await refine({ ...options, rescore: earlier, out: join(dir, 'z') }).result;

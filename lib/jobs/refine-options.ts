@@ -253,6 +253,7 @@ export function resolveOptions(options: RefineOptions): ResolvedOptions {
     delete merged.seed;
     sampling[task] = merged;
   }
+  if (options.rescore !== undefined && path.resolve(options.rescore) === path.resolve(options.out)) throw invalidArgument('an --out folder other than the run judged again', 'out', options.out);
   const shard = options.shard === undefined ? undefined : resolveShard(options.shard);
   const truncatedAnswers = options.truncatedAnswers ?? 'cut';
   if (truncatedAnswers !== 'cut' && truncatedAnswers !== 'keep') throw invalidArgument("'cut' or 'keep'", 'truncatedAnswers', options.truncatedAnswers);
