@@ -27,7 +27,9 @@
  *     many other held-out images). ROUND2 'union' (issue 36's design): it also judges U's triplets
  *     again (`run --rescore`), `merge` selects over the union of U's and U2's triplets, and round 2's
  *     model is retrained on L + that selection; 'stacked' (the older designs): U2's run is merged
- *     with round 1's data and the model is retrained on L + kept + kept2. SEEDS seeds, as the other arms.
+ *     with round 1's data and the model is retrained on L + kept + kept2. SEEDS seeds, as the other
+ *     arms and with them: round 2's data is made before step 4's training, so a cut run has every
+ *     arm at the seeds it finished.
  */
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -369,13 +371,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     models: [...models],
     seconds: (Date.now() - started) / 1000,
   });
-  // Seed-major order: after one seed every arm has a model, so a cut run still compares all arms.
-  for (let seed = 0; seed < options.seeds; seed++) {
-    for (const arm of arms) models.push(await armModel(arm, await setOf(arm, seed), seed));
-    await options.onSeed?.(resultsSoFar());
-  }
-
   let round2: LoopResults['round2'];
+  let round2Set: { arm: Arm; set: { data: string; root: string; name: string } } | undefined;
   if (options.rounds >= 2) {
     const design = options.round2 ?? 'union';
     log(`6. round 2 (${design}): the generator retrained on step 1 of the method on round 1's data, srf-native run on U2 = ${options.poolImages} other held-out images`);
@@ -409,13 +406,17 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
       round2 = { generator: { right: generator2Right }, design, ...figures };
       set2 = { data: path.join(union, 'train.merged.llava.json'), root: await mergedImageRoot(union, work), name: 'round2Union' };
     }
-    const arm = round2Arm(design);
-    synthetic[arm] = await syntheticTurns(set2.data);
-    for (let seed = 0; seed < options.seeds; seed++) {
-      models.push(await armModel(arm, set2, seed));
-      await options.onSeed?.(resultsSoFar(round2));
-    }
+    round2Set = { arm: round2Arm(design), set: set2 };
+    synthetic[round2Set.arm] = await syntheticTurns(set2.data);
   }
+  // Seed-major order, round 2's model with the others: after one seed every arm has a model, so a
+  // run cut off later still compares all arms.
+  for (let seed = 0; seed < options.seeds; seed++) {
+    for (const arm of arms) models.push(await armModel(arm, await setOf(arm, seed), seed));
+    if (round2Set) models.push(await armModel(round2Set.arm, round2Set.set, seed));
+    await options.onSeed?.(resultsSoFar(round2));
+  }
+
   return resultsSoFar(round2);
 }
 
