@@ -356,6 +356,14 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     const files = await exported(`${arm}-${seed}`, t.dir);
     return { arm, seed, records: t.records, bestStep: t.bestStep, right: await answered(`${arm}-${seed}`, files) };
   };
+  /** A model trained and answered in an earlier session (its train.json and its answers exist), else null. */
+  const finishedModel = async (arm: Arm, seed: number): Promise<ArmModel | null> => {
+    const trainFile = w(`train-${arm}-${seed}`, 'train.json');
+    const answers = w('vqa', `${arm}-${seed}.json`);
+    if (!(await exists(trainFile)) || !(await exists(answers))) return null;
+    const t = JSON.parse(await readFile(trainFile, 'utf8')) as { bestStep: number; records: number };
+    return { arm, seed, records: t.records, bestStep: t.bestStep, right: JSON.parse(await readFile(answers, 'utf8')) as boolean[] };
+  };
   const { log: _log, work: _work, onSeed: _onSeed, ...rest } = options;
   const resultsSoFar = (round2?: LoopResults['round2']): LoopResults => ({
     options: rest,
@@ -409,11 +417,20 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     round2Set = { arm: round2Arm(design), set: set2 };
     synthetic[round2Set.arm] = await syntheticTurns(set2.data);
   }
-  // Seed-major order, round 2's model with the others: after one seed every arm has a model, so a
-  // run cut off later still compares all arms.
+  // Every model an earlier session finished is in the results from the start, so that a run cut off
+  // reports them all; then seed-major order, round 2's model with the others: after one seed every
+  // arm has a model.
+  const seedArms: Arm[] = [...arms, ...(round2Set ? [round2Set.arm] : [])];
   for (let seed = 0; seed < options.seeds; seed++) {
-    for (const arm of arms) models.push(await armModel(arm, await setOf(arm, seed), seed));
-    if (round2Set) models.push(await armModel(round2Set.arm, round2Set.set, seed));
+    for (const arm of seedArms) {
+      const finished = await finishedModel(arm, seed);
+      if (finished) models.push(finished);
+    }
+  }
+  const trained = (arm: Arm, seed: number) => models.some((m) => m.arm === arm && m.seed === seed);
+  for (let seed = 0; seed < options.seeds; seed++) {
+    for (const arm of arms) if (!trained(arm, seed)) models.push(await armModel(arm, await setOf(arm, seed), seed));
+    if (round2Set && !trained(round2Set.arm, seed)) models.push(await armModel(round2Set.arm, round2Set.set, seed));
     await options.onSeed?.(resultsSoFar(round2));
   }
 
