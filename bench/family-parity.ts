@@ -21,7 +21,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import { FIXTURE_FAMILIES, PRINTABLE_ASCII_GRAMMAR, writeFamilyPair, writeLlava16Pair, writeMobileVlmPair, type FixtureFamily } from '../fixtures/gguf/family-fixtures.js';
+import { BENCH_FAMILIES, PRINTABLE_ASCII_GRAMMAR, VICUNA_FAMILIES, familyImageArgs, writeBenchFamilyPair, type BenchFamily } from './family-pairs.js';
 import { VisionModel } from '../lib/index.js';
 
 const QUESTIONS = ['What is in the picture?', 'Describe the colours.', 'How many objects are there?', 'Where is the light coming from?'];
@@ -137,26 +137,13 @@ async function writeImages(dir: string, count: number): Promise<string[]> {
   return files;
 }
 
-/**
- * The families that prompt with LLaVA's own vicuna_v1 (their GGUFs carry no template). llama.cpp has no
- * renderer of that exact text (its built-in "vicuna" puts each turn on its own line, LLaVA's
- * conversation joins them with spaces), so their prompt line is not a comparison: the server is given
- * the engine's prompt text and the replies are compared.
- */
-const VICUNA_FAMILIES = ['llava-1.6', 'mobilevlm'] as const;
-type ParityFamily = FixtureFamily | (typeof VICUNA_FAMILIES)[number];
+// The vicuna_v1 families' prompt line is not a comparison (llama.cpp has no renderer of LLaVA's exact
+// text, bench/family-pairs.ts): the server is given the engine's prompt text and the replies are compared.
 
-function writePair(dir: string, family: ParityFamily): Promise<{ model: string; mmproj: string }> {
-  if (family === 'llava-1.6') return writeLlava16Pair(dir, { seed: 1 });
-  if (family === 'mobilevlm') return writeMobileVlmPair(dir, { seed: 1 });
-  return writeFamilyPair(dir, family, { seed: 1 });
-}
-
-async function parity(family: ParityFamily, binary: string, mtmdCli: string, images: string[], dir: string): Promise<string> {
-  const pair = await writePair(join(dir, 'models'), family);
+async function parity(family: BenchFamily, binary: string, mtmdCli: string, images: string[], dir: string): Promise<string> {
+  const pair = await writeBenchFamilyPair(join(dir, 'models'), family);
   const vicuna = (VICUNA_FAMILIES as readonly string[]).includes(family);
-  const dynamic = family.startsWith('qwen');
-  const imageTokenOptions = dynamic ? ['--image-max-tokens', '1024'] : [];
+  const imageTokenOptions = familyImageArgs(family);
   const { base, child } = await startServer(binary, pair, imageTokenOptions);
   await using model = await VisionModel.open({ ...pair, parallel: 1, prefixCache: 1, threads: 1, kvLayout: 'unified' });
   try {
@@ -216,7 +203,7 @@ const binary = flag('server');
 if (!binary) throw new Error('--server PATH/llama-server is required');
 const mtmdCli = flag('mtmd-cli') ?? join(dirname(binary), 'llama-mtmd-cli');
 if (!existsSync(mtmdCli)) throw new Error(`${mtmdCli} is missing: build it (cmake --build build-source --target llama-mtmd-cli) or pass --mtmd-cli PATH`);
-const families = (flag('family')?.split(',') ?? [...FIXTURE_FAMILIES, ...VICUNA_FAMILIES]) as ParityFamily[];
+const families = (flag('family')?.split(',') ?? [...BENCH_FAMILIES]) as BenchFamily[];
 const dir = await mkdtemp(join(tmpdir(), 'srf-family-parity-'));
 try {
   const images = await writeImages(dir, Number(flag('images') ?? 6));

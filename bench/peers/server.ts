@@ -31,6 +31,8 @@ export interface ServerPeerConfig {
   logitBias?: [number, number | false][];
   /** Where the server's log goes. */
   logFile: string;
+  /** More options, last (a model family's image options: bench/family-pairs.ts). */
+  extraArgs?: string[];
 }
 
 export interface ServerRun extends TripletRun {
@@ -95,6 +97,7 @@ export function serverArgs(config: ServerPeerConfig, port: number): string[] {
     '-c', String(config.contextSize),
     config.kvUnified ? '--kv-unified' : '--no-kv-unified',
     ...computeFlags(config),
+    ...(config.extraArgs ?? []),
   ];
 }
 
