@@ -18,8 +18,7 @@ import { base64Images, completion, startServer } from './peers/server.js';
 import { readCpuSeconds } from './memory.js';
 import { fmt, markdownTable } from './table.js';
 import { PrioritySemaphore, fullPrompt } from './workload.js';
-import { PRINTABLE_ASCII_GRAMMAR, familyImageArgs, type BenchFamily } from './family-pairs.js';
-import { VisionModel } from '../lib/index.js';
+import { PRINTABLE_ASCII_GRAMMAR, familyImageArgs, familyServerPrompt, type BenchFamily } from './family-pairs.js';
 
 export interface EvalBenchSettings {
   work: string;
@@ -55,12 +54,7 @@ export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log
   // The server's prompt: LLaVA-1.5's vicuna_v1 for the world model, else the family's own rendering
   // (the engine's, which bench/family-parity.ts holds equal to llama-server's --jinja).
   let serverPrompt = (text: string, marker: string) => fullPrompt({ name: 'iqToA', prompt: text, maxTokens: MAX_TOKENS }, marker);
-  if (s.family) {
-    const model = await VisionModel.open({ model: s.model, mmproj: s.mmproj, threads: 1, parallel: 1 });
-    const family = model.info.family;
-    await model.close();
-    serverPrompt = (text, marker) => family.renderPrompt(text).replace('<image>', marker);
-  }
+  if (s.family) serverPrompt = await familyServerPrompt({ model: s.model, mmproj: s.mmproj });
   const grammar = s.family ? { grammar: PRINTABLE_ASCII_GRAMMAR } : {};
   const config: EvalPeerConfig = {
     model: s.model,

@@ -5,6 +5,7 @@
  */
 import { FIXTURE_FAMILIES, writeFamilyPair, writeLlava16Pair, writeMobileVlmPair } from '../fixtures/gguf/family-fixtures.js';
 import { DEFAULT_IMAGE_MAX_TOKENS } from '../lib/engine/families.js';
+import { VisionModel } from '../lib/index.js';
 
 export { PRINTABLE_ASCII_GRAMMAR } from '../fixtures/gguf/family-fixtures.js';
 
@@ -34,4 +35,18 @@ export function writeBenchFamilyPair(dir: string, family: BenchFamily): Promise<
  */
 export function familyImageArgs(family: BenchFamily): string[] {
   return family.startsWith('qwen') ? ['--image-max-tokens', String(DEFAULT_IMAGE_MAX_TOKENS)] : [];
+}
+
+/** A prompt for llama-server: the user's text around the server's media marker. */
+export type ServerPrompt = (text: string, marker: string) => string;
+
+/**
+ * The pair's own prompt rendering, as the engine renders it (bench/family-parity.ts holds it equal to
+ * llama-server's --jinja), with the server's media marker where the image goes. Loads the pair once.
+ */
+export async function familyServerPrompt(pair: { model: string; mmproj: string }): Promise<ServerPrompt> {
+  const model = await VisionModel.open({ ...pair, threads: 1, parallel: 1 });
+  const family = model.info.family;
+  await model.close();
+  return (text, marker) => family.renderPrompt(text).replace('<image>', marker);
 }

@@ -25,9 +25,10 @@
  * --workload eval: `srf-native eval` against llama-server with the same slots on the world's
  * held-out question file (bench/eval-bench.ts); --images world scenes (default 200, ~5 questions each);
  * --cli-images N questions also through llama-mtmd-cli, one process each (default 40 here).
- * --family NAME (with --workload eval): that family's tiny random-weight pair (bench/family-pairs.ts)
- * instead of the world model, the server given the family's own prompt and image options, both sides
- * held to printable ASCII; no mtmd-cli run (bench/family-parity.ts compares the families with it).
+ * --family NAME (with --workload eval or srf): that family's tiny random-weight pair
+ * (bench/family-pairs.ts) instead of --shape's model, the server given the family's own prompt and
+ * image options; eval holds both sides to printable ASCII and runs no mtmd-cli (bench/family-parity.ts
+ * compares the families with it); srf keeps the method's grammar and the server's byte-token ban.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -37,7 +38,7 @@ import { basename, join } from 'node:path';
 
 import { buildInfo } from '../lib/index.js';
 import { isGpu } from '../lib/engine/devices.js';
-import { writeFixtures, LLAVA_SHAPES, llavaImageTokens, type LlavaPresetName } from '../fixtures/gguf/fixtures.js';
+import { writeBertEmbedder, writeFixtures, LLAVA_SHAPES, llavaImageTokens, type LlavaPresetName } from '../fixtures/gguf/fixtures.js';
 import { renderScenePng } from '../lib/world/render.js';
 import { generateScene } from '../lib/world/scene.js';
 import { WORLD_HELD_OUT_SEED, worldModelPaths } from '../lib/world/model-files.js';
@@ -88,7 +89,7 @@ interface Flags {
   label: string;
   workload: 'triplet' | 'srf' | 'eval';
   replay: number;
-  /** --family NAME (eval workload): that family's tiny random-weight pair instead of --shape's model. */
+  /** --family NAME (eval or srf workload): that family's tiny random-weight pair instead of --shape's model. */
   family: BenchFamily | undefined;
 }
 
@@ -141,7 +142,7 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
   const family = values.get('family');
   if (family !== undefined) {
     if (!isBenchFamily(family)) throw new Error(`--family must be one of ${BENCH_FAMILIES.join(', ')}`);
-    if (workload !== 'eval') throw new Error('--family is for --workload eval');
+    if (workload === 'triplet') throw new Error('--family is for --workload eval or srf');
     if (values.has('shape') || quant !== 'none') throw new Error('--family brings its own tiny F16 pair: no --shape, --quant none');
   }
   const images = int('images', workload === 'srf' ? (shape === 'world' ? 1000 : 48) : workload === 'eval' ? 200 : cuda ? 128 : 24);
@@ -322,7 +323,7 @@ async function otherWorkload(flags: Flags, m: MethodInputs): Promise<void> {
   const bench =
     flags.workload === 'eval'
       ? await runEvalBench({ ...common, images: flags.images, cliBinary: m.tools.mtmdCli, cliQuestions: flags.cliImages, ...(flags.family ? { family: flags.family } : {}) }, runChild, m.log)
-      : await runMethodBench({ ...common, root: m.root, embedder: m.embedder, images: m.images, kvLayout: flags.kvLayout, samplingThreads: flags.samplingThreads, replay: flags.replay, logitBias: m.byteBan }, runChild, m.log);
+      : await runMethodBench({ ...common, root: m.root, embedder: m.embedder, images: m.images, kvLayout: flags.kvLayout, samplingThreads: flags.samplingThreads, replay: flags.replay, logitBias: m.byteBan, ...(flags.family ? { family: flags.family } : {}) }, runChild, m.log);
   m.log('');
   for (const line of bench.lines) m.log(line);
   if (flags.json) process.stdout.write(JSON.stringify(bench, null, 2) + '\n');
@@ -387,7 +388,7 @@ async function main(): Promise<void> {
   // --shape world: the trained world model, a realistic workload beside the random-weight worst
   // case (peaked distributions, replies that end, tokens the grammar accepts).
   const fixtures = flags.family
-    ? { ...(await writeBenchFamilyPair(join(work, 'models'), flags.family)), llava: undefined, embedder: undefined }
+    ? { ...(await writeBenchFamilyPair(join(work, 'models'), flags.family)), llava: undefined, embedder: flags.workload === 'srf' ? await writeBertEmbedder(join(work, 'models'), 'minilm', { seed: 1 }) : undefined }
     : flags.shape === 'world' ? { ...worldModelPaths(), llava: undefined } : await writeFixtures(join(work, 'models'), {
     llava: flags.shape,
     ...(flags.skipPipeline ? {} : { bert: 'minilm' as const }),
