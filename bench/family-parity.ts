@@ -23,6 +23,7 @@ import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { BENCH_FAMILIES, PRINTABLE_ASCII_GRAMMAR, VICUNA_FAMILIES, familyImageArgs, writeBenchFamilyPair, type BenchFamily } from './family-pairs.js';
 import { VisionModel } from '../lib/index.js';
+import { stop as stopServer } from './peers/server.js';
 
 const QUESTIONS = ['What is in the picture?', 'Describe the colours.', 'How many objects are there?', 'Where is the light coming from?'];
 
@@ -195,7 +196,7 @@ async function parity(family: BenchFamily, binary: string, mtmdCli: string, imag
     const line = `${family}: ${promptPart}; same greedy tokens as llama-server for ${sameReply} of ${total}; ${cliPart}`;
     return differences.length ? `${line}\n  ${differences.slice(0, 4).join('\n  ')}` : line;
   } finally {
-    child.kill('SIGTERM');
+    await stopServer(child);
   }
 }
 

@@ -75,7 +75,8 @@ async function waitHealthy(base: string, child: ChildProcess, timeoutMs: number)
   throw new Error(`llama-server did not become healthy within ${timeoutMs / 1000} s`);
 }
 
-function stop(child: ChildProcess): Promise<void> {
+/** SIGTERM, SIGKILL after 10 s if it has not exited, and wait for its exit. */
+export function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
