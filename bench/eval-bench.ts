@@ -18,6 +18,7 @@ import { base64Images, completion, startServer } from './peers/server.js';
 import { readCpuSeconds } from './memory.js';
 import { fmt, markdownTable } from './table.js';
 import { PrioritySemaphore, fullPrompt } from './workload.js';
+import { PRINTABLE_ASCII_GRAMMAR, familyImageArgs, familyServerPrompt, type BenchFamily } from './family-pairs.js';
 
 export interface EvalBenchSettings {
   work: string;
@@ -34,6 +35,12 @@ export interface EvalBenchSettings {
   batch: number;
   flashAttn: 'on' | 'off' | 'auto';
   gpuLayers: number;
+  /**
+   * A model family's tiny random-weight pair instead of the world model (`model`, `mmproj` are it):
+   * the server gets the family's own prompt rendering and image options, and both sides the same
+   * printable-ASCII grammar (random weights emit byte tokens llama-server cannot return).
+   */
+  family?: BenchFamily;
 }
 
 type RunChild = (configPath: string, peer: string) => Promise<Record<string, any>>;
@@ -43,7 +50,12 @@ const MAX_TOKENS = 128;
 export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log: (line: string) => void): Promise<{ ratio: number; lines: string[] }> {
   const set = await writeWorldQuestions(join(s.work, 'eval-questions'), { images: s.images });
   const questions = await readQuestions(set.questionsFile);
-  log(`srf-native eval: ${questions.length} questions on ${s.images} world images, parallel ${s.parallel}`);
+  log(`srf-native eval: ${questions.length} questions on ${s.images} world images, parallel ${s.parallel}${s.family ? `, the ${s.family} tiny pair` : ''}`);
+  // The server's prompt: LLaVA-1.5's vicuna_v1 for the world model, else the family's own rendering
+  // (the engine's, which bench/family-parity.ts holds equal to llama-server's --jinja).
+  let serverPrompt = (text: string, marker: string) => fullPrompt({ name: 'iqToA', prompt: text, maxTokens: MAX_TOKENS }, marker);
+  if (s.family) serverPrompt = await familyServerPrompt({ model: s.model, mmproj: s.mmproj });
+  const grammar = s.family ? { grammar: PRINTABLE_ASCII_GRAMMAR } : {};
   const config: EvalPeerConfig = {
     model: s.model,
     mmproj: s.mmproj,
@@ -53,6 +65,7 @@ export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log
     parallel: s.parallel,
     threads: s.threads,
     gpuLayers: s.gpuLayers,
+    ...grammar,
   };
   const configPath = join(s.work, 'eval-peer.json');
   await writeFile(configPath, JSON.stringify(config, null, 2));
@@ -74,6 +87,7 @@ export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log
       flashAttention: s.flashAttn,
       gpuLayers: s.gpuLayers,
       logFile: join(s.work, 'llama-server-eval.log'),
+      ...(s.family ? { extraArgs: familyImageArgs(s.family) } : {}),
     },
     log,
   );
@@ -88,7 +102,7 @@ export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log
     await Promise.all(
       questions.map(async (q) => {
         const image = await base64(path.resolve(set.imageFolder, q.image));
-        const body = { prompt: { prompt_string: fullPrompt({ name: 'iqToA', prompt: q.text, maxTokens: MAX_TOKENS }, server.marker), multimodal_data: [image] }, n_predict: MAX_TOKENS, temperature: 0, cache_prompt: true };
+        const body = { prompt: { prompt_string: serverPrompt(q.text, server.marker), multimodal_data: [image] }, n_predict: MAX_TOKENS, temperature: 0, cache_prompt: true, ...grammar };
         const reply = await gate.run(0, () => completion<{ content: string }>(server.base, body));
         serverAnswers.set(q.questionId, reply.content.trim());
       }),
@@ -106,11 +120,18 @@ export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log
   for (const [id, text] of serverAnswers) {
     const ours = srfAnswers.get(id)?.text;
     if (ours === text) same++;
-    else if (differing.length < 3) differing.push(`${id}: srf ${JSON.stringify(ours?.slice(0, 60))} vs server ${JSON.stringify(text.slice(0, 60))}`);
+    else if (differing.length < 3) {
+      // Where they part: long replies often share a long prefix.
+      let at = 0;
+      while (ours !== undefined && at < ours.length && at < text.length && ours[at] === text[at]) at++;
+      const from = Math.max(0, at - 20);
+      differing.push(`${id}: from character ${at}, srf ${JSON.stringify(ours?.slice(from, at + 40))} vs server ${JSON.stringify(text.slice(from, at + 40))}`);
+    }
   }
   // LLaVA's model_vqa loop: one question at a time, here one llama-mtmd-cli process per question.
-  const subset = questions.slice(0, s.cliQuestions);
-  log(`llama-mtmd-cli per question: the first ${subset.length} questions`);
+  // With --family, bench/family-parity.ts compares each family with llama-mtmd-cli (its chat mode).
+  const subset = s.family ? [] : questions.slice(0, s.cliQuestions);
+  if (subset.length > 0) log(`llama-mtmd-cli per question: the first ${subset.length} questions`);
   const cliStarted = process.hrtime.bigint();
   let cliSame = 0;
   let cliCommand = '';
@@ -126,7 +147,7 @@ export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log
   }
   const cliSeconds = Number(process.hrtime.bigint() - cliStarted) / 1e9;
   const cliRate = subset.length / cliSeconds;
-  log(`  ${fmt(cliRate, 2)} questions/s`);
+  if (subset.length > 0) log(`  ${fmt(cliRate, 2)} questions/s`);
   const ratio = srfRate / serverRate;
   const lines = [
     markdownTable(
@@ -138,9 +159,10 @@ export async function runEvalBench(s: EvalBenchSettings, runChild: RunChild, log
       ],
     ),
     '',
-    `srf-native eval / llama-server: ${ratio.toFixed(2)}; srf-native eval / llama-mtmd-cli per question: ${(srfRate / cliRate).toFixed(1)}`,
+    `srf-native eval / llama-server: ${ratio.toFixed(2)}; srf-native eval / llama-mtmd-cli per question: ${subset.length > 0 ? (srfRate / cliRate).toFixed(1) : 'not run'}`,
     '',
-    `- same work: the same answer text as srf-native for ${same} of ${serverAnswers.size} questions through llama-server${differing.length ? ` (differing, e.g. ${differing.join('; ')})` : ''}, and for ${cliSame} of ${subset.length} through llama-mtmd-cli`,
+    `- same work: the same answer text as srf-native for ${same} of ${serverAnswers.size} questions through llama-server${differing.length ? ` (differing, e.g. ${differing.join('; ')})` : ''}, and for ${cliSame} of ${subset.length} through llama-mtmd-cli${s.family ? ' (not run with --family: bench/family-parity.ts compares each family with it)' : ''}`,
+    ...(s.family ? [`- model: the ${s.family} tiny random-weight pair; the server's prompt is the family's own rendering, image options \`${familyImageArgs(s.family).join(' ') || 'none'}\`; both sides held to printable ASCII (\`${PRINTABLE_ASCII_GRAMMAR}\`)`] : []),
     `- srf-native eval: evaluate() as \`srf-native eval\` runs it (greedy, ${MAX_TOKENS} tokens), its wall includes loading the model; answers written to ${config.answersFile}`,
     `- llama-mtmd-cli: one process per question (a model load each), greedy, EOS on, ${MAX_TOKENS} tokens; command: \`${cliCommand}\``,
     `- llama-server: ${s.parallel} slots, ${s.parallel} requests in flight, cache_prompt on, greedy, ${MAX_TOKENS} tokens; load ${fmt(server.loadSeconds, 1)} s not counted; command: \`${server.command}\``,

@@ -15,6 +15,7 @@ import type { PipelinePeerConfig } from './peers/pipeline.js';
 import { runServerMethod, type MethodServerRun, type ReplayTriplet } from './peers/server-method.js';
 import { readJournal, isScoredLine } from '../lib/outputs/journal.js';
 import { fmt, markdownTable } from './table.js';
+import { familyImageArgs, familyServerPrompt, type BenchFamily } from './family-pairs.js';
 
 export interface MethodBenchSettings {
   root: string;
@@ -36,6 +37,8 @@ export interface MethodBenchSettings {
   replay: number;
   /** The server's byte-token ban for a random-weight model (run.ts); srf-native has none. */
   logitBias: [number, false][];
+  /** A model family's tiny pair (`model`, `mmproj` are it): the server gets its prompt rendering and image options. */
+  family?: BenchFamily;
 }
 
 export interface MethodPeer {
@@ -133,11 +136,13 @@ export async function runMethodBench(s: MethodBenchSettings, runChild: RunChild,
       gpuLayers: s.gpuLayers,
       logitBias: s.logitBias,
       logFile: join(s.work, 'llama-server-method.log'),
+      ...(s.family ? { extraArgs: familyImageArgs(s.family) } : {}),
     },
     s.images,
     r.imageRoot,
     replay,
     log,
+    ...(s.family ? [await familyServerPrompt({ model: s.model, mmproj: s.mmproj })] : []),
   );
   const peer: MethodPeer = {
     peer: 'llama-server (script)',

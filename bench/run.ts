@@ -25,6 +25,10 @@
  * --workload eval: `srf-native eval` against llama-server with the same slots on the world's
  * held-out question file (bench/eval-bench.ts); --images world scenes (default 200, ~5 questions each);
  * --cli-images N questions also through llama-mtmd-cli, one process each (default 40 here).
+ * --family NAME (with --workload eval or srf): that family's tiny random-weight pair
+ * (bench/family-pairs.ts) instead of --shape's model, the server given the family's own prompt and
+ * image options; eval holds both sides to printable ASCII and runs no mtmd-cli (bench/family-parity.ts
+ * compares the families with it); srf keeps the method's grammar and the server's byte-token ban.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -34,7 +38,7 @@ import { basename, join } from 'node:path';
 
 import { buildInfo } from '../lib/index.js';
 import { isGpu } from '../lib/engine/devices.js';
-import { writeFixtures, LLAVA_SHAPES, llavaImageTokens, type LlavaPresetName } from '../fixtures/gguf/fixtures.js';
+import { writeBertEmbedder, writeFixtures, LLAVA_SHAPES, llavaImageTokens, type LlavaPresetName } from '../fixtures/gguf/fixtures.js';
 import { renderScenePng } from '../lib/world/render.js';
 import { generateScene } from '../lib/world/scene.js';
 import { WORLD_HELD_OUT_SEED, worldModelPaths } from '../lib/world/model-files.js';
@@ -50,6 +54,8 @@ import { GENERATED_PER_TRIPLET, TASKS } from './workload.js';
 import { runMethodBench } from './method.js';
 import { fmt, markdownTable } from './table.js';
 import { runEvalBench } from './eval-bench.js';
+import { BENCH_FAMILIES, isBenchFamily, writeBenchFamilyPair, type BenchFamily } from './family-pairs.js';
+import { DEFAULT_IMAGE_MAX_TOKENS } from '../lib/engine/families.js';
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -83,6 +89,8 @@ interface Flags {
   label: string;
   workload: 'triplet' | 'srf' | 'eval';
   replay: number;
+  /** --family NAME (eval or srf workload): that family's tiny random-weight pair instead of --shape's model. */
+  family: BenchFamily | undefined;
 }
 
 function kvLayoutFlag(value: string | undefined): Flags['kvLayout'] {
@@ -109,7 +117,7 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
       'npm run bench -- [--images N] [--cli-images N] [--parallel N] [--server-parallel N] [--shape bench-cpu|llava-1.5-7b|tiny|world]\n' +
         '                 [--quant none|Q4_K_M] [--batch N] [--flash-attn on|off|auto] [--threads N]\n' +
         '                 [--context N] [--prefix-cache N] [--kv-layout auto|unified|per-sequence] [--sampling-threads N] [--no-drafts] [--skip-srf] [--skip-pipeline] [--skip-cli] [--skip-server] [--no-byte-ban]\n' +
-        '                 [--json] [--no-record] [--label TEXT] [--workload triplet|srf|eval] [--replay N]',
+        '                 [--json] [--no-record] [--label TEXT] [--workload triplet|srf|eval] [--replay N] [--family ' + BENCH_FAMILIES.join('|') + ']',
     );
     process.exit(0);
   }
@@ -131,6 +139,12 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
   if (!['on', 'off', 'auto'].includes(flashAttn)) throw new Error('--flash-attn must be on, off or auto');
   const workload = values.get('workload') ?? 'triplet';
   if (workload !== 'triplet' && workload !== 'srf' && workload !== 'eval') throw new Error('--workload must be triplet, srf or eval');
+  const family = values.get('family');
+  if (family !== undefined) {
+    if (!isBenchFamily(family)) throw new Error(`--family must be one of ${BENCH_FAMILIES.join(', ')}`);
+    if (workload === 'triplet') throw new Error('--family is for --workload eval or srf');
+    if (values.has('shape') || quant !== 'none') throw new Error('--family brings its own tiny F16 pair: no --shape, --quant none');
+  }
   const images = int('images', workload === 'srf' ? (shape === 'world' ? 1000 : 48) : workload === 'eval' ? 200 : cuda ? 128 : 24);
   const parallel = int('parallel', cuda ? 32 : 8);
   return {
@@ -160,6 +174,7 @@ function parseFlags(argv: string[], cuda: boolean): Flags {
     label: values.get('label') ?? '',
     workload,
     replay: int('replay', 200),
+    family,
   };
 }
 
@@ -307,8 +322,8 @@ async function otherWorkload(flags: Flags, m: MethodInputs): Promise<void> {
   const common = { work: m.work, serverBinary: m.tools.server, model: m.model, mmproj: m.mmproj, imageTokens: m.imageTokens, parallel: flags.parallel, threads: flags.threads, batch: flags.batch, flashAttn: flags.flashAttn, gpuLayers: m.gpuLayers };
   const bench =
     flags.workload === 'eval'
-      ? await runEvalBench({ ...common, images: flags.images, cliBinary: m.tools.mtmdCli, cliQuestions: flags.cliImages }, runChild, m.log)
-      : await runMethodBench({ ...common, root: m.root, embedder: m.embedder, images: m.images, kvLayout: flags.kvLayout, samplingThreads: flags.samplingThreads, replay: flags.replay, logitBias: m.byteBan }, runChild, m.log);
+      ? await runEvalBench({ ...common, images: flags.images, cliBinary: m.tools.mtmdCli, cliQuestions: flags.cliImages, ...(flags.family ? { family: flags.family } : {}) }, runChild, m.log)
+      : await runMethodBench({ ...common, root: m.root, embedder: m.embedder, images: m.images, kvLayout: flags.kvLayout, samplingThreads: flags.samplingThreads, replay: flags.replay, logitBias: m.byteBan, ...(flags.family ? { family: flags.family } : {}) }, runChild, m.log);
   m.log('');
   for (const line of bench.lines) m.log(line);
   if (flags.json) process.stdout.write(JSON.stringify(bench, null, 2) + '\n');
@@ -320,7 +335,7 @@ async function otherWorkload(flags: Flags, m: MethodInputs): Promise<void> {
   const what = flags.workload === 'eval' ? 'srf-native eval' : 'whole method';
   const record = [
     '',
-    `## ${date.slice(0, 16).replace('T', ' ')} UTC — ${m.info.backend.toUpperCase()}, ${flags.shape}, ${what}${flags.label ? ` — ${flags.label}` : ''}`,
+    `## ${date.slice(0, 16).replace('T', ' ')} UTC — ${m.info.backend.toUpperCase()}, ${flags.family ? `${flags.family} tiny pair` : flags.shape}, ${what}${flags.label ? ` — ${flags.label}` : ''}`,
     '',
     `- machine: ${machine}; card: ${card}`,
     `- build: backend ${m.info.backend}, llama.cpp ${m.info.llamaCppVersion}`,
@@ -372,7 +387,9 @@ async function main(): Promise<void> {
   let lastShown = 0;
   // --shape world: the trained world model, a realistic workload beside the random-weight worst
   // case (peaked distributions, replies that end, tokens the grammar accepts).
-  const fixtures = flags.shape === 'world' ? { ...worldModelPaths(), llava: undefined } : await writeFixtures(join(work, 'models'), {
+  const fixtures = flags.family
+    ? { ...(await writeBenchFamilyPair(join(work, 'models'), flags.family)), llava: undefined, embedder: flags.workload === 'srf' ? await writeBertEmbedder(join(work, 'models'), 'minilm', { seed: 1 }) : undefined }
+    : flags.shape === 'world' ? { ...worldModelPaths(), llava: undefined } : await writeFixtures(join(work, 'models'), {
     llava: flags.shape,
     ...(flags.skipPipeline ? {} : { bert: 'minilm' as const }),
     seed: 1,
@@ -420,7 +437,8 @@ async function main(): Promise<void> {
   }
 
   const images = flags.shape === 'world' ? await writeWorldImages(join(work, 'world-images'), flags.images) : await writeTestImages(join(work, 'images'), flags.images);
-  const imageTokens = fixtures.llava ? llavaImageTokens(fixtures.llava) : WORLD_IMAGE_TOKENS;
+  // A family's image tokens depend on the image: the server's context is sized for the engine's cap.
+  const imageTokens = flags.family ? DEFAULT_IMAGE_MAX_TOKENS : fixtures.llava ? llavaImageTokens(fixtures.llava) : WORLD_IMAGE_TOKENS;
 
   if (flags.workload !== 'triplet') {
     await otherWorkload(flags, { root, work, tools: tools!, model, mmproj, embedder: fixtures.embedder!, images, imageTokens, gpuLayers, info, load, log, byteBan });

@@ -39,7 +39,7 @@ t.test('run: every image, LLaMA-Factory data, no train-lora.sh, and a resume tha
   t.ok(JSON.parse(await readFile(join(out, 'dataset_info.json'), 'utf8')).srf_round0_kept, 'dataset_info.json names the data');
   await t.rejects(access(join(out, 'train-lora.sh')), 'no LLaVA training script for this family');
   const manifest = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
-  t.same(manifest.outputs.trainer, { family: 'qwen2.5-vl', format: 'sharegpt', llamaFactoryTemplate: 'qwen2_vl' });
+  t.same(manifest.outputs.trainer, { family: 'qwen2.5-vl', format: 'sharegpt', trainScript: false, llamaFactoryTemplate: 'qwen2_vl' });
   t.match(first.stdout + first.stderr, /llamafactory-cli train .*--template qwen2_vl/);
   t.notMatch(first.stdout + first.stderr, /train-lora\.sh|llava-v1\.5/, 'nothing of LLaVA-1.5\'s training in the next steps');
 

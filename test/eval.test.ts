@@ -89,6 +89,19 @@ t.test("LLaVA's file formats: question file, truth as jsonl or LLaVA JSON, and b
   t.same([...fromLlava.keys()], ['r1', 'r1_1'], 'a LLaVA JSON: one truth per gpt turn');
 });
 
+t.test('a grammar holds every answer; one that does not parse stops the call with its code', async (t) => {
+  const world = path.join(dir, 'world-grammar');
+  const written = await writeWorldQuestions(world, { images: 1 });
+  const files = worldModelPaths();
+  const base = { questions: written.questionsFile, imageFolder: world, model: files.model, mmproj: files.mmproj, threads: 1, maxTokens: 8 };
+  const held = await evaluate({ ...base, answersFile: path.join(world, 'held.jsonl'), grammar: 'root ::= "zebra" | "okapi"' });
+  t.equal(held.answered, written.questions);
+  const answers = (await readFile(path.join(world, 'held.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { text: string }).text);
+  t.ok(answers.every((a) => a === 'zebra' || a === 'okapi'), `every answer is one the grammar allows (${[...new Set(answers)].join(', ')})`);
+  await t.rejects(evaluate({ ...base, answersFile: path.join(world, 'bad.jsonl'), grammar: 'root ::= (' }), { code: 'GRAMMAR_INVALID' });
+  t.equal((await readFile(path.join(world, 'bad.jsonl'), 'utf8')).trim(), '', 'no error line per question: the call stopped');
+});
+
 t.test('the world end to end: answer, resume, a missing image, score, compare', async (t) => {
   const world = path.join(dir, 'world');
   const written = await writeWorldQuestions(world, { images: 12 });

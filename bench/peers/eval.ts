@@ -17,6 +17,8 @@ export interface EvalPeerConfig {
   parallel: number;
   threads: number;
   gpuLayers: number;
+  /** The grammar every answer is held to (the --family comparison's printable ASCII). */
+  grammar?: string;
 }
 
 async function main(): Promise<void> {

@@ -18,6 +18,7 @@ import { imageSeed, readQaReply } from '../../lib/srf/triangle.js';
 import { readCpuSeconds } from '../memory.js';
 import { PrioritySemaphore, fullPrompt } from '../workload.js';
 import { base64Images, completion, startServer, type ServerPeerConfig } from './server.js';
+import type { ServerPrompt } from '../family-pairs.js';
 
 interface ServerReply {
   content: string;
@@ -59,11 +60,14 @@ export interface MethodServerRun {
   sameWork: SameWork;
 }
 
+/** LLaVA-1.5's vicuna_v1 prompt: the world model's and the LLaVA shapes'. */
+const vicunaPrompt: ServerPrompt = (text, marker) => fullPrompt({ name: 'iqToA', prompt: text, maxTokens: 0 }, marker);
+
 /** The request body of one of the method's calls, with the library's own settings. */
-function methodBody(task: TaskName, prompt: string, marker: string, image: string, seed?: number): Record<string, unknown> {
+function methodBody(task: TaskName, prompt: string, render: ServerPrompt, marker: string, image: string, seed?: number): Record<string, unknown> {
   const sampling = DEFAULT_DECODING[task];
   const body: Record<string, unknown> = {
-    prompt: { prompt_string: fullPrompt({ name: task, prompt, maxTokens: sampling.maxTokens ?? 128 }, marker), multimodal_data: [image] },
+    prompt: { prompt_string: render(prompt, marker), multimodal_data: [image] },
     n_predict: sampling.maxTokens,
     temperature: sampling.temperature ?? 0,
     cache_prompt: true,
@@ -85,6 +89,8 @@ export async function runServerMethod(
   imageRoot: string,
   replay: ReplayTriplet[],
   log: (l: string) => void,
+  /** The model family's prompt rendering (bench/family-pairs.ts); default LLaVA-1.5's vicuna_v1. */
+  render: ServerPrompt = vicunaPrompt,
 ): Promise<MethodServerRun> {
   const server = await startServer(config, log);
   try {
@@ -109,15 +115,15 @@ export async function runServerMethod(
       images.map(async (file) => {
         const image = await base64(file);
         const seed = imageSeed(0, identifyImage(path.relative(imageRoot, file).split(path.sep).join('/')).key);
-        const reply = await gated(1, () => call(methodBody('iToQa', DEFAULT_TEMPLATES.iToQaInstruction, server.marker, image, seed)));
+        const reply = await gated(1, () => call(methodBody('iToQa', DEFAULT_TEMPLATES.iToQaInstruction, render, server.marker, image, seed)));
         const qa = readQaReply(reply.content, reply.stop_type === 'limit' ? 'length' : 'eos', READ_REPLY);
         if (!qa.ok) {
           totals.rejected++;
           return;
         }
         await Promise.all([
-          gated(0, () => call(methodBody('iaToQ', DEFAULT_TEMPLATES.iaToQInstruction(qa.answer), server.marker, image))),
-          gated(0, () => call(methodBody('iqToA', DEFAULT_TEMPLATES.iqToAInstruction(qa.question), server.marker, image))),
+          gated(0, () => call(methodBody('iaToQ', DEFAULT_TEMPLATES.iaToQInstruction(qa.answer), render, server.marker, image))),
+          gated(0, () => call(methodBody('iqToA', DEFAULT_TEMPLATES.iqToAInstruction(qa.question), render, server.marker, image))),
         ]);
         totals.scored++;
       }),
@@ -125,7 +131,7 @@ export async function runServerMethod(
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpuSeconds = (readCpuSeconds(server.pid) ?? NaN) - cpu0;
     log(`  llama-server, whole method: ${images.length} images in ${seconds.toFixed(1)} s; replaying ${replay.length} of srf-native's triplets`);
-    const sameWork = await replayTriplets(replay, (body) => gated(0, () => completion<ServerReply>(server.base, withBias(body))), server.marker, base64);
+    const sameWork = await replayTriplets(replay, (body) => gated(0, () => completion<ServerReply>(server.base, withBias(body))), render, server.marker, base64);
     return { seconds, images: images.length, ...totals, loadSeconds: server.loadSeconds, peakRssBytes: server.peakRss(), cpuSeconds, command: server.command, sameWork };
   } finally {
     await server.stop();
@@ -136,6 +142,7 @@ export async function runServerMethod(
 async function replayTriplets(
   replay: ReplayTriplet[],
   send: (body: Record<string, unknown>) => Promise<ServerReply>,
+  render: ServerPrompt,
   marker: string,
   base64: (path: string) => Promise<string>,
 ): Promise<SameWork> {
@@ -144,8 +151,8 @@ async function replayTriplets(
     replay.map(async (t) => {
       const image = await base64(t.image);
       const [q, a] = await Promise.all([
-        send(methodBody('iaToQ', DEFAULT_TEMPLATES.iaToQInstruction(t.answer), marker, image)),
-        send(methodBody('iqToA', DEFAULT_TEMPLATES.iqToAInstruction(t.question), marker, image)),
+        send(methodBody('iaToQ', DEFAULT_TEMPLATES.iaToQInstruction(t.answer), render, marker, image)),
+        send(methodBody('iqToA', DEFAULT_TEMPLATES.iqToAInstruction(t.question), render, marker, image)),
       ]);
       result.checked++;
       const serverQ = cleanReply(q.content);

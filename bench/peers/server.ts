@@ -31,6 +31,8 @@ export interface ServerPeerConfig {
   logitBias?: [number, number | false][];
   /** Where the server's log goes. */
   logFile: string;
+  /** More options, last (a model family's image options: bench/family-pairs.ts). */
+  extraArgs?: string[];
 }
 
 export interface ServerRun extends TripletRun {
@@ -73,7 +75,8 @@ async function waitHealthy(base: string, child: ChildProcess, timeoutMs: number)
   throw new Error(`llama-server did not become healthy within ${timeoutMs / 1000} s`);
 }
 
-function stop(child: ChildProcess): Promise<void> {
+/** SIGTERM, SIGKILL after 10 s if it has not exited, and wait for its exit. */
+export function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -95,6 +98,7 @@ export function serverArgs(config: ServerPeerConfig, port: number): string[] {
     '-c', String(config.contextSize),
     config.kvUnified ? '--kv-unified' : '--no-kv-unified',
     ...computeFlags(config),
+    ...(config.extraArgs ?? []),
   ];
 }
 

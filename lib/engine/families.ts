@@ -111,6 +111,24 @@ export function familyNameOf(files: VisionModelFileInfo): FamilyName {
   }
 }
 
+/** How a family's data is trained, as run.json records it (TrainerRecord, lib/outputs/manifest.ts). */
+export interface FamilyTrainer {
+  format: 'llava' | 'sharegpt';
+  /** Whether `train-lora.sh` (LLaVA-1.5's own training code) fits it. */
+  trainScript: boolean;
+  llamaFactoryTemplate?: string;
+}
+
+/**
+ * A family's trainer by its name (run.json's `trainer.family`), for a run.json written before the
+ * trainer's traits were recorded; undefined for a name this version does not know.
+ */
+export function familyTrainer(name: string): FamilyTrainer | undefined {
+  if (!Object.hasOwn(TRAITS, name)) return undefined;
+  const traits = TRAITS[name as FamilyName];
+  return { format: traits.trainerFormat, trainScript: traits.trainScript, ...(traits.llamaFactoryTemplate ? { llamaFactoryTemplate: traits.llamaFactoryTemplate } : {}) };
+}
+
 /** Whether `--image-min-tokens` / `--image-max-tokens` mean anything for this pair. */
 export function hasDynamicImageTokens(files: VisionModelFileInfo): boolean {
   return TRAITS[familyNameOf(files)].dynamicImageTokens;

@@ -12,7 +12,7 @@ import { DEFAULT_KEEP_TOP } from '../srf/select.js';
 import { finalizeOutputs, type FinalizeResult, type SelectionSettings } from '../outputs/finalize.js';
 import { JOURNAL_FILE, readJournal } from '../outputs/journal.js';
 import { acquireOutputLock } from '../outputs/lock.js';
-import { MANIFEST_FORMAT, readManifest, writeManifest, type RunManifest } from '../outputs/manifest.js';
+import { MANIFEST_FORMAT, readManifest, recordedTrainer, writeManifest, type RunManifest } from '../outputs/manifest.js';
 import { toolVersion } from '../outputs/version.js';
 
 export interface MergeOptions extends SelectionSettings {
@@ -51,6 +51,10 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
     }
     if (manifest.round !== first.round) {
       throw new SrfError('DATA_INVALID', `${inputs[i]} is round ${manifest.round} but ${inputs[0]} is round ${first.round}; merge one round at a time`);
+    }
+    const trainer = recordedTrainer(manifest);
+    if (trainer.family !== recordedTrainer(first).family) {
+      throw new SrfError('DATA_INVALID', `${inputs[i]} was made with a ${trainer.family} model but ${inputs[0]} with a ${recordedTrainer(first).family} one; their training data cannot be merged`);
     }
     if (manifest.status !== 'complete') log('warn', `${inputs[i]}: its run is ${manifest.status}; merging what it has`);
   }
@@ -120,6 +124,8 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
       mergeImageFolder: options.mergeImageFolder,
       report: options.report ?? true,
       round: first.round,
+      // The shards' family (run.json, older ones included): the merged data trains the same way.
+      trainer: recordedTrainer(first),
       onLog: log,
       beforeReport: async (finalized) => {
         manifest.selection = finalized.selection;

@@ -248,7 +248,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       await journal.close();
       const engineStats = model.stats();
       const family = model.info.family;
-      const trainer = { family: family.name, format: family.trainerFormat, ...(family.llamaFactoryTemplate ? { llamaFactoryTemplate: family.llamaFactoryTemplate } : {}) };
+      const trainer = { family: family.name, format: family.trainerFormat, trainScript: family.trainScript, ...(family.llamaFactoryTemplate ? { llamaFactoryTemplate: family.llamaFactoryTemplate } : {}) };
       const replicaStats = engine.replicas > 1 ? model.replicaStats() : undefined;
       await model.close();
       model = undefined;

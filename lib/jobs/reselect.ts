@@ -9,7 +9,7 @@ import type { EmitFormat } from '../emit/emitters.js';
 import { DEFAULT_KEEP_TOP } from '../srf/select.js';
 import { finalizeOutputs, type FinalizeOptions, type FinalizeResult } from '../outputs/finalize.js';
 import { acquireOutputLock } from '../outputs/lock.js';
-import { readManifest, writeManifest, type RunManifest } from '../outputs/manifest.js';
+import { readManifest, recordedTrainer, writeManifest, type RunManifest } from '../outputs/manifest.js';
 
 /** A selection's settings as run.json records them (SelectionSettings, where null is "switched off"). */
 interface RecordedSelection {
@@ -68,8 +68,8 @@ export async function reselectRun(options: ReselectOptions): Promise<ReselectSum
       openaiImages: settings.openaiImages ?? undefined,
       report: options.report ?? true,
       round: manifest.round,
-      // The family the run's model was (run.json): a re-selection trains the same way.
-      ...(manifest.outputs?.trainer ? { trainer: manifest.outputs.trainer } : {}),
+      // The family the run's model was (run.json, older ones included): a re-selection trains the same way.
+      trainer: recordedTrainer(manifest),
       ...(options.onLog ? { onLog: options.onLog } : {}),
       beforeReport: async (finalized) => {
         manifest.selection = finalized.selection;

@@ -69,8 +69,8 @@ export interface FinalizeOptions extends Omit<SelectionSettings, 'formats'> {
   /** Round for the train script when the journal is empty. */
   round?: number;
   /**
-   * The model family's trainer: with format 'sharegpt' (every family but LLaVA's) ShareGPT is written
-   * whatever `formats` says and train-lora.sh (LLaVA-1.5's training code) is not. Default: LLaVA.
+   * The model family's trainer: with format 'sharegpt' ShareGPT is written whatever `formats` says;
+   * train-lora.sh (LLaVA-1.5's training code) is written where its `trainScript` says. Default: LLaVA-1.5's.
    */
   trainer?: TrainerRecord;
   onLog?: (level: 'info' | 'warn', message: string) => void;
@@ -222,9 +222,8 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
   const formats: EmitFormat[] = ['llava', ...(options.formats ?? []).filter((f) => f !== 'llava')];
   const llavaTrainer = (options.trainer?.format ?? 'llava') === 'llava';
   if (!llavaTrainer && !formats.includes('sharegpt')) formats.push('sharegpt');
-  // train-lora.sh is LLaVA-1.5's recipe (its base checkpoint and projector): MobileVLM reads LLaVA JSON
-  // too but trains with its own scripts. Runs from before families were recorded are LLaVA-1.5's.
-  const llavaScript = llavaTrainer && (options.trainer === undefined || options.trainer.family === 'llava-1.5');
+  // train-lora.sh is LLaVA-1.5's recipe (its base checkpoint and projector), a trait of the family.
+  const llavaScript = options.trainer?.trainScript ?? true;
   for (const format of formats) if (!EMITTERS[format]) throw invalidArgument('llava, sharegpt or openai', 'format', format);
   const journalFile = path.join(out, JOURNAL_FILE);
 

@@ -10,6 +10,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DroppedSamples } from '../emit/emitters.js';
+import { familyTrainer } from '../engine/families.js';
 import { SrfError } from '../errors.js';
 import type { DataType } from '../srf/data-types.js';
 import { isPlainObject } from '../util/validate.js';
@@ -134,8 +135,14 @@ export interface ScoringRecord {
 export interface TrainerRecord {
   /** engine/families.ts FamilyName. */
   family: string;
-  /** 'llava': LLaVA JSON and train-lora.sh; 'sharegpt': LLaMA-Factory's ShareGPT, no train-lora.sh. */
+  /** 'llava': LLaVA JSON; 'sharegpt': LLaMA-Factory's ShareGPT. */
   format: 'llava' | 'sharegpt';
+  /**
+   * Whether train-lora.sh (LLaVA-1.5's training code) is written: LLaVA-1.5 only (MobileVLM reads
+   * LLaVA JSON but trains with its own scripts). Absent from run.json files written before it was
+   * recorded: recordedTrainer() fills it in from the family.
+   */
+  trainScript: boolean;
   /** LLaMA-Factory's template for the family, where it has one. */
   llamaFactoryTemplate?: string;
 }
@@ -210,6 +217,20 @@ export async function readManifest(dir: string): Promise<RunManifest | null> {
   }
   if (value?.format !== MANIFEST_FORMAT) throw new SrfError('DATA_INVALID', `not an srf-native run manifest (format ${JSON.stringify(value?.format)})`, { file });
   return value;
+}
+
+/**
+ * The trainer a run's data is for, from its run.json. Older files lack parts of it: a run.json
+ * without a trainer was written before families existed, so its run was LLaVA-1.5's; one without
+ * `trainScript` takes its family's (unknown family: no LLaVA-1.5 script).
+ */
+export function recordedTrainer(manifest: RunManifest): TrainerRecord {
+  const recorded = manifest.outputs?.trainer as Partial<TrainerRecord> | undefined;
+  const family = typeof recorded?.family === 'string' ? recorded.family : 'llava-1.5';
+  const traits = familyTrainer(family);
+  const format = recorded?.format ?? traits?.format ?? 'llava';
+  const llamaFactoryTemplate = recorded ? recorded.llamaFactoryTemplate : traits?.llamaFactoryTemplate;
+  return { family, format, trainScript: recorded?.trainScript ?? traits?.trainScript ?? false, ...(llamaFactoryTemplate ? { llamaFactoryTemplate } : {}) };
 }
 
 export function writeManifest(dir: string, manifest: RunManifest): Promise<void> {

@@ -31,6 +31,11 @@ export interface EvaluateOptions {
   answersFile: string;
   /** Default 128 (LLaVA's model_vqa_loader uses 128). */
   maxTokens?: number;
+  /**
+   * A GBNF grammar every answer is held to (default none: LLaVA's loop has none). For comparisons
+   * with llama.cpp's tools on random-weight models, whose byte tokens llama-server cannot return.
+   */
+  grammar?: string;
   parallel?: number;
   threads?: number;
   gpuLayers?: number;
@@ -124,14 +129,15 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluateResult
           const reply = await model.generate({
             image: path.resolve(options.imageFolder, q.image),
             prompt: q.text,
-            sampling: { temperature: 0, maxTokens },
+            sampling: { temperature: 0, maxTokens, ...(options.grammar !== undefined ? { grammar: options.grammar } : {}) },
             ...(options.signal ? { signal: options.signal } : {}),
           });
           line.text = reply.text.trim();
           answered++;
         } catch (error) {
           // The device gone (every replica's): stop, not an error line per question left.
-          if (!isSrfError(error) || error.code === 'CLOSED' || error.code === 'ABORTED' || error.code === 'DEVICE_FAILED') throw error;
+          // A grammar that does not parse fails every question alike: stop on it too.
+          if (!isSrfError(error) || error.code === 'CLOSED' || error.code === 'ABORTED' || error.code === 'DEVICE_FAILED' || error.code === 'GRAMMAR_INVALID') throw error;
           line.metadata = { error: { code: error.code, message: error.message } };
           errors++;
         }
