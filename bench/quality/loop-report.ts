@@ -57,7 +57,7 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
       seeds,
       questions: r.questions,
       vqaFirstSeed: r.options.vqaFirstSeed ?? null,
-      arms: Object.fromEntries(round1Arms.map((arm) => [arm, accuracyClaim(armStatistics(r.models, arm, null))])),
+      arms: Object.fromEntries(round1Arms.map((arm) => [arm, { ...accuracyClaim(armStatistics(r.models, arm, null)), seeds: seedCount(r, arm) }])),
       randomControl: random,
       vsOriginalOnly: vs('lOnly'),
       vsRandom: vs(random),
@@ -130,7 +130,7 @@ export function loopMarkdown(r: LoopResults): string {
     `A pre-stage-2 checkpoint (the world model's frozen tower; language model and projector trained from random weights on captions of ${o.stage1Images} images, ${o.stage1Steps} steps); ` +
       `L = the instruction data of ${o.labelledImages} other images; round 0's generator = the checkpoint trained on step 1 of the method on L (${o.generatorSteps ?? o.steps} steps); ` +
       `\`srf-native run\` on U = ${o.poolImages} held-out images; every arm retrained in full (language model + projector) from the same checkpoint on IQ->A, ` +
-      `${(o.epochs ?? 0) > 0 ? `${o.epochs} passes over its data (at least ${o.steps} steps)` : `${o.steps} steps`} of batch 32, early stopping on the validation loss of ${o.validationImages} labelled images; ${seeds} training seeds per arm; ` +
+      `${(o.epochs ?? 0) > 0 ? `${o.epochs} passes over its data (at least ${o.steps} steps)` : `${o.steps} steps`} of batch 32, early stopping on the validation loss of ${o.validationImages} labelled images; ${seedsText(r)}; ` +
       `${r.questions} held-out VQA questions. Intervals: hierarchical bootstrap over training seeds and questions, and beside it a Welch t interval over the ${seeds} seed means (what a reader recomputes from the seeds; wider when the seeds disagree).`,
     '',
     poolText(`Triplets on U${r.filters ? ` (${r.filters.kept})` : ''}`, r.pool),
@@ -141,8 +141,8 @@ export function loopMarkdown(r: LoopResults): string {
     `Round 0's generator (the checkpoint trained on L) answers ${percent(share(r.generator.right))} % of the VQA questions.`,
     '',
     table(
-      ['arm', 'synthetic records', 'VQA accuracy', 'L + kept minus this arm (bootstrap)', '(Welch t over seed means)'],
-      armsOf(r).map((arm) => [ARM_LABELS[arm], String(r.synthetic[arm] ?? ''), fmt(armStatistics(r.models, arm, null)), arm === 'kept' ? '' : fmt(armStatistics(r.models, 'kept', arm), true), arm === 'kept' ? '' : welchText(welchPoints(r, 'kept', arm))]),
+      ['arm', 'synthetic records', 'seeds', 'VQA accuracy', 'L + kept minus this arm (bootstrap)', '(Welch t over seed means)'],
+      armsOf(r).map((arm) => [ARM_LABELS[arm], String(r.synthetic[arm] ?? ''), String(seedCount(r, arm)), fmt(armStatistics(r.models, arm, null)), arm === 'kept' ? '' : fmt(armStatistics(r.models, 'kept', arm), true), arm === 'kept' ? '' : welchText(welchPoints(r, 'kept', arm))]),
     ),
     '',
     `Shape questions apart from the other families (L + kept minus L only, minus L + random${hasPaper ? ', minus L + the paper\'s kept' : ''}; bootstrap, then Welch t over seed means):`,
@@ -179,6 +179,17 @@ function round2Text(r: LoopResults, r2: NonNullable<LoopResults['round2']>, fmt:
 /** How many of the union's kept triplets come from U (round 1's images) rather than U2. */
 function unionShare(r: LoopResults, union: PoolFigures): string {
   return union.keptByFolder ? `${union.keptByFolder['pool-images'] ?? 0} of ${union.kept}` : 'an unknown share';
+}
+
+const seedCount = (r: LoopResults, arm: Arm) => new Set(r.models.filter((m) => m.arm === arm).map((m) => m.seed)).size;
+
+/** "10 training seeds per arm", or each arm's count where a run was cut before some arms had them all. */
+function seedsText(r: LoopResults): string {
+  const counts = armsOf(r).map((arm) => seedCount(r, arm));
+  const most = Math.max(...counts);
+  if (counts.every((c) => c === most)) return `${most} training seeds per arm`;
+  const fewer = armsOf(r).filter((arm) => seedCount(r, arm) < most).map((arm) => `${ARM_LABELS[arm].split(':')[0]}: ${seedCount(r, arm)}`);
+  return `${most} training seeds per arm but fewer for ${fewer.join('; ')} (the run was cut there; the table says each arm's count)`;
 }
 
 function welchText(w: { gain: number; lo: number; hi: number }): string {
