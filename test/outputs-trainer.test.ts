@@ -8,7 +8,8 @@ import t from 'tap';
 import { mergeRuns } from '../lib/jobs/merge.js';
 import { reselectRun } from '../lib/jobs/reselect.js';
 import { finalizeOutputs } from '../lib/outputs/finalize.js';
-import { MANIFEST_FORMAT, writeManifest, type RunManifest } from '../lib/outputs/manifest.js';
+import { writeManifest } from '../lib/outputs/manifest.js';
+import { finishedManifest } from './helpers/manifest.js';
 import { writeImages } from './helpers/cli.js';
 import { tempDir } from './helpers/fixtures.js';
 
@@ -23,21 +24,7 @@ async function folder(trainer: Record<string, unknown> | undefined, ids = ['a', 
   const out = await tempDir();
   const lines = ids.map((id, i) => ({ id, image: i === 0 ? 'one.png' : 'two.png', status: 'scored', question: 'What is it?', answer: 'a cat', questionPrime: 'What is this?', answerPrime: 'a cat', type: 'short_text', simQ: 0.9, simA: 0.8, score: 0.85 - i * 0.1, paperFaithful: true, round: 0 }));
   await writeFile(join(out, 'triplets.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
-  const manifest: RunManifest = {
-    format: MANIFEST_FORMAT,
-    tool: { name: 'srf-native', version: 'test' },
-    status: 'complete',
-    round: 0,
-    imageRoot: images,
-    inputs: {},
-    models: null,
-    generation: null,
-    scoring: null,
-    selection: null,
-    counts: null,
-    timings: {},
-    outputs: { journal: 'triplets.jsonl', train: {}, ...(trainer ? { trainer: trainer as never } : {}) },
-  };
+  const manifest = finishedManifest({ round: 0, imageRoot: images, outputs: { journal: 'triplets.jsonl', train: {}, ...(trainer ? { trainer: trainer as never } : {}) } });
   await writeManifest(out, manifest);
   return out;
 }

@@ -2,7 +2,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { finalizeOutputs } from '../lib/outputs/finalize.js';
-import { MANIFEST_FORMAT, writeManifest, type RunManifest } from '../lib/outputs/manifest.js';
+import { writeManifest } from '../lib/outputs/manifest.js';
+import { finishedManifest } from './helpers/manifest.js';
 import { escapeHtml, writeReport } from '../lib/outputs/report.js';
 import { tempDir } from './helpers/fixtures.js';
 import { writeImages } from './helpers/cli.js';
@@ -21,21 +22,11 @@ async function world(paperFaithful: boolean) {
     { id: `i5${EVIL}`, image: `broken${EVIL}.png`, status: 'error', error: { code: 'IMAGE_UNREADABLE', message: `bad ${EVIL}` }, round: 1 },
   ];
   await writeFile(join(out, 'triplets.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
-  const manifest: RunManifest = {
-    format: MANIFEST_FORMAT,
-    tool: { name: 'srf-native', version: 'test' },
-    status: 'complete',
+  const manifest = finishedManifest({
     round: 1,
     imageRoot: images,
-    inputs: {},
-    models: null,
-    generation: null,
     scoring: { similarity: paperFaithful ? 'embedding' : 'lexical', paperFaithful, sentenceModel: null, bertscoreModel: null, ...(paperFaithful ? {} : { warning: "scores are NOT the paper's (lexical)" }) },
-    selection: null,
-    counts: null,
-    timings: {},
-    outputs: { journal: 'triplets.jsonl', train: {} },
-  };
+  });
   await writeManifest(out, manifest);
   return out;
 }
