@@ -86,3 +86,38 @@ t.test('train-lora.sh is valid bash whatever the paths hold, and carries the rec
     t.ok(script.includes(flag), flag);
   }
 });
+
+t.test('tasks --family: the family\'s trainer format, and train-lora.sh only where LLaVA-1.5\'s recipe fits', async (t) => {
+  const dir = await tempDir();
+  const data = join(dir, 'mix.json');
+  await writeFile(data, JSON.stringify(records(20)));
+  const out = join(dir, 'tasks');
+  const llava = await runCli(['tasks', '--data', data, '--out', out, '--image-folder', '/data/playground']);
+  t.equal(llava.code, 0, llava.code === 0 ? 'exit 0' : llava.stderr);
+  t.ok(await exists(join(out, 'train-lora.sh')), 'LLaVA-1.5 (the default) gets train-lora.sh');
+
+  const qwen = await runCli(['tasks', '--data', data, '--out', out, '--image-folder', '/data/playground', '--family', 'qwen2.5-vl']);
+  t.equal(qwen.code, 0, qwen.code === 0 ? 'exit 0' : qwen.stderr);
+  t.notOk(await exists(join(out, 'train-lora.sh')), 'no LLaVA-1.5 script beside Qwen2.5-VL data (the earlier one is removed)');
+  const info = JSON.parse(await readFile(join(out, 'dataset_info.json'), 'utf8'));
+  t.equal(info.srf_round0_tasks?.file_name, 'tasks.sharegpt.json', 'ShareGPT with its dataset_info.json, unasked');
+  const summary = JSON.parse(await readFile(join(out, 'tasks.json'), 'utf8'));
+  t.same(summary.trainer, { family: 'qwen2.5-vl', format: 'sharegpt', trainScript: false, llamaFactoryTemplate: 'qwen2_vl' });
+  t.notOk(summary.outputs.trainScript);
+  t.match(qwen.stdout, /llamafactory-cli train .*--template qwen2_vl/);
+  t.match(qwen.stdout, /--dataset srf_round0_tasks --media_dir \S*data\/playground /);
+  t.notMatch(qwen.stdout, /train-lora\.sh/);
+
+  const mobile = await runCli(['tasks', '--data', data, '--out', join(dir, 'mobile'), '--family', 'mobilevlm']);
+  t.equal(mobile.code, 0, mobile.code === 0 ? 'exit 0' : mobile.stderr);
+  t.notOk(await exists(join(dir, 'mobile', 'train-lora.sh')), 'MobileVLM: LLaVA JSON for its own scripts, no LLaVA-1.5 recipe');
+  t.match(mobile.stdout, /train mobilevlm with its own trainer on .*tasks\.llava\.json/);
+
+  const bad = await runCli(['tasks', '--data', data, '--out', join(dir, 'bad'), '--family', 'llava-9']);
+  t.not(bad.code, 0);
+  t.match(bad.stderr, /INVALID_ARGUMENT[\s\S]*family/);
+});
+
+async function exists(file: string): Promise<boolean> {
+  return readFile(file).then(() => true, () => false);
+}

@@ -20,6 +20,15 @@ export function promptOptions(templates: unknown): string[] {
   return out;
 }
 
+/** `llamafactory-cli train` on a ShareGPT dataset srf-native wrote (with its dataset_info.json), as two shell lines. */
+export function llamaFactoryTrainCommand(o: { template: string | undefined; datasetDir: string; dataset: string; mediaDir: string; outputDir: string }): string[] {
+  const cmd = (args: string[]) => args.map(shellQuote).join(' ');
+  return [
+    `${cmd(['llamafactory-cli', 'train', '--stage', 'sft', '--do_train', 'true', '--finetuning_type', 'lora', '--model_name_or_path', 'HF_MODEL', '--template', o.template ?? 'TEMPLATE'])} \\`,
+    cmd(['--dataset_dir', o.datasetDir, '--dataset', o.dataset, '--media_dir', o.mediaDir, '--output_dir', o.outputDir, '--num_train_epochs', '1', '--learning_rate', '1e-4', '--bf16', 'true']),
+  ];
+}
+
 export function nextStepLines(out: string, manifest: RunManifest): string[] {
   const round = manifest.round ?? 0;
   const next = round + 1;
@@ -43,8 +52,7 @@ export function nextStepLines(out: string, manifest: RunManifest): string[] {
     const mediaDir = outputs.mergedFormats?.sharegpt && outputs.mergedImageRoot ? outputs.mergedImageRoot : (manifest.imageRoot ?? 'IMAGE_ROOT');
     lines.push(
       `  round ${round}, step 3 (refined model, LLaMA-Factory; HF_MODEL is the Hugging Face checkpoint this GGUF was converted from):`,
-      `      ${cmd(['llamafactory-cli', 'train', '--stage', 'sft', '--do_train', 'true', '--finetuning_type', 'lora', '--model_name_or_path', 'HF_MODEL', '--template', trainer.llamaFactoryTemplate ?? 'TEMPLATE'])} \\`,
-      `      ${cmd(['--dataset_dir', rel(out), '--dataset', dataset, '--media_dir', rel(mediaDir), '--output_dir', `${rel(out)}/checkpoints/srf-round${k}-lora`, '--num_train_epochs', '1', '--learning_rate', '1e-4', '--bf16', 'true'])}`,
+      ...llamaFactoryTrainCommand({ template: trainer.llamaFactoryTemplate, datasetDir: rel(out), dataset, mediaDir: rel(mediaDir), outputDir: `${rel(out)}/checkpoints/srf-round${k}-lora` }).map((line) => `      ${line}`),
       `      (${outputs.llamaFactory?.dataArguments ?? 'llamafactory-data.yaml'} holds the same data arguments; convert the adapter back with llama.cpp's convert_lora_to_gguf.py)`,
     );
   }
@@ -61,7 +69,7 @@ export function nextStepLines(out: string, manifest: RunManifest): string[] {
     );
   }
   const shareGpt = !outputs.trainScript && trainer?.format === 'sharegpt';
-  lines.push(`  round ${next}, step 1 (generator):  ${cmd(['srf-native', 'tasks', '--data', data, '--image-folder', images, '--round', String(next), ...prompts, ...(shareGpt ? ['--format', 'sharegpt'] : []), '--out', tasksOut])}`);
+  lines.push(`  round ${next}, step 1 (generator):  ${cmd(['srf-native', 'tasks', '--data', data, '--image-folder', images, '--round', String(next), ...prompts, ...(trainer && !outputs.trainScript ? ['--family', trainer.family] : []), '--out', tasksOut])}`);
   if (shareGpt) lines.push(`                                   then LLaMA-Factory as above with --dataset_dir ${shellQuote(tasksOut)} --dataset srf_round${next}_tasks (its media_dir in ${tasksOut}/llamafactory-data.yaml)`);
   else if (ownLlavaTrainer) lines.push(`                                   then ${trainer.family}'s own trainer on ${tasksOut}/tasks.llava.json`);
   else lines.push(`                                   ${cmd([`${tasksOut}/train-lora.sh`])}`);

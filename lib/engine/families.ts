@@ -87,6 +87,9 @@ const TRAITS: Record<FamilyName, Omit<FamilyTraits, 'name'>> = {
   other: { label: 'other', images: 'native', prompt: 'template', trainerFormat: 'sharegpt', trainScript: false, dynamicImageTokens: true },
 };
 
+/** Every family name (`other`: a projector none of them has). */
+export const FAMILY_NAMES = Object.keys(TRAITS) as FamilyName[];
+
 /** The family of a GGUF pair, from its projector type (and LLaVA-1.6's grid pinpoints). */
 export function familyNameOf(files: VisionModelFileInfo): FamilyName {
   switch (files.vision.projectorType) {

@@ -4,13 +4,16 @@
  * stays flat. The draw is the one of lib/srf/tasks.ts buildMultiTaskData — same seed, same data — and
  * the records are made by its taskRecord.
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EMITTERS, droppedWarning, type EmitFormat, type EmitWriter } from '../emit/emitters.js';
 import { DEFAULT_OPENAI_IMAGES, type OpenAiImages } from '../emit/openai.js';
 import { RecordFileWriter } from '../emit/record-file.js';
 import { sampleFromLlavaRecord } from '../emit/sample.js';
 import { checkSeed } from '../util/validate.js';
+import { invalidArgument } from '../errors.js';
+import { FAMILY_NAMES, familyTrainer } from '../engine/families.js';
+import type { TrainerRecord } from '../outputs/manifest.js';
 import { readLlavaRecord } from '../srf/llava-data.js';
 import { templateStrings, templatesFromStrings, type PromptTemplateStrings } from '../srf/prompts.js';
 import { createRandom } from '../srf/random.js';
@@ -56,6 +59,12 @@ export interface TaskFileOptions {
   round?: number;
   /** Formats besides LLaVA (tasks.sharegpt.json, tasks.openai.jsonl). */
   formats?: readonly EmitFormat[];
+  /**
+   * The model family the generator is trained for (engine/families.ts FAMILY_NAMES; default
+   * 'llava-1.5'): its trainer's format is written (ShareGPT with LLaMA-Factory's dataset_info.json for
+   * all but LLaVA-1.5 and MobileVLM), and train-lora.sh, LLaVA-1.5's recipe, only where it fits.
+   */
+  family?: string;
   /** How tasks.openai.jsonl references images. Default base64 data URLs. */
   openaiImages?: OpenAiImages;
   /** Called with what the user must know (missing images, dropped samples). */
@@ -85,6 +94,8 @@ export interface TaskFileSummary {
   templates: { iToQa: string; iaToQ: string; iqToA: string };
   /** Every file written, by format. */
   outputs: Record<string, string>;
+  /** The family's trainer: what it reads and whether train-lora.sh was written. */
+  trainer: TrainerRecord;
   imageCheck: ImageCheck;
   warnings: string[];
 }
@@ -111,7 +122,10 @@ export async function buildTaskFile(options: TaskFileOptions): Promise<TaskFileS
   const templates = templatesFromStrings(options.templates ?? {});
   const folder = await resolveImageFolder(data, options.imageFolder);
   const round = options.round ?? (await roundAfter(data));
-  const formats = (options.formats ?? []).filter((f) => f !== 'llava');
+  const family = options.family ?? 'llava-1.5';
+  const trainer = familyTrainer(family);
+  if (!trainer) throw invalidArgument(`one of ${FAMILY_NAMES.join(', ')}`, 'family', family);
+  const formats = [...new Set([...(options.formats ?? []), ...(trainer.format === 'sharegpt' ? (['sharegpt'] as const) : [])])].filter((f) => f !== 'llava');
   await mkdir(out, { recursive: true });
 
   // pass 1: how many turns have an image
@@ -200,13 +214,19 @@ export async function buildTaskFile(options: TaskFileOptions): Promise<TaskFileS
     imageFolder: folder.folder,
     imageFolderFrom: folder.from,
     templates: templateStrings(templates),
-    outputs: { ...outputs, trainScript: 'train-lora.sh' },
+    outputs: { ...outputs, ...(trainer.trainScript ? { trainScript: 'train-lora.sh' } : {}) },
+    trainer: { family, ...trainer },
     imageCheck,
     warnings,
   };
   await writeJsonAtomic(path.join(out, TASKS_SUMMARY_FILE), { tool: { name: 'srf-native', version: toolVersion() }, ...summary });
   const script = path.join(out, 'train-lora.sh');
-  await writeFile(script, trainLoraScript({ purpose: 'tasks', data: output, imageFolder: folder.folder, round, source: { data, imageFolder: folder.folder } }));
-  await chmod(script, 0o755);
+  if (trainer.trainScript) {
+    await writeFile(script, trainLoraScript({ purpose: 'tasks', data: output, imageFolder: folder.folder, round, source: { data, imageFolder: folder.folder } }));
+    await chmod(script, 0o755);
+  } else {
+    // An earlier LLaVA-1.5 tasks run in this folder must not leave its recipe beside another family's data.
+    await rm(script, { force: true });
+  }
   return summary;
 }
