@@ -188,7 +188,7 @@ function seedsText(r: LoopResults): string {
   const counts = armsOf(r).map((arm) => seedCount(r, arm));
   const most = Math.max(...counts);
   if (counts.every((c) => c === most)) return `${most} training seeds per arm`;
-  const fewer = armsOf(r).filter((arm) => seedCount(r, arm) < most).map((arm) => `${ARM_LABELS[arm].split(':')[0]}: ${seedCount(r, arm)}`);
+  const fewer = armsOf(r).filter((arm) => seedCount(r, arm) < most).map((arm) => `${ARM_LABELS[arm].split(/ \(|:/)[0]}: ${seedCount(r, arm)}`);
   return `${most} training seeds per arm but fewer for ${fewer.join('; ')} (the run was cut there; the table says each arm's count)`;
 }
 
