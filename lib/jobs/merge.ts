@@ -45,6 +45,8 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
     manifests.push(manifest);
   }
   const first = manifests[0] as RunManifest;
+  // The shards' family (run.json, older ones included): the merged data trains the same way.
+  const trainer = recordedTrainer(first);
   for (const [i, manifest] of manifests.entries()) {
     if (manifest.imageRoot !== first.imageRoot) {
       throw new SrfError('DATA_INVALID', `${inputs[i]} has image root ${manifest.imageRoot} but ${inputs[0]} has ${first.imageRoot}; shards must share one image root`);
@@ -52,9 +54,9 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
     if (manifest.round !== first.round) {
       throw new SrfError('DATA_INVALID', `${inputs[i]} is round ${manifest.round} but ${inputs[0]} is round ${first.round}; merge one round at a time`);
     }
-    const trainer = recordedTrainer(manifest);
-    if (trainer.family !== recordedTrainer(first).family) {
-      throw new SrfError('DATA_INVALID', `${inputs[i]} was made with a ${trainer.family} model but ${inputs[0]} with a ${recordedTrainer(first).family} one; their training data cannot be merged`);
+    const family = recordedTrainer(manifest).family;
+    if (family !== trainer.family) {
+      throw new SrfError('DATA_INVALID', `${inputs[i]} was made with a ${family} model but ${inputs[0]} with a ${trainer.family} one; their training data cannot be merged`);
     }
     if (manifest.status !== 'complete') log('warn', `${inputs[i]}: its run is ${manifest.status}; merging what it has`);
   }
@@ -124,8 +126,7 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
       mergeImageFolder: options.mergeImageFolder,
       report: options.report ?? true,
       round: first.round,
-      // The shards' family (run.json, older ones included): the merged data trains the same way.
-      trainer: recordedTrainer(first),
+      trainer,
       onLog: log,
       beforeReport: async (finalized) => {
         manifest.selection = finalized.selection;
