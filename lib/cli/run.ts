@@ -29,6 +29,7 @@ interface RunArgs extends PromptArgs {
   'keep-top'?: number;
   filter?: string;
   confidence?: boolean;
+  samples?: number;
   'match-mix'?: string;
   format?: string[];
   'merge-with'?: string;
@@ -102,6 +103,7 @@ function builder(y: Argv): Argv<RunArgs> {
       'keep-top': { group: SCORE, type: 'number', describe: 'fraction kept within each data type (default 0.2, the paper\'s choice; 0.5 with --demo)' },
       filter: { group: SCORE, type: 'string', choices: ['refined', 'refined-circular', 'refined-confidence', 'paper'], describe: "refined (default): letter choices judged by option text with an open re-ask, per-type top fraction only at S >= 0.9; refined-circular: also a rotated-options re-ask; refined-confidence: no floor, ranked by S x the model's own confidence in A and Q (every quota filled); paper: the paper's exact method (docs/METHOD.md)" },
       confidence: { group: SCORE, type: 'boolean', describe: 'also record each triplet\'s mean token log P(A | I, Q) and log P(Q | I, A) in triplets.jsonl (two more calls per image; recorded, not used by the selection)' },
+      samples: { group: SCORE, type: 'number', describe: 'also answer each question K more times, sampled (temperature 1), and record how far the samples agree with A (`agreement` in triplets.jsonl): K more calls per image, at most 16 (default 0)' },
       'match-mix': { group: SCORE, type: 'string', describe: 'second pass: resample the kept set to the type mix of this LLaVA JSON (or a JSON object of weights per type)' },
       parallel: { group: ENGINE, type: 'number', describe: 'sequences the engine decodes together (default 8 on CPU; on a GPU the most of 32, 24, 16 that fit its memory with per-sequence KV; 4 with --demo)' },
       ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens, all sequences together (default: sized from --parallel, --prefix-cache and the longest reply)' },
@@ -207,6 +209,7 @@ async function buildOptions(argv: RunArgs, ctx: CliContext): Promise<RefineOptio
   set('loras', loras);
   set('filter', argv.filter as RefineOptions['filter']);
   set('confidence', argv.confidence);
+  set('samples', optionalInteger(argv.samples, '--samples'));
   const decoding: NonNullable<RefineOptions['decoding']> = { ...(options.decoding ?? {}) };
   const temperature = optionalNumber(argv.temperature, '--temperature');
   const topP = optionalNumber(argv['top-p'], '--top-p');

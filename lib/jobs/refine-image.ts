@@ -6,7 +6,7 @@
 import { isSrfError } from '../errors.js';
 import type { PreparedImage } from '../engine/types.js';
 import type { TripletLine } from '../outputs/journal.js';
-import { scoreTriplet, type TripletScore } from '../srf/score.js';
+import { answerAgreement, scoreTriplet, type TripletScore } from '../srf/score.js';
 import { checkTriplet, imageSeed, runTriangle, type TriangleResult, type TriangleSettings } from '../srf/triangle.js';
 import type { VisionModel } from '../vision-model.js';
 import type { InputImage } from './inputs.js';
@@ -69,14 +69,16 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
   const attempt = given ? () => checkTriplet(model, image, given, run.triangle, signal) : () => runTriangle(model, image, run.triangle, imageSeed(run.seed, item.key), signal);
   let triangle: TriangleResult;
   let score: TripletScore;
+  let agreement: number | undefined;
   try {
     triangle = await twice(attempt);
     if (triangle.status === 'rejected') return { ...base, status: 'rejected', rejected: triangle.rejected, raw: triangle.raw.slice(0, 1000), seed, ms: Date.now() - started };
     score = await scoreTriplet(triangle, scorer.provider, { choices: run.choices });
+    if (triangle.answerSamples) agreement = await answerAgreement(triangle, triangle.answerSamples, scorer.provider, { choices: run.choices, type: score.type });
   } catch (error) {
     return errorLine(error);
   }
-  const { question, answer, questionPrime, answerPrime, answerRotated, answerOpen, logProbA, logProbQ, truncation } = triangle;
+  const { question, answer, questionPrime, answerPrime, answerRotated, answerOpen, logProbA, logProbQ, answerSamples, truncation } = triangle;
   const confidence = run.confidenceScore && logProbA !== undefined && logProbQ !== undefined ? Math.exp((logProbA + logProbQ) / 2) : undefined;
   return {
     ...base,
@@ -88,6 +90,7 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
     ...(answerRotated !== undefined ? { answerRotated } : {}),
     ...(answerOpen !== undefined ? { answerOpen } : {}),
     ...(logProbA !== undefined && logProbQ !== undefined ? { logProbA, logProbQ } : {}),
+    ...(answerSamples && agreement !== undefined ? { answerSamples, agreement } : {}),
     type: score.type,
     simQ: score.simQ,
     simA: score.simA,

@@ -10,6 +10,7 @@ import { MANIFEST_FORMAT, type RunCounts, type RunManifest } from '../outputs/ma
 import { toolVersion } from '../outputs/version.js';
 import { FILTERS } from '../srf/filters.js';
 import { templateStrings } from '../srf/prompts.js';
+import { SAMPLED_REANSWER } from '../srf/triangle.js';
 import type { VisionModel } from '../vision-model.js';
 import { formatShard } from './inputs.js';
 import type { ResolvedOptions, RefineOptions, RunIdentity, RunSetup } from './refine-options.js';
@@ -60,6 +61,7 @@ export function startManifest(s: ManifestStart): RunManifest {
       ...(typeof o.grammar === 'string' ? { grammarText: o.grammar } : {}),
       templates: templateStrings(r.templates),
       decoding: r.sampling,
+      ...(r.samples > 0 ? { sampledReanswers: { count: r.samples, decoding: SAMPLED_REANSWER, seedRule: 'the i-th (from 1) re-answer of a triplet is seeded (its I->QA seed + i) mod 2^32' } } : {}),
       parallel: r.parallel,
       inFlight: r.inFlight,
       contextSize: s.model.info.contextSize,

@@ -9,7 +9,7 @@ import { EMIT_FORMATS, isEmitFormat, type EmitFormat } from '../emit/emitters.js
 import type { OpenAiImages } from '../emit/openai.js';
 import type { VisionModelFileInfo } from '../gguf/check.js';
 import type { DeviceSpec } from '../engine/devices.js';
-import { checkFraction, checkNonNegativeInteger, checkPositiveInteger, checkSeed } from '../util/validate.js';
+import { checkFraction, checkNonNegativeInteger, checkPositiveInteger, checkSeed, integerOption } from '../util/validate.js';
 import {
   DEFAULT_DECODING,
   qaReplyGrammar,
@@ -76,6 +76,11 @@ export interface RefineOptions {
   filter?: FilterName;
   /** Also record log P(A | I, Q) and log P(Q | I, A) per token in the journal (two more calls per image). Default false. */
   confidence?: boolean;
+  /**
+   * Also answer each Q this many times more, sampled, and record the samples' agreement with A in the
+   * journal (`answerSamples`, `agreement`; triangle.ts `samples`): K more calls per image. Default 0, at most MAX_SAMPLES.
+   */
+  samples?: number;
   /** Resample the kept set to the type mix of this LLaVA JSON (or JSON object of type weights). */
   matchMix?: string;
   /** Extra output formats (LLaVA is always written). */
@@ -213,6 +218,7 @@ export interface ResolvedOptions {
   keepTop: number;
   filter: FilterName;
   confidence: boolean;
+  samples: number;
   seed: number;
   round: number;
   limit: number | undefined;
@@ -263,6 +269,7 @@ export function resolveOptions(options: RefineOptions): ResolvedOptions {
     keepTop: checkFraction(options.keepTop ?? DEFAULT_KEEP_TOP, 'keepTop'),
     filter: resolveFilter(options.filter),
     confidence: options.confidence ?? false,
+    samples: integerOption(options.samples, 'samples', 0, MAX_SAMPLES, 0),
     seed: checkSeed(options.seed ?? 0, 'seed'),
     round: checkNonNegativeInteger(options.round ?? 0, 'round'),
     limit: options.limit === undefined ? undefined : checkNonNegativeInteger(options.limit, 'limit'),
@@ -279,6 +286,9 @@ export function resolveOptions(options: RefineOptions): ResolvedOptions {
   };
 }
 
+/** Sampled re-answers per image (RefineOptions.samples) at most: each is a full IQ->A call. */
+export const MAX_SAMPLES = 16;
+
 /** The run's templates, decoding (the reply grammar on I->QA) and truncation rule, as the triangle takes them. */
 export function triangleSettings(r: ResolvedOptions, drafts: boolean): TriangleSettings {
   return {
@@ -290,6 +300,7 @@ export function triangleSettings(r: ResolvedOptions, drafts: boolean): TriangleS
     circular: FILTERS[r.filter].circular,
     open: FILTERS[r.filter].open,
     confidence: r.confidence || FILTERS[r.filter].confidence,
+    samples: r.samples,
   };
 }
 
@@ -339,6 +350,7 @@ export function runIdentity(r: ResolvedOptions, models: RunModels, imageRoot: st
     // the filter decides the re-asks and the scores; 'paper' is what runs made before it existed did
     ...(r.filter !== 'paper' ? { filter: r.filter } : {}),
     ...(r.confidence ? { confidence: true } : {}),
+    ...(r.samples > 0 ? { samples: r.samples } : {}),
     ...(r.rescore ? { rescore: r.rescore } : {}),
   };
   return { hash: identityHash(values), values };

@@ -35,6 +35,10 @@ export interface TripletLine {
   /** --confidence: mean token log-probability of A given (I, Q), and of Q given (I, A). */
   logProbA?: number;
   logProbQ?: number;
+  /** --samples K: Q answered K times more, sampled (triangle.ts SAMPLED_REANSWER). */
+  answerSamples?: string[];
+  /** --samples K: the mean answer-side similarity of those samples to A (score.ts answerAgreement). */
+  agreement?: number;
   /** --filter refined-confidence: S itself; `score` is then S x exp(mean of logProbA and logProbQ). */
   consistency?: number;
   type?: DataType;

@@ -211,3 +211,15 @@ async function scoreChoiceTriplet(
   const simA = agrees ? 1 : 0;
   return { simQ, simA, score: geometricMean(simQ, simA), paperFaithful: !TEXT_MEASURES.has(questionMeasure) || similarity.paperFaithful === true };
 }
+
+/**
+ * How far sampled re-answers of Q agree with A: the mean of the answer-side similarity (the same
+ * measure, and for letter choices the same comparison, as A with A') over `samples`; NaN when there
+ * are none. A model whose probability is spread over several answers scores low here even when its
+ * greedy A' agrees.
+ */
+export async function answerAgreement(triplet: Pick<Triplet, 'question' | 'answer'>, samples: readonly string[], similarity: SimilarityProvider, options: ScoreOptions = {}): Promise<number> {
+  if (samples.length === 0) return NaN;
+  const scores = await Promise.all(samples.map((sample) => scoreTriplet({ ...triplet, questionPrime: triplet.question, answerPrime: sample }, similarity, options)));
+  return scores.reduce((sum, s) => sum + s.simA, 0) / scores.length;
+}

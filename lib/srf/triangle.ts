@@ -6,6 +6,7 @@
  * pipeline runs the whole triangle.
  */
 import { draftIfGreedy } from '../engine/draft.js';
+import { DEFAULT_TOP_K } from '../engine/option-checks.js';
 import { circularReask, openReask } from './choices.js';
 import type { FinishReason, GenerateRequest, GenerateResult, ImageInput, SamplingOptions } from '../engine/types.js';
 import { cleanReply, parseQaReply, type QaParseFailure } from './parse.js';
@@ -51,11 +52,20 @@ export interface TriangleSettings {
    * of A given (I, Q) and of Q given (I, A), `logProbA` and `logProbQ`. Two more calls. Default off.
    */
   confidence?: boolean;
+  /**
+   * Q is also answered this many times more, sampled (SAMPLED_REANSWER, seeded from the triplet's
+   * I->QA seed): `answerSamples`, whose agreement with A shows probability spread over several
+   * answers (an ambiguous reference), which the greedy A' cannot. Default 0.
+   */
+  samples?: number;
 }
+
+/** Decoding of the sampled re-answers: the model's own distribution, cut to llama.cpp's default top-k. */
+export const SAMPLED_REANSWER: Readonly<SamplingOptions> = Object.freeze({ temperature: 1, topK: DEFAULT_TOP_K, topP: 1 });
 
 export type TriangleResult =
   | { status: 'rejected'; rejected: QaParseFailure | 'truncated'; raw: string }
-  | { status: 'complete'; question: string; answer: string; questionPrime: string; answerPrime: string; answerRotated?: string; answerOpen?: string; logProbA?: number; logProbQ?: number; truncation?: Truncation };
+  | { status: 'complete'; question: string; answer: string; questionPrime: string; answerPrime: string; answerRotated?: string; answerOpen?: string; logProbA?: number; logProbQ?: number; answerSamples?: string[]; truncation?: Truncation };
 
 /** The I->QA seed of an image: base seed plus its stable key, mod 2^32 (never 0xFFFFFFFF, llama.cpp's "random"). */
 export function imageSeed(baseSeed: number, key: number): number {
@@ -108,19 +118,20 @@ export async function runTriangle(engine: TriangleEngine, image: ImageInput, set
   const { text: reply, finishReason } = await askImage(engine, image, settings, seed, signal);
   const qa = readQaReply(reply, finishReason, settings);
   if (!qa.ok) return { status: 'rejected', rejected: qa.rejected, raw: reply };
-  return checkTriplet(engine, image, qa, settings, signal);
+  return checkTriplet(engine, image, { ...qa, seed }, settings, signal);
 }
 
 /**
  * The triangle's two checks (and the filter's re-asks) on a given (Q, A): what runTriangle does after
  * I->QA, and all a run that judges an earlier run's triplets again (`rescore`) does.
  */
-export async function checkTriplet(engine: TriangleEngine, image: ImageInput, qa: { question: string; answer: string; truncation?: Truncation }, settings: TriangleSettings, signal?: AbortSignal): Promise<TriangleResult & { status: 'complete' }> {
+export async function checkTriplet(engine: TriangleEngine, image: ImageInput, qa: { question: string; answer: string; seed?: number; truncation?: Truncation }, settings: TriangleSettings, signal?: AbortSignal): Promise<TriangleResult & { status: 'complete' }> {
   const { question, answer } = qa;
   const rotated = settings.circular ? circularReask(question, answer) : null;
   const open = settings.open ? openReask(question, answer) : null;
   // Issued together: the engine decodes them in the same batches on the cached image prefix.
-  const [questionPrime, answerPrime, answerRotated, answerOpen, logProbA, logProbQ] = await Promise.all([
+  const [samples, questionPrime, answerPrime, answerRotated, answerOpen, logProbA, logProbQ] = await Promise.all([
+    sampleAnswers(engine, image, question, settings, qa.seed ?? 0, signal),
     reconstructQuestion(engine, image, answer, settings, question, signal),
     reconstructAnswer(engine, image, question, settings, answer, signal),
     rotated ? reconstructAnswer(engine, image, rotated.question, settings, rotated.expected, signal) : undefined,
@@ -138,6 +149,17 @@ export async function checkTriplet(engine: TriangleEngine, image: ImageInput, qa
     ...(answerRotated ? { answerRotated: answerRotated.text } : {}),
     ...(answerOpen ? { answerOpen: answerOpen.text } : {}),
     ...(logProbA !== undefined && logProbQ !== undefined ? { logProbA, logProbQ } : {}),
+    ...(samples.length > 0 ? { answerSamples: samples } : {}),
     ...(qa.truncation ? { truncation: qa.truncation } : {}),
   };
+}
+
+/** IQ->A sampled `settings.samples` times, the i-th with the triplet's seed + i + 1 (its own I->QA used the seed itself). */
+async function sampleAnswers(engine: TriangleEngine, image: ImageInput, question: string, settings: TriangleSettings, seed: number, signal?: AbortSignal): Promise<string[]> {
+  const prompt = settings.templates.iqToAInstruction(question);
+  const sampling = { ...settings.sampling.iqToA, ...SAMPLED_REANSWER };
+  const replies = await Promise.all(
+    Array.from({ length: settings.samples ?? 0 }, (_, i) => engine.generate({ image, prompt, sampling: { ...sampling, seed: imageSeed(seed, i + 1) }, signal })),
+  );
+  return replies.map((reply) => cleanReply(reply.text));
 }
