@@ -6,7 +6,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ARM_LABELS, armStatistics, armsOf, randomArmOf, round2Arm, type Arm, type LoopResults, type PoolFigures } from './loop.js';
+import { ARM_LABELS, ROUND2_ARMS, armStatistics, armsOf, randomArmOf, round2Arm, type Arm, type LoopResults, type PoolFigures } from './loop.js';
 import { unanswerableTable } from './filter-bench.js';
 import { table, writeSection } from './markdown.js';
 import { percent, welchInterval } from './stats.js';
@@ -46,7 +46,7 @@ const poolClaims = (images: number, p: PoolFigures) => ({
 export function loopClaims(r: LoopResults): Record<string, unknown> {
   const vs = (b: Arm) => points(armStatistics(r.models, 'kept', b));
   const seeds = new Set(r.models.map((m) => m.seed)).size;
-  const round1Arms = armsOf(r).filter((arm) => arm !== 'round2' && arm !== 'round2Union');
+  const round1Arms = armsOf(r).filter((arm) => !(ROUND2_ARMS as readonly Arm[]).includes(arm));
   const random = randomArmOf(r);
   const has = (arm: Arm) => armsOf(r).includes(arm);
   return {
@@ -93,6 +93,7 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
 
 function round2Claims(r: LoopResults, r2: NonNullable<LoopResults['round2']>): Record<string, unknown> {
   const arm = round2Arm(r2.design);
+  const hasRandom = armsOf(r).includes('round2Random');
   return {
     design: r2.design ?? 'stacked',
     seeds: new Set(r.models.filter((m) => m.arm === arm).map((m) => m.seed)).size,
@@ -103,7 +104,19 @@ function round2Claims(r: LoopResults, r2: NonNullable<LoopResults['round2']>): R
     model: accuracyClaim(armStatistics(r.models, arm, null)),
     vsRound1: points(armStatistics(r.models, arm, 'kept')),
     vsOriginalOnly: points(armStatistics(r.models, arm, 'lOnly')),
-    welch: { vsRound1: welchPoints(r, arm, 'kept'), vsOriginalOnly: welchPoints(r, arm, 'lOnly') },
+    welch: {
+      vsRound1: welchPoints(r, arm, 'kept'),
+      vsOriginalOnly: welchPoints(r, arm, 'lOnly'),
+      ...(hasRandom ? { vsRandom: welchPoints(r, arm, 'round2Random'), randomVsRound1: welchPoints(r, 'round2Random', 'kept') } : {}),
+    },
+    // the same union drawn at random, as many per type and family: does round 2's selection beat chance, and is its data's size alone worth round 1's gap?
+    ...(hasRandom
+      ? {
+          random: { ...accuracyClaim(armStatistics(r.models, 'round2Random', null)), seeds: seedCount(r, 'round2Random') },
+          vsRandom: points(armStatistics(r.models, arm, 'round2Random')),
+          randomVsRound1: points(armStatistics(r.models, 'round2Random', 'kept')),
+        }
+      : {}),
   };
 }
 
@@ -173,7 +186,10 @@ function round2Text(r: LoopResults, r2: NonNullable<LoopResults['round2']>, fmt:
     ? ` U's triplets judged again by it (the same ${r2.rejudged.scored} triplets round 0's generator judged: kept ${percent(r.pool.keptAccuracy.accuracy)} % right): ${pool(r2.rejudged)}. ` +
       `Selected together (the union, ${r2.union.scored} triplets): ${pool(r2.union)}; ${unionShare(r, r2.union)} of the kept are U's.`
     : '';
-  return `${generator}${union} Round 2's model (${ARM_LABELS[arm]}) minus round 1's: ${against('kept')}; minus L only: ${against('lOnly')}.`;
+  const control = armsOf(r).includes('round2Random')
+    ? ` Its control (${ARM_LABELS.round2Random}): round 2's model minus it ${against('round2Random')}; the control minus round 1's model ${fmt(armStatistics(r.models, 'round2Random', 'kept'), true)} (Welch ${welchText(welchPoints(r, 'round2Random', 'kept'))}).`
+    : '';
+  return `${generator}${union} Round 2's model (${ARM_LABELS[arm]}) minus round 1's: ${against('kept')}; minus L only: ${against('lOnly')}.${control}`;
 }
 
 /** How many of the union's kept triplets come from U (round 1's images) rather than U2. */

@@ -43,7 +43,7 @@ import { FAMILIES } from '../../lib/world/families.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
 import { exportWorldLlava } from '../../training/world/export.js';
 import { runCli } from './filter-bench.js';
-import { accuracyOf, byTypeAndFamily, expectedRandomAccuracy, familyAccuracies, gradeRun, selectRandomLike, unanswerableCounts, type UnanswerableCounts } from './filter.js';
+import { accuracyOf, byTypeAndFamily, expectedRandomAccuracy, familyAccuracies, gradeRun, selectRandomLike, unanswerableCounts, type GradedTriplet, type UnanswerableCounts } from './filter.js';
 import { dumpGgufWeights, readGgufVocab } from './gguf-weights.js';
 import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
 import { python, rescoreRun, seededScores } from './round1.js';
@@ -93,7 +93,8 @@ export const ARMS = ['lOnly', 'kept', 'paper', 'random', 'randomMatched', 'all',
 export type RoundOneArm = (typeof ARMS)[number];
 export type Round2Design = 'stacked' | 'union';
 /** Round 1's arms, and round 2's model (step 6): stacked or from the re-judged union. */
-export type Arm = RoundOneArm | 'round2' | 'round2Union';
+export type Arm = RoundOneArm | 'round2' | 'round2Union' | 'round2Random';
+export const ROUND2_ARMS = ['round2', 'round2Union', 'round2Random'] as const;
 /** The arm of round 2's model in a design. */
 export const round2Arm = (design: Round2Design | undefined): Arm => (design === 'stacked' ? 'round2' : 'round2Union');
 /** Issue 36's design: the paper's filter beside ours, a control matched per family drawn afresh per seed, the Recap-style arm, a ceiling of kept's size. */
@@ -109,11 +110,12 @@ export const ARM_LABELS: Record<Arm, string> = {
   ceiling: 'ceiling: L + U with the oracle\'s answers',
   round2: 'round 2: L + kept + kept2 (U2, round 2\'s generator)',
   round2Union: 'round 2: L + the kept of U\'s and U2\'s triplets together, all judged by round 2\'s generator',
+  round2Random: 'round 2\'s control: L + random from the same union, as many per type and question family as round 2 kept (a fresh draw per seed)',
 };
 
 /** The arms a results file has models of, in table order. */
 export function armsOf(r: Pick<LoopResults, 'models'>): Arm[] {
-  return [...ARMS, 'round2' as const, 'round2Union' as const].filter((arm) => r.models.some((m) => m.arm === arm));
+  return [...ARMS, ...ROUND2_ARMS].filter((arm) => r.models.some((m) => m.arm === arm));
 }
 
 /** The random control a results file has: matched per family (issue 36's design) or per type only (the older designs). */
@@ -281,13 +283,18 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
   const mergedRoot = await mergedImageRoot(run, work);
   const labelledTurns = labelled.records.reduce((s, r) => s + turnsOf(r), 0);
   const syntheticTurns = async (data: string) => (JSON.parse(await readFile(data, 'utf8')) as LlavaRecord[]).reduce((s, r) => s + turnsOf(r), 0) - labelledTurns;
-  /** A copy of the kept run reselected by `select` (the project's own writer) with the given scores; `keepTop` 1 and a floor pick exactly the scored-high ones. */
-  const reselected = async (dir: string, scoreOf: Parameters<typeof rescoreRun>[2], keepTop: string, minScore: string) => {
+  /** A copy of a run (the kept run unless `from` is given) reselected by `select` (the project's own writer) with the given scores; `keepTop` 1 and a floor pick exactly the scored-high ones. */
+  const reselected = async (dir: string, scoreOf: Parameters<typeof rescoreRun>[2], keepTop: string, minScore: string, from = run) => {
     if (!(await exists(path.join(dir, 'train.merged.llava.json')))) {
-      await rescoreRun(run, dir, scoreOf);
+      await rescoreRun(from, dir, scoreOf);
       await runCli(['select', '--in', dir, '--keep-top', keepTop, '--min-score', minScore, '--no-report'], log);
     }
-    return { data: path.join(dir, 'train.merged.llava.json'), root: mergedRoot };
+    return { data: path.join(dir, 'train.merged.llava.json'), root: from === run ? mergedRoot : await mergedImageRoot(from, work) };
+  };
+  /** A fresh random draw per seed from a run's scored triplets, as many per type and question family as the run kept. */
+  const matchedRandom = (graded: readonly GradedTriplet[], seed: number, dir: string, from = run) => {
+    const chosen = selectRandomLike(graded, new Set(graded.filter((t) => t.kept).map((t) => t.id)), seed, byTypeAndFamily);
+    return reselected(dir, (line) => (chosen.has(line.id) ? 1 : 0), '1', '0.5', from);
   };
   const graded = arms.includes('randomMatched') ? (await gradeRun(run)).triplets : [];
   /** L + as many of U's records with the oracle's answers as `turns` synthetic turns (the same images' instruction data). */
@@ -318,10 +325,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
         return { data: path.join(paperRun!.run, 'train.merged.llava.json'), root: await mergedImageRoot(paperRun!.run, work), name: arm };
       case 'random':
         return { ...(await reselected(w('run-random'), seededScores(5), '0.2', '0')), name: arm };
-      case 'randomMatched': {
-        const chosen = selectRandomLike(graded, new Set(graded.filter((t) => t.kept).map((t) => t.id)), 1000 + seed, byTypeAndFamily);
-        return { ...(await reselected(w(`run-random-matched-${seed}`), (line) => (chosen.has(line.id) ? 1 : 0), '1', '0.5')), name: `${arm}-${seed}` };
-      }
+      case 'randomMatched':
+        return { ...(await matchedRandom(graded, 1000 + seed, w(`run-random-matched-${seed}`))), name: `${arm}-${seed}` };
       case 'all':
         return { ...(await allSet()), name: arm };
       case 'ceilingMatched':
@@ -380,7 +385,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     seconds: (Date.now() - started) / 1000,
   });
   let round2: LoopResults['round2'];
-  let round2Set: { arm: Arm; set: { data: string; root: string; name: string } } | undefined;
+  /** Round 2's arms and each one's training set for a seed. */
+  const round2Sets: { arm: Arm; setOf: (seed: number) => Promise<{ data: string; root: string; name: string }> }[] = [];
   if (options.rounds >= 2) {
     const design = options.round2 ?? 'union';
     log(`6. round 2 (${design}): the generator retrained on step 1 of the method on round 1's data, srf-native run on U2 = ${options.poolImages} other held-out images`);
@@ -413,14 +419,19 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
       log(`   U2: ${poolLine(figures.pool)}\n   U judged again: ${poolLine(figures.rejudged)}\n   the union: ${poolLine(figures.union)}`);
       round2 = { generator: { right: generator2Right }, design, ...figures };
       set2 = { data: path.join(union, 'train.merged.llava.json'), root: await mergedImageRoot(union, work), name: 'round2Union' };
+      // Round 2's control, as round 1's: does its selection beat chance of the same size and mix?
+      const gradedUnion = (await gradeRun(union)).triplets;
+      const unionRandom = async (seed: number) => ({ ...(await matchedRandom(gradedUnion, 2000 + seed, w(`run-r2-random-matched-${seed}`), union)), name: `round2Random-${seed}` });
+      round2Sets.push({ arm: 'round2Random', setOf: unionRandom });
+      synthetic.round2Random = await syntheticTurns((await unionRandom(0)).data);
     }
-    round2Set = { arm: round2Arm(design), set: set2 };
-    synthetic[round2Set.arm] = await syntheticTurns(set2.data);
+    round2Sets.unshift({ arm: round2Arm(design), setOf: async () => set2 });
+    synthetic[round2Arm(design)] = await syntheticTurns(set2.data);
   }
   // Every model an earlier session finished is in the results from the start, so that a run cut off
   // reports them all; then seed-major order, round 2's model with the others: after one seed every
   // arm has a model.
-  const seedArms: Arm[] = [...arms, ...(round2Set ? [round2Set.arm] : [])];
+  const seedArms: Arm[] = [...arms, ...round2Sets.map((r2) => r2.arm)];
   for (let seed = 0; seed < options.seeds; seed++) {
     for (const arm of seedArms) {
       const finished = await finishedModel(arm, seed);
@@ -430,7 +441,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
   const trained = (arm: Arm, seed: number) => models.some((m) => m.arm === arm && m.seed === seed);
   for (let seed = 0; seed < options.seeds; seed++) {
     for (const arm of arms) if (!trained(arm, seed)) models.push(await armModel(arm, await setOf(arm, seed), seed));
-    if (round2Set && !trained(round2Set.arm, seed)) models.push(await armModel(round2Set.arm, round2Set.set, seed));
+    for (const r2 of round2Sets) if (!trained(r2.arm, seed)) models.push(await armModel(r2.arm, await r2.setOf(seed), seed));
     await options.onSeed?.(resultsSoFar(round2));
   }
 
