@@ -23,6 +23,7 @@ import {
   reselectFraction,
   scoreWithReasks,
   modelConfidence,
+  sampleAgreement,
   selectByScore,
   selectGlobal,
   selectRandomLike,
@@ -30,6 +31,7 @@ import {
   unanswerableTotal,
   type GradedTriplet,
   type RunCensus,
+  type Selection,
   type SelectionAccuracy,
   type UnanswerableCounts,
 } from './filter.js';
@@ -97,6 +99,8 @@ export interface FilterVariant {
   /** Letter-choice questions (the world's `choice` family): all and kept. */
   choiceAll: Accuracy;
   choiceKept: Accuracy;
+  /** Kept triplets the oracle cannot answer, by reason (absent object, ambiguous reference, ...). */
+  unanswerableKept?: UnanswerableCounts['kept'];
 }
 
 export interface FloorPoint {
@@ -125,7 +129,30 @@ function variantOf(name: string, run: FilterVariant['run'], triplets: readonly G
     expectedRandomByFamily: expectedRandomAccuracy(triplets, kept, byTypeAndFamily),
     choiceAll: choice?.all ?? none,
     choiceKept: choice?.kept ?? none,
+    unanswerableKept: unanswerableCounts(triplets, kept),
   };
+}
+
+/** Sampled re-answers per triplet in the bench's all-measures run (`--samples`). */
+export const SAMPLES = 4;
+/** The agreement floor tried beside the score floor: 3 of 4 samples name A. */
+const AGREEMENT_FLOOR = 0.75;
+
+/**
+ * The sampled re-answers' agreement with A (--samples), alone and with S: does spread over several
+ * answers catch what one greedy A' cannot (the ambiguous references)?
+ */
+function agreementVariants(circular: readonly GradedTriplet[], paperKept: ReadonlySet<string>): FilterVariant[] {
+  const s = (t: GradedTriplet) => scoreWithReasks(t, { rotated: false, open: true });
+  const floored = (t: GradedTriplet, rank: number) => (s(t) >= REFINED_MIN_SCORE ? rank : -1);
+  const of = (name: string, kept: Selection) => variantOf(name, 'refined', circular, kept, paperKept);
+  return [
+    of(`the agreement of ${SAMPLES} sampled re-answers alone (--samples ${SAMPLES}), no floor`, selectByScore(circular, sampleAgreement)),
+    of('S (option text, open re-ask) x the agreement, no floor', selectByScore(circular, (t) => s(t) * sampleAgreement(t))),
+    of('S x the agreement x the model\'s confidence, no floor', selectByScore(circular, (t) => s(t) * sampleAgreement(t) * modelConfidence(t))),
+    of(`the default's floor S >= ${REFINED_MIN_SCORE}, ranked by S x the agreement`, selectByScore(circular, (t) => floored(t, s(t) * sampleAgreement(t)), 0.2, 0)),
+    of(`the default's floor and an agreement floor >= ${AGREEMENT_FLOOR}`, selectByScore(circular, (t) => (sampleAgreement(t) >= AGREEMENT_FLOOR ? floored(t, s(t)) : -1), 0.2, 0)),
+  ];
 }
 
 function floorPoint(triplets: readonly GradedTriplet[], floor: number | null): FloorPoint {
@@ -172,8 +199,9 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   // The same images through the paper's exact filter and through refined-circular: the same I->QA
   // seeds, so the same triplets; the latter's journal has every re-ask, for the rows of each alone.
   await runCli([...args.slice(0, -1), paperOut, '--filter', 'paper'], log);
-  const circularOut = path.join(options.work, 'filter-run-circular');
-  await runCli([...args.slice(0, -1), circularOut, '--filter', 'refined-circular', '--confidence'], log);
+  // every measure at once: both re-asks, the model's confidence, sampled re-answers
+  const circularOut = path.join(options.work, 'filter-run-measures');
+  await runCli([...args.slice(0, -1), circularOut, '--filter', 'refined-circular', '--confidence', '--samples', String(SAMPLES)], log);
   const circular = (await gradeRun(circularOut)).triplets;
 
   const { triplets, census } = await gradeRun(out);
@@ -189,6 +217,7 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
     variantOf('option-text letter choices with the rotated re-ask and the floor, no open re-ask', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false }), 0.2, REFINED_MIN_SCORE), paperKept),
     variantOf('the model\'s confidence alone (exp mean log P of A and Q, --confidence), no floor', 'refined', circular, selectByScore(circular, modelConfidence), paperKept),
     variantOf('S (option text, open re-ask) x the model\'s confidence, no floor (= --filter refined-confidence)', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true }) * modelConfidence(t)), paperKept),
+    ...agreementVariants(circular, paperKept),
     variantOf('both re-asks and the floor (--filter refined-circular)', 'refined', circular, new Set(circular.filter((t) => t.kept).map((t) => t.id)), paperKept),
     variantOf('all of it (the default, --filter refined)', 'refined', triplets, new Set(triplets.filter((t) => t.kept).map((t) => t.id)), paperKept),
   ];
@@ -292,8 +321,8 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   lines.push('');
   lines.push(
     table(
-      ['filter', 'kept right', 'gain over all', "minus the paper's kept", 'kept minus expected random (per type; per type and family)', 'odds ratio', 'letter choice: all', 'letter choice: kept'],
-      r.variants.map((v) => [v.name, formatAccuracy(v.kept), gainText({ gain: v.gain } as SelectionAccuracy), gainText({ gain: v.vsPaper } as SelectionAccuracy), `${percent(v.kept.accuracy - v.expectedRandom)}; ${percent(v.kept.accuracy - v.expectedRandomByFamily)}`, v.oddsRatio.toFixed(2), formatAccuracy(v.choiceAll), formatAccuracy(v.choiceKept)]),
+      ['filter', 'kept right', 'gain over all', "minus the paper's kept", 'kept minus expected random (per type; per type and family)', 'odds ratio', 'letter choice: all', 'letter choice: kept', 'kept: ambiguous; absent'],
+      r.variants.map((v) => [v.name, formatAccuracy(v.kept), gainText({ gain: v.gain } as SelectionAccuracy), gainText({ gain: v.vsPaper } as SelectionAccuracy), `${percent(v.kept.accuracy - v.expectedRandom)}; ${percent(v.kept.accuracy - v.expectedRandomByFamily)}`, v.oddsRatio.toFixed(2), formatAccuracy(v.choiceAll), formatAccuracy(v.choiceKept), v.unanswerableKept ? `${v.unanswerableKept.ambiguous}; ${v.unanswerableKept.absent}` : '–']),
     ),
   );
   lines.push('');

@@ -33,6 +33,8 @@ export interface GradedTriplet {
   answerOpen?: string;
   logProbA?: number;
   logProbQ?: number;
+  /** --samples K: the sampled re-answers' agreement with A (score.ts answerAgreement). */
+  agreement?: number;
   type: DataType;
   simQ: number;
   simA: number;
@@ -72,6 +74,7 @@ export async function gradeRun(out: string): Promise<{ triplets: GradedTriplet[]
       ...(line.answerRotated !== undefined ? { answerRotated: line.answerRotated } : {}),
       ...(line.answerOpen !== undefined ? { answerOpen: line.answerOpen } : {}),
       ...(line.logProbA !== undefined ? { logProbA: line.logProbA, logProbQ: line.logProbQ as number } : {}),
+      ...(line.agreement !== undefined ? { agreement: line.agreement } : {}),
       type: line.type,
       simQ: line.simQ ?? 0,
       simA: line.simA ?? 0,
@@ -97,6 +100,11 @@ export function selectByScore(triplets: readonly GradedTriplet[], scoreOf: (t: G
  */
 export function modelConfidence(t: GradedTriplet): number {
   return t.logProbA === undefined || t.logProbQ === undefined ? NaN : Math.exp((t.logProbA + t.logProbQ) / 2);
+}
+
+/** How far K sampled re-answers agree with A (--samples K), in [0, 1]; NaN without them. */
+export function sampleAgreement(t: GradedTriplet): number {
+  return t.agreement ?? NaN;
 }
 
 /**
