@@ -127,9 +127,12 @@ export interface FamilyTrainer {
  * trainer's traits were recorded; undefined for a name this version does not know.
  */
 export function familyTrainer(name: string): FamilyTrainer | undefined {
-  if (!Object.hasOwn(TRAITS, name)) return undefined;
-  const traits = TRAITS[name as FamilyName];
-  return { format: traits.trainerFormat, trainScript: traits.trainScript, ...(traits.llamaFactoryTemplate ? { llamaFactoryTemplate: traits.llamaFactoryTemplate } : {}) };
+  return Object.hasOwn(TRAITS, name) ? trainerOf(TRAITS[name as FamilyName]) : undefined;
+}
+
+/** A family's trainer traits as run.json records them. */
+export function trainerOf(family: Pick<FamilyTraits, 'trainerFormat' | 'trainScript' | 'llamaFactoryTemplate'>): FamilyTrainer {
+  return { format: family.trainerFormat, trainScript: family.trainScript, ...(family.llamaFactoryTemplate ? { llamaFactoryTemplate: family.llamaFactoryTemplate } : {}) };
 }
 
 /** Whether `--image-min-tokens` / `--image-max-tokens` mean anything for this pair. */

@@ -38,6 +38,7 @@ import { isEngineFailure, resolveOptions, runIdentity, triangleSettings, type Re
 import { openRefineEngine } from './refine-engine.js';
 import { startManifest } from './refine-manifest.js';
 import { assertGpuWork, defaultDevices } from '../engine/devices.js';
+import { trainerOf } from '../engine/families.js';
 import { EXPORTED_IMAGES_FOLDER, exportImage, pruneExportedImages } from '../outputs/exported-images.js';
 import { SHARDS_DONE_FILE, ShardsDone } from '../outputs/shards-done.js';
 import { refineImage } from './refine-image.js';
@@ -248,7 +249,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
       await journal.close();
       const engineStats = model.stats();
       const family = model.info.family;
-      const trainer = { family: family.name, format: family.trainerFormat, trainScript: family.trainScript, ...(family.llamaFactoryTemplate ? { llamaFactoryTemplate: family.llamaFactoryTemplate } : {}) };
+      const trainer = { family: family.name, ...trainerOf(family) };
       const replicaStats = engine.replicas > 1 ? model.replicaStats() : undefined;
       await model.close();
       model = undefined;
