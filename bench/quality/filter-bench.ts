@@ -92,6 +92,8 @@ export interface FilterVariant {
   gain: SelectionAccuracy['gain'];
   /** Kept accuracy minus the paper's filter's, paired bootstrap over the same triplets (by id). */
   vsPaper: SelectionAccuracy['gain'];
+  /** Kept accuracy minus the default filter's, paired the same way (absent in results written before it was measured). */
+  vsDefault?: SelectionAccuracy['gain'];
   oddsRatio: number;
   expectedRandom: number;
   /** The same, the draw matched per data type and question family. */
@@ -112,9 +114,15 @@ export interface FloorPoint {
 /** Floors compared under the per-type top 20 % (null: none, the paper's). */
 export const FLOORS = [null, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99] as const;
 
-function variantOf(name: string, run: FilterVariant['run'], triplets: readonly GradedTriplet[], kept: ReadonlySet<string>, paperKept: ReadonlySet<string>): FilterVariant {
+/** What each variant is compared with, paired over the same triplets (by id). */
+interface ReferenceSelections {
+  paper: Selection;
+  default: Selection;
+}
+
+function variantOf(name: string, run: FilterVariant['run'], triplets: readonly GradedTriplet[], kept: Selection, references: ReferenceSelections): FilterVariant {
   const sel = accuracyOf(name, triplets, kept);
-  const vsPaper = pairedDifference(triplets.map((t) => t.grade.right), triplets.map((t) => kept.has(t.id)), triplets.map((t) => paperKept.has(t.id)));
+  const minus = (other: Selection) => pairedDifference(triplets.map((t) => t.grade.right), triplets.map((t) => kept.has(t.id)), triplets.map((t) => other.has(t.id)));
   const choice = familyAccuracies(triplets, kept).find((f) => f.family === 'choice');
   const none = { n: 0, right: 0, accuracy: NaN, low: NaN, high: NaN };
   return {
@@ -123,7 +131,8 @@ function variantOf(name: string, run: FilterVariant['run'], triplets: readonly G
     all: accuracyOf('all', triplets, null).overall,
     kept: sel.overall,
     gain: sel.gain,
-    vsPaper,
+    vsPaper: minus(references.paper),
+    vsDefault: minus(references.default),
     oddsRatio: keptOddsRatio(triplets, kept),
     expectedRandom: expectedRandomAccuracy(triplets, kept),
     expectedRandomByFamily: expectedRandomAccuracy(triplets, kept, byTypeAndFamily),
@@ -142,16 +151,17 @@ const AGREEMENT_FLOOR = 0.75;
  * The sampled re-answers' agreement with A (--samples), alone and with S: does spread over several
  * answers catch what one greedy A' cannot (the ambiguous references)?
  */
-function agreementVariants(circular: readonly GradedTriplet[], paperKept: ReadonlySet<string>): FilterVariant[] {
+function agreementVariants(circular: readonly GradedTriplet[], references: ReferenceSelections): FilterVariant[] {
   const s = (t: GradedTriplet) => scoreWithReasks(t, { rotated: false, open: true });
-  const floored = (t: GradedTriplet, rank: number) => (s(t) >= REFINED_MIN_SCORE ? rank : -1);
-  const of = (name: string, kept: Selection) => variantOf(name, 'refined', circular, kept, paperKept);
+  // Above the floor a rank in [0.5, 1] (the selector takes scores in [0, 1]), under it 0; then a floor of 0.5.
+  const floored = (t: GradedTriplet, rank: number) => (s(t) >= REFINED_MIN_SCORE ? 0.5 + rank / 2 : 0);
+  const of = (name: string, kept: Selection) => variantOf(name, 'refined', circular, kept, references);
   return [
     of(`the agreement of ${SAMPLES} sampled re-answers alone (--samples ${SAMPLES}), no floor`, selectByScore(circular, sampleAgreement)),
     of('S (option text, open re-ask) x the agreement, no floor', selectByScore(circular, (t) => s(t) * sampleAgreement(t))),
     of('S x the agreement x the model\'s confidence, no floor', selectByScore(circular, (t) => s(t) * sampleAgreement(t) * modelConfidence(t))),
-    of(`the default's floor S >= ${REFINED_MIN_SCORE}, ranked by S x the agreement`, selectByScore(circular, (t) => floored(t, s(t) * sampleAgreement(t)), 0.2, 0)),
-    of(`the default's floor and an agreement floor >= ${AGREEMENT_FLOOR}`, selectByScore(circular, (t) => (sampleAgreement(t) >= AGREEMENT_FLOOR ? floored(t, s(t)) : -1), 0.2, 0)),
+    of(`the default's floor S >= ${REFINED_MIN_SCORE}, ranked by S x the agreement`, selectByScore(circular, (t) => floored(t, s(t) * sampleAgreement(t)), 0.2, 0.5)),
+    of(`the default's floor and an agreement floor >= ${AGREEMENT_FLOOR}`, selectByScore(circular, (t) => (sampleAgreement(t) >= AGREEMENT_FLOOR ? floored(t, s(t)) : 0), 0.2, 0.5)),
   ];
 }
 
@@ -206,23 +216,25 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
 
   const { triplets, census } = await gradeRun(out);
   const paper = await gradeRun(paperOut);
-  const paperKept = new Set(paper.triplets.filter((t) => t.kept).map((t) => t.id));
+  const keptOf = (ts: readonly GradedTriplet[]): Selection => new Set(ts.filter((t) => t.kept).map((t) => t.id));
+  const paperKept = keptOf(paper.triplets);
+  const kept = keptOf(triplets);
+  const references: ReferenceSelections = { paper: paperKept, default: kept };
   const variants = [
-    variantOf("the paper's filter (--filter paper)", 'paper', paper.triplets, paperKept, paperKept),
-    variantOf(`the paper's score with the floor S >= ${REFINED_MIN_SCORE} alone`, 'paper', paper.triplets, selectByScore(paper.triplets, (t) => t.score, 0.2, REFINED_MIN_SCORE), paperKept),
-    variantOf('option-text letter choices, no re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: false })), paperKept),
-    variantOf('option-text letter choices with the rotated re-ask (CircularEval), no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false })), paperKept),
-    variantOf('option-text letter choices with the open re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true })), paperKept),
-    variantOf('option-text letter choices with both re-asks, no floor', 'refined', circular, selectByScore(circular, (t) => t.score), paperKept),
-    variantOf('option-text letter choices with the rotated re-ask and the floor, no open re-ask', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false }), 0.2, REFINED_MIN_SCORE), paperKept),
-    variantOf('the model\'s confidence alone (exp mean log P of A and Q, --confidence), no floor', 'refined', circular, selectByScore(circular, modelConfidence), paperKept),
-    variantOf('S (option text, open re-ask) x the model\'s confidence, no floor (= --filter refined-confidence)', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true }) * modelConfidence(t)), paperKept),
-    ...agreementVariants(circular, paperKept),
-    variantOf('both re-asks and the floor (--filter refined-circular)', 'refined', circular, new Set(circular.filter((t) => t.kept).map((t) => t.id)), paperKept),
-    variantOf('all of it (the default, --filter refined)', 'refined', triplets, new Set(triplets.filter((t) => t.kept).map((t) => t.id)), paperKept),
+    variantOf("the paper's filter (--filter paper)", 'paper', paper.triplets, paperKept, references),
+    variantOf(`the paper's score with the floor S >= ${REFINED_MIN_SCORE} alone`, 'paper', paper.triplets, selectByScore(paper.triplets, (t) => t.score, 0.2, REFINED_MIN_SCORE), references),
+    variantOf('option-text letter choices, no re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: false })), references),
+    variantOf('option-text letter choices with the rotated re-ask (CircularEval), no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false })), references),
+    variantOf('option-text letter choices with the open re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true })), references),
+    variantOf('option-text letter choices with both re-asks, no floor', 'refined', circular, selectByScore(circular, (t) => t.score), references),
+    variantOf('option-text letter choices with the rotated re-ask and the floor, no open re-ask', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false }), 0.2, REFINED_MIN_SCORE), references),
+    variantOf('the model\'s confidence alone (exp mean log P of A and Q, --confidence), no floor', 'refined', circular, selectByScore(circular, modelConfidence), references),
+    variantOf('S (option text, open re-ask) x the model\'s confidence, no floor (= --filter refined-confidence)', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true }) * modelConfidence(t)), references),
+    ...agreementVariants(circular, references),
+    variantOf('both re-asks and the floor (--filter refined-circular)', 'refined', circular, keptOf(circular), references),
+    variantOf('all of it (the default, --filter refined)', 'refined', triplets, kept, references),
   ];
   const floorSweep = FLOORS.map((floor) => ({ floor, paper: floorPoint(paper.triplets, floor), refined: floorPoint(triplets, floor) }));
-  const kept = new Set(triplets.filter((t) => t.kept).map((t) => t.id));
   const random = selectRandomLike(triplets, kept);
   const main = [accuracyOf('all triplets', triplets, null), accuracyOf('kept: the default filter (srf-native run)', triplets, kept), accuracyOf('random, as many per type as kept', triplets, random)];
 
@@ -321,8 +333,8 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   lines.push('');
   lines.push(
     table(
-      ['filter', 'kept right', 'gain over all', "minus the paper's kept", 'kept minus expected random (per type; per type and family)', 'odds ratio', 'letter choice: all', 'letter choice: kept', 'kept: ambiguous; absent'],
-      r.variants.map((v) => [v.name, formatAccuracy(v.kept), gainText({ gain: v.gain } as SelectionAccuracy), gainText({ gain: v.vsPaper } as SelectionAccuracy), `${percent(v.kept.accuracy - v.expectedRandom)}; ${percent(v.kept.accuracy - v.expectedRandomByFamily)}`, v.oddsRatio.toFixed(2), formatAccuracy(v.choiceAll), formatAccuracy(v.choiceKept), v.unanswerableKept ? `${v.unanswerableKept.ambiguous}; ${v.unanswerableKept.absent}` : '–']),
+      ['filter', 'kept right', 'gain over all', "minus the paper's kept", "minus the default's kept", 'kept minus expected random (per type; per type and family)', 'odds ratio', 'letter choice: all', 'letter choice: kept', 'kept: ambiguous; absent'],
+      r.variants.map((v) => [v.name, formatAccuracy(v.kept), gainText({ gain: v.gain } as SelectionAccuracy), gainText({ gain: v.vsPaper } as SelectionAccuracy), v.vsDefault ? gainText({ gain: v.vsDefault } as SelectionAccuracy) : '–', `${percent(v.kept.accuracy - v.expectedRandom)}; ${percent(v.kept.accuracy - v.expectedRandomByFamily)}`, v.oddsRatio.toFixed(2), formatAccuracy(v.choiceAll), formatAccuracy(v.choiceKept), v.unanswerableKept ? `${v.unanswerableKept.ambiguous}; ${v.unanswerableKept.absent}` : '–']),
     ),
   );
   lines.push('');
