@@ -40,7 +40,8 @@ t.test('run --demo: every output, consistent with each other', async (t) => {
   t.ok(scored.length >= DEMO_IMAGE_COUNT - 2, 'the world model\'s grammar-held replies parse');
   for (const l of scored) {
     t.ok(DATA_TYPES.includes(l.type!), `type ${l.type}`);
-    t.ok(l.score! >= 0 && l.score! <= 1 && Math.abs(l.score! - Math.sqrt(l.simQ! * l.simA!)) < 1e-9, 'S = sqrt(simQ * simA)');
+    // the default filter ranks by S x the sampled re-answers' agreement; S itself is `consistency`
+    t.ok(l.score! >= 0 && l.score! <= 1 && Math.abs(l.consistency! - Math.sqrt(l.simQ! * l.simA!)) < 1e-9 && Math.abs(l.score! - l.consistency! * l.agreement!) < 1e-9, 'S = sqrt(simQ * simA), score = S x agreement');
     t.equal(l.paperFaithful, true, 'the demo scores with its embedder');
   }
 
@@ -106,9 +107,10 @@ t.test('run --demo: every output, consistent with each other', async (t) => {
   t.same(after.map(({ kept: _kept, ...rest }) => rest), before, 'the triplets themselves are untouched');
   const keptAll = after.filter((l) => l.kept);
   const reselected = (await readJson(join(out, 'run.json'))) as RunManifest;
-  // the run's filter floor (refined: S >= 0.9) stays with the folder
+  // the run's filter floor (S >= 0.9, on S itself) stays with the folder
   const floor = reselected.selection?.minScore ?? 0;
-  t.equal(keptAll.length, scored.filter((l) => l.score! > 0 && l.score! >= floor).length, 'keep-top 1 keeps every non-zero score at or above the floor');
+  const sOf = (l: TripletLine) => l.consistency ?? l.score!;
+  t.equal(keptAll.length, scored.filter((l) => sOf(l) > 0 && sOf(l) >= floor).length, 'keep-top 1 keeps every non-zero S at or above the floor');
   t.equal(reselected.counts?.kept, keptAll.length);
   t.equal(reselected.selection?.keepTop, 1);
   t.equal((reselected.timings as { sessions: number }).sessions, 1, 'no new generation session');
@@ -119,7 +121,7 @@ t.test('run --demo: every output, consistent with each other', async (t) => {
   const noFloor = await runCli(['select', '--in', out, '--keep-top', '1', '--min-score', '0']);
   t.equal(noFloor.code, 0, noFloor.code === 0 ? 'exit 0' : noFloor.stderr);
   const unfloored = (await readLines(join(out, 'triplets.jsonl'))).filter((l) => l.kept);
-  t.equal(unfloored.length, scored.filter((l) => l.score! > 0).length, 'without the floor keep-top 1 keeps every non-zero score');
+  t.equal(unfloored.length, scored.filter((l) => sOf(l) > 0).length, 'without the floor keep-top 1 keeps every non-zero S');
   t.equal(((await readJson(join(out, 'run.json'))) as RunManifest).selection?.minScore, null);
   const badFloor = await runCli(['select', '--in', out, '--min-score', '2']);
   t.not(badFloor.code, 0, 'a floor outside [0, 1] is refused');

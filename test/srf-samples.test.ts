@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { refine } from '../lib/jobs/refine.js';
 import { MAX_SAMPLES } from '../lib/jobs/refine-options.js';
+import { AGREEMENT_SAMPLES } from '../lib/srf/filters.js';
 import { FORMAT_SUFFIXES } from '../lib/srf/data-types.js';
 import { DEFAULT_DECODING, DEFAULT_TEMPLATES } from '../lib/srf/prompts.js';
 import { answerAgreement, lexicalSimilarityProvider, type SimilarityProvider } from '../lib/srf/score.js';
@@ -89,7 +90,8 @@ t.test('agreement: the answer-side similarity of each sample to A, averaged', as
 const NAMES = Array.from({ length: 6 }, (_, i) => `s${i}.png`);
 
 t.test('a run with --samples records the samples and their agreement, reproducibly, and resumes only with the same K', async (t) => {
-  const { dir, base } = await tinyRun(NAMES, { parallel: 2, grammar: SHORT_GRAMMAR, decoding: SHORT_DECODING, samples: 3 });
+  // One sequence: batched decoding's rounding depends on what shares the batch, and a sampled token can follow it.
+  const { dir, base } = await tinyRun(NAMES, { parallel: 1, inFlight: 1, grammar: SHORT_GRAMMAR, decoding: SHORT_DECODING, samples: 3 });
   const summary = await refine(base).result;
   const lines = (await readJournal(summary.out)).filter((l): l is TripletLine & { status: 'scored' } => l.status === 'scored');
   t.ok(lines.length >= 4, `${lines.length} scored`);
@@ -109,8 +111,11 @@ t.test('a run with --samples records the samples and their agreement, reproducib
   t.ok(lines.every((l) => JSON.stringify(twice.get(l.id)) === JSON.stringify(l.answerSamples)), 'the same samples again: seeded');
 
   await t.rejects(refine({ ...base, samples: 2 }).result, { code: 'OUTPUT_CONFLICT' }, 'a resume with another K is refused');
-  const plain = await refine({ ...base, samples: undefined, out: join(dir, 'plain') }).result;
-  t.ok((await readJournal(plain.out)).every((l) => l.answerSamples === undefined && l.agreement === undefined), 'without --samples the journal has neither');
+  const plain = await refine({ ...base, samples: undefined, filter: 'refined', out: join(dir, 'plain') }).result;
+  t.ok((await readJournal(plain.out)).every((l) => l.answerSamples === undefined && l.agreement === undefined), 'a filter that asks for none, without --samples: the journal has neither');
+  const byDefault = await refine({ ...base, samples: undefined, out: join(dir, 'default') }).result;
+  t.ok((await readJournal(byDefault.out)).every((l) => l.status !== 'scored' || l.answerSamples?.length === AGREEMENT_SAMPLES), `the default filter asks for ${AGREEMENT_SAMPLES}`);
+  t.throws(() => refine({ ...base, samples: 0, out: join(dir, 'none') }), { code: 'INVALID_ARGUMENT', message: /at least 1 with --filter refined-agreement.*samples/ }, 'the default filter cannot rank without samples');
   for (const bad of [MAX_SAMPLES + 1, -1, 1.5]) t.throws(() => refine({ ...base, samples: bad, out: join(dir, 'bad') }), { code: 'INVALID_ARGUMENT', message: /samples/ }, `samples ${bad}`);
 });
 

@@ -60,6 +60,25 @@ t.test('zero scores and minScore', async (t) => {
   t.same(floored.byType.short_answer, { total: 10, quota: 3, kept: 2, threshold: 0.5 }, 'minScore is inclusive');
 });
 
+t.test('a floor on another score than the rank: the quota is filled in rank order from the records above it', async (t) => {
+  // rank: S x agreement; floor: S. r0 ranks first but its S is under the floor.
+  const ranked: ScoredItem[] = [
+    { id: 'r0', type: 'short_answer', score: 0.85, floorScore: 0.85 },
+    { id: 'r1', type: 'short_answer', score: 0.8, floorScore: 0.95 },
+    { id: 'r2', type: 'short_answer', score: 0.3, floorScore: 1 },
+    { id: 'r3', type: 'short_answer', score: 0.6, floorScore: 0.9 },
+    { id: 'r4', type: 'short_answer', score: 0, floorScore: 0.92 },
+    ...items('short_answer', 'low', [0.1, 0.1, 0.1, 0.1, 0.1]).map((item) => ({ ...item, floorScore: 0.1 })),
+  ];
+  const floored = selectTopPerType(ranked, { keepTop: 0.3, minScore: 0.9 });
+  t.same([...floored.keptIds], ['r1', 'r3', 'r2'], 'r0 under the floor is passed over; the next above it by rank fill the 3 places');
+  t.same(floored.byType.short_answer, { total: 10, quota: 3, kept: 3, threshold: 0.3 }, 'the threshold is the lowest kept rank');
+  const loose = selectTopPerType(ranked, { keepTop: 0.5, minScore: 0.9 });
+  t.same([...loose.keptIds], ['r1', 'r3', 'r2', 'r4'], 'a rank of 0 with S above the floor may be kept: the S = 0 rule reads S');
+  t.same([...selectTopPerType(ranked, { keepTop: 0.3 }).keptIds], ['r0', 'r1', 'r3'], 'no floor: rank order alone');
+  t.throws(() => selectTopPerType([{ id: 'a', type: 'box', score: 0.5, floorScore: 2 }]), { code: 'DATA_INVALID', message: /floorScore must be a number in \[0, 1\]/ });
+});
+
 t.test('bad input', async (t) => {
   t.throws(() => selectTopPerType([{ id: 'a', type: 'box', score: 1 }, { id: 'a', type: 'box', score: 0.5 }]), {
     code: 'DATA_INVALID',

@@ -3,7 +3,9 @@
  * script it: per image, I->QA sampled with the method's settings and its GBNF reply grammar
  * (temperature 0.7, top-k 40, top-p 0.9, min-p off, 256 tokens, the image's own seed as refine()
  * computes it), the reply parsed and trimmed as refine() does (srf/triangle.ts readQaReply), then
- * IA->Q and IQ->A greedy with EOS on (128 tokens) sent together; follow-ups go before new images, and
+ * IA->Q and IQ->A greedy with EOS on (128 tokens) sent together with the default filter's calls (a
+ * letter choice's stem asked open; Q answered 4 times sampled, seeded as refine() seeds them);
+ * follow-ups go before new images, and
  * as many requests are in flight as the server has slots, `cache_prompt` on.
  *
  * Then the same-work check on the same server: srf-native's scored triplets (its journal) replayed as
@@ -14,7 +16,9 @@ import path from 'node:path';
 import { identifyImage } from '../../lib/jobs/inputs.js';
 import { cleanReply } from '../../lib/srf/parse.js';
 import { DEFAULT_DECODING, DEFAULT_TEMPLATES, QA_REPLY_GRAMMAR, resolveGrammarBounds, type TaskName } from '../../lib/srf/prompts.js';
-import { imageSeed, readQaReply } from '../../lib/srf/triangle.js';
+import { SAMPLED_REANSWER, imageSeed, readQaReply } from '../../lib/srf/triangle.js';
+import { openReask } from '../../lib/srf/choices.js';
+import { AGREEMENT_SAMPLES } from '../../lib/srf/filters.js';
 import { readCpuSeconds } from '../memory.js';
 import { PrioritySemaphore, fullPrompt } from '../workload.js';
 import { base64Images, completion, startServer, type ServerPeerConfig } from './server.js';
@@ -80,6 +84,12 @@ function methodBody(task: TaskName, prompt: string, render: ServerPrompt, marker
   return body;
 }
 
+/** A sampled re-answer of the default filter (triangle.ts SAMPLED_REANSWER), with IQ->A's token budget. */
+function sampledBody(prompt: string, render: ServerPrompt, marker: string, image: string, seed: number): Record<string, unknown> {
+  const body = methodBody('iqToA', prompt, render, marker, image);
+  return { ...body, temperature: SAMPLED_REANSWER.temperature, top_k: SAMPLED_REANSWER.topK, top_p: SAMPLED_REANSWER.topP, min_p: 0, seed };
+}
+
 /** refine()'s defaults for reading an I->QA reply: answers a bound cut are trimmed; the default grammar's longest line. */
 const READ_REPLY = { truncatedAnswers: 'cut', answerLineBound: resolveGrammarBounds().maxAnswerChars } as const;
 
@@ -121,9 +131,13 @@ export async function runServerMethod(
           totals.rejected++;
           return;
         }
+        // The default filter's calls too: a letter choice's stem asked open, and Q answered AGREEMENT_SAMPLES times sampled.
+        const open = openReask(qa.question, qa.answer);
         await Promise.all([
           gated(0, () => call(methodBody('iaToQ', DEFAULT_TEMPLATES.iaToQInstruction(qa.answer), render, server.marker, image))),
           gated(0, () => call(methodBody('iqToA', DEFAULT_TEMPLATES.iqToAInstruction(qa.question), render, server.marker, image))),
+          ...(open ? [gated(0, () => call(methodBody('iqToA', DEFAULT_TEMPLATES.iqToAInstruction(open.question), render, server.marker, image)))] : []),
+          ...Array.from({ length: AGREEMENT_SAMPLES }, (_, i) => gated(0, () => call(sampledBody(DEFAULT_TEMPLATES.iqToAInstruction(qa.question), render, server.marker, image, imageSeed(seed, i + 1))))),
         ]);
         totals.scored++;
       }),

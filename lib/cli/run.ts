@@ -8,6 +8,7 @@ import { refine, type RefineOptions, type RefineSummary } from '../jobs/refine.j
 import { resolveShard } from '../jobs/shard-env.js';
 import { assertGpuWork, defaultDevices, resolveDevices } from '../engine/devices.js';
 import type { QaReplyGrammarOptions } from '../srf/prompts.js';
+import { FILTER_NAMES } from '../srf/filters.js';
 import { shellCommand, type CliContext } from './context.js';
 import { nextStepLines } from './next-steps.js';
 import { promptOptionSpecs, promptTemplates, type PromptArgs } from './prompt-options.js';
@@ -101,9 +102,9 @@ function builder(y: Argv): Argv<RunArgs> {
       embedder: { group: SCORE, type: 'string', describe: 'sentence-embedding GGUF (BERT family) for the cosine similarities; without it scores use a lexical fallback that is NOT the paper\'s measure' },
       'bertscore-model': { group: SCORE, type: 'string', describe: 'encoder GGUF for BERTScore on long text (default: the --embedder)' },
       'keep-top': { group: SCORE, type: 'number', describe: 'fraction kept within each data type (default 0.2, the paper\'s choice; 0.5 with --demo)' },
-      filter: { group: SCORE, type: 'string', choices: ['refined', 'refined-circular', 'refined-confidence', 'paper'], describe: "refined (default): letter choices judged by option text with an open re-ask, per-type top fraction only at S >= 0.9; refined-circular: also a rotated-options re-ask; refined-confidence: no floor, ranked by S x the model's own confidence in A and Q (every quota filled); paper: the paper's exact method (docs/METHOD.md)" },
+      filter: { group: SCORE, type: 'string', choices: [...FILTER_NAMES], describe: "refined-agreement (default): letter choices judged by option text with an open re-ask; per type, among triplets at S >= 0.9, the top fraction by S x the agreement of 4 sampled re-answers with A; refined: the same with greedy checks only, ranked by S; refined-circular: refined with a rotated-options re-ask; refined-confidence: no floor, ranked by S x the model's own confidence in A and Q (every quota filled); paper: the paper's exact method (docs/METHOD.md)" },
       confidence: { group: SCORE, type: 'boolean', describe: 'also record each triplet\'s mean token log P(A | I, Q) and log P(Q | I, A) in triplets.jsonl (two more calls per image; recorded, not used by the selection)' },
-      samples: { group: SCORE, type: 'number', describe: 'also answer each question K more times, sampled (temperature 1), and record how far the samples agree with A (`agreement` in triplets.jsonl): K more calls per image, at most 16 (default 0)' },
+      samples: { group: SCORE, type: 'number', describe: 'answer each question K more times, sampled (temperature 1), and record how far the samples agree with A (`agreement` in triplets.jsonl): K more calls per image, at most 16 (default: 4 with refined-agreement, which ranks by it; else 0)' },
       'match-mix': { group: SCORE, type: 'string', describe: 'second pass: resample the kept set to the type mix of this LLaVA JSON (or a JSON object of weights per type)' },
       parallel: { group: ENGINE, type: 'number', describe: 'sequences the engine decodes together (default 8 on CPU; on a GPU the most of 32, 24, 16 that fit its memory with per-sequence KV; 4 with --demo)' },
       ctx: { group: ENGINE, type: 'number', describe: 'KV cache size in tokens, all sequences together (default: sized from --parallel, --prefix-cache and the longest reply)' },

@@ -17,7 +17,7 @@ function builder(y: Argv): Argv<SelectArgs> {
       in: { type: 'string', demandOption: true, describe: 'output folder of a run (or of merge)' },
       ...SELECTION_OPTIONS,
       'match-mix': { ...SELECTION_OPTIONS['match-mix'], describe: `${SELECTION_OPTIONS['match-mix'].describe}; --no-match-mix switches a previous one off` },
-      'min-score': { type: 'number', describe: "keep nothing under this score, whatever the type's quota (default: the floor the folder was made with, 0.9 for the refined filter; 0: none, the paper's selection; docs/METHOD.md)" },
+      'min-score': { type: 'number', describe: "keep nothing whose S is under this, whatever the type's quota (default: the floor the folder was made with, 0.9 for the refined filters; 0: none, the paper's selection; docs/METHOD.md)" },
     }) as unknown as Argv<SelectArgs>;
 }
 

@@ -23,8 +23,18 @@ export interface ImageRun {
   signal: AbortSignal;
   /** How letter choices are scored (the run's filter). */
   choices: ChoiceComparison;
-  /** Select by S x the model's confidence (the run's filter): the line's `score` is that product, `consistency` S. */
-  confidenceScore?: boolean;
+  /**
+   * What the selection ranks by (the run's filter): S itself, or S x the model's confidence, or S x
+   * the sampled re-answers' agreement. For a product the line's `score` is it and `consistency` S.
+   */
+  rank?: 'consistency' | 'confidence' | 'agreement';
+}
+
+/** The factor a filter multiplies S by to rank, or undefined when it ranks by S. */
+function rankFactor(rank: ImageRun['rank'], triangle: { logProbA?: number; logProbQ?: number }, agreement: number | undefined): number | undefined {
+  if (rank === 'confidence' && triangle.logProbA !== undefined && triangle.logProbQ !== undefined) return Math.exp((triangle.logProbA + triangle.logProbQ) / 2);
+  if (rank === 'agreement') return agreement;
+  return undefined;
 }
 
 /**
@@ -79,7 +89,7 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
     return errorLine(error);
   }
   const { question, answer, questionPrime, answerPrime, answerRotated, answerOpen, logProbA, logProbQ, answerSamples, truncation } = triangle;
-  const confidence = run.confidenceScore && logProbA !== undefined && logProbQ !== undefined ? Math.exp((logProbA + logProbQ) / 2) : undefined;
+  const factor = rankFactor(run.rank, triangle, agreement);
   return {
     ...base,
     status: 'scored',
@@ -94,8 +104,8 @@ export async function refineImage(item: InputImage, run: ImageRun): Promise<Trip
     type: score.type,
     simQ: score.simQ,
     simA: score.simA,
-    score: confidence !== undefined ? score.score * confidence : score.score,
-    ...(confidence !== undefined ? { consistency: score.score } : {}),
+    score: factor !== undefined ? score.score * factor : score.score,
+    ...(factor !== undefined ? { consistency: score.score } : {}),
     paperFaithful: score.paperFaithful,
     ...(truncation ? { truncated: truncation } : {}),
     ...(seed !== undefined ? { seed } : {}),

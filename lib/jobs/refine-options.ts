@@ -70,8 +70,9 @@ export interface RefineOptions {
   /** Fraction kept per data type. Default 0.2. */
   keepTop?: number;
   /**
-   * 'refined' (default): letter choices judged by option text with a rotated re-ask, and a score floor
-   * under the per-type quota; 'paper': the paper's exact method (lib/srf/filters.ts, docs/METHOD.md).
+   * 'refined-agreement' (default): letter choices judged by option text with an open re-ask, and per
+   * type, above a score floor, ranked by S x the agreement of sampled re-answers; 'refined' the same
+   * with greedy checks only; 'paper': the paper's exact method (lib/srf/filters.ts, docs/METHOD.md).
    */
   filter?: FilterName;
   /** Also record log P(A | I, Q) and log P(Q | I, A) per token in the journal (two more calls per image). Default false. */
@@ -261,15 +262,16 @@ export function resolveOptions(options: RefineOptions): ResolvedOptions {
   }
   if (options.rescore !== undefined && path.resolve(options.rescore) === path.resolve(options.out)) throw invalidArgument('an --out folder other than the run judged again', 'out', options.out);
   const shard = options.shard === undefined ? undefined : resolveShard(options.shard);
+  const filter = resolveFilter(options.filter);
   const truncatedAnswers = options.truncatedAnswers ?? 'cut';
   if (truncatedAnswers !== 'cut' && truncatedAnswers !== 'keep') throw invalidArgument("'cut' or 'keep'", 'truncatedAnswers', options.truncatedAnswers);
   return {
     out: shard ? shardOutputFolder(path.resolve(options.out), shard.shard) : path.resolve(options.out),
     rescore: options.rescore === undefined ? undefined : path.resolve(options.rescore),
     keepTop: checkFraction(options.keepTop ?? DEFAULT_KEEP_TOP, 'keepTop'),
-    filter: resolveFilter(options.filter),
+    filter,
     confidence: options.confidence ?? false,
-    samples: integerOption(options.samples, 'samples', 0, MAX_SAMPLES, 0),
+    samples: resolveSamples(options.samples, filter),
     seed: checkSeed(options.seed ?? 0, 'seed'),
     round: checkNonNegativeInteger(options.round ?? 0, 'round'),
     limit: options.limit === undefined ? undefined : checkNonNegativeInteger(options.limit, 'limit'),
@@ -288,6 +290,13 @@ export function resolveOptions(options: RefineOptions): ResolvedOptions {
 
 /** Sampled re-answers per image (RefineOptions.samples) at most: each is a full IQ->A call. */
 export const MAX_SAMPLES = 16;
+
+/** The run's sampled re-answers: as asked, else as many as its filter uses; a filter that ranks by their agreement needs one at least. */
+function resolveSamples(samples: unknown, filter: FilterName): number {
+  const count = integerOption(samples, 'samples', 0, MAX_SAMPLES, FILTERS[filter].samples);
+  if (count === 0 && FILTERS[filter].agreement) throw invalidArgument(`at least 1 with --filter ${filter} (it ranks by their agreement)`, 'samples', samples);
+  return count;
+}
 
 /** The run's templates, decoding (the reply grammar on I->QA) and truncation rule, as the triangle takes them. */
 export function triangleSettings(r: ResolvedOptions, drafts: boolean): TriangleSettings {

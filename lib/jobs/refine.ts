@@ -24,7 +24,7 @@ import { onFatalAbort, type EngineStats } from '../engine/native.js';
 import { DATA_TYPES, type DataType } from '../srf/data-types.js';
 import { quotaFor } from '../srf/select.js';
 import { type TriangleSettings } from '../srf/triangle.js';
-import { FILTERS } from '../srf/filters.js';
+import { FILTERS, filterRank } from '../srf/filters.js';
 import type { ReplicaStats } from '../engine/types.js';
 import { countLine, emptyCounts, finalizeOutputs } from '../outputs/finalize.js';
 import { ID_HEX_DIGITS, IMAGE_EXTENSIONS, LEGACY_ID_HEX_DIGITS, formatShard, resolveInputSource, type InputSource } from './inputs.js';
@@ -482,7 +482,7 @@ export class RefineRun extends RefineEmitterBase implements AsyncIterable<Triple
           dispatched.add(item.id);
           if (item.shard !== undefined) shardsDone?.started(item.shard);
           this.#inFlight++;
-          const task: Promise<void> = refineImage(item, { model, scorer, triangle: this.#triangle, seed: this.#resolved.seed, round: this.#resolved.round, signal: this.#abort.signal, choices: FILTERS[this.#resolved.filter].choices, confidenceScore: FILTERS[this.#resolved.filter].confidence })
+          const task: Promise<void> = refineImage(item, { model, scorer, triangle: this.#triangle, seed: this.#resolved.seed, round: this.#resolved.round, signal: this.#abort.signal, choices: FILTERS[this.#resolved.filter].choices, rank: filterRank(FILTERS[this.#resolved.filter]) })
             .then(async (line) => {
               if (line && item.bytes && line.status === 'scored' && this.#exportImages !== 'none') await exportImage(source.imageRoot, line.image, item.bytes);
               if (line) await this.#record(line, journal);

@@ -237,7 +237,7 @@ export async function finalizeOutputs(options: FinalizeOptions): Promise<Finaliz
     lineNumber++;
     round ??= line.round;
     if (isScoredLine(line)) {
-      selector.add({ id: line.id, type: line.type, score: line.score }, `${journalFile} line ${lineNumber}`);
+      selector.add({ id: line.id, type: line.type, score: line.score, floorScore: line.consistency }, `${journalFile} line ${lineNumber}`);
       if (line.paperFaithful === false) paperFaithful = false;
     }
   }

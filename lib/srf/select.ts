@@ -13,7 +13,13 @@ import { createRandom, shuffled } from './random.js';
 export interface ScoredItem {
   readonly id: string;
   readonly type: DataType;
+  /** What the top fraction ranks by. */
   readonly score: number;
+  /**
+   * What the floor (minScore) and the S = 0 rule apply to, when not `score`: a filter that ranks by
+   * S x something (the model's confidence, the sampled re-answers' agreement) still floors S itself.
+   */
+  readonly floorScore?: number | undefined;
 }
 
 export type Rounding = 'ceil' | 'floor' | 'round';
@@ -113,6 +119,7 @@ export class PerTypeSelector {
   readonly #options: ResolvedSelectOptions;
   readonly #ids = emptyByType<string[]>(() => []);
   readonly #scores = emptyByType<number[]>(() => []);
+  readonly #floorScores = emptyByType<number[]>(() => []);
   readonly #seen = new Set<string>();
 
   constructor(options: SelectOptions = {}) {
@@ -132,8 +139,12 @@ export class PerTypeSelector {
     if (!isDataType(item.type)) {
       throw new SrfError('DATA_INVALID', `${place} (id ${JSON.stringify(item.id)}): unknown data type ${JSON.stringify(item.type)}`);
     }
-    if (typeof item.score !== 'number' || !(item.score >= 0 && item.score <= 1)) {
-      throw new SrfError('DATA_INVALID', `${place} (id ${JSON.stringify(item.id)}): score must be a number in [0, 1], received ${String(item.score)}`);
+    for (const key of ['score', 'floorScore'] as const) {
+      const value = item[key];
+      if (key === 'floorScore' && value === undefined) continue;
+      if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
+        throw new SrfError('DATA_INVALID', `${place} (id ${JSON.stringify(item.id)}): ${key} must be a number in [0, 1], received ${String(value)}`);
+      }
     }
     if (this.#seen.has(item.id)) {
       throw new SrfError('DATA_INVALID', `${place}: id ${JSON.stringify(item.id)} appears twice; ties are broken by id, so ids must be unique`);
@@ -141,6 +152,7 @@ export class PerTypeSelector {
     this.#seen.add(item.id);
     this.#ids[item.type].push(item.id);
     this.#scores[item.type].push(item.score);
+    this.#floorScores[item.type].push(item.floorScore ?? item.score);
   }
 
   finish(): SelectionSummary {
@@ -153,17 +165,21 @@ export class PerTypeSelector {
       const order = Array.from(ids.keys()).sort((a, b) =>
         compareByScoreThenId(scores[a] as number, ids[a] as string, scores[b] as number, ids[b] as string),
       );
+      const floorScores = this.#floorScores[type];
       const quota = quotaFor(fractions[type], ids.length, rounding);
       const stats = byType[type];
       stats.total = ids.length;
       stats.quota = quota;
-      for (const index of order.slice(0, quota)) {
-        const score = scores[index] as number;
-        if (minScore !== undefined && score < minScore) break; // sorted: the rest are lower
-        if (score === 0 && !keepZeroScores) break;
+      // The quota is filled in rank order from the records above the floor (when the rank is the
+      // floored score itself, the first one under it ends the list).
+      for (const index of order) {
+        if (stats.kept === quota) break;
+        const floorScore = floorScores[index] as number;
+        if (minScore !== undefined && floorScore < minScore) continue;
+        if (floorScore === 0 && !keepZeroScores) continue;
         keptIds.add(ids[index] as string);
         stats.kept++;
-        stats.threshold = score;
+        stats.threshold = scores[index] as number;
       }
     }
     return { keptIds, byType, total: this.#seen.size, keptCount: keptIds.size };
