@@ -39,7 +39,8 @@ import { QUALITY_SEEDS, writeHeldOutImages } from './images.js';
 import { failingObjectCheck } from './object-check.js';
 import { table, writeSection } from './markdown.js';
 import { formatAccuracy, pairedDifference, percent, type Accuracy } from './stats.js';
-import { REFINED_MIN_SCORE } from '../../lib/srf/filters.js';
+import { FILTERS, REFINED_MIN_SCORE, type FilterName } from '../../lib/srf/filters.js';
+import { MANIFEST_FILE } from '../../lib/outputs/manifest.js';
 
 export const KEEP_FRACTIONS = [0.05, 0.2, 0.5, 0.8, 1] as const;
 
@@ -56,6 +57,8 @@ export interface FilterBenchOptions {
 export interface FilterResults {
   images: number;
   firstSeed: number;
+  /** The default filter the main run used (absent in results written when it was always `refined`). */
+  filter?: string;
   census: RunCensus;
   runSeconds: number;
   /** The run went on from an earlier run's journal in the work folder (runSeconds is then not its time). */
@@ -142,6 +145,9 @@ function variantOf(name: string, run: FilterVariant['run'], triplets: readonly G
   };
 }
 
+/** S as `refined` computes it (option text, the open re-ask), from the all-measures journal. */
+const openS = (t: GradedTriplet) => scoreWithReasks(t, { rotated: false, open: true });
+
 /** Sampled re-answers per triplet in the bench's all-measures run (`--samples`). */
 export const SAMPLES = 4;
 /** The agreement floor tried beside the score floor: 3 of 4 samples name A. */
@@ -152,21 +158,17 @@ const AGREEMENT_FLOOR = 0.75;
  * answers catch what one greedy A' cannot (the ambiguous references)?
  */
 function agreementVariants(circular: readonly GradedTriplet[], references: ReferenceSelections): FilterVariant[] {
-  const s = (t: GradedTriplet) => scoreWithReasks(t, { rotated: false, open: true });
-  // Above the floor a rank in [0.5, 1] (the selector takes scores in [0, 1]), under it 0; then a floor of 0.5.
-  const floored = (t: GradedTriplet, rank: number) => (s(t) >= REFINED_MIN_SCORE ? 0.5 + rank / 2 : 0);
   const of = (name: string, kept: Selection) => variantOf(name, 'refined', circular, kept, references);
   return [
     of(`the agreement of ${SAMPLES} sampled re-answers alone (--samples ${SAMPLES}), no floor`, selectByScore(circular, sampleAgreement)),
-    of('S (option text, open re-ask) x the agreement, no floor', selectByScore(circular, (t) => s(t) * sampleAgreement(t))),
-    of('S x the agreement x the model\'s confidence, no floor', selectByScore(circular, (t) => s(t) * sampleAgreement(t) * modelConfidence(t))),
-    of(`the default's floor S >= ${REFINED_MIN_SCORE}, ranked by S x the agreement`, selectByScore(circular, (t) => floored(t, s(t) * sampleAgreement(t)), 0.2, 0.5)),
-    of(`the default's floor and an agreement floor >= ${AGREEMENT_FLOOR}`, selectByScore(circular, (t) => (sampleAgreement(t) >= AGREEMENT_FLOOR ? floored(t, s(t)) : 0), 0.2, 0.5)),
+    of('S (option text, open re-ask) x the agreement, no floor', selectByScore(circular, (t) => openS(t) * sampleAgreement(t))),
+    of('S x the agreement x the model\'s confidence, no floor', selectByScore(circular, (t) => openS(t) * sampleAgreement(t) * modelConfidence(t))),
+    of(`the floor S >= ${REFINED_MIN_SCORE} and an agreement floor >= ${AGREEMENT_FLOOR}, ranked by S`, selectByScore(circular, (t) => (sampleAgreement(t) >= AGREEMENT_FLOOR ? openS(t) : 0), 0.2, REFINED_MIN_SCORE)),
   ];
 }
 
-function floorPoint(triplets: readonly GradedTriplet[], floor: number | null): FloorPoint {
-  const kept = selectByScore(triplets, (t) => t.score, 0.2, floor ?? undefined);
+function floorPoint(triplets: readonly GradedTriplet[], scoreOf: (t: GradedTriplet) => number, floor: number | null): FloorPoint {
+  const kept = selectByScore(triplets, scoreOf, 0.2, floor ?? undefined);
   const right = triplets.filter((t) => kept.has(t.id) && t.grade.right).length;
   return { kept: kept.size, accuracy: kept.size === 0 ? NaN : right / kept.size, oddsRatio: keptOddsRatio(triplets, kept) };
 }
@@ -215,6 +217,7 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   const circular = (await gradeRun(circularOut)).triplets;
 
   const { triplets, census } = await gradeRun(out);
+  const defaultFilter = (JSON.parse(await readFile(path.join(out, MANIFEST_FILE), 'utf8')) as { filter?: { name: string } }).filter?.name ?? 'paper';
   const paper = await gradeRun(paperOut);
   const keptOf = (ts: readonly GradedTriplet[]): Selection => new Set(ts.filter((t) => t.kept).map((t) => t.id));
   const paperKept = keptOf(paper.triplets);
@@ -225,16 +228,17 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
     variantOf(`the paper's score with the floor S >= ${REFINED_MIN_SCORE} alone`, 'paper', paper.triplets, selectByScore(paper.triplets, (t) => t.score, 0.2, REFINED_MIN_SCORE), references),
     variantOf('option-text letter choices, no re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: false })), references),
     variantOf('option-text letter choices with the rotated re-ask (CircularEval), no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false })), references),
-    variantOf('option-text letter choices with the open re-ask, no floor', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true })), references),
+    variantOf('option-text letter choices with the open re-ask, no floor', 'refined', circular, selectByScore(circular, openS), references),
     variantOf('option-text letter choices with both re-asks, no floor', 'refined', circular, selectByScore(circular, (t) => t.score), references),
     variantOf('option-text letter choices with the rotated re-ask and the floor, no open re-ask', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: true, open: false }), 0.2, REFINED_MIN_SCORE), references),
     variantOf('the model\'s confidence alone (exp mean log P of A and Q, --confidence), no floor', 'refined', circular, selectByScore(circular, modelConfidence), references),
-    variantOf('S (option text, open re-ask) x the model\'s confidence, no floor (= --filter refined-confidence)', 'refined', circular, selectByScore(circular, (t) => scoreWithReasks(t, { rotated: false, open: true }) * modelConfidence(t)), references),
+    variantOf('S (option text, open re-ask) x the model\'s confidence, no floor (= --filter refined-confidence)', 'refined', circular, selectByScore(circular, (t) => openS(t) * modelConfidence(t)), references),
     ...agreementVariants(circular, references),
     variantOf('both re-asks and the floor (--filter refined-circular)', 'refined', circular, keptOf(circular), references),
-    variantOf('all of it (the default, --filter refined)', 'refined', triplets, kept, references),
+    variantOf('the open re-ask and the floor, ranked by S (--filter refined, greedy checks only)', 'refined', circular, selectByScore(circular, openS, 0.2, REFINED_MIN_SCORE), references),
+    variantOf(`all of it (the default, --filter ${defaultFilter})`, 'refined', triplets, kept, references),
   ];
-  const floorSweep = FLOORS.map((floor) => ({ floor, paper: floorPoint(paper.triplets, floor), refined: floorPoint(triplets, floor) }));
+  const floorSweep = FLOORS.map((floor) => ({ floor, paper: floorPoint(paper.triplets, (t) => t.score, floor), refined: floorPoint(circular, openS, floor) }));
   const random = selectRandomLike(triplets, kept);
   const main = [accuracyOf('all triplets', triplets, null), accuracyOf('kept: the default filter (srf-native run)', triplets, kept), accuracyOf('random, as many per type as kept', triplets, random)];
 
@@ -270,7 +274,7 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   const oddsRatio = keptOddsRatio(triplets, kept);
   const unanswerable = { all: unanswerableCounts(triplets, null), kept: unanswerableCounts(triplets, kept) };
   const families = familyAccuracies(triplets, kept);
-  return { images: options.images, firstSeed, census, paperCensus: paper.census, variants, floorSweep, runSeconds, resumed, main, expectedRandom, expectedRandomByFamily, oddsRatio, ablations, sweep, verdicts, unanswerable, families, objectCheck, examples, command };
+  return { images: options.images, firstSeed, filter: defaultFilter, census, paperCensus: paper.census, variants, floorSweep, runSeconds, resumed, main, expectedRandom, expectedRandomByFamily, oddsRatio, ablations, sweep, verdicts, unanswerable, families, objectCheck, examples, command };
 }
 
 /** A few of each kind (kept right, kept wrong, dropped right, dropped wrong), so a reader sees what the numbers count. */
@@ -300,8 +304,7 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   lines.push('');
   lines.push(
     `\`srf-native run\` with its defaults (grammar-held I->QA sampled at temperature 0.7, greedy re-predictions, ` +
-      `the world embedder for cosines and BERTScore, the refined filter: letter choices judged by option text with an open re-ask, ` +
-      `top 20 % per data type only at S >= ${REFINED_MIN_SCORE}) on ${r.images} held-out world images ` +
+      `the world embedder for cosines and BERTScore, the default filter \`${r.filter ?? 'refined'}\`: ${FILTERS[(r.filter ?? 'refined') as FilterName]?.description ?? ''}) on ${r.images} held-out world images ` +
       `(scene seeds ${r.firstSeed}..${r.firstSeed + r.images - 1}, never seen in training; the pipeline gets only the PNGs). ` +
       `${r.census.scored} triplets scored, ${r.census.rejected} replies rejected by the parser, ${r.census.errors} errors; ` +
       `${r.resumed ? 'the run resumed an earlier one in its work folder' : `the run took ${r.runSeconds.toFixed(0)} s`}. Every scored triplet is graded by the oracle: right when its question is one the ` +
@@ -434,7 +437,7 @@ export async function writeFilterClaims(r: FilterResults, claimsFile: string): P
   const filter = {
     images: r.images,
     firstSeed: r.firstSeed,
-    filter: 'refined',
+    filter: r.filter ?? 'refined',
     all: pts(all.overall),
     kept: pts(kept.overall),
     expectedRandom: round2(100 * r.expectedRandom),
