@@ -3,9 +3,10 @@
  * the option-text score, and the triangle asking the rotated question.
  */
 import t from 'tap';
+import { equalityProvider } from './helpers/similarity.js';
 import { circularReask, openReask, formatChoiceQuestion, optionTextOf, parseChoiceQuestion, rotateOptions } from '../lib/srf/choices.js';
 import { FORMAT_SUFFIXES } from '../lib/srf/data-types.js';
-import { scoreTriplet, type SimilarityProvider } from '../lib/srf/score.js';
+import { scoreTriplet } from '../lib/srf/score.js';
 import { runTriangle, type TriangleSettings } from '../lib/srf/triangle.js';
 import { DEFAULT_DECODING, DEFAULT_TEMPLATES } from '../lib/srf/prompts.js';
 import type { GenerateRequest, GenerateResult } from '../lib/engine/types.js';
@@ -51,15 +52,7 @@ t.test('the open re-ask is the stem alone, as a short-answer question', async (t
   t.equal(openReask(Q, 'E'), null);
 });
 
-const provider: SimilarityProvider = {
-  paperFaithful: true,
-  async sentenceSimilarity(a, b) {
-    return a === b ? 1 : 0.5;
-  },
-  async bertScore() {
-    return 0.5;
-  },
-};
+const provider = equalityProvider;
 
 t.test('option-text scoring: the letter alone no longer decides', async (t) => {
   // Q' invents its own options: its C is triangle. By letter the paper calls A and A' equal.

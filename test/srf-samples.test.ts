@@ -6,12 +6,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
+import { equalityProvider } from './helpers/similarity.js';
 import { refine } from '../lib/jobs/refine.js';
 import { MAX_SAMPLES } from '../lib/jobs/refine-options.js';
 import { AGREEMENT_SAMPLES } from '../lib/srf/filters.js';
 import { FORMAT_SUFFIXES } from '../lib/srf/data-types.js';
 import { DEFAULT_DECODING, DEFAULT_TEMPLATES } from '../lib/srf/prompts.js';
-import { answerAgreement, lexicalSimilarityProvider, type SimilarityProvider } from '../lib/srf/score.js';
+import { answerAgreement, lexicalSimilarityProvider } from '../lib/srf/score.js';
 import { SAMPLED_REANSWER, imageSeed, runTriangle, type TriangleSettings } from '../lib/srf/triangle.js';
 import type { GenerateRequest, GenerateResult } from '../lib/engine/types.js';
 import type { TripletLine } from '../lib/outputs/journal.js';
@@ -21,15 +22,7 @@ import { SHORT_DECODING, SHORT_GRAMMAR, readJournal, tinyRun } from './helpers/t
 const SHORT_Q = `What shape is the red object?\n${FORMAT_SUFFIXES.shortAnswer}`;
 const CHOICE_Q = ['What shape is the red object at the top?', 'A. cross', 'B. square', 'C. circle', 'D. star', FORMAT_SUFFIXES.multipleChoice].join('\n');
 
-const provider: SimilarityProvider = {
-  paperFaithful: true,
-  async sentenceSimilarity(a, b) {
-    return a === b ? 1 : 0.5;
-  },
-  async bertScore() {
-    return 0.5;
-  },
-};
+const provider = equalityProvider;
 
 /** An engine that writes SHORT_Q and "circle" for I->QA, gives Q back for IA->Q, and answers sampled requests by their seed. */
 function scriptedEngine() {
