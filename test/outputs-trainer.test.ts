@@ -20,11 +20,11 @@ const images = join(await tempDir(), 'images');
 await writeImages(images, ['one.png', 'two.png']);
 
 /** An output folder with two scored lines and a run.json whose outputs.trainer is `trainer` (left out when undefined). */
-async function folder(trainer: Record<string, unknown> | undefined, ids = ['a', 'b']): Promise<string> {
+async function folder(trainer: Record<string, unknown> | undefined, ids = ['a', 'b'], filter?: string): Promise<string> {
   const out = await tempDir();
   const lines = ids.map((id, i) => ({ id, image: i === 0 ? 'one.png' : 'two.png', status: 'scored', question: 'What is it?', answer: 'a cat', questionPrime: 'What is this?', answerPrime: 'a cat', type: 'short_text', simQ: 0.9, simA: 0.8, score: 0.85 - i * 0.1, paperFaithful: true, round: 0 }));
   await writeFile(join(out, 'triplets.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
-  const manifest = finishedManifest({ round: 0, imageRoot: images, outputs: { journal: 'triplets.jsonl', train: {}, ...(trainer ? { trainer: trainer as never } : {}) } });
+  const manifest = finishedManifest({ round: 0, imageRoot: images, outputs: { journal: 'triplets.jsonl', train: {}, ...(trainer ? { trainer: trainer as never } : {}) }, ...(filter ? { filter: { name: filter } as never } : {}) });
   await writeManifest(out, manifest);
   return out;
 }
@@ -62,6 +62,16 @@ t.test('merge refuses folders of different families, naming both', async (t) => 
   const llava = await folder({ family: 'llava-1.5', format: 'llava', trainScript: true });
   const qwen = await folder({ family: 'qwen2.5-vl', format: 'sharegpt', trainScript: false }, ['c', 'd']);
   await t.rejects(mergeRuns({ inputs: [llava, qwen], out: join(await tempDir(), 'merged'), report: false }), { code: 'DATA_INVALID', message: /qwen2\.5-vl model .*llava-1\.5 one/ });
+});
+
+t.test('merge refuses folders judged by different filters: their scores rank differently', async (t) => {
+  const llava = { family: 'llava-1.5', format: 'llava', trainScript: true };
+  const refined = await folder(llava, ['a', 'b'], 'refined');
+  const agreement = await folder(llava, ['c', 'd'], 'refined-agreement');
+  await t.rejects(mergeRuns({ inputs: [refined, agreement], out: join(await tempDir(), 'merged'), report: false }), { code: 'DATA_INVALID', message: /--filter refined-agreement but .* --filter refined;.*--rescore/ });
+  await t.rejects(mergeRuns({ inputs: [await folder(llava, ['e', 'f']), agreement], out: join(await tempDir(), 'merged'), report: false }), { code: 'DATA_INVALID', message: /--filter paper/ }, 'a folder that names none was judged by the paper\'s');
+  const summary = await mergeRuns({ inputs: [agreement, await folder(llava, ['g', 'h'], 'refined-agreement')], out: join(await tempDir(), 'merged'), keepTop: 1, report: false });
+  t.equal(summary.manifest.filter?.name, 'refined-agreement', 'the same filter merges, and the union says which');
 });
 
 t.test('finalize reads the trait, not the family name', async (t) => {

@@ -32,6 +32,9 @@ export interface MergeSummary extends FinalizeResult {
   manifest: RunManifest;
 }
 
+/** The filter a folder was judged with (run.json; folders made before there was a choice used the paper's). */
+const filterOf = (manifest: RunManifest): string => manifest.filter?.name ?? 'paper';
+
 export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
   if (!Array.isArray(options.inputs) || options.inputs.length === 0) throw invalidArgument('at least one --in folder', 'inputs', options.inputs);
   const log = options.onLog ?? (() => {});
@@ -57,6 +60,10 @@ export async function mergeRuns(options: MergeOptions): Promise<MergeSummary> {
     const family = recordedTrainer(manifest).family;
     if (family !== trainer.family) {
       throw new SrfError('DATA_INVALID', `${inputs[i]} was made with a ${family} model but ${inputs[0]} with a ${trainer.family} one; their training data cannot be merged`);
+    }
+    // Filters rank by different scores (S, S x agreement, S x confidence): one selection over both would be unfair to one.
+    if (filterOf(manifest) !== filterOf(first)) {
+      throw new SrfError('DATA_INVALID', `${inputs[i]} was judged with --filter ${filterOf(manifest)} but ${inputs[0]} with --filter ${filterOf(first)}; their scores do not rank alike: judge one again with \`srf-native run --rescore\` and that filter`);
     }
     if (manifest.status !== 'complete') log('warn', `${inputs[i]}: its run is ${manifest.status}; merging what it has`);
   }
