@@ -52,6 +52,7 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
   return {
     pool: poolClaims(r.options.poolImages, r.pool),
     ...(r.poolPaper ? { poolPaper: poolClaims(r.options.poolImages, r.poolPaper) } : {}),
+    ...(r.poolAgreement ? { poolAgreement: poolClaims(r.options.poolImages, r.poolAgreement) } : {}),
     ...(r.filters ? { filters: r.filters } : {}),
     round1: {
       seeds,
@@ -72,6 +73,10 @@ export function loopClaims(r: LoopResults): Record<string, unknown> {
         ...(has('all') ? { vsAll: welchPoints(r, 'kept', 'all') } : {}),
         ...(has('paper') ? { vsPaper: welchPoints(r, 'kept', 'paper'), paperVsOriginalOnly: welchPoints(r, 'paper', 'lOnly') } : {}),
       },
+      // the default filter now, against the filter this design's kept ran with, the paper's and L only
+      ...(has('agreement')
+        ? { agreement: { vsKept: welchPoints(r, 'agreement', 'kept'), vsOriginalOnly: welchPoints(r, 'agreement', 'lOnly'), vsRandom: welchPoints(r, 'agreement', random), ...(has('paper') ? { vsPaper: welchPoints(r, 'agreement', 'paper') } : {}) } }
+        : {}),
       byFamilyGroup: Object.fromEntries(
         (['only', 'others'] as const).map((group) => {
           const subset = familySubsets(r, 'shape')[group];
@@ -148,6 +153,7 @@ export function loopMarkdown(r: LoopResults): string {
     '',
     poolText(`Triplets on U${r.filters ? ` (${r.filters.kept})` : ''}`, r.pool),
     ...(r.poolPaper ? ['', poolText('The same pool by the paper\'s filter', r.poolPaper)] : []),
+    ...(r.poolAgreement ? ['', poolText('The same pool by refined-agreement (the default filter now)', r.poolAgreement)] : []),
     '',
     ...(r.pool.unanswerable ? [unanswerableTable(r.pool.unanswerable, r.pool.scored, r.pool.kept), ''] : []),
     ...(r.pool.families ? [poolFamilyTable(r), ''] : []),
@@ -222,6 +228,7 @@ function poolFamilyTable(r: LoopResults): string {
   const pools = [
     { name: 'kept', p: r.pool },
     ...(r.poolPaper ? [{ name: 'the paper\'s kept', p: r.poolPaper }] : []),
+    ...(r.poolAgreement ? [{ name: 'refined-agreement\'s kept', p: r.poolAgreement }] : []),
     ...(r.round2?.rejudged ? [{ name: 'kept, judged by round 2\'s generator', p: r.round2.rejudged }] : []),
     ...(r.round2?.union ? [{ name: 'U2\'s kept (round 2\'s run)', p: r.round2.pool }, { name: 'the union\'s kept (round 2)', p: r.round2.union }] : []),
   ];

@@ -35,6 +35,7 @@ import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packageRoot } from '../../lib/engine/native.js';
 import { MANIFEST_FILE } from '../../lib/outputs/manifest.js';
+import type { FilterName } from '../../lib/srf/filters.js';
 import type { LlavaRecord } from '../../lib/srf/llava-data.js';
 import { IMAGE_TOKEN } from '../../lib/engine/llava-prompt.js';
 import { createRandom, shuffled } from '../../lib/srf/random.js';
@@ -71,6 +72,11 @@ export interface LoopOptions {
   round2?: Round2Design;
   /** First scene seed of the VQA test's images. */
   vqaFirstSeed: number;
+  /**
+   * The filter of the `kept` arm's run on U (and of round 2's runs): 'refined' by default, what design
+   * l4000-refined ran with; 'paper' for the designs made before there was a choice.
+   */
+  keptFilter?: FilterName;
   /** The round-1 arms trained, in this order within each seed (DEFAULT_ARMS when absent). */
   arms?: readonly RoundOneArm[];
   /** The design's name: its results file and QUALITY.md section (l<labelledImages> when absent). */
@@ -89,7 +95,7 @@ const BATCH = 32;
 /** Scene seeds of the loop's labelled data: after the world model's own 20,000 training scenes, before the held-out blocks. */
 const LOOP_SEEDS = { stage1: 0, labelled: 40_000, validation: 45_000 } as const;
 
-export const ARMS = ['lOnly', 'kept', 'paper', 'random', 'randomMatched', 'all', 'ceilingMatched', 'ceiling'] as const;
+export const ARMS = ['lOnly', 'kept', 'paper', 'agreement', 'random', 'randomMatched', 'all', 'ceilingMatched', 'ceiling'] as const;
 export type RoundOneArm = (typeof ARMS)[number];
 export type Round2Design = 'stacked' | 'union';
 /** Round 1's arms, and round 2's model (step 6): stacked or from the re-judged union. */
@@ -103,6 +109,7 @@ export const ARM_LABELS: Record<Arm, string> = {
   lOnly: 'L only (round 0\'s base)',
   kept: 'L + kept (round 1)',
   paper: 'L + kept by the paper\'s filter',
+  agreement: 'L + kept by refined-agreement (the default filter since issue 36\'s confirmation)',
   random: 'L + random, as many per type as kept',
   randomMatched: 'L + random, as many per type and question family as kept (a fresh draw per seed)',
   all: 'L + all synthetic (Recap-style: all of U as the generator wrote it, unfiltered)',
@@ -179,8 +186,10 @@ export interface LoopResults {
   pool: PoolFigures;
   /** The same pool selected by the paper's filter (a second run on U), where the paper arm ran. */
   poolPaper?: PoolFigures;
+  /** The same U through `--filter refined-agreement` (the `agreement` arm). */
+  poolAgreement?: PoolFigures;
   /** Each run's filter, from its run.json. */
-  filters?: { kept: string; paper?: string };
+  filters?: { kept: string; paper?: string; agreement?: string };
   synthetic: Partial<Record<Arm, number>>;
   questions: number;
   families: string[];
@@ -265,18 +274,20 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
   const arms = options.arms ?? DEFAULT_ARMS;
   log(`3. srf-native run with the generator on U = ${options.poolImages} held-out images, --merge-with L`);
   const poolImages = await heldOutImagesOnce(w('pool-images'), QUALITY_SEEDS.synthetic, options.poolImages);
-  /** The run on U with a filter (the default one when null), its triplets graded. */
-  const runOnPool = async (out: string, filter: string | null): Promise<{ run: string; pool: PoolFigures; filter: string }> => {
+  /** The run on U with a filter, its triplets graded. */
+  const runOnPool = async (out: string, filter: FilterName): Promise<{ run: string; pool: PoolFigures; filter: string }> => {
     await runCli(['run', '--model', generator.model, '--mmproj', generator.mmproj, '--embedder', base.embedder, '--images', poolImages, '--out', out,
-      '--merge-with', labelled.data, '--merge-image-folder', labelled.imageFolder, '--round', '1', ...(filter ? ['--filter', filter] : [])], log);
+      '--merge-with', labelled.data, '--merge-image-folder', labelled.imageFolder, '--round', '1', '--filter', filter], log);
     const pool = await poolFigures(out);
     const manifest = JSON.parse(await readFile(path.join(out, MANIFEST_FILE), 'utf8')) as { filter?: { name: string } };
     log(`   U, ${manifest.filter?.name ?? 'paper'} filter: ${poolLine(pool)}`);
     return { run: out, pool, filter: manifest.filter?.name ?? 'paper' };
   };
-  const keptRun = await runOnPool(w('run-kept'), null);
+  const keptFilter = options.keptFilter ?? 'refined';
+  const keptRun = await runOnPool(w('run-kept'), keptFilter);
   const run = keptRun.run;
   const paperRun = arms.includes('paper') ? await runOnPool(w('run-paper'), 'paper') : null;
+  const agreementRun = arms.includes('agreement') ? await runOnPool(w('run-agreement'), 'refined-agreement') : null;
   const { pool } = keptRun;
 
   log('4. the arms\' data');
@@ -323,6 +334,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
         return { ...keptSet, name: arm };
       case 'paper':
         return { data: path.join(paperRun!.run, 'train.merged.llava.json'), root: await mergedImageRoot(paperRun!.run, work), name: arm };
+      case 'agreement':
+        return { data: path.join(agreementRun!.run, 'train.merged.llava.json'), root: await mergedImageRoot(agreementRun!.run, work), name: arm };
       case 'random':
         return { ...(await reselected(w('run-random'), seededScores(5), '0.2', '0')), name: arm };
       case 'randomMatched':
@@ -376,7 +389,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     ...(round2 ? { round2 } : {}),
     pool,
     ...(paperRun ? { poolPaper: paperRun.pool } : {}),
-    filters: { kept: keptRun.filter, ...(paperRun ? { paper: paperRun.filter } : {}) },
+    ...(agreementRun ? { poolAgreement: agreementRun.pool } : {}),
+    filters: { kept: keptRun.filter, ...(paperRun ? { paper: paperRun.filter } : {}), ...(agreementRun ? { agreement: agreementRun.filter } : {}) },
     synthetic,
     questions: items.length,
     families: [...new Set(items.map((it) => it.qa.family))],
@@ -396,7 +410,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResults> {
     const generator2 = await exported('generator-r2', (await train('generator-r2', gen2Data, ['--init', checkpoint, '--val', valTasks, '--steps', String(gen2Steps), '--seed', '0'])).dir);
     const pool2Images = await heldOutImagesOnce(w('pool2-images'), QUALITY_SEEDS.synthetic + options.poolImages, options.poolImages);
     const generator2Right = await answered('generator-r2', generator2);
-    const run2With = (args: string[]) => runCli(['run', '--model', generator2.model, '--mmproj', generator2.mmproj, '--embedder', base.embedder, '--round', '2', ...args], log);
+    const run2With = (args: string[]) => runCli(['run', '--model', generator2.model, '--mmproj', generator2.mmproj, '--embedder', base.embedder, '--round', '2', '--filter', keptFilter, ...args], log);
     let set2: { data: string; root: string; name: string };
     if (design === 'stacked') {
       const run2 = w('run-kept-r2');

@@ -5,7 +5,7 @@
  *
  *     node dist/bench/quality/run.js [--images 1000] [--first-seed S] [--tune] [--work DIR] [--models DIR]
  *     node dist/bench/quality/run.js loop [--quick] [--labelled-images 1000] [--generator-steps 400] [--epochs 0] [--seeds 3] [--vqa-first-seed S]
- *         [--arms lOnly,kept,...] [--design NAME] [--work DIR] ...
+ *         [--arms lOnly,kept,...] [--design NAME] [--kept-filter refined] [--work DIR] ...
  *     node dist/bench/quality/run.js loop-report bench/quality/loop-results-l1000.json
  *     node dist/bench/quality/run.js round1 [--original 1000] [--synthetic 2500] [--vqa 150] [--steps 300] [--batch 16] [--work DIR] [--models DIR]
  *
@@ -16,6 +16,7 @@ import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { packageRoot } from '../../lib/engine/native.js';
 import { worldModelPaths } from '../../lib/world/model-files.js';
+import { resolveFilter } from '../../lib/srf/filters.js';
 import { filterMarkdown, runFilterBench, writeFilterClaims, writeFilterResults } from './filter-bench.js';
 import { QUALITY_SEEDS } from './images.js';
 import { ARMS, LOOP_DEFAULTS, LOOP_QUICK, armStatistics, armsOf, runLoop, type LoopResults, type RoundOneArm } from './loop.js';
@@ -49,7 +50,8 @@ if (process.argv[2] === 'loop') {
   if (round2 !== 'union' && round2 !== 'stacked') throw new Error(`--round2: union or stacked, not ${round2}`);
   // Every finished seed's figures at once, so a run cut off later can still be reported (loop-report).
   const onSeed = (r: LoopResults) => writeFile(path.join(work, 'loop-results.json'), JSON.stringify(r) + '\n');
-  const results = await runLoop({ work, log, ...o, ...(arms ? { arms } : {}), ...(design ? { design } : {}), ...(o.rounds >= 2 ? { round2 } : {}), onSeed });
+  const keptFilter = process.argv.includes('--kept-filter') ? resolveFilter(option('kept-filter', '')) : undefined;
+  const results = await runLoop({ work, log, ...o, ...(arms ? { arms } : {}), ...(design ? { design } : {}), ...(keptFilter ? { keptFilter } : {}), ...(o.rounds >= 2 ? { round2 } : {}), onSeed });
   await onSeed(results);
   if (!quick) await writeLoopResults(results, here, path.join(here, 'claims.json'), quality);
   wroteQuality = !quick;
