@@ -38,6 +38,7 @@ export interface GradedTriplet {
   type: DataType;
   simQ: number;
   simA: number;
+  /** S = sqrt(simQ * simA) (with the filter's letter-choice rule), whatever the run ranked by. */
   score: number;
   /** Kept by the run's own selection. */
   kept: boolean;
@@ -78,7 +79,8 @@ export async function gradeRun(out: string): Promise<{ triplets: GradedTriplet[]
       type: line.type,
       simQ: line.simQ ?? 0,
       simA: line.simA ?? 0,
-      score: line.score,
+      // S itself: a filter that ranks by S x something journals S as `consistency`
+      score: line.consistency ?? line.score,
       kept: line.kept === true,
       grade: gradeTriplet(sceneOfImage(line.image), line.question, line.answer),
     });
