@@ -39,7 +39,10 @@ export interface TripletLine {
   answerSamples?: string[];
   /** --samples K: the mean answer-side similarity of those samples to A (score.ts answerAgreement). */
   agreement?: number;
-  /** --filter refined-confidence: S itself; `score` is then S x exp(mean of logProbA and logProbQ). */
+  /**
+   * S itself, when the filter ranks by a product: `score` is then S x exp(mean of logProbA and
+   * logProbQ) (refined-confidence) or S x agreement (refined-agreement); the floor reads this.
+   */
   consistency?: number;
   type?: DataType;
   simQ?: number;
