@@ -5,8 +5,8 @@
  *      outputs written, the embedder scoring, drafts on;
  *   2. the same calls driven against llama-server (bench/peers/server-method.ts): the same
  *      prompts, reply grammar and sampling on I->QA, the same caps, greedy re-predictions, EOS on,
- *      the default filter's open re-ask and sampled re-answers, as many requests in flight as it
- *      has slots;
+ *      the default filter's open re-ask (and sampled re-answers, where it has them), as many
+ *      requests in flight as it has slots;
  * then the same-work check: srf-native's triplets replayed on the server, their Q' and A' compared.
  * Prints `srf-native / llama-server (whole method): R` (images through the method per second).
  */

@@ -104,11 +104,13 @@ t.test('a run with --samples records the samples and their agreement, reproducib
   t.ok(lines.every((l) => JSON.stringify(twice.get(l.id)) === JSON.stringify(l.answerSamples)), 'the same samples again: seeded');
 
   await t.rejects(refine({ ...base, samples: 2 }).result, { code: 'OUTPUT_CONFLICT' }, 'a resume with another K is refused');
-  const plain = await refine({ ...base, samples: undefined, filter: 'refined', out: join(dir, 'plain') }).result;
+  const plain = await refine({ ...base, samples: undefined, filter: 'paper', out: join(dir, 'plain') }).result;
   t.ok((await readJournal(plain.out)).every((l) => l.answerSamples === undefined && l.agreement === undefined), 'a filter that asks for none, without --samples: the journal has neither');
   const byDefault = await refine({ ...base, samples: undefined, out: join(dir, 'default') }).result;
-  t.ok((await readJournal(byDefault.out)).every((l) => l.status !== 'scored' || l.answerSamples?.length === AGREEMENT_SAMPLES), `the default filter asks for ${AGREEMENT_SAMPLES}`);
-  t.throws(() => refine({ ...base, samples: 0, out: join(dir, 'none') }), { code: 'INVALID_ARGUMENT', message: /at least 1 with --filter refined-agreement.*samples/ }, 'the default filter cannot rank without samples');
+  t.ok((await readJournal(byDefault.out)).every((l) => l.answerSamples === undefined), 'the default filter asks for none');
+  const agreement = await refine({ ...base, samples: undefined, filter: 'refined-agreement', out: join(dir, 'agreement') }).result;
+  t.ok((await readJournal(agreement.out)).every((l) => l.status !== 'scored' || l.answerSamples?.length === AGREEMENT_SAMPLES), `refined-agreement asks for ${AGREEMENT_SAMPLES}`);
+  t.throws(() => refine({ ...base, samples: 0, filter: 'refined-agreement', out: join(dir, 'none') }), { code: 'INVALID_ARGUMENT', message: /at least 1 with --filter refined-agreement.*samples/ }, 'refined-agreement cannot rank without samples');
   for (const bad of [MAX_SAMPLES + 1, -1, 1.5]) t.throws(() => refine({ ...base, samples: bad, out: join(dir, 'bad') }), { code: 'INVALID_ARGUMENT', message: /samples/ }, `samples ${bad}`);
 });
 

@@ -4,7 +4,7 @@
  * (temperature 0.7, top-k 40, top-p 0.9, min-p off, 256 tokens, the image's own seed as refine()
  * computes it), the reply parsed and trimmed as refine() does (srf/triangle.ts readQaReply), then
  * IA->Q and IQ->A greedy with EOS on (128 tokens) sent together with the default filter's calls (a
- * letter choice's stem asked open; Q answered 4 times sampled, seeded as refine() seeds them);
+ * letter choice's stem asked open; sampled re-answers, seeded as refine() seeds them, where it has them);
  * follow-ups go before new images, and
  * as many requests are in flight as the server has slots, `cache_prompt` on.
  *
@@ -18,7 +18,7 @@ import { cleanReply } from '../../lib/srf/parse.js';
 import { DEFAULT_DECODING, DEFAULT_TEMPLATES, QA_REPLY_GRAMMAR, resolveGrammarBounds, type TaskName } from '../../lib/srf/prompts.js';
 import { SAMPLED_REANSWER, imageSeed, readQaReply } from '../../lib/srf/triangle.js';
 import { openReask } from '../../lib/srf/choices.js';
-import { AGREEMENT_SAMPLES } from '../../lib/srf/filters.js';
+import { DEFAULT_FILTER, FILTERS } from '../../lib/srf/filters.js';
 import { readCpuSeconds } from '../memory.js';
 import { PrioritySemaphore, fullPrompt } from '../workload.js';
 import { base64Images, completion, startServer, type ServerPeerConfig } from './server.js';
@@ -84,6 +84,9 @@ function methodBody(task: TaskName, prompt: string, render: ServerPrompt, marker
   return body;
 }
 
+/** The calls refine()'s default filter adds to the paper's three. */
+const DEFAULT_CALLS = FILTERS[DEFAULT_FILTER];
+
 /** A sampled re-answer of the default filter (triangle.ts SAMPLED_REANSWER), with IQ->A's token budget. */
 function sampledBody(prompt: string, render: ServerPrompt, marker: string, image: string, seed: number): Record<string, unknown> {
   const body = methodBody('iqToA', prompt, render, marker, image);
@@ -131,13 +134,13 @@ export async function runServerMethod(
           totals.rejected++;
           return;
         }
-        // The default filter's calls too: a letter choice's stem asked open, and Q answered AGREEMENT_SAMPLES times sampled.
-        const open = openReask(qa.question, qa.answer);
+        // The default filter's calls too: a letter choice's stem asked open, and its sampled re-answers (if any).
+        const open = DEFAULT_CALLS.open ? openReask(qa.question, qa.answer) : null;
         await Promise.all([
           gated(0, () => call(methodBody('iaToQ', DEFAULT_TEMPLATES.iaToQInstruction(qa.answer), render, server.marker, image))),
           gated(0, () => call(methodBody('iqToA', DEFAULT_TEMPLATES.iqToAInstruction(qa.question), render, server.marker, image))),
           ...(open ? [gated(0, () => call(methodBody('iqToA', DEFAULT_TEMPLATES.iqToAInstruction(open.question), render, server.marker, image)))] : []),
-          ...Array.from({ length: AGREEMENT_SAMPLES }, (_, i) => gated(0, () => call(sampledBody(DEFAULT_TEMPLATES.iqToAInstruction(qa.question), render, server.marker, image, imageSeed(seed, i + 1))))),
+          ...Array.from({ length: DEFAULT_CALLS.samples }, (_, i) => gated(0, () => call(sampledBody(DEFAULT_TEMPLATES.iqToAInstruction(qa.question), render, server.marker, image, imageSeed(seed, i + 1))))),
         ]);
         totals.scored++;
       }),

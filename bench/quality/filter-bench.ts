@@ -163,6 +163,8 @@ function agreementVariants(circular: readonly GradedTriplet[], references: Refer
     of(`the agreement of ${SAMPLES} sampled re-answers alone (--samples ${SAMPLES}), no floor`, selectByScore(circular, sampleAgreement)),
     of('S (option text, open re-ask) x the agreement, no floor', selectByScore(circular, (t) => openS(t) * sampleAgreement(t))),
     of('S x the agreement x the model\'s confidence, no floor', selectByScore(circular, (t) => openS(t) * sampleAgreement(t) * modelConfidence(t))),
+    // refined-agreement's rule over this run: above the S floor, the top fraction by S x agreement
+    of(`the floor S >= ${REFINED_MIN_SCORE}, ranked by S x the agreement (= --filter refined-agreement)`, selectByScore(circular.map((t) => ({ ...t, floorScore: openS(t) })), (t) => openS(t) * sampleAgreement(t), 0.2, REFINED_MIN_SCORE)),
     of(`the floor S >= ${REFINED_MIN_SCORE} and an agreement floor >= ${AGREEMENT_FLOOR}, ranked by S`, selectByScore(circular, (t) => (sampleAgreement(t) >= AGREEMENT_FLOOR ? openS(t) : 0), 0.2, REFINED_MIN_SCORE)),
   ];
 }
@@ -215,6 +217,10 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
   const circularOut = path.join(options.work, 'filter-run-measures');
   await runCli([...args.slice(0, -1), circularOut, '--filter', 'refined-circular', '--confidence', '--samples', String(SAMPLES)], log);
   const circular = (await gradeRun(circularOut)).triplets;
+  // refined-agreement in its own run: its samples share their batches with its own calls only
+  const agreementOut = path.join(options.work, 'filter-run-agreement');
+  await runCli([...args.slice(0, -1), agreementOut, '--filter', 'refined-agreement'], log);
+  const agreement = (await gradeRun(agreementOut)).triplets;
 
   const { triplets, census } = await gradeRun(out);
   const defaultFilter = (JSON.parse(await readFile(path.join(out, MANIFEST_FILE), 'utf8')) as { filter?: { name: string } }).filter?.name ?? 'paper';
@@ -235,7 +241,7 @@ export async function runFilterBench(options: FilterBenchOptions): Promise<Filte
     variantOf('S (option text, open re-ask) x the model\'s confidence, no floor (= --filter refined-confidence)', 'refined', circular, selectByScore(circular, (t) => openS(t) * modelConfidence(t)), references),
     ...agreementVariants(circular, references),
     variantOf('both re-asks and the floor (--filter refined-circular)', 'refined', circular, keptOf(circular), references),
-    variantOf('the open re-ask and the floor, ranked by S (--filter refined, greedy checks only)', 'refined', circular, selectByScore(circular, openS, 0.2, REFINED_MIN_SCORE), references),
+    variantOf('refined-agreement in its own run (--filter refined-agreement)', 'refined', agreement, keptOf(agreement), references),
     variantOf(`all of it (the default, --filter ${defaultFilter})`, 'refined', triplets, kept, references),
   ];
   const floorSweep = FLOORS.map((floor) => ({ floor, paper: floorPoint(paper.triplets, (t) => t.score, floor), refined: floorPoint(circular, openS, floor) }));

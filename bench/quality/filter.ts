@@ -91,9 +91,9 @@ export async function gradeRun(out: string): Promise<{ triplets: GradedTriplet[]
 /** A selection: which triplets it keeps, by id. */
 export type Selection = ReadonlySet<string>;
 
-/** The per-type top fraction by another score (the run's selection code, only the sort key changes); `minScore`: the floor under it. */
-export function selectByScore(triplets: readonly GradedTriplet[], scoreOf: (t: GradedTriplet) => number, keepTop = 0.2, minScore?: number): Selection {
-  return selectTopPerType(triplets.map((t) => ({ id: t.id, type: t.type, score: scoreOf(t) })), { keepTop, ...(minScore !== undefined ? { minScore } : {}) }).keptIds;
+/** The per-type top fraction by another score (the run's selection code, only the sort key changes); `minScore`: the floor under it, or under `floorScore` where a triplet carries one. */
+export function selectByScore<T extends GradedTriplet>(triplets: readonly (T & { floorScore?: number })[], scoreOf: (t: T) => number, keepTop = 0.2, minScore?: number): Selection {
+  return selectTopPerType(triplets.map((t) => ({ id: t.id, type: t.type, score: scoreOf(t), floorScore: t.floorScore })), { keepTop, ...(minScore !== undefined ? { minScore } : {}) }).keptIds;
 }
 
 /**

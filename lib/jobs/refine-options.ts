@@ -70,9 +70,9 @@ export interface RefineOptions {
   /** Fraction kept per data type. Default 0.2. */
   keepTop?: number;
   /**
-   * 'refined-agreement' (default): letter choices judged by option text with an open re-ask, and per
-   * type, above a score floor, ranked by S x the agreement of sampled re-answers; 'refined' the same
-   * with greedy checks only; 'paper': the paper's exact method (lib/srf/filters.ts, docs/METHOD.md).
+   * 'refined' (default): letter choices judged by option text with an open re-ask, and a score floor
+   * under the per-type quota; 'refined-agreement': the same, ranked by S x the agreement of sampled
+   * re-answers above the floor; 'paper': the paper's exact method (lib/srf/filters.ts, docs/METHOD.md).
    */
   filter?: FilterName;
   /** Also record log P(A | I, Q) and log P(Q | I, A) per token in the journal (two more calls per image). Default false. */

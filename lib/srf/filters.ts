@@ -1,13 +1,13 @@
 /**
  * The filters a run can use (docs/METHOD.md, "The filter"): the paper's exact method, and ours, which
  * judges letter choices by option text with an open re-ask (optionally a rotated one too), keeps
- * the per-type top fraction only above a score floor, and by default ranks by S x the agreement of
- * sampled re-answers. Each is a set of switches the triangle, the score and the selection read.
+ * the per-type top fraction only above a score floor, and can rank by S x the agreement of sampled
+ * re-answers. Each is a set of switches the triangle, the score and the selection read.
  */
 import { invalidArgument } from '../errors.js';
 import type { ChoiceComparison } from './score.js';
 
-export const FILTER_NAMES = ['refined-agreement', 'refined', 'refined-circular', 'refined-confidence', 'paper'] as const;
+export const FILTER_NAMES = ['refined', 'refined-agreement', 'refined-circular', 'refined-confidence', 'paper'] as const;
 export type FilterName = (typeof FILTER_NAMES)[number];
 
 export interface FilterSettings {
@@ -49,8 +49,10 @@ export const REFINED_MIN_SCORE = 0.9;
 export const AGREEMENT_SAMPLES = 4;
 
 export const FILTERS: Readonly<Record<FilterName, Readonly<FilterSettings>>> = Object.freeze({
-  // The default (issue 36): as refined, and within the floor each type's quota goes to the triplets
-  // whose sampled re-answers agree with A, which one greedy A' cannot tell (an ambiguous reference).
+  // As refined, and within the floor each type's quota goes to the triplets whose sampled re-answers
+  // agree with A, which one greedy A' cannot tell (an ambiguous reference). Better than refined with
+  // the world model, worse with the loop's weaker generator (its free-text types): an option, not
+  // the default (docs/METHOD.md).
   'refined-agreement': Object.freeze({
     choices: 'option-text',
     circular: false,
@@ -79,7 +81,7 @@ export const FILTERS: Readonly<Record<FilterName, Readonly<FilterSettings>>> = O
     agreement: false,
     samples: 0,
     minScore: REFINED_MIN_SCORE,
-    description: `ours, greedy checks only: the paper's S, letter choices compared by option text with an open re-ask, top fraction per data type only at S >= ${REFINED_MIN_SCORE}`,
+    description: `ours: the paper's S, letter choices compared by option text with an open re-ask, top fraction per data type only at S >= ${REFINED_MIN_SCORE}`,
   }),
   // With MMBench's CircularEval re-ask as well: on the tuning block it kept fewer right letter
   // choices than the open re-ask alone (the world model's letter bias fails right answers too).
@@ -108,7 +110,7 @@ export const FILTERS: Readonly<Record<FilterName, Readonly<FilterSettings>>> = O
 });
 
 /** The filter of a run that names none. */
-export const DEFAULT_FILTER: FilterName = 'refined-agreement';
+export const DEFAULT_FILTER: FilterName = 'refined';
 
 export function resolveFilter(name: unknown): FilterName {
   if (name === undefined) return DEFAULT_FILTER;
