@@ -336,7 +336,7 @@ export function filterMarkdown(r: FilterResults, command: string): string {
   lines.push(`Kept minus the expected random draw: ${percent(kept.overall.accuracy - r.expectedRandom)} points (${percent(kept.overall.accuracy - r.expectedRandomByFamily)} against a draw matched per family as well); odds ratio of right between kept and dropped triplets: ${r.oddsRatio.toFixed(2)}.`);
   lines.push('');
   lines.push(
-    `The paper's filter and ours on the same ${r.images} images (\`--filter paper\` and \`--filter refined-circular\` are two more runs over them: the same I->QA seeds, so the same triplets; the rows with and without each re-ask are selections over refined-circular's journal, which has them all; ` +
+    `The paper's filter and ours on the same ${r.images} images (\`--filter paper\`, \`--filter refined-circular --confidence --samples ${SAMPLES}\` and \`--filter refined-agreement\` are three more runs over them: the same I->QA seeds, so the same triplets; the rows with and without each re-ask, the confidence or the samples are selections over refined-circular's journal, which has them all; ` +
       `${r.paperCensus.scored} scored there), each part alone and together (lib/srf/filters.ts; targets of issue 36: kept >= 85 % right, odds ratio >= 5, letter-choice kept above letter-choice all):`,
   );
   lines.push('');

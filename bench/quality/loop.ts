@@ -109,7 +109,7 @@ export const ARM_LABELS: Record<Arm, string> = {
   lOnly: 'L only (round 0\'s base)',
   kept: 'L + kept (round 1)',
   paper: 'L + kept by the paper\'s filter',
-  agreement: 'L + kept by refined-agreement (the default filter since issue 36\'s confirmation)',
+  agreement: 'L + kept by refined-agreement (sampled re-answers)',
   random: 'L + random, as many per type as kept',
   randomMatched: 'L + random, as many per type and question family as kept (a fresh draw per seed)',
   all: 'L + all synthetic (Recap-style: all of U as the generator wrote it, unfiltered)',
