@@ -17,6 +17,7 @@ import { identifyImage } from '../../lib/jobs/inputs.js';
 import { cleanReply } from '../../lib/srf/parse.js';
 import { DEFAULT_DECODING, DEFAULT_TEMPLATES, QA_REPLY_GRAMMAR, resolveGrammarBounds, type TaskName } from '../../lib/srf/prompts.js';
 import { SAMPLED_REANSWER, imageSeed, readQaReply } from '../../lib/srf/triangle.js';
+import type { SamplingOptions } from '../../lib/engine/types.js';
 import { openReask } from '../../lib/srf/choices.js';
 import { DEFAULT_FILTER, FILTERS } from '../../lib/srf/filters.js';
 import { readCpuSeconds } from '../memory.js';
@@ -68,8 +69,7 @@ export interface MethodServerRun {
 const vicunaPrompt: ServerPrompt = (text, marker) => fullPrompt({ name: 'iqToA', prompt: text, maxTokens: 0 }, marker);
 
 /** The request body of one of the method's calls, with the library's own settings. */
-function methodBody(task: TaskName, prompt: string, render: ServerPrompt, marker: string, image: string, seed?: number): Record<string, unknown> {
-  const sampling = DEFAULT_DECODING[task];
+function methodBody(task: TaskName, prompt: string, render: ServerPrompt, marker: string, image: string, seed?: number, sampling: SamplingOptions = DEFAULT_DECODING[task]): Record<string, unknown> {
   const body: Record<string, unknown> = {
     prompt: { prompt_string: render(prompt, marker), multimodal_data: [image] },
     n_predict: sampling.maxTokens,
@@ -89,8 +89,7 @@ const DEFAULT_CALLS = FILTERS[DEFAULT_FILTER];
 
 /** A sampled re-answer of the default filter (triangle.ts SAMPLED_REANSWER), with IQ->A's token budget. */
 function sampledBody(prompt: string, render: ServerPrompt, marker: string, image: string, seed: number): Record<string, unknown> {
-  const body = methodBody('iqToA', prompt, render, marker, image);
-  return { ...body, temperature: SAMPLED_REANSWER.temperature, top_k: SAMPLED_REANSWER.topK, top_p: SAMPLED_REANSWER.topP, min_p: 0, seed };
+  return methodBody('iqToA', prompt, render, marker, image, seed, { ...DEFAULT_DECODING.iqToA, ...SAMPLED_REANSWER });
 }
 
 /** refine()'s defaults for reading an I->QA reply: answers a bound cut are trimmed; the default grammar's longest line. */
